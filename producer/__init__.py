@@ -1,0 +1,25 @@
+"""The producer: validate and enqueue browser-agent tasks, read their results.
+
+    >>> from producer import Producer
+    >>> p = Producer()
+    >>> created = p.create_task({"task": "Find the title of example.com", "startUrl": "https://example.com"})
+    >>> p.wait(created.id, timeout=600).output
+"""
+
+from producer.client import Producer
+from producer.errors import (
+    EnqueueError,
+    ProducerError,
+    TaskNotFoundError,
+    TaskValidationError,
+    WaitTimeoutError,
+)
+
+__all__ = [
+    "EnqueueError",
+    "Producer",
+    "ProducerError",
+    "TaskNotFoundError",
+    "TaskValidationError",
+    "WaitTimeoutError",
+]

@@ -1,0 +1,156 @@
+"""The ``browserfleet`` command: run workers, enqueue tasks and follow them live.
+
+Worker commands exec Celery (``celery -A workers.celery_app:app ...``) so that the
+producer side never imports worker code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.crypto import new_key
+from shared.models import TaskStatus, TaskStepView
+from shared.settings import get_settings
+
+from .client import Producer
+from .errors import ProducerError, TaskValidationError
+
+app = typer.Typer(help="browserfleet: LLM browser agents on a Celery fleet.", no_args_is_help=True)
+console = Console()
+CELERY_APP = "workers.celery_app:app"
+
+
+def _exec_celery(args: list[str]) -> None:
+    argv = [sys.executable, "-m", "celery", "-A", CELERY_APP, *args]
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.execv(sys.executable, argv)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues.")] = "",
+    concurrency: Annotated[int, typer.Option(help="Concurrent tasks in this process.")] = 0,
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+    hostname: Annotated[str, typer.Option(help="Celery node name.")] = "",
+) -> None:
+    """Start a worker: one process, one event loop, N concurrent agent tasks."""
+    settings = get_settings()
+    args = [
+        "worker",
+        "--pool=threads",
+        f"--concurrency={concurrency or settings.concurrency}",
+        f"--queues={queues or settings.queue}",
+        f"--loglevel={loglevel}",
+        "--events",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        args.append(f"--hostname={hostname}")
+    _exec_celery(args)
+
+
+@app.command()
+def flower(port: Annotated[int, typer.Option()] = 5555) -> None:
+    """Start Flower (the fleet's dashboard) on ``port``."""
+    _exec_celery(["flower", f"--port={port}"])
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new BROWSERFLEET_SECRETS_KEY."""
+    typer.echo(new_key())
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="What the agent should do.")],
+    start_url: Annotated[str | None, typer.Option("--start-url")] = None,
+    llm: Annotated[str | None, typer.Option("--llm")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
+    schema: Annotated[Path | None, typer.Option("--schema", help="JSON Schema file for the output.")] = None,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Show live steps.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait when following.")] = 1800,
+) -> None:
+    """Enqueue a task; with --follow (default) show its steps live and print the output."""
+    payload: dict[str, object] = {"task": task}
+    if start_url:
+        payload["startUrl"] = start_url
+    if llm:
+        payload["llm"] = llm
+    if max_steps:
+        payload["maxSteps"] = max_steps
+    if schema:
+        payload["structuredOutput"] = schema.read_text()
+    producer = Producer()
+    try:
+        created = producer.create_task(payload)
+    except TaskValidationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"task [bold]{created.id}[/bold] (session {created.session_id}) enqueued")
+    if not follow:
+        return
+    for step in producer.follow(created.id):
+        _print_step(step)
+    view = producer.wait(created.id, timeout=timeout)
+    colour = "green" if view.status == TaskStatus.finished and view.is_success else "yellow"
+    console.print(f"[{colour}]{view.status.value}[/{colour}] success={view.is_success} cost=${view.cost}")
+    if view.error:
+        console.print(f"reason: {view.error}")
+    if view.output is not None:
+        typer.echo(view.output)
+    if view.status != TaskStatus.finished:
+        raise typer.Exit(1)
+
+
+def _print_step(step: TaskStepView) -> None:
+    actions = ", ".join(step.actions) or "-"
+    console.print(f"[cyan]step {step.number}[/cyan] {step.url}")
+    if step.next_goal:
+        console.print(f"  goal: {step.next_goal}")
+    console.print(f"  actions: {actions}")
+    for result in step.results:
+        console.print(f"  -> {result[:200]}")
+
+
+@app.command()
+def status(task_id: str, steps: Annotated[bool, typer.Option("--steps")] = False) -> None:
+    """Show a task's status (and its steps)."""
+    try:
+        view = Producer().get_task(task_id)
+    except ProducerError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    table = Table(show_header=False)
+    for key in ("id", "status", "is_success", "cost", "created_at", "started_at", "finished_at", "error"):
+        table.add_row(key, str(getattr(view, key)))
+    table.add_row("steps", str(len(view.steps)))
+    table.add_row("output", view.output or "")
+    console.print(table)
+    if steps:
+        for step in view.steps:
+            _print_step(step)
+
+
+@app.command()
+def stop(task_id: str) -> None:
+    """Ask a task to stop (before its next LLM call or action)."""
+    try:
+        view = Producer().stop(task_id)
+    except ProducerError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(json.dumps({"id": str(view.id), "status": view.status.value}))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,218 @@
+"""The producer: validate create-task payloads, write the record, enqueue by name.
+
+Thin on purpose: no browser or LLM code is imported here, and the worker's task
+is addressed by name (``send_task``), so any Python app can enqueue with only
+``shared`` installed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import redis
+from celery import Celery
+from pydantic import ValidationError
+
+from shared import crypto
+from shared.celery_config import RUN_TASK, celery_config
+from shared.llms import UnknownModelError, resolve_model
+from shared.models import (
+    CreateTaskRequest,
+    TaskCreated,
+    TaskListResponse,
+    TaskStatus,
+    TaskStatusView,
+    TaskStepView,
+    TaskView,
+)
+from shared.settings import Settings, get_settings
+from shared.store import TaskRecord, TaskStore, utcnow
+
+from .errors import EnqueueError, TaskNotFoundError, TaskValidationError, WaitTimeoutError
+
+Payload = CreateTaskRequest | Mapping[str, Any]
+
+
+class Producer:
+    """Creates, reads, waits for and stops tasks. Thread-safe; make one per process."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.store = TaskStore.from_url(self.settings.redis_url, self.settings.record_ttl_s)
+        self.celery = Celery("browserfleet-producer")
+        self.celery.conf.update(celery_config(self.settings))
+
+    # -- create -----------------------------------------------------------
+    def validate(self, payload: Payload) -> CreateTaskRequest:
+        """The validated request; raises :class:`TaskValidationError` listing every bad field."""
+        errors: list[dict[str, Any]] = []
+        try:
+            data = payload.wire() if isinstance(payload, CreateTaskRequest) else dict(payload)
+            request = CreateTaskRequest.model_validate(data)
+        except ValidationError as exc:
+            errors = [
+                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+            ]
+            request = None
+        errors += self._check_models(payload, request)
+        if request is not None and request.secrets and not self.settings.secrets_key:
+            errors.append(_error("secrets", crypto.MISSING_KEY, "secrets_key"))
+        if errors:
+            raise TaskValidationError(errors)
+        assert request is not None
+        return request
+
+    def _check_models(
+        self, payload: Payload, request: CreateTaskRequest | None
+    ) -> list[dict[str, Any]]:
+        if request is not None:
+            names = {"llm": request.llm, "judgeLlm": request.judge_llm}
+        else:
+            raw = payload if isinstance(payload, Mapping) else {}
+            names = {
+                "llm": raw.get("llm", "browser-use-2.0"),
+                "judgeLlm": raw.get("judgeLlm", raw.get("judge_llm")),
+            }
+        errors = []
+        for field, name in names.items():
+            if not isinstance(name, str):
+                continue
+            try:
+                resolve_model(name, self.settings.default_model, self.settings.models)
+            except UnknownModelError as exc:
+                errors.append(_error(field, str(exc), "unknown_model"))
+        return errors
+
+    def create_task(self, payload: Payload, *, owner: str | None = None) -> TaskCreated:
+        """Validate, record (status ``created``) and enqueue one task."""
+        request = self.validate(payload)
+        task_id = uuid.uuid4()
+        session_id = request.session_id or uuid.uuid4()
+        secrets_token = (
+            crypto.encrypt_json(request.secrets, self.settings.secrets_key)
+            if request.secrets
+            else None
+        )
+        stored = request.model_dump(mode="json", exclude={"secrets"})
+        stored["secret_names"] = sorted(request.secrets or {})
+        record = TaskRecord(
+            id=task_id,
+            session_id=session_id,
+            llm=request.llm,
+            task=request.task,
+            status=TaskStatus.created,
+            created_at=utcnow(),
+            metadata=dict(request.metadata or {}),
+            request=stored,
+            secrets_token=secrets_token,
+            owner=owner,
+        )
+        self.store.create(record)
+        try:
+            self.celery.send_task(
+                RUN_TASK,
+                args=[str(task_id)],
+                task_id=str(task_id),
+                queue=self.settings.queue,
+                argsrepr=f"('{task_id}',)",
+            )
+        except Exception as exc:  # the broker's errors vary by transport
+            self.store.delete(str(task_id), str(session_id))
+            raise EnqueueError(f"could not enqueue task: {exc}") from exc
+        return TaskCreated(id=task_id, session_id=session_id)
+
+    # -- read -------------------------------------------------------------
+    def _record(self, task_id: str | uuid.UUID, with_steps: bool = False) -> TaskRecord:
+        record = self.store.load(str(task_id), with_steps=with_steps)
+        if record is None:
+            raise TaskNotFoundError(str(task_id))
+        return record
+
+    def get_task(self, task_id: str | uuid.UUID) -> TaskView:
+        return self._record(task_id, with_steps=True).view()
+
+    def get_status(self, task_id: str | uuid.UUID) -> TaskStatusView:
+        return self._record(task_id).status_view()
+
+    def list_tasks(
+        self,
+        page_size: int = 10,
+        page_number: int = 1,
+        session_id: str | uuid.UUID | None = None,
+        filter_by: TaskStatus | None = None,
+        after: datetime | None = None,
+        before: datetime | None = None,
+        owner: str | None = None,
+    ) -> TaskListResponse:
+        """Tasks newest first, filtered, one page at a time."""
+        ids = self.store.list_ids(str(session_id) if session_id else None, after, before)
+        records = self.store.load_many(ids)
+        if filter_by is not None:
+            records = [r for r in records if r.status == filter_by]
+        if owner is not None:
+            records = [r for r in records if r.owner == owner]
+        start = (page_number - 1) * page_size
+        page = records[start : start + page_size]
+        return TaskListResponse(
+            items=[r.item() for r in page],
+            total_items=len(records),
+            page_number=page_number,
+            page_size=page_size,
+        )
+
+    def wait(
+        self, task_id: str | uuid.UUID, timeout: float | None = None, poll_s: float = 0.25
+    ) -> TaskView:
+        """Block until the task is terminal; raises :class:`WaitTimeoutError` after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self._record(task_id).status
+            if status.terminal:
+                return self.get_task(task_id)
+            if deadline is not None and time.monotonic() > deadline:
+                raise WaitTimeoutError(f"task {task_id} still {status.value} after {timeout}s")
+            time.sleep(poll_s)
+
+    def follow(self, task_id: str | uuid.UUID, poll_s: float = 0.25) -> Iterator[TaskStepView]:
+        """Yield steps as they are recorded, until the task is terminal."""
+        seen = 0
+        while True:
+            status = self._record(task_id).status
+            for step in self.store.steps(str(task_id), seen):
+                seen += 1
+                yield step
+            if status.terminal:
+                return
+            time.sleep(poll_s)
+
+    # -- control ----------------------------------------------------------
+    def stop(self, task_id: str | uuid.UUID) -> TaskView:
+        """Ask the task to stop: a queued task stops at once, a running one before its next move."""
+        record = self._record(task_id)
+        tid = str(record.id)
+        self.store.request_stop(tid)
+        self.store.transition(
+            tid,
+            TaskStatus.stopped,
+            [TaskStatus.created],
+            finished_at=utcnow(),
+            error="stopped by request before it started",
+        )
+        return self.get_task(tid)
+
+    def queue_length(self) -> int:
+        """Tasks waiting in the broker queue (Redis list length)."""
+        client = redis.Redis.from_url(self.settings.broker)
+        return int(client.llen(self.settings.queue))
+
+    def ping(self) -> bool:
+        return bool(self.store.redis.ping())
+
+
+def _error(field: str, msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": [field], "msg": msg, "type": kind}
+

@@ -1,0 +1,70 @@
+"""Allowed-domain patterns: parsing (producer validation) and matching (worker policy).
+
+Pure functions, no browser: ``example.com`` allows that host and ``www.example.com``;
+``*.example.com`` allows the apex and every subdomain; an optional scheme prefix
+(``https://example.com``) also pins the scheme.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SCHEMES = {"http", "https"}
+
+
+@dataclass(frozen=True)
+class DomainPattern:
+    """One parsed ``allowedDomains`` entry."""
+
+    host: str
+    wildcard: bool
+    scheme: str | None
+
+    def matches(self, scheme: str, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        if self.scheme and scheme != self.scheme:
+            return False
+        if host == self.host:
+            return True
+        if self.wildcard:
+            return host.endswith("." + self.host)
+        return host == "www." + self.host
+
+
+def parse_pattern(raw: str) -> DomainPattern:
+    """Parse one pattern; raises ``ValueError`` saying what is wrong with it."""
+    text = raw.strip().lower()
+    scheme: str | None = None
+    if "://" in text:
+        scheme, _, text = text.partition("://")
+        if scheme not in _SCHEMES:
+            raise ValueError(f"{raw!r}: scheme must be http or https")
+    text = text.rstrip("/")
+    host, _, port = text.partition(":")
+    if "/" in text or "?" in text or "#" in text:
+        raise ValueError(f"{raw!r}: a domain pattern has no path, query or fragment")
+    if port and not port.isdigit():
+        raise ValueError(f"{raw!r}: invalid port")
+    wildcard = host.startswith("*.")
+    if wildcard:
+        host = host[2:]
+    if "*" in host:
+        raise ValueError(f"{raw!r}: '*' is only allowed as a leading '*.' label")
+    labels = host.split(".")
+    if not all(_LABEL.match(label) for label in labels):
+        raise ValueError(f"{raw!r}: not a valid host name")
+    if len(labels) < 2 and host != "localhost":
+        raise ValueError(f"{raw!r}: too broad; name a registrable domain such as example.com")
+    return DomainPattern(host=host, wildcard=wildcard, scheme=scheme)
+
+
+def url_allowed(url: str, patterns: list[DomainPattern]) -> bool:
+    """Whether ``url``'s host matches one of ``patterns`` (``about:``/``data:`` always pass)."""
+    parts = urlsplit(url)
+    if parts.scheme in {"about", "data", "blob"}:
+        return True
+    host = parts.hostname or ""
+    return any(p.matches(parts.scheme, host) for p in patterns)

@@ -1,0 +1,43 @@
+"""Every Redis key browserfleet uses, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "bf"
+
+TASK_INDEX = f"{PREFIX}:tasks"  # zset: task id -> created timestamp
+SESSION_INDEX = f"{PREFIX}:sessions"  # zset: session id -> created timestamp
+
+
+def task(task_id: str) -> str:
+    """Hash: the task record."""
+    return f"{PREFIX}:task:{task_id}"
+
+
+def steps(task_id: str) -> str:
+    """List: one JSON step record per element, in order."""
+    return f"{PREFIX}:task:{task_id}:steps"
+
+
+def stop_flag(task_id: str) -> str:
+    """String: present when a stop was requested (cooperative cancellation)."""
+    return f"{PREFIX}:task:{task_id}:stop"
+
+
+def deliveries(task_id: str) -> str:
+    """Counter: how many times a worker started this task (redelivery cap)."""
+    return f"{PREFIX}:task:{task_id}:deliveries"
+
+
+def session(session_id: str) -> str:
+    """Hash: the session record."""
+    return f"{PREFIX}:session:{session_id}"
+
+
+def session_tasks(session_id: str) -> str:
+    """Zset: the session's task ids by creation time."""
+    return f"{PREFIX}:session:{session_id}:tasks"
+
+
+def task_keys(task_id: str) -> list[str]:
+    """All keys that belong to one task (for TTLs and deletion)."""
+    return [task(task_id), steps(task_id), stop_flag(task_id), deliveries(task_id)]

@@ -1,0 +1,240 @@
+"""The wire contract (Browser Use Cloud v2) as pydantic models.
+
+camelCase on the wire, snake_case in Python; both are accepted on input.
+Field limits and defaults follow ``browser-use-cloud-v2.openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import jsonschema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from shared.domains import parse_pattern
+
+_ISO_COUNTRY = r"^[a-z]{2}$"
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: camelCase aliases, snake_case accepted too."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-ready wire form (camelCase keys)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class TaskStatus(StrEnum):
+    created = "created"
+    started = "started"
+    finished = "finished"
+    failed = "failed"
+    stopped = "stopped"
+
+    @property
+    def terminal(self) -> bool:
+        return self in {TaskStatus.finished, TaskStatus.failed, TaskStatus.stopped}
+
+
+class ThinkingLevel(StrEnum):
+    disabled = "disabled"
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class SessionSettings(WireModel):
+    model_config = ConfigDict(extra="forbid")
+
+    profile_id: UUID | None = None
+    proxy_country_code: Annotated[str, Field(pattern=_ISO_COUNTRY)] | None = "us"
+    browser_screen_width: Annotated[int, Field(ge=320, le=6144)] | None = None
+    browser_screen_height: Annotated[int, Field(ge=320, le=3456)] | None = None
+    enable_recording: bool = False
+
+
+class CreateTaskRequest(WireModel):
+    """The create-task body: every field of the v2 API, each validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Annotated[str, Field(min_length=1, max_length=50000)]
+    llm: str = "browser-use-2.0"
+    start_url: str | None = None
+    max_steps: Annotated[int, Field(ge=1, le=10000)] = 100
+    structured_output: str | None = None
+    session_id: UUID | None = None
+    metadata: dict[str, str] | None = None
+    secrets: dict[str, str] | None = None
+    allowed_domains: list[str] | None = None
+    op_vault_id: str | None = None
+    session_settings: SessionSettings | None = None
+    highlight_elements: bool = False
+    flash_mode: bool = False
+    thinking: bool = False
+    thinking_level: ThinkingLevel | None = None
+    vision: bool | Literal["auto"] = True
+    system_prompt_extension: Annotated[str, Field(max_length=10000)] = ""
+    judge: bool = False
+    judge_ground_truth: Annotated[str, Field(max_length=10000)] | None = None
+    judge_llm: str | None = None
+    skill_ids: list[str] | None = None
+
+    @field_validator("start_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            return None
+        if "://" not in value:
+            value = "https://" + value
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in {"http", "https"}:
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("structured_output")
+    @classmethod
+    def _schema(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            schema = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg} at position {exc.pos}") from None
+        if not isinstance(schema, dict):
+            raise ValueError("must be a JSON object holding a JSON Schema")
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > 10:
+            raise ValueError(f"at most 10 key-value pairs, got {len(value)}")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name in value or {}:
+            if not name or not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"secret name {name!r} must be letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str] | None) -> list[str] | None:
+        errors = []
+        for raw in value or []:
+            try:
+                parse_pattern(raw)
+            except ValueError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise ValueError("; ".join(errors))
+        return value
+
+    @field_validator("skill_ids")
+    @classmethod
+    def _skills(cls, value: list[str] | None) -> list[str] | None:
+        if value and any(not s.strip() for s in value):
+            raise ValueError("skill ids must be non-empty strings")
+        return value
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """The parsed ``structuredOutput`` schema, if any."""
+        return json.loads(self.structured_output) if self.structured_output else None
+
+
+Cost = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str)]
+
+
+class TaskCreated(WireModel):
+    id: UUID
+    session_id: UUID
+
+
+class TaskStepView(WireModel):
+    number: int
+    memory: str
+    evaluation_previous_goal: str
+    next_goal: str
+    url: str
+    screenshot_url: str | None = None
+    actions: list[str]
+    duration: float | None = None
+    # Our own fields (the spec allows extra):
+    results: list[str] = Field(default_factory=list)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class FileView(WireModel):
+    id: UUID
+    file_name: str
+
+
+class _TaskBase(WireModel):
+    id: UUID
+    session_id: UUID
+    llm: str
+    task: str
+    status: TaskStatus
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    output: str | None = None
+    browser_use_version: str | None = None
+    is_success: bool | None = None
+    judgement: str | None = None
+    judge_verdict: bool | None = None
+    cost: Cost | None = None
+    suggestions: list[dict[str, Any]] | None = None
+
+
+class TaskItemView(_TaskBase):
+    pass
+
+
+class TaskView(_TaskBase):
+    steps: list[TaskStepView] = Field(default_factory=list)
+    output_files: list[FileView] = Field(default_factory=list)
+    # Our own: why a task failed or stopped, readable.
+    error: str | None = None
+
+
+class TaskStatusView(WireModel):
+    id: UUID
+    status: TaskStatus
+    output: str | None = None
+    finished_at: datetime | None = None
+    is_success: bool | None = None
+    cost: Cost | None = None
+
+
+class TaskListResponse(WireModel):
+    items: list[TaskItemView]
+    total_items: int
+    page_number: int
+    page_size: int

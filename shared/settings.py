@@ -1,0 +1,88 @@
+"""Settings, read from the environment (prefix ``BROWSERFLEET_``, plus ``REDIS_URL``).
+
+Time budgets nest (DESIGN.md §2): step timeout < task budget < soft limit <
+hard limit < visibility timeout. :meth:`Settings.check_budgets` enforces it at start.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import pairwise
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of browserfleet; see the configuration table in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="BROWSERFLEET_", extra="ignore")
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("BROWSERFLEET_REDIS_URL", "REDIS_URL"),
+        description="Redis for task records, stop flags, sessions.",
+    )
+    broker_url: str | None = Field(None, description="Celery broker; defaults to redis_url.")
+    result_backend: str | None = Field(None, description="Celery result backend; defaults to redis_url.")
+    queue: str = Field("browserfleet", description="Celery queue for agent tasks.")
+    judge_queue: str = Field("judge", description="Celery queue for judge tasks.")
+
+    default_model: str = Field("openai/gpt-4.1-mini", description="litellm id for browser-use-llm/2.0.")
+    default_judge_model: str | None = Field(None, description="litellm id for judges; else default_model.")
+    models: dict[str, str] = Field(default_factory=dict, description="Extra/overriding model table (JSON).")
+    llm_timeout_s: float = Field(90.0, description="One LLM request's timeout.")
+    llm_max_retries: int = Field(3, description="Retries of one LLM request (timeouts, 429, 5xx).")
+    llm_max_failures: int = Field(3, description="Consecutive failed steps before a task gives up.")
+    llm_backoff_s: float = Field(1.0, description="First retry delay; doubles per retry.")
+
+    task_budget_s: float = Field(1800.0, description="Wall-clock budget of one task (in the coroutine).")
+    step_timeout_s: float = Field(180.0, description="Budget of one step (state, LLM, actions).")
+    action_timeout_s: float = Field(15.0, description="Playwright timeout of one browser action.")
+    soft_time_limit_s: float = Field(1900.0, description="Celery soft time limit (prefork pools).")
+    hard_time_limit_s: float = Field(2000.0, description="Celery hard time limit (prefork pools).")
+    visibility_timeout_s: int = Field(2400, description="Redis broker visibility timeout.")
+    max_deliveries: int = Field(3, description="Deliveries of one task before it is failed (worker lost).")
+    record_ttl_s: int = Field(7 * 24 * 3600, description="How long task records are kept.")
+
+    chromium_path: str | None = Field(None, description="Browser binary; else Playwright's, else system.")
+    headless: bool = True
+    browsers_per_worker: int = Field(1, description="Chromium processes per worker process.")
+    tasks_per_browser: int = Field(50, description="Contexts served before a browser is recycled.")
+    concurrency: int = Field(4, description="Concurrent agent tasks per worker process.")
+    viewport_width: int = 1280
+    viewport_height: int = 800
+    page_text_chars: int = Field(6000, description="Page text characters shown to the LLM per step.")
+    max_actions_per_step: int = Field(5, description="Actions the model may queue in one step.")
+    allow_private_networks: bool = Field(False, description="Let browsers reach private/loopback hosts.")
+    allowed_networks: list[str] = Field(default_factory=list, description="CIDRs/hosts always allowed.")
+
+    secrets_key: str | None = Field(None, description="Fernet key shared by producers and workers.")
+
+    @model_validator(mode="after")
+    def check_budgets(self) -> Settings:
+        chain = [
+            ("step_timeout_s", self.step_timeout_s),
+            ("task_budget_s", self.task_budget_s),
+            ("soft_time_limit_s", self.soft_time_limit_s),
+            ("hard_time_limit_s", self.hard_time_limit_s),
+            ("visibility_timeout_s", float(self.visibility_timeout_s)),
+        ]
+        for (lo_name, lo), (hi_name, hi) in pairwise(chain):
+            if lo > hi:
+                raise ValueError(f"time budgets must nest: {lo_name}={lo} > {hi_name}={hi}")
+        return self
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def backend(self) -> str:
+        return self.result_backend or self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

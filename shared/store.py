@@ -1,0 +1,182 @@
+"""The task-record store in Redis: the source of truth for ``TaskView``.
+
+The producer writes a record at creation (``created``); the worker moves it through
+``started`` to a terminal status, appending each step as it happens. Every status
+change is a compare-and-set (a Lua script), so a stop racing a start, or a
+redelivered task racing its first run, has exactly one winner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import redis
+
+from shared import keys
+from shared.models import TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
+
+_TRANSITION = """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return -1 end
+if not string.find(ARGV[1], '|' .. cur .. '|', 1, true) then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+_VIEW_FIELDS = set(TaskView.model_fields) - {"steps", "output_files"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskRecord(TaskView):
+    """A task's stored state: the public view plus what only the worker reads."""
+
+    request: dict[str, Any]
+    secrets_token: str | None = None
+    owner: str | None = None
+
+    def view(self) -> TaskView:
+        return TaskView.model_validate(self.model_dump(include=_VIEW_FIELDS | {"steps"}))
+
+    def item(self) -> TaskItemView:
+        return TaskItemView.model_validate(self.model_dump(include=set(TaskItemView.model_fields)))
+
+    def status_view(self) -> TaskStatusView:
+        return TaskStatusView.model_validate(
+            self.model_dump(include=set(TaskStatusView.model_fields))
+        )
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return json.dumps(format(value, "f"))
+    if isinstance(value, datetime):
+        return json.dumps(value.isoformat())
+    if isinstance(value, UUID):
+        return json.dumps(str(value))
+    return json.dumps(value)
+
+
+class TaskStore:
+    """Reads and writes task records; one instance per process is enough (thread-safe)."""
+
+    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+        self.redis = client
+        self.ttl_s = ttl_s
+        self._transition = client.register_script(_TRANSITION)
+
+    @classmethod
+    def from_url(cls, url: str, ttl_s: int) -> TaskStore:
+        return cls(redis.Redis.from_url(url, decode_responses=True), ttl_s)
+
+    # -- writes -----------------------------------------------------------
+    def create(self, record: TaskRecord) -> None:
+        """Write a new record (status ``created``) and index it."""
+        task_id, session_id = str(record.id), str(record.session_id)
+        fields = {name: _encode(value) for name, value in record.model_dump().items()}
+        fields.pop("steps", None)
+        fields.pop("output_files", None)
+        score = record.created_at.timestamp()
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.task(task_id), mapping=fields)
+        pipe.expire(keys.task(task_id), self.ttl_s)
+        pipe.zadd(keys.TASK_INDEX, {task_id: score})
+        pipe.zadd(keys.session_tasks(session_id), {task_id: score})
+        pipe.execute()
+
+    def transition(
+        self, task_id: str, to: TaskStatus, allowed_from: Iterable[TaskStatus], **fields: Any
+    ) -> bool:
+        """Set ``status=to`` (and ``fields``) only if the current status is in ``allowed_from``."""
+        allowed = "|" + "|".join(_encode(s.value) for s in allowed_from) + "|"
+        args: list[str] = [allowed, "status", _encode(to.value)]
+        for name, value in fields.items():
+            args += [name, _encode(value)]
+        result = self._transition(keys=[keys.task(task_id)], args=args)
+        return int(result) == 1
+
+    def update(self, task_id: str, **fields: Any) -> None:
+        """Set fields without a status change (cost so far, judge results)."""
+        self.redis.hset(keys.task(task_id), mapping={k: _encode(v) for k, v in fields.items()})
+
+    def append_step(self, task_id: str, step: TaskStepView) -> None:
+        pipe = self.redis.pipeline()
+        pipe.rpush(keys.steps(task_id), step.model_dump_json())
+        pipe.expire(keys.steps(task_id), self.ttl_s)
+        pipe.execute()
+
+    def request_stop(self, task_id: str) -> None:
+        self.redis.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
+
+    def count_delivery(self, task_id: str) -> int:
+        """Count one more delivery of the task to a worker; returns the total."""
+        pipe = self.redis.pipeline()
+        pipe.incr(keys.deliveries(task_id))
+        pipe.expire(keys.deliveries(task_id), self.ttl_s)
+        return int(pipe.execute()[0])
+
+    def delete(self, task_id: str, session_id: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(*keys.task_keys(task_id))
+        pipe.zrem(keys.TASK_INDEX, task_id)
+        pipe.zrem(keys.session_tasks(session_id), task_id)
+        pipe.execute()
+
+    # -- reads ------------------------------------------------------------
+    def stop_requested(self, task_id: str) -> bool:
+        return bool(self.redis.exists(keys.stop_flag(task_id)))
+
+    def load(self, task_id: str, with_steps: bool = False) -> TaskRecord | None:
+        pipe = self.redis.pipeline()
+        pipe.hgetall(keys.task(task_id))
+        if with_steps:
+            pipe.lrange(keys.steps(task_id), 0, -1)
+        raw, *rest = pipe.execute()
+        if not raw:
+            return None
+        data = {name: json.loads(value) for name, value in raw.items()}
+        if with_steps:
+            data["steps"] = [json.loads(s) for s in rest[0]]
+        return TaskRecord.model_validate(data)
+
+    def status(self, task_id: str) -> TaskStatus | None:
+        raw = self.redis.hget(keys.task(task_id), "status")
+        return TaskStatus(json.loads(raw)) if raw else None
+
+    def step_count(self, task_id: str) -> int:
+        return int(self.redis.llen(keys.steps(task_id)))
+
+    def steps(self, task_id: str, start: int = 0) -> list[TaskStepView]:
+        raw = self.redis.lrange(keys.steps(task_id), start, -1)
+        return [TaskStepView.model_validate_json(s) for s in raw]
+
+    def list_ids(
+        self,
+        session_id: str | None = None,
+        after: datetime | None = None,
+        before: datetime | None = None,
+    ) -> list[str]:
+        """Task ids, newest first, optionally within one session and a time window."""
+        index = keys.session_tasks(session_id) if session_id else keys.TASK_INDEX
+        high = before.timestamp() if before else "+inf"
+        low = after.timestamp() if after else "-inf"
+        return list(self.redis.zrevrangebyscore(index, high, low))
+
+    def load_many(self, task_ids: list[str]) -> list[TaskRecord]:
+        pipe = self.redis.pipeline()
+        for task_id in task_ids:
+            pipe.hgetall(keys.task(task_id))
+        records = []
+        for raw in pipe.execute():
+            if raw:
+                records.append(
+                    TaskRecord.model_validate({k: json.loads(v) for k, v in raw.items()})
+                )
+        return records

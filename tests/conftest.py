@@ -1,0 +1,149 @@
+"""Fixtures shared by every test: Redis, the fake LLM, a local site, a real Celery worker.
+
+Nothing is faked but the LLM: tasks go through a real Redis, a real ``celery worker``
+subprocess, real headless Chromium and local HTTP pages.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared.crypto import new_key
+from shared.settings import Settings
+from tests.support.fake_llm import FakeLLM
+from tests.support.site import Site
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REDIS_URL = os.environ.get("BROWSERFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+SECRETS_KEY = new_key()
+QUEUE = f"bf-test-{uuid.uuid4().hex[:8]}"
+
+
+def base_env(llm_base: str) -> dict[str, str]:
+    """Environment shared by the test process's producer and the worker subprocess."""
+    return {
+        "REDIS_URL": TEST_REDIS_URL,
+        "BROWSERFLEET_QUEUE": QUEUE,
+        "BROWSERFLEET_JUDGE_QUEUE": QUEUE + "-judge",
+        "BROWSERFLEET_DEFAULT_MODEL": "openai/gpt-4.1-mini",
+        "BROWSERFLEET_SECRETS_KEY": SECRETS_KEY,
+        "BROWSERFLEET_LLM_BACKOFF_S": "0.05",
+        "BROWSERFLEET_LLM_TIMEOUT_S": "15",
+        "BROWSERFLEET_LLM_MAX_RETRIES": "2",
+        "BROWSERFLEET_STEP_TIMEOUT_S": "60",
+        "BROWSERFLEET_ALLOW_PRIVATE_NETWORKS": "true",
+        "OPENAI_API_BASE": llm_base,
+        "OPENAI_BASE_URL": llm_base,
+        "OPENAI_API_KEY": "sk-test-not-a-real-key",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail(f"Redis is not reachable at {TEST_REDIS_URL}: start redis-server (see .ci/run)")
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLM]:
+    fake = FakeLLM()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_base(fake_llm: FakeLLM) -> str:
+    assert fake_llm.server is not None
+    return f"http://127.0.0.1:{fake_llm.server.server_address[1]}/v1"
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    s = Site()
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(llm_base: str) -> Settings:
+    for key, value in base_env(llm_base).items():
+        os.environ[key] = value
+    return Settings()
+
+
+class WorkerProcess:
+    """A real ``celery worker`` subprocess, its output captured to a file."""
+
+    def __init__(self, env: dict[str, str], queues: str, log_path: Path, concurrency: int = 4) -> None:
+        self.log_path = log_path
+        self.log_file = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "workers.celery_app:app", "worker",
+                "--pool=threads", f"--concurrency={concurrency}", f"--queues={queues}",
+                "--loglevel=INFO", "--events", "--without-gossip", "--without-mingle",
+                f"--hostname=test-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            if " ready." in self.log():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    settings: Settings, redis_client: redis.Redis, llm_base: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(base_env(llm_base), QUEUE, tmp_path_factory.mktemp("worker") / "worker.log")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def producer(settings: Settings, redis_client: redis.Redis):  # type: ignore[no-untyped-def]
+    from producer import Producer
+
+    return Producer(settings)

@@ -1,0 +1,122 @@
+"""A small local website for end-to-end tests: login, a multi-field form, a result page.
+
+Every request is logged (path, method, host header), so tests can prove what the
+browser did or did not load.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PASSWORD = "hunter2-s3cret"
+
+LOGIN = """<!doctype html><html><head><title>Login</title></head><body>
+<h1>Sign in</h1>
+<form method="post" action="/login">
+  <input name="user" placeholder="Username">
+  <input name="password" type="password" placeholder="Password">
+  <button type="submit">Log in</button>
+</form></body></html>"""
+
+ORDER = """<!doctype html><html><head><title>Order</title></head><body>
+<h1>New order</h1><p>Welcome, {user}.</p>
+<form method="post" action="/order">
+  <input name="item" placeholder="Item">
+  <input name="qty" type="number" placeholder="Quantity">
+  <select name="colour"><option value="">Pick a colour</option>
+    <option value="r">Red</option><option value="g">Green</option><option value="b">Blue</option></select>
+  <button type="submit">Place order</button>
+</form></body></html>"""
+
+RESULT = """<!doctype html><html><head><title>Confirmed</title></head><body>
+<h1>Order confirmed</h1><p id="summary">Order #{number}: {qty} x {item} in {colour}.</p>
+</body></html>"""
+
+COLOURS = {"r": "Red", "g": "Green", "b": "Blue"}
+
+
+@dataclass
+class Site:
+    log: list[tuple[str, str, str]] = field(default_factory=list)
+    pages: dict[str, str] = field(default_factory=dict)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> str:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _user(self) -> str | None:
+                for part in self.headers.get("cookie", "").split(";"):
+                    name, _, value = part.strip().partition("=")
+                    if name == "user":
+                        return value
+                return None
+
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                site.log.append(("GET", path, self.headers.get("host", "")))
+                if path in site.pages:
+                    self._send(200, site.pages[path])
+                elif path in ("/", "/login"):
+                    self._send(200, LOGIN)
+                elif path == "/order":
+                    user = self._user()
+                    if user is None:
+                        self._send(302, "", {"location": "/login"})
+                    else:
+                        self._send(200, ORDER.format(user=html.escape(user)))
+                else:
+                    self._send(404, "<title>Not found</title><h1>404</h1>")
+
+            def do_POST(self) -> None:
+                path = urlsplit(self.path).path
+                site.log.append(("POST", path, self.headers.get("host", "")))
+                length = int(self.headers.get("content-length", 0))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if path == "/login":
+                    if form.get("password") == PASSWORD and form.get("user"):
+                        self._send(303, "", {"location": "/order", "set-cookie": f"user={form['user']}; Path=/"})
+                    else:
+                        self._send(401, LOGIN.replace("<h1>Sign in</h1>", "<h1>Wrong password</h1>"))
+                elif path == "/order":
+                    self._send(200, RESULT.format(
+                        number=1042,
+                        qty=html.escape(form.get("qty", "")),
+                        item=html.escape(form.get("item", "")),
+                        colour=COLOURS.get(form.get("colour", ""), "none"),
+                    ))
+                else:
+                    self._send(404, "<h1>404</h1>")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self.url
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()

@@ -1,0 +1,30 @@
+"""``navigate{url,new_tab}``: open a URL in the current tab or a new one."""
+
+from __future__ import annotations
+
+from playwright.async_api import Error as PlaywrightError
+
+from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
+
+
+class NavigateParams(Params):
+    url: str
+    new_tab: bool = False
+
+
+async def navigate(ctx: ActionContext, params: NavigateParams) -> ActionResult:
+    url = params.url.strip()
+    if "://" not in url and not url.startswith(("about:", "data:")):
+        url = "https://" + url
+    reason = ctx.guard(url)
+    if reason:
+        raise ActionError(f"navigation to {url} blocked: {reason}")
+    page = await ctx.session.new_tab() if params.new_tab else await ctx.session.page()
+    try:
+        await page.goto(url, wait_until="domcontentloaded")
+    except PlaywrightError as exc:
+        raise ActionError(f"could not open {url}: {exc.message.splitlines()[0]}") from None
+    return ActionResult(text=f"opened {page.url}")
+
+
+ACTION = Action("navigate", NavigateParams, "open a URL (new_tab: in a new tab)", navigate, True)

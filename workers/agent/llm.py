@@ -1,0 +1,128 @@
+"""The one place that talks to LLM providers (through litellm), with bounded retries.
+
+Transient faults (timeouts, 429, 5xx, connection errors) are retried with
+exponential backoff; permanent ones (bad key, unknown model, bad request) are not.
+Either way, what escapes is :class:`LLMUnavailableError` with a readable reason.
+Cost and tokens of every call are summed on the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+litellm.suppress_debug_info = True
+litellm.drop_params = True
+
+_TRANSIENT: tuple[type[Exception], ...] = (
+    litellm.Timeout,
+    litellm.RateLimitError,
+    litellm.APIConnectionError,
+    litellm.InternalServerError,
+    litellm.ServiceUnavailableError,
+    litellm.BadGatewayError,
+    asyncio.TimeoutError,
+)
+
+
+class LLMUnavailableError(RuntimeError):
+    """The provider could not answer, even after retries."""
+
+
+@dataclass
+class Reply:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal
+
+
+@dataclass
+class LLMClient:
+    """litellm ``acompletion`` for one model, with retries and cost accounting."""
+
+    model: str
+    timeout_s: float = 90.0
+    max_retries: int = 3
+    backoff_s: float = 1.0
+    reasoning_effort: str | None = None
+    cost: Decimal = field(default=Decimal(0))
+    calls: int = 0
+
+    @property
+    def supports_vision(self) -> bool:
+        try:
+            return bool(litellm.supports_vision(self.model))
+        except Exception:  # litellm raises for models it does not know
+            return False
+
+    @property
+    def supports_json_mode(self) -> bool:
+        try:
+            params = litellm.get_supported_openai_params(model=self.model) or []
+        except Exception:
+            return False
+        return "response_format" in params
+
+    async def complete(self, messages: list[dict[str, Any]], json_mode: bool = True) -> Reply:
+        """One completion; retried on transient faults, else :class:`LLMUnavailableError`."""
+        kwargs: dict[str, Any] = {"timeout": self.timeout_s, "num_retries": 0}
+        if json_mode and self.supports_json_mode:
+            kwargs["response_format"] = {"type": "json_object"}
+        if self.reasoning_effort:
+            kwargs["reasoning_effort"] = self.reasoning_effort
+        delay = self.backoff_s
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await asyncio.wait_for(
+                    litellm.acompletion(model=self.model, messages=messages, **kwargs),
+                    timeout=self.timeout_s + 5,
+                )
+                return self._account(response)
+            except _TRANSIENT as exc:
+                if attempt == self.max_retries:
+                    raise LLMUnavailableError(
+                        f"LLM {self.model} failed {attempt + 1} times: {_describe(exc)}"
+                    ) from exc
+                log.warning("LLM %s attempt %d failed (%s); retry in %.1fs",
+                            self.model, attempt + 1, _describe(exc), delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+            except Exception as exc:  # the provider boundary: every other fault is permanent
+                raise LLMUnavailableError(f"LLM {self.model} refused the request: {_describe(exc)}") from exc
+        raise AssertionError("unreachable")
+
+    def _account(self, response: Any) -> Reply:
+        self.calls += 1
+        usage = getattr(response, "usage", None)
+        cost = Decimal(0)
+        try:
+            raw = (getattr(response, "_hidden_params", {}) or {}).get("response_cost")
+            if raw is None:
+                raw = litellm.completion_cost(completion_response=response)
+            cost = Decimal(str(raw or 0))
+        except Exception:  # unknown price: count tokens, not money
+            cost = Decimal(0)
+        self.cost += cost
+        text = response.choices[0].message.content or ""
+        return Reply(
+            text=text,
+            input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            cost=cost,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

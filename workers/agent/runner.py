@@ -1,0 +1,360 @@
+"""The agent loop: look, ask, act, record — until ``done``, ``maxSteps``, a stop or a fault.
+
+It reads top to bottom as the algorithm: :meth:`Agent.run` opens the start URL and
+runs steps; :meth:`Agent._step` captures the page, asks the model and executes the
+actions. The model's mistakes become observations it sees next step; faults of the
+provider or the browser end the run with a readable reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+from shared.models import TaskStatus, TaskStepView
+from workers.actions import ACTIONS
+from workers.actions.base import Action, ActionContext, ActionError, ActionResult, NavigationGuard
+from workers.agent import prompt
+from workers.agent.llm import LLMClient, LLMUnavailableError
+from workers.agent.output import AgentOutput, OutputError, parse_output
+from workers.agent.state import render_state, screenshot
+from workers.browser.dom import ElementIndex, PageCapture, capture_page
+from workers.browser.session import BrowserSession
+from workers.policy.secrets import SecretVault
+
+log = logging.getLogger(__name__)
+
+
+class StopRequested(Exception):
+    """The user asked the task to stop."""
+
+
+class BrowserUnusableError(RuntimeError):
+    """The browser crashed or closed under the task."""
+
+
+class RunHooks(Protocol):
+    """How the loop talks to the outside world (the task record, events)."""
+
+    async def should_stop(self) -> bool: ...
+
+    async def on_step(self, step: TaskStepView) -> None: ...
+
+
+@dataclass
+class AgentConfig:
+    task: str
+    max_steps: int = 100
+    start_url: str | None = None
+    output_schema: dict[str, Any] | None = None
+    vision: bool = True
+    highlight_elements: bool = False
+    flash_mode: bool = False
+    thinking: bool = False
+    system_prompt_extension: str = ""
+    max_actions: int = 5
+    page_text_chars: int = 6000
+    max_failures: int = 3
+    step_timeout_s: float = 180.0
+    session_memory: str = ""
+
+
+@dataclass
+class AgentOutcome:
+    status: TaskStatus
+    output: str | None = None
+    is_success: bool | None = None
+    error: str | None = None
+    steps: int = 0
+
+
+@dataclass
+class _StepReport:
+    output: AgentOutput | None
+    results: list[ActionResult] = field(default_factory=list)
+    error: str | None = None
+    url: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class Agent:
+    """Runs one task in one browser session."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        session: BrowserSession,
+        llm: LLMClient,
+        hooks: RunHooks,
+        vault: SecretVault | None = None,
+        guard: NavigationGuard | None = None,
+        actions: Mapping[str, Action] = ACTIONS,
+    ) -> None:
+        self.config = config
+        self.session = session
+        self.llm = llm
+        self.hooks = hooks
+        self.vault = vault or SecretVault()
+        self.guard: NavigationGuard = guard or (lambda url: None)
+        self.actions = dict(actions)
+        self.history: list[prompt.StepMemory] = []
+        self.failures = 0
+        self._last: tuple[PageCapture, ElementIndex] | None = None
+        self._note = ""
+        self._step_started = time.monotonic()
+        self._system = {
+            last: prompt.system_prompt(
+                {"done": self.actions["done"]} if last else self.actions,
+                flash_mode=config.flash_mode,
+                thinking=config.thinking,
+                vision=config.vision,
+                max_actions=config.max_actions,
+                structured=config.output_schema is not None,
+                extension=config.system_prompt_extension,
+            )
+            for last in (False, True)
+        }
+
+    # -- the loop ---------------------------------------------------------
+    async def run(self) -> AgentOutcome:
+        number = 0
+        try:
+            await self._open_start_url()
+            for number in range(1, self.config.max_steps + 1):
+                outcome = await self._step(number)
+                if outcome is not None:
+                    return outcome
+            return AgentOutcome(
+                TaskStatus.finished,
+                is_success=False,
+                error=f"reached maxSteps={self.config.max_steps} without finishing",
+                steps=number,
+            )
+        except StopRequested:
+            return AgentOutcome(TaskStatus.stopped, error="stopped by request", steps=number)
+        except LLMUnavailableError as exc:
+            return AgentOutcome(TaskStatus.failed, error=self.vault.mask(str(exc)), steps=number)
+        except BrowserUnusableError as exc:
+            return AgentOutcome(TaskStatus.failed, error=self.vault.mask(str(exc)), steps=number)
+
+    async def _open_start_url(self) -> None:
+        if not self.config.start_url:
+            return
+        await self._check_stop()
+        result = await self._execute_one("navigate", {"url": self.config.start_url})
+        if result.error:
+            self._note = f"the start URL could not be opened: {result.error}"
+
+    async def _step(self, number: int) -> AgentOutcome | None:
+        self._step_started = time.monotonic()
+        last = number >= self.config.max_steps
+        try:
+            report = await asyncio.wait_for(self._look_ask_act(number, last), self.config.step_timeout_s)
+        except TimeoutError:
+            report = _StepReport(None, error=f"step timed out after {self.config.step_timeout_s:g}s")
+        await self._record(number, report)
+        if report.output is None:
+            self.failures += 1
+            self._note = f"your previous step failed: {report.error}"
+            if self.failures >= self.config.max_failures:
+                return AgentOutcome(
+                    TaskStatus.failed,
+                    error=f"{self.failures} consecutive failed steps; last: {report.error}",
+                    steps=number,
+                )
+            return None
+        self.failures = 0
+        final = next((r for r in report.results if r.done), None)
+        if final is not None:
+            return AgentOutcome(
+                TaskStatus.finished, output=final.output, is_success=final.success, steps=number
+            )
+        return None
+
+    async def _look_ask_act(self, number: int, last: bool) -> _StepReport:
+        page = await self._page()
+        state, image = await self._observe(page)
+        await self._check_stop()
+        messages = self._messages(number, state, image, last)
+        allowed = {"done": self.actions["done"]} if last else self.actions
+        output, report = await self._ask(messages, allowed)
+        report.url = page.url
+        if output is None:
+            return report
+        self._note = ""
+        report.results = await self._act(output)
+        return report
+
+    # -- look -------------------------------------------------------------
+    async def _page(self) -> Page:
+        try:
+            return await self.session.page()
+        except PlaywrightError as exc:
+            raise BrowserUnusableError(f"browser unusable: {exc.message}") from exc
+
+    async def _observe(self, page: Page) -> tuple[str, str | None]:
+        try:
+            capture, index = await capture_page(
+                page, text_chars=self.config.page_text_chars, previous=self._last
+            )
+        except PlaywrightError as exc:
+            if page.is_closed() or not self._browser_alive():
+                raise BrowserUnusableError(f"browser unusable: {exc.message}") from exc
+            raise
+        self._last = (capture, index)
+        raw = await render_state(capture, self.session)
+        state = self.vault.mask(raw)
+        image = None
+        if self.config.vision:
+            if state != raw:
+                state += "\n(screenshot withheld this step: a secret value is visible on the page)"
+            else:
+                image = await screenshot(page, index, self.config.highlight_elements)
+        return state, image
+
+    def _messages(self, number: int, state: str, image: str | None, last: bool) -> list[dict[str, Any]]:
+        text = prompt.user_message(
+            task=self.config.task,
+            history=self.history,
+            state=state,
+            step=number,
+            max_steps=self.config.max_steps,
+            secret_names=self.vault.names,
+            output_schema=self.config.output_schema,
+            session_memory=self.config.session_memory,
+            note=self._note,
+        )
+        content: Any = text
+        if image is not None:
+            content = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": image}}]
+        return [
+            {"role": "system", "content": self._system[last]},
+            {"role": "user", "content": content},
+        ]
+
+    # -- ask --------------------------------------------------------------
+    async def _ask(
+        self, messages: list[dict[str, Any]], allowed: Mapping[str, Action]
+    ) -> tuple[AgentOutput | None, _StepReport]:
+        """One LLM call; an invalid reply is fed back once before the step counts as failed."""
+        report = _StepReport(None)
+        for attempt in range(2):
+            await self._check_stop()
+            reply = await self.llm.complete(messages)
+            report.input_tokens += reply.input_tokens
+            report.output_tokens += reply.output_tokens
+            try:
+                report.output = parse_output(reply.text, allowed, self.config.max_actions)
+                return report.output, report
+            except OutputError as exc:
+                report.error = f"invalid model output: {exc}"
+                log.info("step output invalid (attempt %d): %s", attempt + 1, exc)
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": reply.text[:4000]},
+                    {"role": "user", "content": f"Invalid reply: {exc}. Answer again with only the JSON object."},
+                ]
+        return None, report
+
+    # -- act --------------------------------------------------------------
+    async def _act(self, output: AgentOutput) -> list[ActionResult]:
+        results: list[ActionResult] = []
+        for planned in output.actions:
+            await self._check_stop()
+            page = await self._page()
+            url_before = page.url
+            self.session.opened_tab = False
+            result = await self._execute_one(planned.name, planned.params)
+            results.append(result)
+            if result.done or result.error:
+                break
+            page_after = await self._page()
+            changed = page_after is not page or page_after.url != url_before
+            if self.actions[planned.name].changes_page or changed or self.session.opened_tab:
+                break
+        return results
+
+    async def _execute_one(self, name: str, params: Any) -> ActionResult:
+        action = self.actions[name]
+        if not isinstance(params, action.params):
+            params = action.params.model_validate(params)
+        ctx = ActionContext(
+            session=self.session,
+            elements=self._last[1] if self._last else None,
+            vault=self.vault,
+            extract=self._extract,
+            guard=self.guard,
+            output_schema=self.config.output_schema,
+            page_text_chars=self.config.page_text_chars,
+        )
+        try:
+            result = await action.run(ctx, params)
+        except ActionError as exc:
+            result = ActionResult(error=str(exc))
+        except PlaywrightError as exc:
+            if not self._browser_alive():
+                raise BrowserUnusableError(f"browser unusable: {exc.message.splitlines()[0]}") from exc
+            result = ActionResult(error=f"{name} failed: {exc.message.splitlines()[0]}")
+        if result.error:
+            result.error = self.vault.mask(result.error)
+        result.text = self.vault.mask(result.text)
+        return result
+
+    def _browser_alive(self) -> bool:
+        browser = self.session.context.browser
+        return browser is not None and browser.is_connected()
+
+    async def _extract(self, query: str, page_text: str) -> str:
+        reply = await self.llm.complete(
+            [
+                {"role": "system", "content": "Answer the query from the page text only. Be concise and exact."},
+                {"role": "user", "content": f"<query>{query}</query>\n<page_text>\n{page_text}\n</page_text>"},
+            ],
+            json_mode=False,
+        )
+        return reply.text
+
+    async def _check_stop(self) -> None:
+        if await self.hooks.should_stop():
+            raise StopRequested
+
+    # -- record -----------------------------------------------------------
+    async def _record(self, number: int, report: _StepReport) -> None:
+        out = report.output
+        mask = self.vault.mask
+        actions = [a.as_json() for a in out.actions[: len(report.results)]] if out else []
+        results = [mask(r.error and f"error: {r.error}" or r.text) for r in report.results]
+        if report.error and out is None:
+            results = [mask(report.error)]
+        step = TaskStepView(
+            number=number,
+            memory=mask(out.memory) if out else "",
+            evaluation_previous_goal=mask(out.evaluation_previous_goal) if out else "",
+            next_goal=mask(out.next_goal) if out else "",
+            url=report.url,
+            actions=[mask(a) for a in actions],
+            duration=round(time.monotonic() - self._step_started, 3),
+            results=results,
+            input_tokens=report.input_tokens,
+            output_tokens=report.output_tokens,
+        )
+        self.history.append(
+            prompt.StepMemory(
+                number=number,
+                evaluation=step.evaluation_previous_goal,
+                memory=step.memory,
+                next_goal=step.next_goal,
+                actions=step.actions,
+                results=[r[:300] for r in results],
+            )
+        )
+        await self.hooks.on_step(step)
+

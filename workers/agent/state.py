@@ -1,0 +1,42 @@
+"""Render the browser state for the prompt, and take the (optional) screenshot."""
+
+from __future__ import annotations
+
+import base64
+
+from playwright.async_api import Page
+
+from workers.browser.dom import ElementIndex, PageCapture, highlight, unhighlight
+from workers.browser.session import BrowserSession
+
+
+async def render_state(capture: PageCapture, session: BrowserSession) -> str:
+    tabs = []
+    for tab_id, url, title in await session.tabs():
+        mark = " (current)" if tab_id == session.current_tab else ""
+        tabs.append(f"[{tab_id}] {title[:60]} — {url[:200]}{mark}")
+    scroll = capture.scroll
+    lines = [
+        f"url: {capture.url}",
+        f"title: {capture.title}",
+        "tabs: " + "; ".join(tabs),
+        f"scroll: {scroll.pixels_above}px above, {scroll.pixels_below}px below "
+        f"(viewport {scroll.viewport_height}px)",
+        f"interactive elements ({capture.element_count}):",
+        capture.elements_text or "(none)",
+        "page text:",
+        capture.page_text or "(empty)",
+    ]
+    return "\n".join(lines)
+
+
+async def screenshot(page: Page, index: ElementIndex, highlight_elements: bool) -> str:
+    """A JPEG data URL of the viewport; index labels drawn for it when asked, then removed."""
+    if highlight_elements:
+        await highlight(page, index)
+    try:
+        image = await page.screenshot(type="jpeg", quality=60, timeout=10_000)
+    finally:
+        if highlight_elements:
+            await unhighlight(page)
+    return "data:image/jpeg;base64," + base64.b64encode(image).decode()

@@ -1,0 +1,1 @@
+"""Everything that touches Chromium: launching, the pool, sessions (tabs), page state."""

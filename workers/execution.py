@@ -1,0 +1,191 @@
+"""Run one task from its record: the glue between the queue, the store and the agent.
+
+``execute`` is what the Celery task calls, in a Celery thread. It is idempotent by
+task id (a finished task is never run again), caps redeliveries (a task that keeps
+killing its worker fails instead of looping), and always ends the record in a
+terminal status with a readable reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from shared import crypto, keys
+from shared.llms import UnknownModelError, resolve_model
+from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
+from shared.settings import Settings, get_settings
+from shared.store import TaskRecord, TaskStore, utcnow
+from workers.agent.llm import LLMClient
+from workers.agent.runner import Agent, AgentConfig, AgentOutcome
+from workers.browser.dom import INIT_SCRIPT
+from workers.browser.launcher import BrowserNotFoundError
+from workers.browser.session import BrowserSession
+from workers.policy.secrets import SecretVault
+from workers.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[TaskStepView], None]
+_ACTIVE = (TaskStatus.created, TaskStatus.started)
+_store: TaskStore | None = None
+
+
+def store() -> TaskStore:
+    global _store
+    if _store is None:
+        settings = get_settings()
+        _store = TaskStore.from_url(settings.redis_url, settings.record_ttl_s)
+    return _store
+
+
+def result_of(task_id: str) -> dict[str, Any]:
+    """What the Celery result backend keeps: the status view plus the reason."""
+    record = store().load(task_id)
+    if record is None:
+        return {"id": task_id, "status": "missing"}
+    return {**record.status_view().wire(), "error": record.error}
+
+
+def execute(task_id: str, emit: Emit) -> dict[str, Any]:
+    """Run the task ``task_id`` to a terminal status (called from a Celery worker thread)."""
+    settings, tasks = get_settings(), store()
+    record = tasks.load(task_id)
+    if record is None:
+        log.error("task %s has no record (expired or deleted); dropped", task_id)
+        return {"id": task_id, "status": "missing"}
+    if record.status.terminal:
+        log.info("task %s already %s; not run again", task_id, record.status.value)
+        return result_of(task_id)
+    deliveries = tasks.count_delivery(task_id)
+    if deliveries > settings.max_deliveries:
+        _finish(tasks, task_id, AgentOutcome(
+            TaskStatus.failed,
+            error=f"worker lost {deliveries - 1} times while running this task; giving up",
+        ), Decimal(0))
+        return result_of(task_id)
+    if tasks.stop_requested(task_id):
+        _finish(tasks, task_id, AgentOutcome(TaskStatus.stopped, error="stopped by request"), Decimal(0))
+        return result_of(task_id)
+    if not tasks.transition(task_id, TaskStatus.started, _ACTIVE, started_at=record.started_at or utcnow()):
+        return result_of(task_id)
+    if deliveries > 1:
+        log.warning("task %s redelivered (delivery %d); restarting it", task_id, deliveries)
+        tasks.redis.delete(keys.steps(task_id))
+    log.info("task %s started (llm=%s)", task_id, record.llm)
+    hooks = RecordHooks(tasks, task_id, emit)
+    try:
+        outcome, cost = get_runtime().run(run_record(record, settings, hooks))
+    except Exception as exc:  # our bug: still end the record, with the reason
+        log.exception("task %s crashed", task_id)
+        outcome, cost = AgentOutcome(TaskStatus.failed, error=f"internal error: {exc!r}"), Decimal(0)
+    _finish(tasks, task_id, outcome, cost)
+    return result_of(task_id)
+
+
+def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal) -> None:
+    tasks.transition(
+        task_id,
+        outcome.status,
+        _ACTIVE,
+        finished_at=utcnow(),
+        output=outcome.output,
+        is_success=outcome.is_success,
+        error=outcome.error,
+        cost=cost,
+    )
+    log.info("task %s %s (success=%s, steps=%d, cost=%s)%s", task_id, outcome.status.value,
+             outcome.is_success, outcome.steps, cost, f": {outcome.error}" if outcome.error else "")
+
+
+@dataclass
+class RecordHooks:
+    """The agent's hooks: stop flag and step records in Redis, progress events for Flower."""
+
+    tasks: TaskStore
+    task_id: str
+    emit: Emit
+
+    async def should_stop(self) -> bool:
+        return await asyncio.to_thread(self.tasks.stop_requested, self.task_id)
+
+    async def on_step(self, step: TaskStepView) -> None:
+        await asyncio.to_thread(self.tasks.append_step, self.task_id, step)
+        await asyncio.to_thread(self.emit, step)
+
+
+def agent_request(record: TaskRecord) -> CreateTaskRequest:
+    data = {k: v for k, v in record.request.items() if k != "secret_names"}
+    return CreateTaskRequest.model_validate(data)
+
+
+async def run_record(
+    record: TaskRecord, settings: Settings, hooks: RecordHooks
+) -> tuple[AgentOutcome, Decimal]:
+    """Build the agent for a stored task and run it in a fresh browser context."""
+    request = agent_request(record)
+    try:
+        model = resolve_model(request.llm, settings.default_model, settings.models)
+        secrets = crypto.decrypt_json(record.secrets_token, settings.secrets_key) if record.secrets_token else {}
+    except (UnknownModelError, crypto.SecretsKeyError) as exc:
+        return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
+    llm = LLMClient(
+        model,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+        backoff_s=settings.llm_backoff_s,
+        reasoning_effort=_effort(request),
+    )
+    config = AgentConfig(
+        task=request.task,
+        max_steps=request.max_steps,
+        start_url=request.start_url,
+        output_schema=request.output_schema(),
+        vision=llm.supports_vision if request.vision == "auto" else bool(request.vision),
+        highlight_elements=request.highlight_elements,
+        flash_mode=request.flash_mode,
+        thinking=request.thinking or _effort(request) is not None,
+        system_prompt_extension=request.system_prompt_extension,
+        max_actions=settings.max_actions_per_step,
+        page_text_chars=settings.page_text_chars,
+        max_failures=settings.llm_max_failures,
+        step_timeout_s=settings.step_timeout_s,
+    )
+    vault = SecretVault(secrets if isinstance(secrets, dict) else {})
+    try:
+        async with get_runtime().pool.context(viewport=_viewport(request, settings)) as context:
+            await context.add_init_script(script=INIT_SCRIPT)
+            session = BrowserSession(context, settings.action_timeout_s)
+            agent = Agent(config, session, llm, hooks, vault)
+            try:
+                outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
+            except TimeoutError:
+                outcome = AgentOutcome(
+                    TaskStatus.finished,
+                    is_success=False,
+                    error=f"task budget of {settings.task_budget_s:g}s exhausted",
+                )
+    except BrowserNotFoundError as exc:
+        outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
+    except Exception as exc:
+        if "playwright" not in type(exc).__module__:
+            raise
+        outcome = AgentOutcome(TaskStatus.failed, error=f"browser unusable: {vault.mask(str(exc))[:500]}")
+    return outcome, llm.cost
+
+
+def _effort(request: CreateTaskRequest) -> str | None:
+    level = request.thinking_level
+    return None if level is None or level.value == "disabled" else level.value
+
+
+def _viewport(request: CreateTaskRequest, settings: Settings) -> dict[str, int]:
+    s = request.session_settings
+    return {
+        "width": (s.browser_screen_width if s else None) or settings.viewport_width,
+        "height": (s.browser_screen_height if s else None) or settings.viewport_height,
+    }

@@ -1,0 +1,1 @@
+"""Pure policy, testable without a browser: secrets, domains, network guard."""

@@ -1,0 +1,38 @@
+"""The Celery tasks: thin wrappers that hand a task id to :mod:`workers.execution`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+
+from shared.celery_config import RUN_TASK
+from shared.models import TaskStepView
+from workers.celery_app import app
+from workers.execution import execute
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name=RUN_TASK, bind=True)
+def run_task(self: Task, task_id: str) -> dict[str, Any]:
+    """Run one agent task; the message carries only its id (safe for Flower to show)."""
+    hostname = self.request.hostname
+
+    def emit(step: TaskStepView) -> None:
+        try:
+            with self.app.events.default_dispatcher(hostname=hostname) as dispatcher:
+                dispatcher.send(
+                    "task-progress",
+                    uuid=task_id,
+                    step=step.number,
+                    url=step.url,
+                    next_goal=step.next_goal,
+                    actions=step.actions,
+                    duration=step.duration,
+                )
+        except Exception as exc:  # progress events are best effort; the record has the step
+            log.warning("task-progress event for %s not sent: %s", task_id, exc)
+
+    return execute(task_id, emit)
