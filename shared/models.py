@@ -19,6 +19,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -36,6 +39,14 @@ class WireModel(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The JSON-ready wire form (camelCase keys)."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+def _one_vision_error(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One readable error for ``vision`` instead of one per union member."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise ValueError('must be true, false or "auto"') from None
 
 
 class TaskStatus(StrEnum):
@@ -87,7 +98,7 @@ class CreateTaskRequest(WireModel):
     flash_mode: bool = False
     thinking: bool = False
     thinking_level: ThinkingLevel | None = None
-    vision: bool | Literal["auto"] = True
+    vision: Annotated[bool | Literal["auto"], WrapValidator(_one_vision_error)] = True
     system_prompt_extension: Annotated[str, Field(max_length=10000)] = ""
     judge: bool = False
     judge_ground_truth: Annotated[str, Field(max_length=10000)] | None = None

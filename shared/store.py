@@ -80,7 +80,7 @@ class TaskStore:
     def create(self, record: TaskRecord) -> None:
         """Write a new record (status ``created``) and index it."""
         task_id, session_id = str(record.id), str(record.session_id)
-        fields = {name: _encode(value) for name, value in record.model_dump().items()}
+        fields: dict[Any, Any] = {n: _encode(v) for n, v in record.model_dump().items()}
         fields.pop("steps", None)
         fields.pop("output_files", None)
         score = record.created_at.timestamp()
@@ -167,7 +167,7 @@ class TaskStore:
         index = keys.session_tasks(session_id) if session_id else keys.TASK_INDEX
         high = before.timestamp() if before else "+inf"
         low = after.timestamp() if after else "-inf"
-        return list(self.redis.zrevrangebyscore(index, high, low))
+        return [str(i) for i in self.redis.zrevrangebyscore(index, high, low)]
 
     def load_many(self, task_ids: list[str]) -> list[TaskRecord]:
         pipe = self.redis.pipeline()

@@ -130,7 +130,8 @@ async def run_record(
     request = agent_request(record)
     try:
         model = resolve_model(request.llm, settings.default_model, settings.models)
-        secrets = crypto.decrypt_json(record.secrets_token, settings.secrets_key) if record.secrets_token else {}
+        token = record.secrets_token
+        secrets = crypto.decrypt_json(token, settings.secrets_key) if token else {}
     except (UnknownModelError, crypto.SecretsKeyError) as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
     llm = LLMClient(

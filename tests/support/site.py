@@ -95,7 +95,8 @@ class Site:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 if path == "/login":
                     if form.get("password") == PASSWORD and form.get("user"):
-                        self._send(303, "", {"location": "/order", "set-cookie": f"user={form['user']}; Path=/"})
+                        cookie = f"user={form['user']}; Path=/"
+                        self._send(303, "", {"location": "/order", "set-cookie": cookie})
                     else:
                         self._send(401, LOGIN.replace("<h1>Sign in</h1>", "<h1>Wrong password</h1>"))
                 elif path == "/order":

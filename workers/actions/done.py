@@ -26,7 +26,9 @@ async def done(ctx: ActionContext, params: DoneParams) -> ActionResult:
             jsonschema.validate(params.data, ctx.output_schema)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "data"
-            raise ActionError(f"done.data does not match the output schema at {where}: {exc.message}") from None
+            raise ActionError(
+                f"done.data does not match the output schema at {where}: {exc.message}"
+            ) from None
         output = json.dumps(params.data, ensure_ascii=False)
     masked = ctx.vault.mask(output) if output is not None else None
     return ActionResult(text="task finished", done=True, success=params.success, output=masked)

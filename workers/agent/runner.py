@@ -30,6 +30,8 @@ from workers.browser.session import BrowserSession
 from workers.policy.secrets import SecretVault
 
 log = logging.getLogger(__name__)
+CORRECTION = "Answer again with only the JSON object."
+EXTRACT_PROMPT = "Answer the query from the page text only. Be concise and exact."
 
 
 class StopRequested(Exception):
@@ -234,7 +236,10 @@ class Agent:
         )
         content: Any = text
         if image is not None:
-            content = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": image}}]
+            content = [
+                {"type": "text", "text": text},
+                {"type": "image_url", "image_url": {"url": image}},
+            ]
         return [
             {"role": "system", "content": self._system[last]},
             {"role": "user", "content": content},
@@ -260,7 +265,7 @@ class Agent:
                 messages = [
                     *messages,
                     {"role": "assistant", "content": reply.text[:4000]},
-                    {"role": "user", "content": f"Invalid reply: {exc}. Answer again with only the JSON object."},
+                    {"role": "user", "content": f"Invalid reply: {exc}. {CORRECTION}"},
                 ]
         return None, report
 
@@ -315,8 +320,8 @@ class Agent:
     async def _extract(self, query: str, page_text: str) -> str:
         reply = await self.llm.complete(
             [
-                {"role": "system", "content": "Answer the query from the page text only. Be concise and exact."},
-                {"role": "user", "content": f"<query>{query}</query>\n<page_text>\n{page_text}\n</page_text>"},
+                {"role": "system", "content": EXTRACT_PROMPT},
+                {"role": "user", "content": f"<query>{query}</query>\n<page_text>\n{page_text}</page_text>"},
             ],
             json_mode=False,
         )
@@ -331,7 +336,7 @@ class Agent:
         out = report.output
         mask = self.vault.mask
         actions = [a.as_json() for a in out.actions[: len(report.results)]] if out else []
-        results = [mask(r.error and f"error: {r.error}" or r.text) for r in report.results]
+        results = [mask(f"error: {r.error}" if r.error else r.text) for r in report.results]
         if report.error and out is None:
             results = [mask(report.error)]
         step = TaskStepView(

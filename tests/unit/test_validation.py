@@ -1,0 +1,113 @@
+"""Bad payloads raise one error naming every bad field, and nothing is written or enqueued."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from producer import TaskValidationError
+from shared import keys
+
+VALID = {"task": "Find the price of a widget"}
+LONG = "x" * 50001
+
+BAD_PAYLOADS: list[tuple[dict[str, object], str]] = [
+    ({}, "task"),
+    ({"task": ""}, "task"),
+    ({"task": LONG}, "task"),
+    ({**VALID, "task": 42}, "task"),
+    ({**VALID, "maxSteps": 0}, "maxSteps"),
+    ({**VALID, "maxSteps": 10001}, "maxSteps"),
+    ({**VALID, "maxSteps": "many"}, "maxSteps"),
+    ({**VALID, "llm": "gpt-99"}, "llm"),
+    ({**VALID, "judgeLlm": "not-a-model"}, "judgeLlm"),
+    ({**VALID, "structuredOutput": "{not json"}, "structuredOutput"),
+    ({**VALID, "structuredOutput": json.dumps({"type": "nonsense"})}, "structuredOutput"),
+    ({**VALID, "structuredOutput": "[1, 2]"}, "structuredOutput"),
+    ({**VALID, "sessionId": "not-a-uuid"}, "sessionId"),
+    ({**VALID, "metadata": {str(i): "v" for i in range(11)}}, "metadata"),
+    ({**VALID, "metadata": {"k": 1}}, "metadata.k"),
+    ({**VALID, "secrets": {"bad name!": "x"}}, "secrets"),
+    ({**VALID, "allowedDomains": ["*"]}, "allowedDomains"),
+    ({**VALID, "allowedDomains": ["*.com"]}, "allowedDomains"),
+    ({**VALID, "allowedDomains": ["ftp://example.com"]}, "allowedDomains"),
+    ({**VALID, "allowedDomains": ["example.com/path"]}, "allowedDomains"),
+    ({**VALID, "sessionSettings": {"proxyCountryCode": "US"}}, "sessionSettings.proxyCountryCode"),
+    ({**VALID, "sessionSettings": {"browserScreenWidth": 319}}, "sessionSettings.browserScreenWidth"),
+    ({**VALID, "sessionSettings": {"browserScreenHeight": 3457}}, "sessionSettings.browserScreenHeight"),
+    ({**VALID, "sessionSettings": {"profileId": "nope"}}, "sessionSettings.profileId"),
+    ({**VALID, "sessionSettings": {"unknown": 1}}, "sessionSettings.unknown"),
+    ({**VALID, "thinkingLevel": "extreme"}, "thinkingLevel"),
+    ({**VALID, "vision": "sometimes"}, "vision"),
+    ({**VALID, "systemPromptExtension": "x" * 10001}, "systemPromptExtension"),
+    ({**VALID, "judgeGroundTruth": "x" * 10001}, "judgeGroundTruth"),
+    ({**VALID, "startUrl": "file:///etc/passwd"}, "startUrl"),
+    ({**VALID, "skillIds": [""]}, "skillIds"),
+    ({**VALID, "unknownField": True}, "unknownField"),
+]
+
+
+def _state(redis_client, queue: str) -> tuple[int, int]:
+    return redis_client.llen(queue), redis_client.zcard(keys.TASK_INDEX)
+
+
+@pytest.mark.parametrize(("payload", "field"), BAD_PAYLOADS)
+def test_invalid_payload_names_the_field_and_enqueues_nothing(
+    producer, redis_client, settings, payload, field
+) -> None:
+    before = _state(redis_client, settings.queue)
+    with pytest.raises(TaskValidationError) as info:
+        producer.create_task(payload)
+    paths = [".".join(str(p) for p in e["loc"]) for e in info.value.errors]
+    assert field in paths, info.value.errors
+    assert field in str(info.value)
+    assert _state(redis_client, settings.queue) == before
+
+
+def test_every_bad_field_is_reported_at_once(producer) -> None:
+    with pytest.raises(TaskValidationError) as info:
+        producer.create_task({"task": "", "maxSteps": -1, "llm": "nope", "allowedDomains": ["*"]})
+    paths = {".".join(str(p) for p in e["loc"]) for e in info.value.errors}
+    assert {"task", "maxSteps", "llm", "allowedDomains"} <= paths
+
+
+def test_unknown_model_lists_the_accepted_names(producer) -> None:
+    with pytest.raises(TaskValidationError) as info:
+        producer.create_task({**VALID, "llm": "gpt-99"})
+    assert "accepted:" in str(info.value) and "gpt-4.1" in str(info.value)
+
+
+def test_operator_model_table_adds_names(producer, settings) -> None:
+    from producer import Producer
+
+    custom = Producer(settings.model_copy(update={"models": {"local-llama": "ollama/llama3"}}))
+    assert custom.validate({**VALID, "llm": "local-llama"}).llm == "local-llama"
+    with pytest.raises(TaskValidationError):
+        producer.validate({**VALID, "llm": "local-llama"})
+
+
+def test_secrets_without_a_key_are_refused(producer, settings) -> None:
+    from producer import Producer
+
+    keyless = Producer(settings.model_copy(update={"secrets_key": None}))
+    with pytest.raises(TaskValidationError) as info:
+        keyless.create_task({**VALID, "secrets": {"password": "x"}})
+    assert "BROWSERFLEET_SECRETS_KEY" in str(info.value)
+
+
+def test_snake_case_and_model_input_are_accepted(producer) -> None:
+    from shared.models import CreateTaskRequest
+
+    request = producer.validate({"task": "t", "max_steps": 5, "start_url": "example.com"})
+    assert request.max_steps == 5 and request.start_url == "https://example.com"
+    model = CreateTaskRequest(task="t", max_steps=7)
+    assert producer.validate(model).max_steps == 7
+
+
+def test_defaults_follow_the_spec(producer) -> None:
+    request = producer.validate(VALID)
+    wire = request.wire()
+    assert wire["llm"] == "browser-use-2.0" and wire["maxSteps"] == 100 and wire["vision"] is True
+    assert wire["highlightElements"] is False and wire["flashMode"] is False and wire["judge"] is False
+    assert wire["systemPromptExtension"] == ""
