@@ -7,6 +7,7 @@ is addressed by name (``send_task``), so any Python app can enqueue with only
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -17,7 +18,7 @@ import redis
 from celery import Celery
 from pydantic import ValidationError
 
-from shared import crypto
+from shared import crypto, keys
 from shared.celery_config import RUN_TASK, celery_config
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import (
@@ -203,6 +204,11 @@ class Producer:
             error="stopped by request before it started",
         )
         return self.get_task(tid)
+
+    def list_skills(self) -> list[dict[str, Any]]:
+        """The skill registry as workers published it (id, title, description, parameter schema)."""
+        raw = self.store.redis.hgetall(keys.SKILLS)
+        return [json.loads(value) for _, value in sorted(raw.items())]
 
     def queue_length(self) -> int:
         """Tasks waiting in the broker queue (Redis list length)."""

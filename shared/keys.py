@@ -6,6 +6,7 @@ PREFIX = "bf"
 
 TASK_INDEX = f"{PREFIX}:tasks"  # zset: task id -> created timestamp
 SESSION_INDEX = f"{PREFIX}:sessions"  # zset: session id -> created timestamp
+SKILLS = f"{PREFIX}:skills"  # hash: skill id -> JSON manifest entry, published by workers
 
 
 def task(task_id: str) -> str:
