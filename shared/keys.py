@@ -5,6 +5,7 @@ from __future__ import annotations
 PREFIX = "bf"
 
 TASK_INDEX = f"{PREFIX}:tasks"  # zset: task id -> created timestamp
+RUNNING = f"{PREFIX}:running"  # zset: task id -> start timestamp, while a worker runs it
 SESSION_INDEX = f"{PREFIX}:sessions"  # zset: session id -> created timestamp
 SKILLS = f"{PREFIX}:skills"  # hash: skill id -> JSON manifest entry, published by workers
 
@@ -24,9 +25,34 @@ def stop_flag(task_id: str) -> str:
     return f"{PREFIX}:task:{task_id}:stop"
 
 
+def lease(task_id: str) -> str:
+    """String with a short TTL: the worker currently running the task (renewed while alive)."""
+    return f"{PREFIX}:task:{task_id}:lease"
+
+
+def reaping(task_id: str) -> str:
+    """String: one reaper is re-enqueueing this task (a short lock)."""
+    return f"{PREFIX}:task:{task_id}:reaping"
+
+
 def deliveries(task_id: str) -> str:
     """Counter: how many times a worker started this task (redelivery cap)."""
     return f"{PREFIX}:task:{task_id}:deliveries"
+
+
+def output_files(task_id: str) -> str:
+    """Hash: output file id -> JSON metadata (fileName, contentType, size, createdAt)."""
+    return f"{PREFIX}:task:{task_id}:files"
+
+
+def output_file_data(task_id: str) -> str:
+    """Hash: output file id -> base64 content (bounded by ``output_file_max_bytes``)."""
+    return f"{PREFIX}:task:{task_id}:filedata"
+
+
+def judge_screenshots(task_id: str) -> str:
+    """List with a short TTL: the last screenshots (data URLs) of a vision task, for its judge."""
+    return f"{PREFIX}:task:{task_id}:judge-shots"
 
 
 def session(session_id: str) -> str:
@@ -41,4 +67,7 @@ def session_tasks(session_id: str) -> str:
 
 def task_keys(task_id: str) -> list[str]:
     """All keys that belong to one task (for TTLs and deletion)."""
-    return [task(task_id), steps(task_id), stop_flag(task_id), deliveries(task_id)]
+    return [
+        task(task_id), steps(task_id), stop_flag(task_id), deliveries(task_id), lease(task_id),
+        output_files(task_id), output_file_data(task_id), judge_screenshots(task_id),
+    ]

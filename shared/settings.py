@@ -30,6 +30,13 @@ class Settings(BaseSettings):
 
     default_model: str = Field("openai/gpt-4.1-mini", description="litellm id for browser-use-llm/2.0.")
     default_judge_model: str | None = Field(None, description="litellm id for judges; else default_model.")
+    judge_timeout_s: float = Field(
+        600.0, description="From the agent's end to the verdict; past it the task finishes unjudged."
+    )
+    judge_screenshots: int = Field(3, description="Last screenshots of a vision task shown to the judge.")
+    skills_dir: str | None = Field(None, description="Directory of operator skill modules (*.py).")
+    builtin_skills: bool = Field(True, description="Offer the built-in skills (links, tables, forms, files).")
+    output_file_max_bytes: int = Field(10 * 1024 * 1024, description="Largest output file a task may keep.")
     models: dict[str, str] = Field(default_factory=dict, description="Extra/overriding model table (JSON).")
     llm_timeout_s: float = Field(90.0, description="One LLM request's timeout.")
     llm_max_retries: int = Field(3, description="Retries of one LLM request (timeouts, 429, 5xx).")
@@ -43,6 +50,7 @@ class Settings(BaseSettings):
     hard_time_limit_s: float = Field(2000.0, description="Celery hard time limit (prefork pools).")
     visibility_timeout_s: int = Field(2400, description="Redis broker visibility timeout.")
     max_deliveries: int = Field(3, description="Deliveries of one task before it is failed (worker lost).")
+    lease_ttl_s: float = Field(30.0, description="Lease of a running task; a dead worker's task is re-queued after it.")
     record_ttl_s: int = Field(7 * 24 * 3600, description="How long task records are kept.")
 
     chromium_path: str | None = Field(None, description="Browser binary; else Playwright's, else system.")

@@ -40,6 +40,7 @@ def base_env(llm_base: str) -> dict[str, str]:
         "BROWSERFLEET_LLM_TIMEOUT_S": "15",
         "BROWSERFLEET_LLM_MAX_RETRIES": "2",
         "BROWSERFLEET_STEP_TIMEOUT_S": "60",
+        "BROWSERFLEET_LEASE_TTL_S": "2",
         "BROWSERFLEET_ALLOW_PRIVATE_NETWORKS": "true",
         "OPENAI_API_BASE": llm_base,
         "OPENAI_BASE_URL": llm_base,

@@ -5,16 +5,29 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
-from shared.celery_config import celery_config
+from shared.celery_config import RUN_TASK, celery_config
 from shared.settings import get_settings
 
+settings = get_settings()
 app = Celery("browserfleet")
-app.conf.update(celery_config(get_settings()))
+app.conf.update(celery_config(settings))
 app.conf.imports = ("workers.tasks",)
 
 log = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def _start_reaper(**_: object) -> None:
+    """Every worker watches for tasks whose worker died, and re-enqueues them."""
+    from workers.execution import store
+    from workers.lease import Reaper
+
+    def requeue(task_id: str) -> None:
+        app.send_task(RUN_TASK, args=[task_id], task_id=task_id, queue=settings.queue)
+
+    Reaper(store(), requeue, settings.lease_ttl_s).start()
 
 
 @worker_shutdown.connect

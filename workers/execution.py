@@ -25,6 +25,7 @@ from workers.agent.runner import Agent, AgentConfig, AgentOutcome
 from workers.browser.dom import INIT_SCRIPT
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.session import BrowserSession
+from workers.lease import Leases
 from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
 
@@ -33,6 +34,16 @@ log = logging.getLogger(__name__)
 Emit = Callable[[TaskStepView], None]
 _ACTIVE = (TaskStatus.created, TaskStatus.started)
 _store: TaskStore | None = None
+
+
+_leases: Leases | None = None
+
+
+def leases() -> Leases:
+    global _leases
+    if _leases is None:
+        _leases = Leases(store().redis, get_settings().lease_ttl_s)
+    return _leases
 
 
 def store() -> TaskStore:
@@ -61,6 +72,18 @@ def execute(task_id: str, emit: Emit) -> dict[str, Any]:
     if record.status.terminal:
         log.info("task %s already %s; not run again", task_id, record.status.value)
         return result_of(task_id)
+    if not leases().acquire(task_id):
+        log.warning("task %s is running on another worker; duplicate delivery dropped", task_id)
+        return {"id": task_id, "status": "duplicate"}
+    try:
+        return _execute_leased(task_id, record, settings, tasks, emit)
+    finally:
+        leases().release(task_id)
+
+
+def _execute_leased(
+    task_id: str, record: TaskRecord, settings: Settings, tasks: TaskStore, emit: Emit
+) -> dict[str, Any]:
     deliveries = tasks.count_delivery(task_id)
     if deliveries > settings.max_deliveries:
         _finish(tasks, task_id, AgentOutcome(

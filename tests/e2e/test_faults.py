@@ -1,0 +1,93 @@
+"""Faults end in a retry or a clean, explained failure — never a hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from shared import keys
+from shared.celery_config import RUN_TASK
+from shared.models import TaskStatus
+from tests.conftest import QUEUE, WorkerProcess, base_env
+from tests.e2e.helpers import run, script_id
+from tests.support.fake_llm import Call, FakeLLM, step
+from tests.support.procs import alive, browser_pids, descendants
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_killed_worker_task_is_re_enqueued_and_finishes(
+    producer, fake_llm: FakeLLM, site, settings, llm_base, tmp_path, worker
+) -> None:
+    from producer import Producer
+
+    doomed_queue = QUEUE + "-doomed"
+    doomed = WorkerProcess({**base_env(llm_base), "BROWSERFLEET_QUEUE": doomed_queue},
+                           doomed_queue, tmp_path / "doomed.log", concurrency=1)
+    sid = script_id("killed")
+
+    def script(call: Call) -> str:
+        if call.index == 0:
+            return step({"wait": {"seconds": 20}}, memory="first attempt")
+        return step({"done": {"text": "survived"}})
+
+    marker = fake_llm.script(sid, script)
+    parked = Producer(settings.model_copy(update={"queue": doomed_queue}))
+    created = parked.create_task({"task": f"Survive. {marker}", "startUrl": site.url})
+    try:
+        _wait(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the first LLM call on the doomed worker")
+        spawned = descendants(doomed.proc.pid)
+        assert any("chrom" in open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace")
+                   for p in spawned if os.path.exists(f"/proc/{p}/cmdline"))
+        os.kill(doomed.proc.pid, signal.SIGKILL)
+        doomed.proc.wait(10)
+    finally:
+        doomed.stop()
+    view = producer.wait(created.id, timeout=60)
+    assert view.status == TaskStatus.finished and view.output == "survived", view.error
+    assert int(producer.store.redis.get(keys.deliveries(str(created.id)))) == 2
+    assert f"task {created.id} lost its worker" in worker.log()
+    # No Chromium (nor Playwright driver) of the killed worker outlives it.
+    _wait(lambda: not [p for p in spawned if alive(p)], 15, "the killed worker's browser to exit")
+
+
+def test_a_task_past_the_redelivery_cap_fails_with_a_reason(producer, fake_llm, settings) -> None:
+    sid = script_id("cap")
+    marker = fake_llm.script(sid, [step({"done": {"text": "should not run"}})])
+    parked = producer.__class__(settings.model_copy(update={"queue": settings.queue + "-parked"}))
+    created = parked.create_task({"task": f"Cap. {marker}"})
+    producer.store.redis.set(keys.deliveries(str(created.id)), settings.max_deliveries)
+    producer.celery.send_task(RUN_TASK, args=[str(created.id)], task_id=str(created.id), queue=settings.queue)
+    view = producer.wait(created.id, timeout=30)
+    assert view.status == TaskStatus.failed
+    assert "worker lost 3 times" in (view.error or "")
+    assert fake_llm.calls[sid] == []
+
+
+def test_crashed_browser_fails_the_task_cleanly_and_the_next_task_works(
+    producer, fake_llm: FakeLLM, site, worker
+) -> None:
+    sid = script_id("crash")
+    marker = fake_llm.script(sid, lambda call: step({"wait": {"seconds": 1}}))
+    created = producer.create_task({"task": f"Crash. {marker}", "startUrl": site.url, "vision": False})
+    _wait(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the first LLM call")
+    for pid in browser_pids(worker.proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    view = producer.wait(created.id, timeout=60)
+    assert view.status == TaskStatus.failed
+    assert "browser" in (view.error or "").lower()
+    # The pool replaces the dead browser: the next task runs normally.
+    sid2 = script_id("after-crash")
+    marker2 = fake_llm.script(sid2, [step({"done": {"text": "fine again"}})])
+    after = run(producer, {"task": f"After. {marker2}", "startUrl": site.url})
+    assert after.status == TaskStatus.finished and after.output == "fine again", after.error
