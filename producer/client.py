@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-import redis
 from celery import Celery
 from pydantic import ValidationError
 
@@ -30,6 +29,7 @@ from shared.models import (
     TaskStepView,
     TaskView,
 )
+from shared.redis_client import connect
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, TaskStore, utcnow
 
@@ -60,6 +60,8 @@ class Producer:
             ]
             request = None
         errors += self._check_models(payload, request)
+        if request is not None and request.skill_ids:
+            errors += self._check_skills(request.skill_ids)
         if request is not None and request.secrets and not self.settings.secrets_key:
             errors.append(_error("secrets", crypto.MISSING_KEY, "secrets_key"))
         if errors:
@@ -87,6 +89,21 @@ class Producer:
             except UnknownModelError as exc:
                 errors.append(_error(field, str(exc), "unknown_model"))
         return errors
+
+    def _check_skills(self, skill_ids: list[str]) -> list[dict[str, Any]]:
+        """Skill ids must be in the manifest workers published (``*`` means all of them)."""
+        if "*" in skill_ids:
+            return []
+        known = sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
+        unknown = [s for s in skill_ids if s not in known]
+        if not unknown:
+            return []
+        if not known:
+            msg = (f"unknown skill(s) {', '.join(map(repr, unknown))}: no skills are known yet "
+                   "(no worker has published its skill manifest; start a worker)")
+        else:
+            msg = f"unknown skill(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+        return [_error("skillIds", msg, "unknown_skill")]
 
     def create_task(self, payload: Payload, *, owner: str | None = None) -> TaskCreated:
         """Validate, record (status ``created``) and enqueue one task."""
@@ -212,8 +229,7 @@ class Producer:
 
     def queue_length(self) -> int:
         """Tasks waiting in the broker queue (Redis list length)."""
-        client = redis.Redis.from_url(self.settings.broker)
-        return int(client.llen(self.settings.queue))
+        return int(connect(self.settings.broker).llen(self.settings.queue))
 
     def ping(self) -> bool:
         return bool(self.store.redis.ping())

@@ -6,17 +6,19 @@ hard limit < visibility timeout. :meth:`Settings.check_budgets` enforces it at s
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from itertools import pairwise
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """Every knob of browserfleet; see the configuration table in the README."""
 
-    model_config = SettingsConfigDict(env_prefix="BROWSERFLEET_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="BROWSERFLEET_", extra="ignore", populate_by_name=True)
 
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
@@ -50,7 +52,7 @@ class Settings(BaseSettings):
     hard_time_limit_s: float = Field(2000.0, description="Celery hard time limit (prefork pools).")
     visibility_timeout_s: int = Field(2400, description="Redis broker visibility timeout.")
     max_deliveries: int = Field(3, description="Deliveries of one task before it is failed (worker lost).")
-    lease_ttl_s: float = Field(30.0, description="Lease of a running task; a dead worker's task is re-queued after it.")
+    lease_ttl_s: float = Field(30.0, description="Task lease; a dead worker's task is re-queued after it.")
     record_ttl_s: int = Field(7 * 24 * 3600, description="How long task records are kept.")
 
     chromium_path: str | None = Field(None, description="Browser binary; else Playwright's, else system.")
@@ -66,6 +68,33 @@ class Settings(BaseSettings):
     allowed_networks: list[str] = Field(default_factory=list, description="CIDRs/hosts always allowed.")
 
     secrets_key: str | None = Field(None, description="Fernet key shared by producers and workers.")
+
+    # -- HTTP API, sessions ------------------------------------------------
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="API keys with full access, comma-separated; each raw or 'sha256:<hex digest>'.",
+    )
+    scoped_api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="API keys that see only the tasks and sessions they created (same format).",
+    )
+    max_queued_tasks: int = Field(1000, description="Queue backlog at which new tasks get 429; 0 = no limit.")
+    retry_after_s: int = Field(5, description="Retry-After (seconds) sent with a 429 for a full queue.")
+    max_active_sessions: int = Field(100, description="Active sessions the API lets exist at once.")
+    session_idle_timeout_s: int = Field(1800, description="An idle session stops (and its state is dropped).")
+    public_url: str | None = Field(None, description="External base URL of the API, for download links.")
+    download_url_ttl_s: int = Field(900, description="How long a log/file download URL stays valid.")
+
+    @field_validator("api_keys", "scoped_api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """Env values are comma-separated (a JSON list is accepted too)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def check_budgets(self) -> Settings:

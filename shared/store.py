@@ -8,17 +8,19 @@ redelivered task racing its first run, has exactly one winner.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import redis
 
 from shared import keys
-from shared.models import TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
+from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
+from shared.redis_client import connect
 
 _TRANSITION = """
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -41,9 +43,19 @@ class TaskRecord(TaskView):
     request: dict[str, Any]
     secrets_token: str | None = None
     owner: str | None = None
+    # Set while the judge is pending (status stays ``started``): past it, readers finish the task.
+    judge_deadline: datetime | None = None
+
+    @property
+    def judge_overdue(self) -> bool:
+        return (
+            self.status == TaskStatus.started
+            and self.judge_deadline is not None
+            and utcnow() > self.judge_deadline
+        )
 
     def view(self) -> TaskView:
-        return TaskView.model_validate(self.model_dump(include=_VIEW_FIELDS | {"steps"}))
+        return TaskView.model_validate(self.model_dump(include=_VIEW_FIELDS | {"steps", "output_files"}))
 
     def item(self) -> TaskItemView:
         return TaskItemView.model_validate(self.model_dump(include=set(TaskItemView.model_fields)))
@@ -52,6 +64,22 @@ class TaskRecord(TaskView):
         return TaskStatusView.model_validate(
             self.model_dump(include=set(TaskStatusView.model_fields))
         )
+
+
+def unjudged(reason: str) -> str:
+    """The ``judgement`` of a task whose judge failed: every field present, no verdict."""
+    return json.dumps({
+        "verdict": None,
+        "reasoning": "",
+        "failureReason": None,
+        "impossibleTask": None,
+        "reachedCaptcha": None,
+        "error": reason,
+    })
+
+
+class OutputFileTooLargeError(ValueError):
+    """An output file over the configured size limit."""
 
 
 def _encode(value: Any) -> str:
@@ -74,7 +102,7 @@ class TaskStore:
 
     @classmethod
     def from_url(cls, url: str, ttl_s: int) -> TaskStore:
-        return cls(redis.Redis.from_url(url, decode_responses=True), ttl_s)
+        return cls(connect(url), ttl_s)
 
     # -- writes -----------------------------------------------------------
     def create(self, record: TaskRecord) -> None:
@@ -112,6 +140,39 @@ class TaskStore:
         pipe.expire(keys.steps(task_id), self.ttl_s)
         pipe.execute()
 
+    def add_output_file(
+        self, task_id: str, file_name: str, data: bytes, content_type: str, max_bytes: int
+    ) -> FileView:
+        """Keep one output file of the task (base64 in Redis, with the record's TTL)."""
+        if len(data) > max_bytes:
+            raise OutputFileTooLargeError(f"{file_name}: {len(data)} bytes, over the {max_bytes}-byte limit")
+        file_id = str(uuid4())
+        meta = {"id": file_id, "fileName": file_name, "contentType": content_type,
+                "size": len(data), "createdAt": utcnow().isoformat()}
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.output_file_data(task_id), file_id, base64.b64encode(data).decode())
+        pipe.hset(keys.output_files(task_id), file_id, json.dumps(meta))
+        pipe.expire(keys.output_file_data(task_id), self.ttl_s)
+        pipe.expire(keys.output_files(task_id), self.ttl_s)
+        pipe.execute()
+        return FileView(id=UUID(file_id), file_name=file_name)
+
+    def finish_unjudged(self, task_id: str, reason: str) -> bool:
+        """End a judge-pending task without a verdict (judge down, failed or overdue)."""
+        return self.transition(
+            task_id, TaskStatus.finished, [TaskStatus.started],
+            finished_at=utcnow(), judgement=unjudged(reason), judge_verdict=None, judge_deadline=None,
+        )
+
+    def _settle(self, record: TaskRecord) -> bool:
+        """Finish a task whose judge is overdue, so no reader waits forever on a dead judge fleet."""
+        if not record.judge_overdue:
+            return False
+        return self.finish_unjudged(
+            str(record.id),
+            "the judge did not answer before its deadline (is a worker consuming the judge queue?)",
+        )
+
     def request_stop(self, task_id: str) -> None:
         self.redis.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
 
@@ -138,13 +199,29 @@ class TaskStore:
         pipe.hgetall(keys.task(task_id))
         if with_steps:
             pipe.lrange(keys.steps(task_id), 0, -1)
+            pipe.hvals(keys.output_files(task_id))
         raw, *rest = pipe.execute()
         if not raw:
             return None
         data = {name: json.loads(value) for name, value in raw.items()}
         if with_steps:
             data["steps"] = [json.loads(s) for s in rest[0]]
-        return TaskRecord.model_validate(data)
+            files = sorted((json.loads(m) for m in rest[1]), key=lambda m: m["createdAt"])
+            data["output_files"] = [{"id": m["id"], "file_name": m["fileName"]} for m in files]
+        record = TaskRecord.model_validate(data)
+        if self._settle(record):
+            return self.load(task_id, with_steps)
+        return record
+
+    def output_file(self, task_id: str, file_id: str) -> tuple[dict[str, Any], bytes] | None:
+        """One output file's metadata (fileName, contentType, size) and content, if kept."""
+        pipe = self.redis.pipeline()
+        pipe.hget(keys.output_files(task_id), file_id)
+        pipe.hget(keys.output_file_data(task_id), file_id)
+        meta, data = pipe.execute()
+        if meta is None or data is None:
+            return None
+        return json.loads(meta), base64.b64decode(data)
 
     def status(self, task_id: str) -> TaskStatus | None:
         raw = self.redis.hget(keys.task(task_id), "status")
@@ -176,7 +253,8 @@ class TaskStore:
         records = []
         for raw in pipe.execute():
             if raw:
-                records.append(
-                    TaskRecord.model_validate({k: json.loads(v) for k, v in raw.items()})
-                )
+                record = TaskRecord.model_validate({k: json.loads(v) for k, v in raw.items()})
+                if self._settle(record):
+                    record = self.load(str(record.id)) or record
+                records.append(record)
         return records

@@ -1,0 +1,29 @@
+"""Redis connections that ride out a Redis restart instead of failing the task at once.
+
+Every command is retried with exponential backoff for ~20 s on connection errors
+and timeouts; past that the error propagates and the caller ends the task with a
+readable reason.
+"""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+RETRIES = 10
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for ``url`` (decoded strings) with browserfleet's retry policy."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=4.0, base=0.1), RETRIES),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        health_check_interval=15,
+    )
