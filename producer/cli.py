@@ -65,6 +65,36 @@ def flower(port: Annotated[int, typer.Option()] = 5555) -> None:
 
 
 @app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    loglevel: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Serve the HTTP API (Browser Use Cloud v2 compatible, under /api/v2) with uvicorn."""
+    import uvicorn
+
+    from .api.app import create_app
+    from .api.auth import ApiKeyConfigError
+
+    settings = get_settings()
+    try:
+        app_or_factory: object = create_app(settings) if workers <= 1 else "producer.api.app:app_factory"
+    except ApiKeyConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        app_or_factory,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        workers=workers,
+        factory=workers > 1,
+        log_level=loglevel.lower(),
+        proxy_headers=True,
+    )
+
+
+@app.command()
 def keygen() -> None:
     """Print a new BROWSERFLEET_SECRETS_KEY."""
     typer.echo(new_key())
@@ -86,7 +116,7 @@ def run(
         payload["startUrl"] = start_url
     if llm:
         payload["llm"] = llm
-    if max_steps:
+    if max_steps is not None:
         payload["maxSteps"] = max_steps
     if schema:
         payload["structuredOutput"] = schema.read_text()

@@ -22,10 +22,14 @@ from shared.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.site import Site
 
+pytest_plugins = ["tests.support.api"]  # the HTTP API fixtures: api, make_api, official_spec
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_URL = os.environ.get("BROWSERFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-SECRETS_KEY = new_key()
-QUEUE = f"bf-test-{uuid.uuid4().hex[:8]}"
+# Kept in the environment: pytest imports this file as ``conftest`` and tests import it
+# as ``tests.conftest``; both must agree on the queue and the key.
+SECRETS_KEY = os.environ.setdefault("BROWSERFLEET_TEST_SECRETS_KEY", new_key())
+QUEUE = os.environ.setdefault("BROWSERFLEET_TEST_QUEUE", f"bf-test-{uuid.uuid4().hex[:8]}")
 
 
 def base_env(llm_base: str) -> dict[str, str]:
@@ -42,6 +46,7 @@ def base_env(llm_base: str) -> dict[str, str]:
         "BROWSERFLEET_STEP_TIMEOUT_S": "60",
         "BROWSERFLEET_LEASE_TTL_S": "2",
         "BROWSERFLEET_ALLOW_PRIVATE_NETWORKS": "true",
+        "BROWSERFLEET_SKILLS_DIR": str(ROOT / "tests" / "support" / "skills"),
         "OPENAI_API_BASE": llm_base,
         "OPENAI_BASE_URL": llm_base,
         "OPENAI_API_KEY": "sk-test-not-a-real-key",

@@ -44,7 +44,7 @@ def _small_page() -> str:
 def _card(i: int) -> str:
     return (
         f'<article class="card"><img alt="Product {i}" width="40" height="40">'
-        f"<h3><a href=\"/product/{i}\">Product number {i}</a></h3>"
+        f'<h3><a href="/product/{i}">Product number {i}</a></h3>'
         f"<p>A short description of product {i}, with <em>some</em> emphasis.</p>"
         f'<div class="row"><span class="price">{i}.99 EUR</span>'
         f'<button data-id="{i}">Add to cart</button>'
@@ -63,7 +63,7 @@ def _medium_page() -> str:
 
 def _large_page() -> str:
     rows = "".join(
-        f"<tr><td>{i}</td><td><a href=\"/item/{i}\">Item {i}</a></td>"
+        f'<tr><td>{i}</td><td><a href="/item/{i}">Item {i}</a></td>'
         f'<td><input name="qty{i}" value="{i % 7}"></td>'
         f'<td><select name="opt{i}"><option>small</option><option>large</option></select></td>'
         f"<td><button>Edit</button></td><td><span>Note for row {i}</span></td></tr>"
@@ -78,7 +78,7 @@ PAGES = {"small": _small_page, "medium": _medium_page, "large": _large_page}
 
 def _server(html: str) -> Callable[[Route], Awaitable[None]]:
     async def serve(route: Route) -> None:
-        await route.fulfill(body=html, content_type="text/html")
+        await route.fulfill(body=html, content_type="text/html; charset=utf-8")
 
     return serve
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from workers.browser.dom import (
     INIT_SCRIPT,
@@ -45,6 +46,9 @@ FORM = """<!doctype html><html><head><title>Form page</title></head><body>
 <input type="hidden" name="csrf" value="tok">
 <select name="color"><option>Red</option><option selected>Green</option></select>
 <textarea name="notes">two words</textarea>
+<label>Email <input name="email"></label>
+<label><input type="checkbox" name="remember"> Remember me</label>
+<label for="city">City</label><input id="city">
 <div style="cursor:pointer" id="card"><span>Pointer card</span> <b>bold part</b></div>
 <div role="button" tabindex="0">Role button</div>
 <span tabindex="-1">Not focusable span</span>
@@ -208,6 +212,9 @@ def test_lists_controls_with_their_attributes(
         "<input type=submit>Send form",
         "<select name=color value=Green>Red | Green",
         '<textarea name=notes value="two words">',
+        "<input name=email label=Email>",
+        '<input type=checkbox name=remember label="Remember me">',
+        "<input label=City>",
         "<div>Pointer card bold part",
         "<div role=button>Role button",
         "<label>Accept terms",
@@ -231,6 +238,11 @@ def test_shadow_roots_and_iframes_are_listed_and_clickable(
 
     assert "Frame button tiny" not in capture.elements_text  # zero-size iframe skipped
     assert f"--- iframe {servers[1]}/inner?who=cross ---" in capture.elements_text
+    cdp = run(context.new_cdp_session(page))
+    targets = run(cdp.send("Target.getTargets"))["targetInfos"]
+    assert [t["url"] for t in targets if t["type"] == "iframe"] == [
+        f"{servers[1]}/inner?who=cross"
+    ]  # the cross-site frame really runs out of process
     assert "text inside closed root" in capture.page_text
     assert "text inside open root" in capture.page_text
 
@@ -422,7 +434,83 @@ def test_init_script_is_invisible_to_the_page(
             """() => [Object.keys(window).filter(k => /fleet/i.test(k)),
                       Element.prototype.attachShadow.name,
                       Element.prototype.attachShadow.length,
+                      String(Element.prototype.attachShadow).includes("[native code]"),
                       Object.getOwnPropertyNames(window).some(k => /fleet/i.test(k))]"""
         )
     )
-    assert leaked == [[], "attachShadow", 1, False]
+    assert leaked == [[], "attachShadow", 1, True, False]
+
+
+def test_modal_dialog_limits_elements_to_the_dialog(context: BrowserContext, run: Any) -> None:
+    async def scenario() -> None:
+        page = await context.new_page()
+        # set_content goes through document.open(), which drops window listeners: the capture
+        # must put them back or typing would go unnoticed
+        await page.set_content(
+            """<p>Background text</p><button>Behind</button><input id="i">
+            <dialog><p>Are you sure?</p><button id="ok">OK</button></dialog>"""
+        )
+        before = await capture_page(page)
+        assert [line[3:] for line in _element_lines(before[0])] == ["<button>Behind", "<input>"]
+
+        await page.evaluate("document.querySelector('dialog').showModal()")
+        modal = await capture_page(page, previous=before)
+        assert modal[0].reused is False
+        assert _element_lines(modal[0]) == ["[0]<button>OK"]
+        assert "Background text" in modal[0].page_text
+        assert "Are you sure?" in modal[0].page_text
+
+        await (await modal[1].handle(0)).evaluate("b => b.closest('dialog').close()")
+        after = await capture_page(page, previous=modal)
+        assert [line[3:] for line in _element_lines(after[0])] == ["<button>Behind", "<input>"]
+
+        await page.fill("#i", "hello")
+        typed = await capture_page(page, previous=after)
+        assert typed[0].reused is False
+        assert "[1]<input value=hello>" in typed[0].elements_text
+
+        # a different text budget cannot reuse a capture cut to the old one
+        shorter = await capture_page(page, previous=typed, text_chars=5)
+        assert shorter[0].reused is False
+        assert shorter[0].page_text.startswith("Backg…[truncated, ")
+
+    run(scenario())
+
+
+def test_closed_page_raises_instead_of_returning_an_empty_capture(
+    context: BrowserContext, servers: tuple[str, str], run: Any
+) -> None:
+    page = run(_open(context, f"{servers[0]}/form"))
+    run(page.close())
+    with pytest.raises(PlaywrightError):
+        run(capture_page(page))
+
+
+def test_slotted_content_is_read_where_it_renders(context: BrowserContext, run: Any) -> None:
+    async def scenario() -> PageCapture:
+        page = await context.new_page()
+        await page.set_content(
+            """<my-button>Slotted label</my-button>
+            <my-nav><a href="/a">Light link</a><span slot="missing">Unslotted text</span></my-nav>
+            <script>
+              customElements.define('my-button', class extends HTMLElement {
+                constructor() {
+                  super();
+                  this.attachShadow({mode: 'closed'}).innerHTML =
+                    '<button part="b"><slot></slot></button>';
+                }
+              });
+              customElements.define('my-nav', class extends HTMLElement {
+                constructor() {
+                  super();
+                  this.attachShadow({mode: 'open'}).innerHTML = '<nav>Menu: <slot></slot></nav>';
+                }
+              });
+            </script>"""
+        )
+        capture, _ = await capture_page(page)
+        return capture
+
+    capture = run(scenario())
+    assert capture.elements_text == "[0]<button>Slotted label\n[1]<a href=/a>Light link"
+    assert capture.page_text == "Slotted label\nMenu: Light link"

@@ -14,7 +14,7 @@ from shared.models import TaskStatus
 from tests.conftest import QUEUE, WorkerProcess, base_env
 from tests.e2e.helpers import run, script_id
 from tests.support.fake_llm import Call, FakeLLM, step
-from tests.support.procs import alive, browser_pids, descendants
+from tests.support.procs import alive, browser_pids, cmdline, descendants
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -47,8 +47,7 @@ def test_killed_worker_task_is_re_enqueued_and_finishes(
     try:
         _wait(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the first LLM call on the doomed worker")
         spawned = descendants(doomed.proc.pid)
-        assert any("chrom" in open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace")
-                   for p in spawned if os.path.exists(f"/proc/{p}/cmdline"))
+        assert any("chrom" in cmdline(p) for p in spawned), "the doomed worker had no browser"
         os.kill(doomed.proc.pid, signal.SIGKILL)
         doomed.proc.wait(10)
     finally:

@@ -85,9 +85,7 @@
     return c.width > 1 && c.height > 1;
   };
 
-  const isShown = (el, st) =>
-    st.visibility !== 'hidden' && st.visibility !== 'collapse' && el.checkVisibility() && hasBox(el);
-
+  // -> [tag and attributes, text]; the caller closes the tag (labels are added later)
   const describe = (el, tag, role, walkedText) => {
     let s = '<' + tag;
     let text = '';
@@ -119,7 +117,7 @@
       if (el.disabled) s += ' disabled';
       if (el.readOnly) s += ' readonly';
       if (el.required) s += ' required';
-      return s + '>' + text;
+      return [s, text];
     }
     if (tag === 'a') {
       const h = el.getAttribute('href') || '';
@@ -168,11 +166,12 @@
     if (tag === 'summary' && el.parentElement && el.parentElement.localName === 'details') {
       s += el.parentElement.open ? ' open' : '';
     }
-    return s + '>' + text;
+    return [s, text];
   };
 
   const elements = [];
   const lines = [];
+  const labels = []; // flat triples: label element, start and end of its text in parts
   // Visible text in flat-tree order (shadow content where it renders, slotted light DOM
   // where its slot is); '\0' marks a block boundary. body.innerText would miss shadow DOM.
   const parts = [];
@@ -215,6 +214,7 @@
     const display = st.display;
     if (display === 'none') return;
     const vis = st.visibility === 'visible';
+    if (el === modal) targets = true;
     if (targets && (el.inert || el.getAttribute('aria-hidden') === 'true')) targets = false;
 
     let listed = false;
@@ -264,8 +264,9 @@
       if (role && !ROLES.has(role)) role = '';
     }
     const start = parts.length;
-    // '\0' = line break, ' ' = gap (cells, inline-blocks such as buttons), '' = flows on
-    const gap = display === 'contents' || display === 'inline' ? ''
+    // '\0' = line break, ' ' = gap (cells, inline-blocks such as buttons, and any listed
+    // element, so that adjacent links do not run together), '' = flows on
+    const gap = display === 'contents' || display === 'inline' ? (listed ? ' ' : '')
       : display.startsWith('inline') || display === 'table-cell' ? ' ' : '\0';
     if (gap) parts.push(gap);
 
@@ -285,8 +286,36 @@
     }
     if (gap) parts.push(gap);
     if (listed) lines[slot] = describe(el, tag, role, textSince(start));
+    if (tag === 'label') labels.push(el, start, parts.length);
   };
-  walkChildren(doc, false, true, true);
+  // While a modal <dialog> is open everything else is inert: list only what is inside it.
+  let modal = null;
+  try {
+    modal = doc.querySelector(':modal');
+  } catch (_) {
+    // older engine without :modal
+  }
+  walkChildren(doc, false, true, !modal);
+
+  // <label>Email <input></label> or <label for=...>: the label names the control, which
+  // often has no other name. Done after the walk: a label may follow its control.
+  if (labels.length) {
+    const slots = new Map();
+    elements.forEach((el, i) => slots.set(el, i));
+    for (let i = 0; i < labels.length; i += 3) {
+      const control = labels[i].control;
+      const at = control ? slots.get(control) : undefined;
+      if (at === undefined) continue;
+      const stop = Math.min(labels[i + 2], labels[i + 1] + 64);
+      const name = clip(parts.slice(labels[i + 1], stop).join('').replace(/\0/g, ' '), MAX_VALUE);
+      const line = lines[at];
+      if (name && line[1] !== name && !line[0].includes(' label=') &&
+          !line[0].includes('=' + quote(name))) {
+        line[0] += ' label=' + quote(name);
+      }
+    }
+  }
+  for (let i = 0; i < lines.length; i++) lines[i] = lines[i][0] + '>' + lines[i][1];
 
   state.elements = elements;
   state.captureId = Math.random().toString(36).slice(2, 10);

@@ -13,6 +13,7 @@ import bisect
 import contextlib
 import dataclasses
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,8 +96,9 @@ class _FrameCapture:
 class ElementIndex:
     """Maps the global indices of the last capture to (frame, local index)."""
 
-    def __init__(self, frames: Sequence[_FrameCapture]) -> None:
+    def __init__(self, frames: Sequence[_FrameCapture], text_chars: int = 0) -> None:
         self._frames = tuple(frames)
+        self._text_chars = text_chars  # a capture cut to another length cannot be reused
         self._starts: list[int] = []
         total = 0
         for fc in self._frames:
@@ -113,9 +115,7 @@ class ElementIndex:
     def _locate(self, index: int) -> tuple[_FrameCapture, int]:
         if index not in self:
             valid = f"valid: 0..{self._total - 1}" if self._total else "the page has none"
-            raise UnknownElementError(
-                f"element index {index} does not exist on the current page ({valid})"
-            )
+            raise UnknownElementError(f"element index {index} does not exist on the current page ({valid})")
         pos = bisect.bisect_right(self._starts, index) - 1
         # frames without elements share a start; bisect_right picks the last, which is the one
         # that actually holds the index
@@ -218,9 +218,7 @@ def _scroll(result: dict[str, Any]) -> ScrollInfo:
     above = max(0, int(result.get("scrollY") or 0))
     height = max(0, int(result.get("innerHeight") or 0))
     total = int(result.get("scrollHeight") or 0)
-    return ScrollInfo(
-        pixels_above=above, pixels_below=max(0, total - height - above), viewport_height=height
-    )
+    return ScrollInfo(pixels_above=above, pixels_below=max(0, total - height - above), viewport_height=height)
 
 
 def _unavailable(page: Page, reason: str) -> tuple[PageCapture, ElementIndex]:
@@ -244,8 +242,10 @@ async def _capture_once(
 ) -> tuple[PageCapture, ElementIndex] | BaseException:
     frames = _ordered_frames(page)
     before: dict[Frame, _FrameCapture] = {}
-    if previous is not None:
+    if previous is not None and previous[1]._text_chars == text_chars:
         before = {fc.frame: fc for fc in previous[1]._frames}
+    else:
+        previous = None
     requests = []
     for frame, depth in frames:
         old = before.get(frame)
@@ -305,7 +305,7 @@ async def _capture_once(
         old_capture, old_index = previous
         return dataclasses.replace(old_capture, scroll=scroll, reused=True), old_index
 
-    index = ElementIndex(captured)
+    index = ElementIndex(captured, text_chars)
     capture = PageCapture(
         url=str(main["href"]),
         title=str(main["title"]),
@@ -328,13 +328,16 @@ async def capture_page(
     """Capture every visible frame of ``page``; reuse ``previous`` if nothing changed.
 
     Never raises for a page that is navigating or hung: after one retry it returns a capture
-    with no elements whose page text says why.
+    with no elements whose page text says why. A closed page (or crashed browser) raises the
+    Playwright error, so the caller can tell a dead browser from a busy page.
     """
 
     async def attempt_twice() -> tuple[PageCapture, ElementIndex]:
         outcome = await _capture_once(page, text_chars, previous)
         if isinstance(outcome, tuple):
             return outcome
+        if page.is_closed():
+            raise outcome
         # Most often "Execution context was destroyed": a navigation is under way.
         log.debug("capture failed, retrying after load: %s", outcome)
         with contextlib.suppress(PlaywrightError, TimeoutError):
@@ -342,6 +345,8 @@ async def capture_page(
         outcome = await _capture_once(page, text_chars, previous)
         if isinstance(outcome, tuple):
             return outcome
+        if page.is_closed():
+            raise outcome
         message = getattr(outcome, "message", None) or str(outcome) or type(outcome).__name__
         return _unavailable(page, message.splitlines()[0])
 
@@ -351,22 +356,37 @@ async def capture_page(
         return _unavailable(page, "the page did not respond in time")
 
 
+# Frames holding an overlay, so unhighlight() need not visit every frame of a busy page.
+_highlighted: weakref.WeakKeyDictionary[Page, list[Frame]] = weakref.WeakKeyDictionary()
+
+
 async def _run_everywhere(calls: Sequence[tuple[Frame, dict[str, Any]]]) -> None:
     await asyncio.gather(
-        *(_evaluate(frame, request, _CHILD_FRAME_TIMEOUT) for frame, request in calls)
+        *(
+            _evaluate(frame, request, _CHILD_FRAME_TIMEOUT)
+            for frame, request in calls
+            if not frame.is_detached()
+        )
     )
 
 
 async def highlight(page: Page, index: ElementIndex) -> None:
     """Draw a numbered box on every listed element (all frames), e.g. for a screenshot."""
-    calls = [
+    calls: list[tuple[Frame, dict[str, Any]]] = [
         (fc.frame, {"op": "highlight", "offset": start, "captureId": fc.capture_id})
         for fc, start in index._frame_offsets()
-        if fc.bodies and not fc.frame.is_detached()
+        if fc.bodies
     ]
+    drawn = [frame for frame, _ in calls]
+    stale = [f for f in _highlighted.get(page, []) if f not in drawn]
+    calls += [(frame, {"op": "unhighlight"}) for frame in stale]
+    _highlighted[page] = drawn
     await _run_everywhere(calls)
 
 
 async def unhighlight(page: Page) -> None:
     """Remove the boxes drawn by ``highlight``; harmless if there are none."""
-    await _run_everywhere([(frame, {"op": "unhighlight"}) for frame, _ in _ordered_frames(page)])
+    frames = _highlighted.pop(page, None)
+    if frames is None:
+        frames = [frame for frame, _ in _ordered_frames(page)]
+    await _run_everywhere([(frame, {"op": "unhighlight"}) for frame in frames])

@@ -89,22 +89,23 @@
       writable: false,
     });
 
+    // A Proxy keeps name, length and toString() ("[native code]") of the original.
     const proto = Element.prototype;
-    const original = proto.attachShadow;
     const descriptor = Object.getOwnPropertyDescriptor(proto, 'attachShadow');
-    if (typeof original === 'function' && descriptor) {
-      const wrapped = {
-        attachShadow(init) {
-          const root = original.call(this, init);
+    if (descriptor && typeof descriptor.value === 'function') {
+      const wrapped = new Proxy(descriptor.value, {
+        apply(target, self, args) {
+          const root = Reflect.apply(target, self, args);
           try {
-            if (init && init.mode === 'closed') state.closedRoots.set(this, root);
+            const init = args[0];
+            if (init && init.mode === 'closed') state.closedRoots.set(self, root);
             state.watchRoot(root);
           } catch (_) {
             // never break the page
           }
           return root;
         },
-      }.attachShadow;
+      });
       Object.defineProperty(proto, 'attachShadow', { ...descriptor, value: wrapped });
     }
   } catch (_) {
