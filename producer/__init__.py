@@ -10,8 +10,15 @@ from producer.client import Producer
 from producer.errors import (
     EnqueueError,
     ProducerError,
+    ProfileNotFoundError,
+    QueueFullError,
+    SessionBusyError,
+    SessionNotFoundError,
+    SessionStoppedError,
+    SessionValidationError,
     TaskNotFoundError,
     TaskValidationError,
+    TooManySessionsError,
     WaitTimeoutError,
 )
 
@@ -19,7 +26,14 @@ __all__ = [
     "EnqueueError",
     "Producer",
     "ProducerError",
+    "ProfileNotFoundError",
+    "QueueFullError",
+    "SessionBusyError",
+    "SessionNotFoundError",
+    "SessionStoppedError",
+    "SessionValidationError",
     "TaskNotFoundError",
     "TaskValidationError",
+    "TooManySessionsError",
     "WaitTimeoutError",
 ]

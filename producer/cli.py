@@ -72,26 +72,16 @@ def api(
     loglevel: Annotated[str, typer.Option()] = "info",
 ) -> None:
     """Serve the HTTP API (Browser Use Cloud v2 compatible, under /api/v2) with uvicorn."""
-    import uvicorn
-
-    from .api.app import create_app
-    from .api.auth import ApiKeyConfigError
+    from .api.auth import ApiKeyConfigError, ApiKeys
+    from .api.server import serve
 
     settings = get_settings()
     try:
-        app_or_factory: object = create_app(settings) if workers <= 1 else "producer.api.app:app_factory"
+        ApiKeys(settings.api_keys, settings.scoped_api_keys)  # fail fast, before any process starts
     except ApiKeyConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    uvicorn.run(
-        app_or_factory,  # type: ignore[arg-type]
-        host=host,
-        port=port,
-        workers=workers,
-        factory=workers > 1,
-        log_level=loglevel.lower(),
-        proxy_headers=True,
-    )
+    serve(settings, host, port, workers, loglevel)
 
 
 @app.command()

@@ -29,17 +29,18 @@ from shared.models import (
     TaskStepView,
     TaskView,
 )
-from shared.redis_client import connect
 from shared.settings import Settings, get_settings
+from shared.skill_ids import to_slugs
 from shared.store import TaskRecord, TaskStore, utcnow
 
 from .errors import EnqueueError, TaskNotFoundError, TaskValidationError, WaitTimeoutError
+from .sessions import SessionMethods
 
 Payload = CreateTaskRequest | Mapping[str, Any]
 
 
-class Producer:
-    """Creates, reads, waits for and stops tasks. Thread-safe; make one per process."""
+class Producer(SessionMethods):
+    """Creates, reads, waits for and stops tasks and sessions. Thread-safe; make one per process."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
@@ -61,6 +62,8 @@ class Producer:
             request = None
         errors += self._check_models(payload, request)
         if request is not None and request.skill_ids:
+            known = [str(k) for k in self.store.redis.hkeys(keys.SKILLS)]
+            request.skill_ids = to_slugs(request.skill_ids, known)
             errors += self._check_skills(request.skill_ids)
         if request is not None and request.secrets and not self.settings.secrets_key:
             errors.append(_error("secrets", crypto.MISSING_KEY, "secrets_key"))
@@ -106,10 +109,15 @@ class Producer:
         return [_error("skillIds", msg, "unknown_skill")]
 
     def create_task(self, payload: Payload, *, owner: str | None = None) -> TaskCreated:
-        """Validate, record (status ``created``) and enqueue one task."""
+        """Validate, admit, bind to a session (claimed atomically), record and enqueue one task.
+
+        Without ``sessionId`` the task gets a one-off session that stops when the task ends.
+        """
         request = self.validate(payload)
+        self.admit()
         task_id = uuid.uuid4()
-        session_id = request.session_id or uuid.uuid4()
+        session = self._session_for_task(request, str(task_id), owner)
+        session_id = session.id
         secrets_token = (
             crypto.encrypt_json(request.secrets, self.settings.secrets_key)
             if request.secrets
@@ -127,7 +135,7 @@ class Producer:
             metadata=dict(request.metadata or {}),
             request=stored,
             secrets_token=secrets_token,
-            owner=owner,
+            owner=owner or session.owner,
         )
         self.store.create(record)
         try:
@@ -140,21 +148,25 @@ class Producer:
             )
         except Exception as exc:  # the broker's errors vary by transport
             self.store.delete(str(task_id), str(session_id))
+            self._unclaim(session, str(task_id))
             raise EnqueueError(f"could not enqueue task: {exc}") from exc
         return TaskCreated(id=task_id, session_id=session_id)
 
     # -- read -------------------------------------------------------------
-    def _record(self, task_id: str | uuid.UUID, with_steps: bool = False) -> TaskRecord:
+    def _record(
+        self, task_id: str | uuid.UUID, with_steps: bool = False, owner: str | None = None
+    ) -> TaskRecord:
+        """The record; another owner's task is "not found" (its existence is not revealed)."""
         record = self.store.load(str(task_id), with_steps=with_steps)
-        if record is None:
+        if record is None or (owner is not None and record.owner != owner):
             raise TaskNotFoundError(str(task_id))
         return record
 
-    def get_task(self, task_id: str | uuid.UUID) -> TaskView:
-        return self._record(task_id, with_steps=True).view()
+    def get_task(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskView:
+        return self._record(task_id, with_steps=True, owner=owner).view()
 
-    def get_status(self, task_id: str | uuid.UUID) -> TaskStatusView:
-        return self._record(task_id).status_view()
+    def get_status(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskStatusView:
+        return self._record(task_id, owner=owner).status_view()
 
     def list_tasks(
         self,
@@ -208,19 +220,18 @@ class Producer:
             time.sleep(poll_s)
 
     # -- control ----------------------------------------------------------
-    def stop(self, task_id: str | uuid.UUID) -> TaskView:
+    def stop(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskView:
         """Ask the task to stop: a queued task stops at once, a running one before its next move."""
-        record = self._record(task_id)
-        tid = str(record.id)
-        self.store.request_stop(tid)
-        self.store.transition(
-            tid,
-            TaskStatus.stopped,
-            [TaskStatus.created],
-            finished_at=utcnow(),
-            error="stopped by request before it started",
-        )
+        tid = str(self._record(task_id, owner=owner).id)
+        self._halt(tid)
         return self.get_task(tid)
+
+    def stop_task_and_session(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskView:
+        """Stop the task and, for good, the session it runs in."""
+        record = self._record(task_id, owner=owner)
+        self.stop_session(record.session_id)
+        self._halt(str(record.id))
+        return self.get_task(record.id)
 
     def list_skills(self) -> list[dict[str, Any]]:
         """The skill registry as workers published it (id, title, description, parameter schema)."""
@@ -229,7 +240,7 @@ class Producer:
 
     def queue_length(self) -> int:
         """Tasks waiting in the broker queue (Redis list length)."""
-        return int(connect(self.settings.broker).llen(self.settings.queue))
+        return int(self._broker_redis.llen(self.settings.queue))
 
     def ping(self) -> bool:
         return bool(self.store.redis.ping())

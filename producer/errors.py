@@ -4,7 +4,16 @@
     ├── TaskValidationError   the payload is invalid; nothing was written or enqueued
     ├── TaskNotFoundError     no task with that id
     ├── EnqueueError          the broker refused the task; its record was removed
-    └── WaitTimeoutError      ``wait`` gave up before the task ended
+    ├── WaitTimeoutError      ``wait`` gave up before the task ended
+    ├── QueueFullError        the fleet's backlog is over its limit; retry after ``retry_after_s``
+    ├── SessionValidationError  the create-session payload is invalid
+    ├── SessionNotFoundError  no session with that id (or not yours)
+    ├── SessionStoppedError   the session is stopped; start a new one
+    ├── SessionBusyError      the session already runs a task
+    ├── TooManySessionsError  the limit of active sessions is reached
+    └── ProfileNotFoundError  browser profiles do not exist here
+
+The session errors' messages are the v2 API's own, word for word.
 """
 
 from __future__ import annotations
@@ -37,6 +46,56 @@ class EnqueueError(ProducerError):
 
 class WaitTimeoutError(ProducerError, TimeoutError):
     pass
+
+
+class QueueFullError(ProducerError):
+    """Admission control: the queue backlog is at its limit, so the task was not accepted."""
+
+    def __init__(self, backlog: int, limit: int, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"the fleet is at capacity ({backlog} tasks waiting, limit {limit}); "
+            f"retry in {retry_after_s} seconds"
+        )
+
+
+class SessionValidationError(ProducerError, ValueError):
+    """Every bad field of a create-session payload."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("invalid session: " + "; ".join(f"{_path(e['loc'])}: {e['msg']}" for e in errors))
+
+
+class SessionNotFoundError(ProducerError, LookupError):
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__("Session not found")
+
+
+class SessionStoppedError(ProducerError):
+    def __init__(self) -> None:
+        super().__init__("Browser session is stopped. Please start a new session and try again.")
+
+
+class SessionBusyError(ProducerError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Agent session already has a running task. Please wait for it to finish or stop it manually."
+        )
+
+
+class TooManySessionsError(ProducerError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Too many concurrent active sessions. "
+            "Please wait for one to finish, kill one, or upgrade your plan."
+        )
+
+
+class ProfileNotFoundError(ProducerError, LookupError):
+    def __init__(self) -> None:
+        super().__init__("Profile not found")
 
 
 def _path(loc: Any) -> str:

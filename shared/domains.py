@@ -2,7 +2,7 @@
 
 Pure functions, no browser: ``example.com`` allows that host and ``www.example.com``;
 ``*.example.com`` allows the apex and every subdomain; an optional scheme prefix
-(``https://example.com``) also pins the scheme.
+(``https://example.com``) also pins the scheme, and an optional ``:port`` the port.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SCHEMES = {"http", "https"}
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,13 @@ class DomainPattern:
     host: str
     wildcard: bool
     scheme: str | None
+    port: int | None = None
 
-    def matches(self, scheme: str, host: str) -> bool:
+    def matches(self, scheme: str, host: str, port: int | None = None) -> bool:
         host = host.lower().rstrip(".")
         if self.scheme and scheme != self.scheme:
+            return False
+        if self.port is not None and port != self.port:
             return False
         if host == self.host:
             return True
@@ -46,7 +50,7 @@ def parse_pattern(raw: str) -> DomainPattern:
     host, _, port = text.partition(":")
     if "/" in text or "?" in text or "#" in text:
         raise ValueError(f"{raw!r}: a domain pattern has no path, query or fragment")
-    if port and not port.isdigit():
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
         raise ValueError(f"{raw!r}: invalid port")
     wildcard = host.startswith("*.")
     if wildcard:
@@ -58,7 +62,7 @@ def parse_pattern(raw: str) -> DomainPattern:
         raise ValueError(f"{raw!r}: not a valid host name")
     if len(labels) < 2 and host != "localhost":
         raise ValueError(f"{raw!r}: too broad; name a registrable domain such as example.com")
-    return DomainPattern(host=host, wildcard=wildcard, scheme=scheme)
+    return DomainPattern(host=host, wildcard=wildcard, scheme=scheme, port=int(port) if port else None)
 
 
 def url_allowed(url: str, patterns: list[DomainPattern]) -> bool:
@@ -67,4 +71,8 @@ def url_allowed(url: str, patterns: list[DomainPattern]) -> bool:
     if parts.scheme in {"about", "data", "blob"}:
         return True
     host = parts.hostname or ""
-    return any(p.matches(parts.scheme, host) for p in patterns)
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return False
+    return any(p.matches(parts.scheme, host, port) for p in patterns)

@@ -65,6 +65,21 @@ def session_tasks(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:tasks"
 
 
+def session_state(session_id: str) -> str:
+    """String: the session's browser state (cookies, storage, last URL), encrypted; TTL = idle timeout."""
+    return f"{PREFIX}:session:{session_id}:state"
+
+
+def session_keys(session_id: str) -> list[str]:
+    """All keys that belong to one session itself (its tasks have their own)."""
+    return [session(session_id), session_tasks(session_id), session_state(session_id)]
+
+
+def download(token: str) -> str:
+    """String: what a presigned download URL (``/api/v2/downloads/{token}``) serves; short TTL."""
+    return f"{PREFIX}:download:{token}"
+
+
 def task_keys(task_id: str) -> list[str]:
     """All keys that belong to one task (for TTLs and deletion)."""
     return [

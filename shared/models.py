@@ -249,3 +249,69 @@ class TaskListResponse(WireModel):
     total_items: int
     page_number: int
     page_size: int
+
+
+# -- sessions -----------------------------------------------------------------
+
+
+class SessionStatus(StrEnum):
+    active = "active"
+    stopped = "stopped"
+
+
+class CustomProxy(WireModel):
+    """Accepted for wire compatibility; browserfleet has no proxy routing, so it is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    port: Annotated[int, Field(ge=1, le=65535)]
+    username: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    password: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    ignore_cert_errors: bool = False
+
+
+class CreateSessionRequest(WireModel):
+    """The create-session body of the v2 API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile_id: UUID | None = None
+    proxy_country_code: Annotated[str, Field(pattern=_ISO_COUNTRY)] | None = "us"
+    start_url: str | None = None
+    browser_screen_width: Annotated[int, Field(ge=320, le=6144)] | None = None
+    browser_screen_height: Annotated[int, Field(ge=320, le=3456)] | None = None
+    persist_memory: bool = True
+    keep_alive: bool = True
+    custom_proxy: CustomProxy | None = None
+    enable_recording: bool = False
+
+    @field_validator("start_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return CreateTaskRequest._url(value)
+
+
+class SessionItemView(WireModel):
+    id: UUID
+    status: SessionStatus
+    live_url: str | None = None
+    recording_url: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    persist_memory: bool
+    keep_alive: bool
+    proxy_used_mb: str = "0"
+    proxy_cost: str = "0"
+
+
+class SessionView(SessionItemView):
+    tasks: list[TaskItemView]
+    public_share_url: str | None = None
+
+
+class SessionListResponse(WireModel):
+    items: list[SessionItemView]
+    total_items: int
+    page_number: int
+    page_size: int

@@ -11,7 +11,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -56,18 +56,32 @@ class Settings(BaseSettings):
     record_ttl_s: int = Field(7 * 24 * 3600, description="How long task records are kept.")
 
     chromium_path: str | None = Field(None, description="Browser binary; else Playwright's, else system.")
-    headless: bool = True
+    headless: bool = Field(True, description="Run Chromium headless (False needs a display).")
     browsers_per_worker: int = Field(1, description="Chromium processes per worker process.")
     tasks_per_browser: int = Field(50, description="Contexts served before a browser is recycled.")
+    spare_contexts: int = Field(1, description="Contexts kept open ahead of time per worker (fast starts).")
     concurrency: int = Field(4, description="Concurrent agent tasks per worker process.")
-    viewport_width: int = 1280
-    viewport_height: int = 800
+    viewport_width: int = Field(1280, description="Default viewport; sessionSettings can change it.")
+    viewport_height: int = Field(800, description="Default viewport height.")
     page_text_chars: int = Field(6000, description="Page text characters shown to the LLM per step.")
     max_actions_per_step: int = Field(5, description="Actions the model may queue in one step.")
-    allow_private_networks: bool = Field(False, description="Let browsers reach private/loopback hosts.")
-    allowed_networks: list[str] = Field(default_factory=list, description="CIDRs/hosts always allowed.")
+    allow_private_networks: bool = Field(
+        False,
+        description="Let browsers reach private, loopback, link-local and CGNAT addresses "
+        "(local testing); cloud metadata endpoints stay blocked.",
+    )
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks/hosts browsers may always reach, comma-separated: CIDR, address or host "
+        "name, each with an optional :port (e.g. 10.1.0.0/16,intranet.example.com:443,127.0.0.1:8080).",
+    )
 
     secrets_key: str | None = Field(None, description="Fernet key shared by producers and workers.")
+    op_service_account_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OP_SERVICE_ACCOUNT_TOKEN", "BROWSERFLEET_OP_SERVICE_ACCOUNT_TOKEN"),
+        description="1Password service-account token for opVaultId (workers only; OP_SERVICE_ACCOUNT_TOKEN).",
+    )
 
     # -- HTTP API, sessions ------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -80,12 +94,12 @@ class Settings(BaseSettings):
     )
     max_queued_tasks: int = Field(1000, description="Queue backlog at which new tasks get 429; 0 = no limit.")
     retry_after_s: int = Field(5, description="Retry-After (seconds) sent with a 429 for a full queue.")
-    max_active_sessions: int = Field(100, description="Active sessions the API lets exist at once.")
+    max_active_sessions: int = Field(100, description="Active sessions allowed at once; 0 = no limit.")
     session_idle_timeout_s: int = Field(1800, description="An idle session stops (and its state is dropped).")
     public_url: str | None = Field(None, description="External base URL of the API, for download links.")
     download_url_ttl_s: int = Field(900, description="How long a log/file download URL stays valid.")
 
-    @field_validator("api_keys", "scoped_api_keys", mode="before")
+    @field_validator("api_keys", "scoped_api_keys", "allowed_networks", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Env values are comma-separated (a JSON list is accepted too)."""
@@ -123,3 +137,19 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
     return Settings()
+
+
+def markdown_table() -> str:
+    """The configuration table of the README (``python -m shared.settings``)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        if isinstance(default, list | dict):
+            default = json.dumps(default)
+        cell = "—" if default is None else f"`{default}`"
+        rows.append(f"| `BROWSERFLEET_{name.upper()}` | {cell} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,11 +1,13 @@
 """Fixtures shared by every test: Redis, the fake LLM, a local site, a real Celery worker.
 
 Nothing is faked but the LLM: tasks go through a real Redis, a real ``celery worker``
-subprocess, real headless Chromium and local HTTP pages.
+subprocess, real headless Chromium and local HTTP pages. (The ``strict_worker`` also
+answers ``opVaultId`` from a fake 1Password SDK, since there is no 1Password here.)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -153,3 +156,49 @@ def producer(settings: Settings, redis_client: redis.Redis):  # type: ignore[no-
     from producer import Producer
 
     return Producer(settings)
+
+
+STRICT_QUEUE = QUEUE + "-strict"
+FAKE_OP_TOKEN = os.environ.setdefault("BROWSERFLEET_TEST_OP_TOKEN", "ops_fake-token-" + uuid.uuid4().hex)
+
+
+@pytest.fixture(scope="session")
+def fake_op_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JSON file the fake 1Password SDK (tests/support/fake_sdk) answers from; tests fill it."""
+    path = tmp_path_factory.mktemp("onepassword") / "vaults.json"
+    path.write_text(json.dumps({"token": FAKE_OP_TOKEN, "vaults": {}}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def strict_worker(
+    settings: Settings,
+    redis_client: redis.Redis,
+    llm_base: str,
+    site: Site,
+    fake_op_data: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[WorkerProcess]:
+    """A worker with the network guard at its defaults, opened only for the test site's
+    ``127.0.0.1:port``, and ``opVaultId`` answered by the fake 1Password SDK."""
+    assert site.server is not None
+    env = {
+        **base_env(llm_base),
+        "BROWSERFLEET_QUEUE": STRICT_QUEUE,
+        "BROWSERFLEET_ALLOW_PRIVATE_NETWORKS": "false",
+        "BROWSERFLEET_ALLOWED_NETWORKS": f"127.0.0.1:{site.server.server_address[1]}",
+        "OP_SERVICE_ACCOUNT_TOKEN": FAKE_OP_TOKEN,
+        "FAKE_OP_DATA": str(fake_op_data),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "support" / "fake_sdk"), str(ROOT)]),
+    }
+    proc = WorkerProcess(env, STRICT_QUEUE, tmp_path_factory.mktemp("strict") / "worker.log")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def strict_producer(settings: Settings, strict_worker: WorkerProcess) -> Any:
+    """A producer for the strict worker's queue."""
+    from producer import Producer
+
+    return Producer(settings.model_copy(update={"queue": STRICT_QUEUE}))

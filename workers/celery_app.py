@@ -13,7 +13,7 @@ from shared.settings import get_settings
 settings = get_settings()
 app = Celery("browserfleet")
 app.conf.update(celery_config(settings))
-app.conf.imports = ("workers.tasks",)
+app.conf.imports = ("workers.tasks", "workers.judge.tasks")
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,18 @@ def _start_reaper(**_: object) -> None:
         app.send_task(RUN_TASK, args=[task_id], task_id=task_id, queue=settings.queue)
 
     Reaper(store(), requeue, settings.lease_ttl_s).start()
+
+
+@worker_ready.connect
+def _publish_skills(sender: object = None, **_: object) -> None:
+    """Publish this worker's skill manifest, so producers validate ``skillIds`` without worker code."""
+    from workers.execution import store
+    from workers.skills.registry import get_registry, publish_manifest
+
+    try:
+        publish_manifest(store().redis, get_registry(), str(getattr(sender, "hostname", "worker")))
+    except Exception:  # Redis down at start: tasks still run; producers just see no new skills
+        log.exception("skill manifest not published")
 
 
 @worker_shutdown.connect

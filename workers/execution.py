@@ -20,14 +20,19 @@ from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, TaskStore, utcnow
+from workers import session_state
+from workers.actions import ACTIONS
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome
-from workers.browser.dom import INIT_SCRIPT
+from workers.browser.guard import NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.session import BrowserSession
+from workers.judge.handoff import hand_off, send_judge, wants_judge
 from workers.lease import Leases
-from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
+from workers.secrets_1password import OnePasswordError, task_vault
+from workers.skills.files import TaskFiles
+from workers.skills.registry import UnknownSkillError, get_registry, skill_actions
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,10 @@ def execute(task_id: str, emit: Emit) -> dict[str, Any]:
     if record.status.terminal:
         log.info("task %s already %s; not run again", task_id, record.status.value)
         return result_of(task_id)
+    if record.judge_deadline is not None:
+        log.info("task %s already ran and awaits its judge; judge re-enqueued, not run again", task_id)
+        send_judge(task_id, settings)
+        return result_of(task_id)
     if not leases().acquire(task_id):
         log.warning("task %s is running on another worker; duplicate delivery dropped", task_id)
         return {"id": task_id, "status": "duplicate"}
@@ -98,7 +107,7 @@ def _execute_leased(
         return result_of(task_id)
     if deliveries > 1:
         log.warning("task %s redelivered (delivery %d); restarting it", task_id, deliveries)
-        tasks.redis.delete(keys.steps(task_id))
+        tasks.redis.delete(keys.steps(task_id), keys.output_files(task_id), keys.output_file_data(task_id))
     log.info("task %s started (llm=%s)", task_id, record.llm)
     hooks = RecordHooks(tasks, task_id, emit)
     try:
@@ -106,7 +115,11 @@ def _execute_leased(
     except Exception as exc:  # our bug: still end the record, with the reason
         log.exception("task %s crashed", task_id)
         outcome, cost = AgentOutcome(TaskStatus.failed, error=f"internal error: {exc!r}"), Decimal(0)
-    _finish(tasks, task_id, outcome, cost)
+    if wants_judge(record, outcome):
+        hand_off(tasks, task_id, outcome, cost, settings)
+        session_state.task_ended(tasks, settings, task_id)
+    else:
+        _finish(tasks, task_id, outcome, cost)
     return result_of(task_id)
 
 
@@ -121,6 +134,7 @@ def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal
         error=outcome.error,
         cost=cost,
     )
+    session_state.task_ended(tasks, get_settings(), task_id)
     log.info("task %s %s (success=%s, steps=%d, cost=%s)%s", task_id, outcome.status.value,
              outcome.is_success, outcome.steps, cost, f": {outcome.error}" if outcome.error else "")
 
@@ -155,7 +169,9 @@ async def run_record(
         model = resolve_model(request.llm, settings.default_model, settings.models)
         token = record.secrets_token
         secrets = crypto.decrypt_json(token, settings.secrets_key) if token else {}
-    except (UnknownModelError, crypto.SecretsKeyError) as exc:
+        files = TaskFiles(hooks.tasks, hooks.task_id, settings.output_file_max_bytes)
+        skills = skill_actions(get_registry(), request.skill_ids, files)
+    except (UnknownModelError, crypto.SecretsKeyError, UnknownSkillError) as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
     llm = LLMClient(
         model,
@@ -164,10 +180,11 @@ async def run_record(
         backoff_s=settings.llm_backoff_s,
         reasoning_effort=_effort(request),
     )
+    start = await asyncio.to_thread(session_state.load, record, hooks.tasks, settings)
     config = AgentConfig(
         task=request.task,
         max_steps=request.max_steps,
-        start_url=request.start_url,
+        start_url=request.start_url or start.resume_url,
         output_schema=request.output_schema(),
         vision=llm.supports_vision if request.vision == "auto" else bool(request.vision),
         highlight_elements=request.highlight_elements,
@@ -178,13 +195,25 @@ async def run_record(
         page_text_chars=settings.page_text_chars,
         max_failures=settings.llm_max_failures,
         step_timeout_s=settings.step_timeout_s,
+        session_memory=start.memory,
+        keep_screenshots=settings.judge_screenshots if request.judge else 0,
     )
-    vault = SecretVault(secrets if isinstance(secrets, dict) else {})
     try:
-        async with get_runtime().pool.context(viewport=_viewport(request, settings)) as context:
-            await context.add_init_script(script=INIT_SCRIPT)
+        vault = await task_vault(request, secrets, settings)
+        guard = guard_for(request.allowed_domains, settings)
+    except (OnePasswordError, NetworkSettingsError) as exc:
+        return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
+    try:
+        viewport = start.viewport or _viewport(request, settings)
+        pool = get_runtime().pool
+        async with guard.running(), pool.context(
+            viewport=viewport, storage_state=start.storage_state, **guard.context_options()
+        ) as context:
             session = BrowserSession(context, settings.action_timeout_s)
-            agent = Agent(config, session, llm, hooks, vault)
+            await guard.attach(context)
+            agent = Agent(
+                config, session, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
+            )
             try:
                 outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
             except TimeoutError:
@@ -193,6 +222,8 @@ async def run_record(
                     is_success=False,
                     error=f"task budget of {settings.task_budget_s:g}s exhausted",
                 )
+            await start.save(context, session)
+            outcome.screenshots = list(agent.screenshots)
     except BrowserNotFoundError as exc:
         outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
     except Exception as exc:

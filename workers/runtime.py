@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from shared.settings import Settings, get_settings
+from workers.browser.dom import INIT_SCRIPT
 from workers.browser.pool import BrowserPool
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class Runtime:
             tasks_per_browser=settings.tasks_per_browser,
             executable=settings.chromium_path,
             headless=settings.headless,
+            init_scripts=(INIT_SCRIPT,),
+            spares=settings.spare_contexts,
         )
         self._thread = threading.Thread(target=self._serve, name="browserfleet-loop", daemon=True)
         self._thread.start()

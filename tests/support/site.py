@@ -44,6 +44,8 @@ COLOURS = {"r": "Red", "g": "Green", "b": "Blue"}
 class Site:
     log: list[tuple[str, str, str]] = field(default_factory=list)
     pages: dict[str, str] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)  # GET path -> 302 Location
+    forms: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # every POST's path and form
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -75,7 +77,9 @@ class Site:
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 site.log.append(("GET", path, self.headers.get("host", "")))
-                if path in site.pages:
+                if path in site.redirects:
+                    self._send(302, "", {"location": site.redirects[path]})
+                elif path in site.pages:
                     self._send(200, site.pages[path])
                 elif path in ("/", "/login"):
                     self._send(200, LOGIN)
@@ -93,6 +97,7 @@ class Site:
                 site.log.append(("POST", path, self.headers.get("host", "")))
                 length = int(self.headers.get("content-length", 0))
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                site.forms.append((path, form))
                 if path == "/login":
                     if form.get("password") == PASSWORD and form.get("user"):
                         cookie = f"user={form['user']}; Path=/"

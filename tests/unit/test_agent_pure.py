@@ -88,3 +88,11 @@ def test_settings_budgets_must_nest() -> None:
 def test_models_setting_reads_json_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BROWSERFLEET_MODELS", '{"local": "ollama/llama3"}')
     assert Settings().models == {"local": "ollama/llama3"}
+
+
+def test_latest_result_is_shown_whole_older_ones_short() -> None:
+    long = "x" * 1000
+    history = [prompt.StepMemory(i, "", "", "", ['{"extract": {}}'], [long]) for i in (1, 2)]
+    first, second = prompt.render_history(history).splitlines()
+    assert "…[700 more chars]" in first and long not in first
+    assert long in second

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import os
 import re
 import shutil
 import socket
@@ -391,8 +392,11 @@ def test_docker_compose_config_validates(tmp_path: Path) -> None:
     (tmp_path / "deploy").mkdir()
     shutil.copy(COMPOSE, tmp_path / "deploy" / "docker-compose.yml")
     shutil.copy(ENV_EXAMPLE, tmp_path / "deploy" / ".env")
+    # Compose lets the caller's environment override .env: run it with none of ours.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BROWSERFLEET_", "REDIS_URL", "OPENAI_", "LITELLM_"))}
     run = subprocess.run(
-        [*cli, "config"], cwd=tmp_path / "deploy", capture_output=True, text=True, timeout=30
+        [*cli, "config"], cwd=tmp_path / "deploy", capture_output=True, text=True, timeout=30, env=env
     )
     assert run.returncode == 0, run.stderr
     resolved = yaml.safe_load(run.stdout)["services"]

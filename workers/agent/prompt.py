@@ -17,6 +17,9 @@ from workers.actions.base import Action
 
 _TEMPLATE = (Path(__file__).parent / "system_prompt.md").read_text()
 HISTORY_FULL_STEPS = 8
+#: The latest step's results (an extract, a skill's output) are shown nearly whole; older ones short.
+LATEST_RESULT_CHARS = 6000
+OLDER_RESULT_CHARS = 300
 
 
 @dataclass
@@ -30,8 +33,10 @@ class StepMemory:
     actions: list[str]
     results: list[str]
 
-    def render(self) -> str:
-        acts = "; ".join(f"{a} -> {r}" for a, r in zip(self.actions, self.results, strict=False))
+    def render(self, result_chars: int = OLDER_RESULT_CHARS) -> str:
+        acts = "; ".join(
+            f"{a} -> {_clip(r, result_chars)}" for a, r in zip(self.actions, self.results, strict=False)
+        )
         parts = [f"step {self.number}:"]
         if self.evaluation:
             parts.append(f"eval: {self.evaluation}")
@@ -41,6 +46,10 @@ class StepMemory:
             parts.append(f"goal: {self.next_goal}")
         parts.append(f"actions: {acts or '(none)'}")
         return " | ".join(parts)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"…[{len(text) - limit} more chars]"
 
 
 def output_format(flash_mode: bool, thinking: bool) -> str:
@@ -90,7 +99,8 @@ def render_history(history: list[StepMemory]) -> str:
     lines = []
     if older:
         lines.append(f"({len(older)} earlier steps; last memory then: {older[-1].memory})")
-    lines += [step.render() for step in recent]
+    lines += [step.render() for step in recent[:-1]]
+    lines.append(recent[-1].render(LATEST_RESULT_CHARS))
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,11 +27,14 @@ from workers.agent.llm import LLMClient, LLMUnavailableError
 from workers.agent.output import AgentOutput, OutputError, parse_output
 from workers.agent.state import render_state, screenshot
 from workers.browser.dom import ElementIndex, PageCapture, capture_page
+from workers.browser.exposure import page_shows_secret
 from workers.browser.session import BrowserSession
+from workers.policy.navigation import BlockedRequest
 from workers.policy.secrets import SecretVault
 
 log = logging.getLogger(__name__)
 CORRECTION = "Answer again with only the JSON object."
+MAX_BLOCKED_NOTES = 8  # blocked requests listed per action result; the rest are counted
 EXTRACT_PROMPT = "Answer the query from the page text only. Be concise and exact."
 
 
@@ -66,6 +70,7 @@ class AgentConfig:
     max_failures: int = 3
     step_timeout_s: float = 180.0
     session_memory: str = ""
+    keep_screenshots: int = 0  # the last N screenshots stay available (for the judge)
 
 
 @dataclass
@@ -75,6 +80,7 @@ class AgentOutcome:
     is_success: bool | None = None
     error: str | None = None
     steps: int = 0
+    screenshots: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +105,7 @@ class Agent:
         vault: SecretVault | None = None,
         guard: NavigationGuard | None = None,
         actions: Mapping[str, Action] = ACTIONS,
+        blocked: Callable[[], list[BlockedRequest]] | None = None,
     ) -> None:
         self.config = config
         self.session = session
@@ -106,12 +113,14 @@ class Agent:
         self.hooks = hooks
         self.vault = vault or SecretVault()
         self.guard: NavigationGuard = guard or (lambda url: None)
+        self._drain_blocked = blocked or (lambda: [])
         self.actions = dict(actions)
         self.history: list[prompt.StepMemory] = []
         self.failures = 0
         self._last: tuple[PageCapture, ElementIndex] | None = None
         self._note = ""
         self._step_started = time.monotonic()
+        self.screenshots: deque[str] = deque(maxlen=max(0, config.keep_screenshots))
         self._system = {
             last: prompt.system_prompt(
                 {"done": self.actions["done"]} if last else self.actions,
@@ -154,6 +163,9 @@ class Agent:
         result = await self._execute_one("navigate", {"url": self.config.start_url})
         if result.error:
             self._note = f"the start URL could not be opened: {result.error}"
+        elif "\n" in result.text:  # opened, with notes (e.g. blocked requests of the page)
+            notes = result.text.partition("\n")[2]
+            self._note = f"while the start URL opened: {notes}"
 
     async def _step(self, number: int) -> AgentOutcome | None:
         self._step_started = time.monotonic()
@@ -216,10 +228,11 @@ class Agent:
         state = self.vault.mask(raw)
         image = None
         if self.config.vision:
-            if state != raw:
+            if state != raw or await page_shows_secret(page, self.vault):
                 state += "\n(screenshot withheld this step: a secret value is visible on the page)"
             else:
                 image = await screenshot(page, index, self.config.highlight_elements)
+                self.screenshots.append(image)
         return state, image
 
     def _messages(self, number: int, state: str, image: str | None, last: bool) -> list[dict[str, Any]]:
@@ -308,6 +321,7 @@ class Agent:
             if not self._browser_alive():
                 raise BrowserUnusableError(f"browser unusable: {exc.message.splitlines()[0]}") from exc
             result = ActionResult(error=f"{name} failed: {exc.message.splitlines()[0]}")
+        _report_blocked(result, self._drain_blocked())
         if result.error:
             result.error = self.vault.mask(result.error)
         result.text = self.vault.mask(result.text)
@@ -344,7 +358,7 @@ class Agent:
             memory=mask(out.memory) if out else "",
             evaluation_previous_goal=mask(out.evaluation_previous_goal) if out else "",
             next_goal=mask(out.next_goal) if out else "",
-            url=report.url,
+            url=mask(report.url),
             actions=[mask(a) for a in actions],
             duration=round(time.monotonic() - self._step_started, 3),
             results=results,
@@ -358,8 +372,22 @@ class Agent:
                 memory=step.memory,
                 next_goal=step.next_goal,
                 actions=step.actions,
-                results=[r[:300] for r in results],
+                results=[r[: prompt.LATEST_RESULT_CHARS] for r in results],
             )
         )
         await self.hooks.on_step(step)
 
+
+def _report_blocked(result: ActionResult, blocked: list[BlockedRequest]) -> None:
+    """A tab's blocked navigation is an error of the action that led to it; other blocks are a note."""
+    navigations = [b.describe() for b in blocked if b.navigation]
+    if navigations:
+        result.error = "; ".join([*([result.error] if result.error else []), *navigations[:3]])
+    others = list(dict.fromkeys(b.describe() for b in blocked if not b.navigation))
+    if others:
+        more = f" (and {len(others) - MAX_BLOCKED_NOTES} more)" if len(others) > MAX_BLOCKED_NOTES else ""
+        note = "; ".join(others[:MAX_BLOCKED_NOTES]) + more
+        if result.error:  # the step shows the error, not the text: keep the note with it
+            result.error = f"{result.error}; {note}"
+        else:
+            result.text = f"{result.text}\n{note}" if result.text else note

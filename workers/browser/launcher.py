@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
     "--no-sandbox",
     "--metrics-recording-only",
     "--mute-audio",
+    # WebRTC may not open UDP sockets around the egress proxy (workers/browser/egress.py).
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
 
 

@@ -4,11 +4,16 @@ Contexts are cheap (~28 ms, ~70 MB) and isolated (cookies, storage), browsers ar
 not (~150-250 MB): so many concurrent tasks share a few browsers. A browser is
 recycled after ``tasks_per_browser`` contexts (memory creep) and replaced when it
 disconnects (crash); a context on a crashed browser fails only its own task.
+
+Opening the first page of a context costs ~120-170 ms, the largest part of a task's
+start. So the pool keeps ``spares`` contexts (init scripts added, one blank page
+open) ready for the options it was last asked for, and refills them in the background.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +39,13 @@ class _Slot:
         return self.browser.is_connected() and not self.retiring
 
 
+@dataclass
+class _Spare:
+    key: str
+    slot: _Slot
+    context: BrowserContext
+
+
 class BrowserPool:
     """Hands out fresh browser contexts over at most ``size`` browsers."""
 
@@ -43,13 +55,19 @@ class BrowserPool:
         tasks_per_browser: int = 50,
         executable: str | None = None,
         headless: bool = True,
+        init_scripts: tuple[str, ...] = (),
+        spares: int = 0,
     ) -> None:
         self.size = max(1, size)
         self.tasks_per_browser = max(1, tasks_per_browser)
         self.executable = executable
         self.headless = headless
+        self.init_scripts = init_scripts
+        self.spares = max(0, spares)
         self._playwright: Playwright | None = None
         self._slots: list[_Slot] = []
+        self._spares: list[_Spare] = []
+        self._refilling: set[str] = set()
         self._lock = asyncio.Lock()
 
     async def _driver(self) -> Playwright:
@@ -82,16 +100,60 @@ class BrowserPool:
             await _quietly(slot.browser.close())
             log.info("browser recycled after %d contexts", slot.served)
 
-    @asynccontextmanager
-    async def context(self, **options: Any) -> AsyncIterator[BrowserContext]:
-        """A new, isolated context; closed (and its browser maybe recycled) on exit."""
+    async def _open(self, options: dict[str, Any]) -> tuple[_Slot, BrowserContext]:
+        """A new context with the init scripts and one blank page, on the least busy browser."""
         slot = await self._acquire()
         try:
             context = await slot.browser.new_context(**options)
+            for script in self.init_scripts:
+                await context.add_init_script(script=script)
+            await context.new_page()
         except Exception:
             slot.retiring = True
             await self._release(slot)
             raise
+        return slot, context
+
+    async def _take_spare(self, key: str | None) -> _Spare | None:
+        for spare in list(self._spares):
+            if spare.key != key:
+                continue
+            self._spares.remove(spare)
+            if spare.slot.usable:
+                return spare
+            await _quietly(spare.context.close())
+            await self._release(spare.slot)
+        return None
+
+    def _refill(self, key: str | None, options: dict[str, Any]) -> None:
+        if key is None or not self.spares or key in self._refilling:
+            return
+        if sum(1 for s in self._spares if s.key == key) >= self.spares:
+            return
+        self._refilling.add(key)
+
+        async def refill() -> None:
+            try:
+                slot, context = await self._open(options)
+                stale = [s for s in self._spares if s.key != key]  # keep only the latest shape
+                self._spares = [s for s in self._spares if s.key == key] + [_Spare(key, slot, context)]
+                for old in stale:
+                    await _quietly(old.context.close())
+                    await self._release(old.slot)
+            except Exception as exc:  # a spare is an optimisation: the next task opens its own
+                log.warning("could not prepare a spare browser context: %s", exc)
+            finally:
+                self._refilling.discard(key)
+
+        asyncio.get_running_loop().create_task(refill())
+
+    @asynccontextmanager
+    async def context(self, **options: Any) -> AsyncIterator[BrowserContext]:
+        """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit."""
+        key = _key(options)
+        spare = await self._take_spare(key)
+        slot, context = (spare.slot, spare.context) if spare else await self._open(options)
+        self._refill(key, options)
         try:
             yield context
         finally:
@@ -104,12 +166,25 @@ class BrowserPool:
 
     async def close(self) -> None:
         """Close every browser and the Playwright driver."""
+        spares, self._spares = self._spares, []
+        for spare in spares:
+            await _quietly(spare.context.close())
         slots, self._slots = self._slots, []
         for slot in slots:
             await _quietly(slot.browser.close())
         if self._playwright is not None:
             await _quietly(self._playwright.stop())
             self._playwright = None
+
+
+def _key(options: dict[str, Any]) -> str | None:
+    """Contexts made with equal options are interchangeable; ``None``: never share."""
+    if options.get("storage_state"):
+        return None
+    try:
+        return json.dumps(options, sort_keys=True)
+    except TypeError:
+        return None
 
 
 async def _quietly(awaitable: Any) -> None:

@@ -31,6 +31,8 @@ class BrowserSession:
         self.opened_tab = False
         context.set_default_timeout(self.action_timeout_ms)
         context.set_default_navigation_timeout(self.action_timeout_ms * 2)
+        for page in context.pages:  # the pool opens one blank page ahead of time
+            self._current = self._register(page)
         context.on("page", self._on_page)
 
     def _on_page(self, page: Page) -> None:

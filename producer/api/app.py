@@ -1,0 +1,90 @@
+"""The HTTP API: Browser Use Cloud v2 under ``/api/v2``, over the same :class:`Producer`.
+
+    uvicorn "producer.api.app:app_factory" --factory      # or: browserfleet api
+
+Routes are thin: authenticate, call one producer method, return its wire model.
+Errors are translated in :mod:`producer.api.errors`. ``GET /healthz`` is open (for
+probes); everything under ``/api/v2`` needs ``X-Browser-Use-API-Key``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from producer.client import Producer
+from shared.llms import model_table
+from shared.settings import Settings, get_settings
+
+from . import errors, routes_misc, routes_sessions, routes_tasks
+from .auth import ApiKeys
+from .schemas import Health
+
+PREFIX = "/api/v2"
+
+
+def create_app(settings: Settings | None = None, producer: Producer | None = None) -> FastAPI:
+    """The app for ``settings`` (keys are checked now: no keys, no server)."""
+    settings = settings or get_settings()
+    api_keys = ApiKeys(settings.api_keys, settings.scoped_api_keys)
+    app = FastAPI(
+        title="browserfleet",
+        summary="Self-hosted browser agents, wire-compatible with the Browser Use Cloud API v2",
+        version="2.0.0",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.api_keys = api_keys
+    app.state.producer = producer or Producer(settings)
+    errors.install(app)
+    for router in (routes_tasks.router, routes_sessions.router, routes_misc.router):
+        app.include_router(router, prefix=PREFIX)
+    app.include_router(routes_misc.public)
+    app.add_api_route("/healthz", healthz, include_in_schema=False)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory`` (several worker processes)."""
+    return create_app()
+
+
+def healthz(request: Request) -> JSONResponse:
+    """Alive and able to reach Redis (no auth: for container probes)."""
+    producer: Producer = request.app.state.producer
+    try:
+        ok = producer.ping()
+    except Exception:
+        ok = False
+    health = Health(status="ok" if ok else "redis unreachable", redis=ok)
+    return JSONResponse(health.model_dump(), status_code=200 if ok else 503)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document, plus what pydantic cannot say: the accepted model names."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    doc["servers"] = [{"url": "/"}]
+    settings: Settings = app.state.settings
+    names = sorted(model_table(settings.default_model, settings.models))
+    request_schema = doc["components"]["schemas"].get("CreateTaskRequest", {})
+    for field in ("llm", "judgeLlm"):
+        prop = request_schema.get("properties", {}).get(field)
+        if prop is not None:
+            _restrict_strings(prop, names)
+    app.openapi_schema = doc
+    return doc
+
+
+def _restrict_strings(prop: dict[str, Any], names: list[str]) -> None:
+    if prop.get("type") == "string":
+        prop["enum"] = names
+    for option in prop.get("anyOf", []):
+        _restrict_strings(option, names)

@@ -1,0 +1,63 @@
+"""Presigned download URLs served by this server (task logs, output files).
+
+``GET /tasks/{id}/logs`` and the output-file route hand out a URL with a random,
+single-purpose token that expires after ``download_url_ttl_s``; the URL itself is the
+credential (like a presigned S3 URL), so any HTTP client can fetch it. Tokens live in
+Redis, so any API replica can serve them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from fastapi import Request
+
+from producer.client import Producer
+from shared import keys
+from shared.models import TaskView
+
+PATH = "/api/v2/downloads"
+
+
+def issue(request: Request, producer: Producer, target: dict[str, Any]) -> str:
+    """A fresh download URL for ``target`` (``{"kind": ..., "task_id": ..., ...}``)."""
+    token = secrets.token_urlsafe(32)
+    ttl = max(1, producer.settings.download_url_ttl_s)
+    producer.store.redis.set(keys.download(token), json.dumps(target), ex=ttl)
+    base = producer.settings.public_url or str(request.base_url)
+    return f"{base.rstrip('/')}{PATH}/{token}"
+
+
+def resolve(producer: Producer, token: str) -> dict[str, Any] | None:
+    raw = producer.store.redis.get(keys.download(token))
+    return json.loads(str(raw)) if raw else None
+
+
+def render_log(view: TaskView) -> str:
+    """A task's execution log as plain text: the record, then every step."""
+    lines = [
+        f"task {view.id} (session {view.session_id})",
+        f"status: {view.status.value}  success: {view.is_success}  llm: {view.llm}  cost: {view.cost}",
+        f"created: {view.created_at.isoformat()}",
+        f"started: {view.started_at.isoformat() if view.started_at else '-'}",
+        f"finished: {view.finished_at.isoformat() if view.finished_at else '-'}",
+        f"instruction: {view.task}",
+    ]
+    if view.error:
+        lines.append(f"reason: {view.error}")
+    for step in view.steps:
+        lines += ["", f"step {step.number}  {step.url}  ({step.duration or 0:.2f}s)"]
+        for label, text in (
+            ("evaluation", step.evaluation_previous_goal),
+            ("memory", step.memory),
+            ("next goal", step.next_goal),
+        ):
+            if text:
+                lines.append(f"  {label}: {text}")
+        lines += [f"  action: {action}" for action in step.actions]
+        lines += [f"  -> {result}" for result in step.results]
+    if view.output is not None:
+        lines += ["", "output:", view.output]
+    return "\n".join(lines) + "\n"

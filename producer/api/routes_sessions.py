@@ -1,0 +1,70 @@
+"""``/sessions``: create, list, read (with tasks), stop, delete. Each route is one producer call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from shared.models import (
+    CreateSessionRequest,
+    SessionItemView,
+    SessionListResponse,
+    SessionStatus,
+    SessionView,
+)
+
+from .auth import CallerDep
+from .compat import for_client
+from .deps import ProducerDep
+from .errors import responses
+from .schemas import UpdateSessionRequest
+
+router = APIRouter(prefix="/sessions", tags=["Sessions"], responses=responses(401))
+
+
+@router.post("", status_code=201, summary="Create Session", responses=responses(404, 429))
+def create_session(
+    caller: CallerDep,
+    producer: ProducerDep,
+    body: Annotated[CreateSessionRequest | None, Body()] = None,
+) -> SessionItemView:
+    """An active session; its tasks share cookies, storage and (with persistMemory) memory."""
+    return producer.create_session(body, owner=caller.owner)
+
+
+@router.get("", summary="List Sessions")
+def list_sessions(
+    caller: CallerDep,
+    producer: ProducerDep,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
+    page_number: Annotated[int, Query(alias="pageNumber", ge=1)] = 1,
+    filter_by: Annotated[SessionStatus | None, Query(alias="filterBy")] = None,
+) -> SessionListResponse:
+    return producer.list_sessions(page_size, page_number, filter_by, owner=caller.owner)
+
+
+@router.get("/{session_id}", summary="Get Session", responses=responses(404))
+def get_session(session_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> SessionView:
+    return _for_client(request, producer.get_session(session_id, owner=caller.owner))
+
+
+@router.patch("/{session_id}", summary="Update Session", responses=responses(404))
+def update_session(
+    session_id: UUID, body: UpdateSessionRequest, request: Request, caller: CallerDep, producer: ProducerDep
+) -> SessionView:
+    """``stop``: the session (and its running task) stops for good."""
+    return _for_client(request, producer.stop_session(session_id, owner=caller.owner))
+
+
+@router.delete("/{session_id}", status_code=204, summary="Delete Session", responses=responses(404))
+def delete_session(session_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
+    """Remove the session and every record of its tasks."""
+    producer.delete_session(session_id, owner=caller.owner)
+    return Response(status_code=204)
+
+
+def _for_client(request: Request, view: SessionView) -> SessionView:
+    view.tasks = [for_client(request, task) for task in view.tasks]
+    return view

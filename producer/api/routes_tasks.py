@@ -1,0 +1,94 @@
+"""``/tasks``: create, list, read, stop, logs. Each route is one producer call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+
+from shared.models import (
+    CreateTaskRequest,
+    TaskCreated,
+    TaskListResponse,
+    TaskStatus,
+    TaskStatusView,
+    TaskView,
+)
+
+from . import downloads
+from .auth import CallerDep
+from .compat import for_client
+from .deps import ProducerDep
+from .errors import responses
+from .params import IsoDateTime
+from .schemas import TaskLogFileResponse, TaskUpdateAction, UpdateTaskRequest
+
+router = APIRouter(prefix="/tasks", tags=["Tasks"], responses=responses(401))
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Create Task",
+    responses=responses(400, 404, 429, 503),
+)
+def create_task(body: CreateTaskRequest, caller: CallerDep, producer: ProducerDep) -> TaskCreated:
+    """Validate and enqueue a task; without ``sessionId`` it runs in a one-off session."""
+    return producer.create_task(body, owner=caller.owner)
+
+
+@router.get("", summary="List Tasks")
+def list_tasks(
+    request: Request,
+    caller: CallerDep,
+    producer: ProducerDep,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
+    page_number: Annotated[int, Query(alias="pageNumber", ge=1)] = 1,
+    session_id: Annotated[UUID | None, Query(alias="sessionId")] = None,
+    filter_by: Annotated[TaskStatus | None, Query(alias="filterBy")] = None,
+    after: Annotated[IsoDateTime | None, Query()] = None,
+    before: Annotated[IsoDateTime | None, Query()] = None,
+) -> TaskListResponse:
+    """Tasks newest first; ``after``/``before`` bound the creation time (UTC if no offset)."""
+    page = producer.list_tasks(
+        page_size, page_number, session_id, filter_by, after, before, owner=caller.owner
+    )
+    page.items = [for_client(request, item) for item in page.items]
+    return page
+
+
+@router.get("/{task_id}", summary="Get Task", responses=responses(404))
+def get_task(task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> TaskView:
+    return for_client(request, producer.get_task(task_id, owner=caller.owner))
+
+
+@router.patch("/{task_id}", summary="Update Task", responses=responses(404))
+def update_task(
+    task_id: UUID, body: UpdateTaskRequest, request: Request, caller: CallerDep, producer: ProducerDep
+) -> TaskView:
+    """``stop`` the task, or ``stop_task_and_session``."""
+    if body.action == TaskUpdateAction.stop_task_and_session:
+        view = producer.stop_task_and_session(task_id, owner=caller.owner)
+    else:
+        view = producer.stop(task_id, owner=caller.owner)
+    return for_client(request, view)
+
+
+@router.get("/{task_id}/status", summary="Get Task Status", responses=responses(404))
+def get_task_status(
+    task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
+) -> TaskStatusView:
+    """The lightweight view for polling."""
+    return for_client(request, producer.get_status(task_id, owner=caller.owner))
+
+
+@router.get("/{task_id}/logs", summary="Get Task Logs", responses=responses(404))
+def get_task_logs(
+    task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
+) -> TaskLogFileResponse:
+    """A short-lived URL (served here) of the task's plain-text execution log."""
+    view = producer.get_status(task_id, owner=caller.owner)
+    url = downloads.issue(request, producer, {"kind": "task-log", "task_id": str(view.id)})
+    return TaskLogFileResponse(download_url=url)
+

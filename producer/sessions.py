@@ -1,0 +1,217 @@
+"""The producer's session operations and the rules that bind a new task to a session.
+
+Mixed into :class:`producer.client.Producer`, so Python users and the HTTP API call
+the same methods. ``owner`` everywhere means "acting as this API-key owner": records
+are tagged with it and only its own are visible; ``None`` acts as an administrator.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+
+from shared.models import (
+    CreateSessionRequest,
+    CreateTaskRequest,
+    SessionItemView,
+    SessionListResponse,
+    SessionSettings,
+    SessionStatus,
+    SessionView,
+    TaskStatus,
+)
+from shared.redis_client import connect
+from shared.sessions import Claim, SessionRecord, SessionStore
+from shared.settings import Settings
+from shared.store import TaskStore, utcnow
+
+from .errors import (
+    ProfileNotFoundError,
+    QueueFullError,
+    SessionBusyError,
+    SessionNotFoundError,
+    SessionStoppedError,
+    SessionValidationError,
+    TooManySessionsError,
+)
+
+SessionPayload = CreateSessionRequest | Mapping[str, Any] | None
+
+
+class SessionMethods:
+    """Session CRUD plus admission control; needs ``settings`` and ``store`` from the producer."""
+
+    settings: Settings
+    store: TaskStore
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        settings = self.settings
+        return SessionStore(self.store.redis, settings.record_ttl_s, settings.session_idle_timeout_s)
+
+    @cached_property
+    def _broker_redis(self) -> redis.Redis:
+        return connect(self.settings.broker)
+
+    # -- admission --------------------------------------------------------
+    def admit(self) -> None:
+        """Refuse new work while the queue backlog is at its limit (instead of growing it without bound)."""
+        limit = self.settings.max_queued_tasks
+        if limit <= 0:
+            return
+        backlog = int(self._broker_redis.llen(self.settings.queue))
+        if backlog >= limit:
+            raise QueueFullError(backlog, limit, max(1, self.settings.retry_after_s))
+
+    # -- sessions ---------------------------------------------------------
+    def create_session(self, payload: SessionPayload = None, *, owner: str | None = None) -> SessionItemView:
+        """Create an active session (no browser is held: its state lives in Redis between tasks)."""
+        request = _validate_session(payload)
+        if request.profile_id is not None:
+            raise ProfileNotFoundError()
+        limit = self.settings.max_active_sessions
+        if limit > 0 and self.count_active_sessions(owner) >= limit:
+            raise TooManySessionsError()
+        record = SessionRecord.new(request, owner=owner)
+        self.sessions.create(record)
+        return record.item()
+
+    def get_session(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> SessionView:
+        """The session with its tasks, oldest first."""
+        record = self._session(session_id, owner)
+        tasks = self.store.load_many(self.sessions.task_ids(str(record.id)))
+        return record.view([t.item() for t in tasks])
+
+    def list_sessions(
+        self,
+        page_size: int = 10,
+        page_number: int = 1,
+        filter_by: SessionStatus | None = None,
+        *,
+        owner: str | None = None,
+    ) -> SessionListResponse:
+        """Sessions newest first, optionally only active or stopped ones."""
+        records = self._all_sessions(owner)
+        if filter_by is not None:
+            records = [r for r in records if r.status == filter_by]
+        start = (page_number - 1) * page_size
+        return SessionListResponse(
+            items=[r.item() for r in records[start : start + page_size]],
+            total_items=len(records),
+            page_number=page_number,
+            page_size=page_size,
+        )
+
+    def stop_session(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> SessionView:
+        """Stop the session for good (and its running task); its saved browser state is dropped."""
+        record = self._session(session_id, owner)
+        running = self.sessions.stop(str(record.id))
+        if running:
+            self._halt(running)
+        return self.get_session(record.id, owner=owner)
+
+    def delete_session(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
+        """Stop the session and remove it with every record of its tasks."""
+        record = self._session(session_id, owner)
+        sid = str(record.id)
+        running = self.sessions.stop(sid)
+        if running:
+            self._halt(running)
+        for task_id in self.sessions.task_ids(sid):
+            self.store.delete(task_id, sid)
+        self.sessions.delete(sid)
+
+    def count_active_sessions(self, owner: str | None = None) -> int:
+        return sum(r.status == SessionStatus.active for r in self._all_sessions(owner))
+
+    # -- tasks in sessions ------------------------------------------------
+    def _session_for_task(self, request: CreateTaskRequest, task_id: str, owner: str | None) -> SessionRecord:
+        """The session the new task runs in, claimed for it (the rules hold under concurrent creates)."""
+        if request.session_id is None:
+            new = SessionRecord.new(_one_off_request(request.session_settings), owner=owner,
+                                    one_off=True, running_task=task_id)
+            self.sessions.create(new)
+            return new
+        sid = str(request.session_id)
+        claim = self.sessions.claim(sid, task_id, owner)
+        if claim == Claim.missing:
+            raise SessionNotFoundError(sid)
+        if claim == Claim.stopped:
+            raise SessionStoppedError()
+        if claim == Claim.busy:
+            raise SessionBusyError()
+        record = self.sessions.load(sid)
+        if record is None:  # deleted between the claim and now
+            raise SessionNotFoundError(sid)
+        return record
+
+    def _unclaim(self, session: SessionRecord, task_id: str) -> None:
+        """Undo :meth:`_session_for_task` for a task that was never enqueued."""
+        if session.one_off:
+            self.sessions.delete(str(session.id))
+        else:
+            self.sessions.release(str(session.id), task_id, ended=False)
+
+    def _halt(self, task_id: str) -> bool:
+        """Request a stop; a task still queued stops at once (and frees its session)."""
+        self.store.request_stop(task_id)
+        stopped = self.store.transition(
+            task_id,
+            TaskStatus.stopped,
+            [TaskStatus.created],
+            finished_at=utcnow(),
+            error="stopped by request before it started",
+        )
+        if stopped:
+            record = self.store.load(task_id)
+            if record is not None:
+                self.sessions.release(str(record.session_id), task_id)
+        return stopped
+
+    # -- helpers ----------------------------------------------------------
+    def _session(self, session_id: str | uuid.UUID, owner: str | None) -> SessionRecord:
+        record = self.sessions.load(str(session_id), owner)
+        if record is None:
+            raise SessionNotFoundError(str(session_id))
+        return record
+
+    def _all_sessions(self, owner: str | None) -> list[SessionRecord]:
+        records = self.sessions.load_many(self.sessions.list_ids())
+        return [r for r in records if owner is None or r.owner == owner]
+
+
+def _validate_session(payload: SessionPayload) -> CreateSessionRequest:
+    try:
+        if isinstance(payload, CreateSessionRequest):
+            request = payload
+        else:
+            request = CreateSessionRequest.model_validate(dict(payload or {}))
+    except ValidationError as exc:
+        raise SessionValidationError(
+            [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        ) from None
+    if request.custom_proxy is not None:
+        raise SessionValidationError([{
+            "loc": ["customProxy"],
+            "msg": "custom proxies are not supported by this server (browsers connect directly)",
+            "type": "unsupported",
+        }])
+    return request
+
+
+def _one_off_request(settings: SessionSettings | None) -> CreateSessionRequest:
+    """A task's ``sessionSettings`` as the create-session request of its one-off session."""
+    if settings is None:
+        return CreateSessionRequest(persist_memory=False, keep_alive=False)
+    return CreateSessionRequest(
+        browser_screen_width=settings.browser_screen_width,
+        browser_screen_height=settings.browser_screen_height,
+        persist_memory=False,
+        keep_alive=False,
+    )
+

@@ -1,0 +1,317 @@
+"""Session records in Redis: a session groups tasks that share one browser state.
+
+A session runs at most one task at a time. Claiming it for a new task is one Lua
+script (unknown? someone else's? stopped? idle too long? busy?), so two racing
+creates on one session have exactly one winner. The claimed task's own status is
+the truth about "busy": once that task is terminal the session is free again, even
+if nobody released it. A claim whose task record never appeared (the producer died
+between claim and write) blocks the session for at most ``CLAIM_GRACE_S``.
+
+Values are plain strings (times as epoch seconds) so the scripts can compare them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from uuid import UUID, uuid4
+
+import redis
+from pydantic import BaseModel
+
+from shared import keys
+from shared.models import (
+    CreateSessionRequest,
+    SessionItemView,
+    SessionStatus,
+    SessionView,
+    TaskItemView,
+)
+from shared.redis_client import connect
+
+CLAIM_GRACE_S = 60
+
+# Task statuses are stored JSON-encoded by shared.store, hence the quotes.
+_BUSY = """
+local function busy(running, claimed_at, now, prefix, grace)
+  if not running or running == '' then return false end
+  local st = redis.call('HGET', prefix .. running, 'status')
+  if st == '"created"' or st == '"started"' then return true end
+  return (not st) and (now - tonumber(claimed_at or '0') < grace)
+end
+"""
+
+# Stops an active, not busy session that is over: a keepAlive=false session whose task ended
+# (normally its release already did that), or one idle for longer than the timeout.
+_SETTLE = """
+local function settle(key, s, now, idle)
+  if s[5] == '0' and s[2] and s[2] ~= '' then
+    redis.call('HSET', key, 'status', 'stopped', 'finished_at', tostring(now), 'running_task', '')
+    return true
+  end
+  if idle > 0 and now - tonumber(s[3]) > idle then
+    redis.call('HSET', key, 'status', 'stopped', 'finished_at', tostring(tonumber(s[3]) + idle),
+               'running_task', '')
+    return true
+  end
+  return false
+end
+"""
+_FIELDS = "'status', 'running_task', 'last_active_at', 'claimed_at', 'keep_alive', 'owner'"
+
+# KEYS[1] session hash. ARGV: task id, task-key prefix, now, idle timeout, ttl, owner ('' = any), grace.
+_CLAIM = _BUSY + _SETTLE + f"""
+local s = redis.call('HMGET', KEYS[1], {_FIELDS})
+if not s[1] then return 'missing' end
+if ARGV[6] ~= '' and s[6] ~= ARGV[6] then return 'missing' end
+if s[1] == 'stopped' then return 'stopped' end
+local now, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
+if busy(s[2], s[4], now, ARGV[2], tonumber(ARGV[7])) then return 'busy' end
+if settle(KEYS[1], s, now, idle) then return 'stopped' end
+redis.call('HSET', KEYS[1], 'running_task', ARGV[1], 'claimed_at', ARGV[3], 'last_active_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 'ok'
+"""
+
+# KEYS[1] session hash. ARGV: task id, now, mode ('end': the task ended; 'undo': it was never sent).
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'running_task') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'running_task', '', 'last_active_at', ARGV[2])
+if ARGV[3] == 'end' and redis.call('HGET', KEYS[1], 'keep_alive') == '0'
+   and redis.call('HGET', KEYS[1], 'status') == 'active' then
+  redis.call('HSET', KEYS[1], 'status', 'stopped', 'finished_at', ARGV[2])
+  return 2
+end
+return 1
+"""
+
+# KEYS[1] session hash. ARGV: now, idle timeout, task-key prefix, grace.
+_EXPIRE = _BUSY + _SETTLE + f"""
+local s = redis.call('HMGET', KEYS[1], {_FIELDS})
+if s[1] ~= 'active' then return 0 end
+local now = tonumber(ARGV[1])
+if busy(s[2], s[4], now, ARGV[3], tonumber(ARGV[4])) then return 0 end
+if settle(KEYS[1], s, now, tonumber(ARGV[2])) then return 1 end
+return 0
+"""
+
+# KEYS[1] session hash. ARGV: now. Returns the task that was claimed ('' if none), or false if missing.
+_STOP = """
+local s = redis.call('HMGET', KEYS[1], 'status', 'running_task')
+if not s[1] then return false end
+if s[1] == 'active' then
+  redis.call('HSET', KEYS[1], 'status', 'stopped', 'finished_at', ARGV[1])
+end
+return s[2] or ''
+"""
+
+
+class Claim(StrEnum):
+    """What claiming a session for a new task found."""
+
+    ok = "ok"
+    missing = "missing"
+    stopped = "stopped"
+    busy = "busy"
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromtimestamp(float(value), UTC) if value else None
+
+
+class SessionRecord(BaseModel):
+    """A session as stored: the public view plus what only the fleet reads."""
+
+    id: UUID
+    owner: str | None = None
+    status: SessionStatus = SessionStatus.active
+    started_at: datetime
+    finished_at: datetime | None = None
+    last_active_at: datetime
+    running_task: str | None = None
+    persist_memory: bool = True
+    keep_alive: bool = True
+    one_off: bool = False
+    start_url: str | None = None
+    screen_width: int | None = None
+    screen_height: int | None = None
+
+    @classmethod
+    def new(
+        cls,
+        request: CreateSessionRequest | None = None,
+        *,
+        owner: str | None = None,
+        one_off: bool = False,
+        running_task: str | None = None,
+    ) -> SessionRecord:
+        request = request or CreateSessionRequest()
+        now = datetime.now(UTC)
+        return cls(
+            id=uuid4(),
+            owner=owner,
+            started_at=now,
+            last_active_at=now,
+            running_task=running_task,
+            persist_memory=request.persist_memory,
+            keep_alive=request.keep_alive and not one_off,
+            one_off=one_off,
+            start_url=request.start_url,
+            screen_width=request.browser_screen_width,
+            screen_height=request.browser_screen_height,
+        )
+
+    def item(self) -> SessionItemView:
+        return SessionItemView(
+            id=self.id,
+            status=self.status,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            persist_memory=self.persist_memory,
+            keep_alive=self.keep_alive,
+        )
+
+    def view(self, tasks: list[TaskItemView]) -> SessionView:
+        return SessionView(**self.item().model_dump(), tasks=tasks)
+
+    def fields(self) -> dict[str, str]:
+        """The Redis hash of this record (plain strings)."""
+        return {
+            "id": str(self.id),
+            "owner": self.owner or "",
+            "status": self.status.value,
+            "started_at": repr(self.started_at.timestamp()),
+            "finished_at": repr(self.finished_at.timestamp()) if self.finished_at else "",
+            "last_active_at": repr(self.last_active_at.timestamp()),
+            "claimed_at": repr(self.last_active_at.timestamp()),
+            "running_task": self.running_task or "",
+            "persist_memory": "1" if self.persist_memory else "0",
+            "keep_alive": "1" if self.keep_alive else "0",
+            "one_off": "1" if self.one_off else "0",
+            "start_url": self.start_url or "",
+            "screen_width": str(self.screen_width or ""),
+            "screen_height": str(self.screen_height or ""),
+        }
+
+    @classmethod
+    def from_fields(cls, raw: dict[str, str]) -> SessionRecord:
+        return cls(
+            id=UUID(raw["id"]),
+            owner=raw.get("owner") or None,
+            status=SessionStatus(raw["status"]),
+            started_at=_time(raw["started_at"]),
+            finished_at=_time(raw.get("finished_at")),
+            last_active_at=_time(raw["last_active_at"]),
+            running_task=raw.get("running_task") or None,
+            persist_memory=raw.get("persist_memory") == "1",
+            keep_alive=raw.get("keep_alive") == "1",
+            one_off=raw.get("one_off") == "1",
+            start_url=raw.get("start_url") or None,
+            screen_width=int(raw["screen_width"]) if raw.get("screen_width") else None,
+            screen_height=int(raw["screen_height"]) if raw.get("screen_height") else None,
+        )
+
+
+class SessionStore:
+    """Reads and writes session records; thread-safe, one per process is enough."""
+
+    def __init__(self, client: redis.Redis, ttl_s: int, idle_timeout_s: int) -> None:
+        self.redis = client
+        self.ttl_s = ttl_s
+        self.idle_timeout_s = idle_timeout_s
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+        self._expire_script = client.register_script(_EXPIRE)
+        self._stop = client.register_script(_STOP)
+
+    @classmethod
+    def from_url(cls, url: str, ttl_s: int, idle_timeout_s: int) -> SessionStore:
+        return cls(connect(url), ttl_s, idle_timeout_s)
+
+    # -- writes -----------------------------------------------------------
+    def create(self, record: SessionRecord) -> None:
+        sid = str(record.id)
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.session(sid), mapping=record.fields())  # type: ignore[arg-type]
+        pipe.expire(keys.session(sid), self.ttl_s)
+        pipe.zadd(keys.SESSION_INDEX, {sid: record.started_at.timestamp()})
+        pipe.execute()
+
+    def claim(self, session_id: str, task_id: str, owner: str | None = None) -> Claim:
+        """Make ``task_id`` the session's running task, atomically (see the module doc)."""
+        args: list[str | float] = [
+            task_id, keys.task(""), time.time(), self.idle_timeout_s, self.ttl_s, owner or "", CLAIM_GRACE_S
+        ]
+        return Claim(self._claim(keys=[keys.session(session_id)], args=args))
+
+    def release(self, session_id: str, task_id: str, *, ended: bool = True) -> None:
+        """The task ended (a one-off session stops) or, with ``ended=False``, was never sent."""
+        args: list[str | float] = [task_id, time.time(), "end" if ended else "undo"]
+        self._release(keys=[keys.session(session_id)], args=args)
+
+    def stop(self, session_id: str) -> str | None:
+        """Stop the session and drop its browser state; returns the task it had claimed, if any."""
+        running = self._stop(keys=[keys.session(session_id)], args=[time.time()])
+        self.redis.delete(keys.session_state(session_id))
+        return str(running) if running else None
+
+    def delete(self, session_id: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(*keys.session_keys(session_id))
+        pipe.zrem(keys.SESSION_INDEX, session_id)
+        pipe.execute()
+
+    # -- reads ------------------------------------------------------------
+    def load(self, session_id: str, owner: str | None = None) -> SessionRecord | None:
+        """The record (idle sessions come back stopped), or None if unknown or not ``owner``'s."""
+        records = self.load_many([session_id])
+        record = records[0] if records else None
+        if record is None or (owner is not None and record.owner != owner):
+            return None
+        return record
+
+    def load_many(self, session_ids: Iterable[str]) -> list[SessionRecord]:
+        ids = list(session_ids)
+        pipe = self.redis.pipeline()
+        for sid in ids:
+            pipe.hgetall(keys.session(sid))
+        raws = pipe.execute()
+        records, gone = [], []
+        for sid, raw in zip(ids, raws, strict=True):
+            if not raw:
+                gone.append(sid)
+                continue
+            record = SessionRecord.from_fields(raw)
+            if record.status == SessionStatus.active and self._maybe_over(record) and self._expire(sid):
+                record = SessionRecord.from_fields(self._fields(sid))
+            records.append(record)
+        if gone:
+            self.redis.zrem(keys.SESSION_INDEX, *gone)
+        return records
+
+    def _fields(self, session_id: str) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.redis.hgetall(keys.session(session_id)).items()}
+
+    def list_ids(self) -> list[str]:
+        """Session ids, newest first."""
+        return [str(i) for i in self.redis.zrevrange(keys.SESSION_INDEX, 0, -1)]
+
+    def task_ids(self, session_id: str) -> list[str]:
+        """The session's task ids, oldest first."""
+        return [str(i) for i in self.redis.zrange(keys.session_tasks(session_id), 0, -1)]
+
+    def _maybe_over(self, record: SessionRecord) -> bool:
+        """Cheap pre-check for :data:`_EXPIRE` (which re-checks atomically)."""
+        if not record.keep_alive and record.running_task:
+            return True
+        idle = time.time() - record.last_active_at.timestamp()
+        return self.idle_timeout_s > 0 and idle > self.idle_timeout_s
+
+    def _expire(self, session_id: str) -> bool:
+        args: list[str | float] = [time.time(), self.idle_timeout_s, keys.task(""), CLAIM_GRACE_S]
+        stopped = bool(self._expire_script(keys=[keys.session(session_id)], args=args))
+        if stopped:
+            self.redis.delete(keys.session_state(session_id))
+        return stopped

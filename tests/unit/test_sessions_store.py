@@ -1,0 +1,98 @@
+"""The session claim script's edge cases, API-key parsing and hashing (real Redis, no worker)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+
+import pytest
+import redis
+from fastapi import HTTPException
+
+from producer.api.auth import ApiKeyConfigError, ApiKeys
+from shared import keys
+from shared.models import CreateSessionRequest, SessionStatus
+from shared.sessions import CLAIM_GRACE_S, Claim, SessionRecord, SessionStore
+from shared.settings import Settings
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis) -> SessionStore:
+    return SessionStore(redis_client, ttl_s=600, idle_timeout_s=600)
+
+
+def new_session(store: SessionStore, **options: object) -> str:
+    record = SessionRecord.new(CreateSessionRequest.model_validate(options), owner="key:a")
+    store.create(record)
+    return str(record.id)
+
+
+def set_task_status(redis_client: redis.Redis, task_id: str, status: str) -> None:
+    redis_client.hset(keys.task(task_id), "status", f'"{status}"')
+    redis_client.expire(keys.task(task_id), 60)
+
+
+def test_a_claim_waits_for_the_claimed_task_record_only_for_the_grace_period(
+    store: SessionStore, redis_client: redis.Redis
+) -> None:
+    sid = new_session(store)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    assert store.claim(sid, first) == Claim.ok
+    assert store.claim(sid, second) == Claim.busy  # first's record is not written yet
+    redis_client.hset(keys.session(sid), "claimed_at", repr(time.time() - CLAIM_GRACE_S - 1))
+    assert store.claim(sid, second) == Claim.ok  # its producer died: the claim lapsed
+
+
+def test_a_claim_is_free_once_the_task_is_terminal(store: SessionStore, redis_client: redis.Redis) -> None:
+    sid, task = new_session(store), str(uuid.uuid4())
+    assert store.claim(sid, task) == Claim.ok
+    set_task_status(redis_client, task, "started")
+    assert store.claim(sid, str(uuid.uuid4())) == Claim.busy
+    set_task_status(redis_client, task, "failed")  # ended without a release (e.g. a crash)
+    assert store.claim(sid, str(uuid.uuid4())) == Claim.ok
+
+
+def test_a_keep_alive_false_session_takes_one_task(store: SessionStore, redis_client: redis.Redis) -> None:
+    sid, task = new_session(store, keepAlive=False), str(uuid.uuid4())
+    assert store.claim(sid, task) == Claim.ok
+    set_task_status(redis_client, task, "finished")
+    assert store.claim(sid, str(uuid.uuid4())) == Claim.stopped
+    record = store.load(sid)
+    assert record is not None and record.status == SessionStatus.stopped
+
+
+def test_release_stops_a_keep_alive_false_session_but_an_undo_does_not(store: SessionStore) -> None:
+    sid, task = new_session(store, keepAlive=False), str(uuid.uuid4())
+    store.claim(sid, task)
+    store.release(sid, task, ended=False)
+    assert store.claim(sid, task) == Claim.ok
+    store.release(sid, task)
+    record = store.load(sid)
+    assert record is not None and record.status == SessionStatus.stopped and record.finished_at
+
+
+def test_another_owner_sees_no_session(store: SessionStore) -> None:
+    sid = new_session(store)
+    assert store.claim(sid, str(uuid.uuid4()), owner="key:b") == Claim.missing
+    assert store.load(sid, owner="key:b") is None
+    assert store.claim(sid, str(uuid.uuid4()), owner="key:a") == Claim.ok
+
+
+def test_api_keys_come_comma_separated_and_may_be_digests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROWSERFLEET_API_KEYS", " one, two ,,")
+    monkeypatch.setenv("BROWSERFLEET_SCOPED_API_KEYS", "sha256:" + hashlib.sha256(b"three").hexdigest())
+    settings = Settings()
+    assert settings.api_keys == ["one", "two"]
+    api_keys = ApiKeys(settings.api_keys, settings.scoped_api_keys)
+    assert api_keys.check("one").owner is None
+    scoped = api_keys.check("three")
+    assert scoped.owner is not None and scoped.owner.startswith("key:")
+    for bad in (None, "", "four"):
+        with pytest.raises(HTTPException) as denied:
+            api_keys.check(bad)
+        assert denied.value.status_code == 401
+    with pytest.raises(ApiKeyConfigError):
+        ApiKeys([], [])
+    with pytest.raises(ApiKeyConfigError):
+        ApiKeys(["sha256:not-hex"])

@@ -1,0 +1,390 @@
+"""The egress proxy: every connection a browser makes goes through here, and is checked.
+
+One forward proxy per worker process, on a loopback port, serves every browser context
+of the process (Playwright's per-context ``proxy`` option; Playwright also routes
+loopback through it). Its address is the same for every task, so pre-opened spare
+contexts stay interchangeable. The proxy resolves the host itself, checks every
+resolved address against the :class:`~workers.policy.network.NetworkPolicy`, and
+connects only to an address it checked, so:
+
+- redirects, sub-resources, iframes, popups, WebSockets and anything a page script
+  starts are covered, because Chromium has no other way out;
+- a DNS answer cannot change between the check and the connection (no rebinding);
+- a refused request never opens a connection to its target.
+
+HTTPS and WSS arrive as ``CONNECT host:port`` and are tunnelled untouched (the proxy
+never sees their content); plain HTTP arrives in absolute form and is forwarded one
+request per connection (``Connection: close``), which keeps the proxy free of HTTP
+framing logic. A refused request fails in the browser (a refused ``CONNECT`` is a
+tunnel error, a refused plain request gets no answer), and the proxy remembers why for
+a minute, so each task's guard can turn its own failed requests into reasons
+(:meth:`EgressProxy.refusal`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from workers.policy.navigation import BlockedRequest
+from workers.policy.network import IPAddress, NetworkPolicy, Target
+
+log = logging.getLogger(__name__)
+
+Resolve = Callable[[str], Awaitable[list[IPAddress]]]
+Connect = Callable[..., Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+OnBlock = Callable[[BlockedRequest], None]
+
+HEAD_LIMIT = 64 * 1024
+HEAD_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
+CHUNK = 64 * 1024
+REFUSAL_MEMORY_S = 60.0
+_DESTINATIONS = {"document": "page", "iframe": "frame", "frame": "frame"}
+_HOP_HEADERS = {"proxy-connection", "proxy-authorization", "keep-alive", "connection"}
+
+
+class ResolveError(OSError):
+    """A host name that does not resolve."""
+
+
+async def system_resolve(host: str) -> list[IPAddress]:
+    """The addresses ``host`` resolves to, in the system resolver's order."""
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ResolveError(f"{host} does not resolve ({exc})") from None
+    addresses: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    return addresses
+
+
+class CachingResolver:
+    """Resolves through ``resolve`` and keeps answers briefly, so the route guard and the
+    proxy agree on a host's addresses and a page's hundred requests cost one lookup."""
+
+    def __init__(self, resolve: Resolve = system_resolve, ttl_s: float = 30.0) -> None:
+        self._resolve = resolve
+        self._ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, list[IPAddress]]] = {}
+
+    async def __call__(self, host: str) -> list[IPAddress]:
+        now = time.monotonic()
+        hit = self._cache.get(host)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        addresses = await self._resolve(host)
+        if len(self._cache) > 1024:
+            self._cache.clear()
+        self._cache[host] = (now + self._ttl_s, addresses)
+        return addresses
+
+
+class Refused(Exception):
+    """The policy refused a destination; ``str`` is the reason."""
+
+
+class EgressProxy:
+    """A forward proxy on 127.0.0.1 for one browser context, enforcing the network policy."""
+
+    def __init__(
+        self,
+        policy: NetworkPolicy,
+        resolve: Resolve | None = None,
+        connect: Connect = asyncio.open_connection,
+        on_block: OnBlock | None = None,
+    ) -> None:
+        self.policy = policy
+        self.resolve: Resolve = resolve or CachingResolver()
+        self.connect = connect
+        self.on_block = on_block
+        self._refusals: dict[tuple[str, int], tuple[float, str]] = {}
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("egress proxy not started")
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=HEAD_LIMIT)
+        return self.url
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+
+    def refusal(self, host: str, port: int) -> str | None:
+        """Why a connection to ``host:port`` was refused in the last minute, if it was."""
+        hit = self._refusals.get((host.lower().strip("[]"), port))
+        if hit is None or hit[0] < time.monotonic() - REFUSAL_MEMORY_S:
+            return None
+        return hit[1]
+
+    def _refused(self, target: Target, url: str, reason: str, kind: str) -> None:
+        log.info("egress blocked %s:%d: %s", target.host, target.port, reason)
+        if len(self._refusals) > 4096:
+            self._refusals.clear()
+        self._refusals[(target.host.lower().strip("[]"), target.port)] = (time.monotonic(), reason)
+        if self.on_block is not None:
+            self.on_block(BlockedRequest(url, reason, kind))
+
+    # -- policy -------------------------------------------------------------
+    async def addresses(self, target: Target) -> list[IPAddress]:
+        """The checked addresses to connect to; raises :class:`Refused` with the reason."""
+        reason = self.policy.precheck(target)
+        if reason:
+            raise Refused(reason)
+        try:
+            resolved = await self.resolve(target.host)
+        except ResolveError as exc:
+            raise Refused(str(exc)) from None
+        allowed, reason = self.policy.filter_addresses(target, resolved)
+        if not allowed:
+            raise Refused(reason or f"{target.host} has no allowed address")
+        return allowed
+
+    # -- connections --------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._handle(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            pass  # the proxy is closing; ending quietly keeps asyncio from reporting the cancel
+        except Exception:  # one broken connection must not take the proxy down
+            log.exception("egress proxy connection failed")
+        finally:
+            self._connections.discard(task)
+            await _close(writer)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
+        request_line, *headers = head[:-4].decode("latin-1").split("\r\n")
+        parts = request_line.split(" ")
+        if len(parts) != 3:
+            await _respond(writer, "400 Bad Request", "malformed request line")
+            return
+        method, target_text, version = parts
+        if method.upper() == "CONNECT":
+            await self._tunnel(target_text, reader, writer)
+        else:
+            await self._forward(method, target_text, version, headers, reader, writer)
+
+    async def _tunnel(
+        self, authority: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        host, port = _split_authority(authority, 443)
+        target = Target("https", host, port)
+        upstream = await self._open(target, f"https://{authority}/", "request", writer)
+        if upstream is None:
+            return
+        writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        await writer.drain()
+        await _splice(reader, writer, *upstream)
+
+    async def _forward(
+        self,
+        method: str,
+        url: str,
+        version: str,
+        headers: list[str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "http" or not parts.hostname:
+            await _respond(writer, "400 Bad Request", "this proxy forwards absolute http:// URLs only")
+            return
+        try:
+            port = parts.port or 80
+        except ValueError:
+            await _respond(writer, "400 Bad Request", "invalid port")
+            return
+        upstream = await self._open(Target("http", parts.hostname, port), url, _kind(headers), writer)
+        if upstream is None:
+            return
+        up_reader, up_writer = upstream
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        upgrade = any(h.lower().startswith("upgrade:") for h in headers)
+        lines = [f"{method} {path} {version}"]
+        for header in headers:
+            name = header.split(":", 1)[0].strip().lower()
+            if name in _HOP_HEADERS and not (upgrade and name == "connection"):
+                continue
+            lines.append(header)
+        if not upgrade:
+            lines.append("Connection: close")
+        up_writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        await up_writer.drain()
+        await _splice(reader, writer, up_reader, up_writer, rewrite_response=not upgrade)
+
+    async def _open(
+        self, target: Target, url: str, kind: str, writer: asyncio.StreamWriter
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """Connect to a checked address of ``target``, or answer the browser with why not."""
+        try:
+            addresses = await self.addresses(target)
+        except Refused as exc:
+            self._refused(target, url, str(exc), kind)
+            if url.startswith("https://"):  # the browser shows a tunnel error
+                await _respond(writer, "403 Forbidden", f"blocked by the network policy: {exc}")
+            return None  # plain HTTP: no answer at all, so the browser reports a failed request
+        error: OSError | TimeoutError | None = None
+        for ip in addresses:
+            try:
+                return await asyncio.wait_for(
+                    self.connect(str(ip), target.port, limit=HEAD_LIMIT), CONNECT_TIMEOUT_S
+                )
+            except (OSError, TimeoutError) as exc:
+                error = exc
+        message = f"could not connect to {target.host}:{target.port}: {error!r}"
+        await _respond(writer, "502 Bad Gateway", message)
+        return None
+
+
+def _kind(headers: list[str]) -> str:
+    """What a plain-HTTP request is for, from its Sec-Fetch-Dest header (HTTPS hides it)."""
+    for header in headers:
+        name, _, value = header.partition(":")
+        if name.strip().lower() == "sec-fetch-dest":
+            return _DESTINATIONS.get(value.strip().lower(), "request")
+    return "request"
+
+
+def _split_authority(authority: str, default_port: int) -> tuple[str, int]:
+    if authority.startswith("["):
+        host, _, rest = authority[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    else:
+        host, _, port_text = authority.rpartition(":") if ":" in authority else (authority, "", "")
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError:
+        port = -1
+    return host, port
+
+
+async def _respond(writer: asyncio.StreamWriter, status: str, message: str) -> None:
+    """A small HTML answer from the proxy itself (Chromium shows it for plain-HTTP pages)."""
+    body = (
+        "<!doctype html><html><head><title>Blocked by browserfleet</title></head>"
+        f"<body><h1>{html.escape(status)}</h1><p>{html.escape(message)}</p></body></html>"
+    ).encode()
+    reason = message.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")[:300]
+    writer.write(
+        (
+            f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nX-Browserfleet-Blocked: {reason}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        + body
+    )
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+
+
+async def _splice(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    up_reader: asyncio.StreamReader,
+    up_writer: asyncio.StreamWriter,
+    rewrite_response: bool = False,
+) -> None:
+    """Copy bytes both ways until either side is done, then close both."""
+    downstream = _response_then_pipe(up_reader, client_writer) if rewrite_response else _pipe(
+        up_reader, client_writer
+    )
+    tasks = {asyncio.ensure_future(_pipe(client_reader, up_writer)), asyncio.ensure_future(downstream)}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await _close(up_writer)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await reader.read(CHUNK):
+            writer.write(data)
+            await writer.drain()
+
+
+async def _response_then_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Pass the response on with ``Connection: close``, so the browser never reuses this
+    connection for a request the proxy has not checked."""
+    while True:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:  # closed before a full head: pass on what came
+            writer.write(exc.partial)
+            break
+        except asyncio.LimitOverrunError:
+            break  # a head too large to rewrite: pass it through untouched
+        status_line, *headers = head[:-4].decode("latin-1").split("\r\n")
+        code = status_line.split(" ", 2)[1] if status_line.count(" ") >= 1 else ""
+        informational = code.startswith("1") and code != "101"
+        if not informational and code != "101":
+            headers = [h for h in headers if h.split(":", 1)[0].strip().lower() not in _HOP_HEADERS]
+            headers.append("Connection: close")
+        writer.write(("\r\n".join([status_line, *headers]) + "\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        if not informational:
+            break
+    await _pipe(reader, writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 2)
+
+
+_shared: dict[tuple[asyncio.AbstractEventLoop, NetworkPolicy], asyncio.Future[EgressProxy]] = {}
+
+
+async def shared_proxy(policy: NetworkPolicy) -> EgressProxy:
+    """The process's proxy for ``policy`` (one per event loop), started on first use."""
+    key = (asyncio.get_running_loop(), policy)
+    future = _shared.get(key)
+    if future is None or (future.done() and (future.cancelled() or future.exception() is not None)):
+        future = _shared[key] = asyncio.ensure_future(_start(policy))
+    return await asyncio.shield(future)
+
+
+async def _start(policy: NetworkPolicy) -> EgressProxy:
+    proxy = EgressProxy(policy)
+    await proxy.start()
+    log.info("egress proxy listening on %s", proxy.url)
+    return proxy

@@ -1,0 +1,96 @@
+"""``fill_form``: fill many fields in one action, found by label, placeholder, name or id.
+
+Values may hold ``<secret>name</secret>`` placeholders: they are revealed only here, and
+only on a page the task's policy allows, as for ``input``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator, Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+from pydantic import Field
+
+from workers.actions.base import ActionError
+from workers.policy.secrets import UnknownSecretError
+from workers.skills.base import SkillContext, SkillParams, skill
+
+TRUE_WORDS = {"true", "yes", "on", "1", "checked", "x"}
+_SUBMIT_JS = """
+(el) => {
+  const form = el.form || el.closest('form');
+  if (!form) return false;
+  if (form.requestSubmit) form.requestSubmit(); else form.submit();
+  return true;
+}
+"""
+
+
+class FormParams(SkillParams):
+    fields: dict[str, str] = Field(description="field label, placeholder, name or id -> value")
+    submit: bool = Field(False, description="submit the form after filling")
+
+
+def _candidates(page: Page, key: str) -> list[Locator]:
+    quoted = json.dumps(key)  # a valid CSS string literal for any key
+    return [
+        page.get_by_label(key, exact=True),
+        page.get_by_placeholder(key, exact=True),
+        page.locator(f"[name={quoted}]"),
+        page.locator(f"[id={quoted}]"),
+        page.get_by_label(key),
+        page.get_by_placeholder(key),
+    ]
+
+
+async def _find(page: Page, key: str) -> Locator:
+    for locator in _candidates(page, key):
+        if await locator.count():
+            return locator.first
+    raise ActionError(f"no form field labelled, named or with placeholder {key!r}")
+
+
+async def _set(field: Locator, value: str) -> None:
+    kind = await field.evaluate("el => [el.tagName.toLowerCase(), (el.type || '').toLowerCase()]")
+    if kind[0] == "select":
+        try:
+            await field.select_option(label=value)
+        except PlaywrightError:
+            await field.select_option(value=value)
+    elif kind[1] in ("checkbox", "radio"):
+        await field.set_checked(value.strip().lower() in TRUE_WORDS)
+    else:
+        await field.fill(value)
+
+
+@skill("fill_form", title="Fill a form", changes_page=True)
+async def fill_form(ctx: SkillContext, params: FormParams) -> str:
+    """Fill several fields at once; fields maps label/placeholder/name/id to value; submit: send the form."""
+    page = await ctx.page()
+    last: Locator | None = None
+    for key, raw in params.fields.items():
+        try:
+            value = ctx.vault.reveal(raw)
+        except UnknownSecretError as exc:
+            raise ActionError(str(exc)) from None
+        if value != raw:
+            reason = ctx.guard(page.url)
+            if reason:
+                raise ActionError(f"secrets are not typed on {page.url}: {reason}")
+        last = await _find(page, key)
+        try:
+            await _set(last, value)
+        except PlaywrightError as exc:
+            raise ActionError(f"could not fill {key!r}: {exc.message.splitlines()[0]}") from None
+    summary = f"filled {len(params.fields)} field(s): {', '.join(params.fields)}"
+    if not params.submit or last is None:
+        return summary
+    try:
+        async with page.expect_navigation(wait_until="domcontentloaded", timeout=5000):
+            if not await last.evaluate(_SUBMIT_JS):
+                raise ActionError("the filled fields are not inside a form; nothing submitted")
+    except PlaywrightTimeoutError:
+        return summary + "; submitted (the page did not navigate)"
+    return summary + f"; submitted, now at {page.url}"
