@@ -25,7 +25,8 @@ from shared.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.site import Site
 
-pytest_plugins = ["tests.support.api"]  # the HTTP API fixtures: api, make_api, official_spec
+# HTTP API fixtures (api, make_api, official_spec); Chromium fixtures (loop, browser).
+pytest_plugins = ["tests.support.api", "tests.support.browser"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_URL = os.environ.get("BROWSERFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

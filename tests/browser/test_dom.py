@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from workers.browser.dom import (
@@ -27,7 +27,6 @@ from workers.browser.dom import (
     highlight,
     unhighlight,
 )
-from workers.browser.launcher import launch_chromium
 
 T = TypeVar("T")
 
@@ -136,22 +135,6 @@ def servers() -> Iterator[tuple[str, str]]:
     for server in (first, second):
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
-def browser(loop: asyncio.AbstractEventLoop) -> Iterator[Browser]:
-    playwright: Playwright = loop.run_until_complete(async_playwright().start())
-    browser = loop.run_until_complete(launch_chromium(playwright))
-    yield browser
-    loop.run_until_complete(browser.close())
-    loop.run_until_complete(playwright.stop())
 
 
 @pytest.fixture

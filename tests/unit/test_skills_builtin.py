@@ -16,11 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
 import pytest
-from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import Browser
 
 from shared.models import FileView
 from workers.actions.base import ActionContext, ActionError, ActionResult
-from workers.browser.launcher import launch_chromium
 from workers.browser.session import BrowserSession
 from workers.policy.secrets import SecretVault
 from workers.skills.builtin import BUILTIN_SKILLS
@@ -82,22 +81,6 @@ def server() -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
-def browser(loop: asyncio.AbstractEventLoop) -> Iterator[Browser]:
-    playwright: Playwright = loop.run_until_complete(async_playwright().start())
-    browser = loop.run_until_complete(launch_chromium(playwright))
-    yield browser
-    loop.run_until_complete(browser.close())
-    loop.run_until_complete(playwright.stop())
 
 
 @dataclass

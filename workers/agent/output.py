@@ -36,7 +36,8 @@ class AgentOutput(BaseModel):
     actions: list[PlannedAction]
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def json_object(text: str) -> dict[str, Any]:
+    """The one JSON object in a model reply (code fences and prose around it tolerated)."""
     text = text.strip()
     if text.startswith("```"):
         text = text.strip("`")
@@ -57,7 +58,7 @@ def parse_output(text: str | None, actions: Mapping[str, Action], max_actions: i
     """Parse and validate one reply against the actions allowed this step."""
     if not text:
         raise OutputError("empty reply; answer with the JSON object")
-    data = _json_object(text)
+    data = json_object(text)
     raw_actions = data.get("action", data.get("actions"))
     if not isinstance(raw_actions, list) or not raw_actions:
         raise OutputError('"action" must be a non-empty list like [{"click": {"index": 3}}]')

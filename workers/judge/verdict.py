@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+
+from workers.agent.output import OutputError, json_object
 
 
 class VerdictError(ValueError):
@@ -33,23 +34,13 @@ class Verdict(BaseModel):
         }, ensure_ascii=False)
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        raise VerdictError("reply must be one JSON object")
-    try:
-        value = json.loads(text[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise VerdictError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
-    if not isinstance(value, dict):
-        raise VerdictError("reply must be one JSON object")
-    return value
-
-
 def parse_verdict(text: str | None) -> Verdict:
     if not text or not text.strip():
         raise VerdictError("empty reply")
-    data = _json_object(text)
+    try:
+        data = json_object(text)
+    except OutputError as exc:
+        raise VerdictError(str(exc)) from None
     try:
         return Verdict.model_validate(data)
     except ValidationError as exc:
