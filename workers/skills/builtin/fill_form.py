@@ -72,7 +72,7 @@ async def fill_form(ctx: SkillContext, params: FormParams) -> str:
     last: Locator | None = None
     for key, raw in params.fields.items():
         try:
-            value = ctx.vault.reveal(raw)
+            value = ctx.vault.reveal(raw, url=page.url)
         except UnknownSecretError as exc:
             raise ActionError(str(exc)) from None
         if value != raw:
