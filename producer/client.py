@@ -29,6 +29,7 @@ from shared.models import (
     TaskStepView,
     TaskView,
 )
+from shared.redaction import redact_request
 from shared.settings import Settings, get_settings
 from shared.skill_ids import to_slugs
 from shared.store import TaskRecord, TaskStore, utcnow
@@ -113,7 +114,7 @@ class Producer(SessionMethods):
 
         Without ``sessionId`` the task gets a one-off session that stops when the task ends.
         """
-        request = self.validate(payload)
+        request = redact_request(self.validate(payload))
         self.admit()
         task_id = uuid.uuid4()
         session = self._session_for_task(request, str(task_id), owner)

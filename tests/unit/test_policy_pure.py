@@ -47,3 +47,21 @@ def test_domain_patterns(pattern: str, url: str, allowed: bool) -> None:
 def test_invalid_patterns(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_pattern(bad)
+
+
+def test_secret_values_pasted_elsewhere_are_replaced_before_storing() -> None:
+    from shared.models import CreateTaskRequest
+    from shared.redaction import redact_request
+
+    request = CreateTaskRequest(
+        task="log in with hunter2-s3cret please",
+        secrets={"pw": "hunter2-s3cret", "pin": "12"},
+        judge_ground_truth="used hunter2-s3cret",
+        metadata={"note": "hunter2-s3cret"},
+        start_url="https://example.com/?p=hunter2-s3cret",
+    )
+    redacted = redact_request(request)
+    dumped = redacted.model_dump_json(exclude={"secrets"})
+    assert "hunter2-s3cret" not in dumped
+    assert redacted.task == "log in with <secret>pw</secret> please"
+    assert redacted.secrets == request.secrets  # still encrypted and used by the worker
