@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +21,7 @@ from shared.crypto import new_key
 from shared.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.site import Site
+from tests.support.workers import WorkerProcess, stop_all_workers
 
 # HTTP API fixtures (api, make_api, official_spec); Chromium fixtures (loop, browser).
 pytest_plugins = ["tests.support.api", "tests.support.browser"]
@@ -99,48 +97,9 @@ def settings(llm_base: str) -> Settings:
     return Settings()
 
 
-class WorkerProcess:
-    """A real ``celery worker`` subprocess, its output captured to a file."""
-
-    def __init__(self, env: dict[str, str], queues: str, log_path: Path, concurrency: int = 4) -> None:
-        self.log_path = log_path
-        self.log_file = log_path.open("w")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "workers.celery_app:app", "worker",
-                "--pool=threads", f"--concurrency={concurrency}", f"--queues={queues}",
-                "--loglevel=INFO", "--events", "--without-gossip", "--without-mingle",
-                f"--hostname=test-{uuid.uuid4().hex[:6]}@%h",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log()}")
-            if " ready." in self.log():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log_file.close()
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No worker (nor its Chromium) outlives the test run, whatever a test forgot."""
+    stop_all_workers()
 
 
 @pytest.fixture(scope="session")

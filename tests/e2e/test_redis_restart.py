@@ -73,8 +73,8 @@ def test_task_survives_a_redis_restart(
 
     url = f"redis://127.0.0.1:{private_redis.port}/0"
     env = {**base_env(llm_base), "REDIS_URL": url, "BROWSERFLEET_QUEUE": "restart-test"}
-    worker = WorkerProcess(env, "restart-test", tmp_path / "worker.log", concurrency=1)
     producer = Producer(Settings(redis_url=url, queue="restart-test"))
+    worker = WorkerProcess(env, "restart-test", tmp_path / "worker.log", concurrency=1)
     sid = script_id("restart")
 
     def script(call: Call) -> str:
