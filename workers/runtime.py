@@ -17,7 +17,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from shared.settings import Settings, get_settings
-from workers.browser.dom import INIT_SCRIPT
+from workers.browser.dom import INIT_SCRIPT, capture_page
 from workers.browser.pool import BrowserPool
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ class Runtime:
             headless=settings.headless,
             init_scripts=(INIT_SCRIPT,),
             spares=settings.spare_contexts,
+            warm_up=capture_page,
         )
         self._thread = threading.Thread(target=self._serve, name="browserfleet-loop", daemon=True)
         self._thread.start()

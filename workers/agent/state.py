@@ -12,7 +12,7 @@ from workers.browser.session import BrowserSession
 
 async def render_state(capture: PageCapture, session: BrowserSession) -> str:
     tabs = []
-    for tab_id, url, title in await session.tabs():
+    for tab_id, url, title in await session.tabs(current_title=capture.title):
         mark = " (current)" if tab_id == session.current_tab else ""
         tabs.append(f"[{tab_id}] {title[:60]} — {url[:200]}{mark}")
     scroll = capture.scroll

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
 from workers.browser.launcher import launch_chromium
 
@@ -57,6 +57,7 @@ class BrowserPool:
         headless: bool = True,
         init_scripts: tuple[str, ...] = (),
         spares: int = 0,
+        warm_up: Callable[[Page], Awaitable[object]] | None = None,
     ) -> None:
         self.size = max(1, size)
         self.tasks_per_browser = max(1, tasks_per_browser)
@@ -64,6 +65,7 @@ class BrowserPool:
         self.headless = headless
         self.init_scripts = init_scripts
         self.spares = max(0, spares)
+        self.warm_up = warm_up  # run once on a spare's page, so its first real use is fast
         self._playwright: Playwright | None = None
         self._slots: list[_Slot] = []
         self._spares: list[_Spare] = []
@@ -135,6 +137,8 @@ class BrowserPool:
         async def refill() -> None:
             try:
                 slot, context = await self._open(options)
+                if self.warm_up is not None:
+                    await self.warm_up(context.pages[0])
                 stale = [s for s in self._spares if s.key != key]  # keep only the latest shape
                 self._spares = [s for s in self._spares if s.key == key] + [_Spare(key, slot, context)]
                 for old in stale:

@@ -73,16 +73,24 @@ class BrowserSession:
     def current_tab(self) -> int | None:
         return self._current
 
-    async def tabs(self) -> list[tuple[int, str, str]]:
-        """(id, url, title) of every open tab."""
-        rows = []
-        for tab_id, page in sorted(self._tabs.items()):
+    async def tabs(self, current_title: str | None = None) -> list[tuple[int, str, str]]:
+        """(id, url, title) of every open tab; pass the current tab's title if already known.
+
+        Each ``title()`` is a browser round trip (tens of ms on a busy page), so the
+        other tabs' titles are fetched concurrently and the current one not at all.
+        """
+
+        async def title(tab_id: int, page: Page) -> str:
+            if tab_id == self._current and current_title is not None:
+                return current_title
             try:
-                title = await asyncio.wait_for(page.title(), 2)
+                return await asyncio.wait_for(page.title(), 2)
             except (PlaywrightError, TimeoutError):
-                title = ""
-            rows.append((tab_id, page.url, title))
-        return rows
+                return ""
+
+        items = sorted(self._tabs.items())
+        titles = await asyncio.gather(*(title(tab_id, page) for tab_id, page in items))
+        return [(tab_id, page.url, t) for (tab_id, page), t in zip(items, titles, strict=True)]
 
     async def new_tab(self) -> Page:
         page = await self.context.new_page()
