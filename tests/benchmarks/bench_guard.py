@@ -17,6 +17,7 @@ import statistics
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, async_playwright
@@ -112,5 +113,11 @@ async def main(iterations: int) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=None, help="merge the result into this JSON file")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.iterations)), indent=2))
+    result = asyncio.run(main(args.iterations))
+    print(json.dumps(result, indent=2))
+    if args.out is not None:
+        existing = json.loads(args.out.read_text()) if args.out.exists() else {}
+        existing["guard"] = result
+        args.out.write_text(json.dumps(existing, indent=2) + "\n")
