@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from shared import crypto, keys
 from shared.celery_config import RUN_TASK, celery_config
+from shared.domains import parse_pattern, url_allowed
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import (
     CreateTaskRequest,
@@ -66,6 +67,10 @@ class Producer(SessionMethods):
             known = [str(k) for k in self.store.redis.hkeys(keys.SKILLS)]
             request.skill_ids = to_slugs(request.skill_ids, known)
             errors += self._check_skills(request.skill_ids)
+        if request is not None and request.start_url and request.allowed_domains:
+            patterns = [parse_pattern(p) for p in request.allowed_domains]
+            if not url_allowed(request.start_url, patterns):
+                errors.append(_error("startUrl", "is outside allowedDomains", "start_url_not_allowed"))
         if request is not None and request.secrets and not self.settings.secrets_key:
             errors.append(_error("secrets", crypto.MISSING_KEY, "secrets_key"))
         if errors:

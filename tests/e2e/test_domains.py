@@ -131,20 +131,20 @@ def test_no_disallowed_document_loads(producer, fake_llm: FakeLLM, site: Site) -
     assert told
 
 
-def test_a_start_url_outside_allowed_domains_does_not_load(producer, fake_llm: FakeLLM, site: Site) -> None:
-    sid = script_id("domstart")
+def test_a_start_url_outside_allowed_domains_is_rejected_before_enqueue(
+    producer, settings, redis_client, site: Site
+) -> None:
+    # The worker would refuse it too (the start URL goes through the same navigate guard);
+    # the producer says so at once instead of running a task that cannot start.
     port = site.url.rsplit(":", 1)[1]
-    marker = fake_llm.script(sid, [step({"done": {"text": "nothing to see", "success": False}})])
-    first = len(site.log)
-    view = run(producer, {
-        "task": f"Look. {marker}",
-        "startUrl": f"http://127.0.0.1:{port}/login?{sid}",
-        "allowedDomains": ["localhost"],
-    })
-    assert view.status == TaskStatus.finished
-    assert not [e for e in site.log[first:] if e[2] == f"127.0.0.1:{port}"]
-    prompt = fake_llm.calls[sid][0].user
-    assert "the start URL could not be opened" in prompt and "not in allowedDomains" in prompt
+    before = (redis_client.llen(settings.queue), redis_client.zcard(keys.TASK_INDEX))
+    with pytest.raises(TaskValidationError) as info:
+        producer.create_task({
+            "task": "Look.", "startUrl": f"http://127.0.0.1:{port}/login", "allowedDomains": ["localhost"],
+        })
+    assert [e["loc"] for e in info.value.errors] == [["startUrl"]]
+    assert "outside allowedDomains" in str(info.value)
+    assert (redis_client.llen(settings.queue), redis_client.zcard(keys.TASK_INDEX)) == before
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ BAD_PAYLOADS: list[tuple[dict[str, object], str]] = [
     ({**VALID, "startUrl": "file:///etc/passwd"}, "startUrl"),
     ({**VALID, "skillIds": [""]}, "skillIds"),
     ({**VALID, "unknownField": True}, "unknownField"),
+    ({**VALID, "startUrl": "https://evil.example.org", "allowedDomains": ["example.com"]}, "startUrl"),
 ]
 
 
