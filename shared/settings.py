@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     viewport_width: int = Field(1280, description="Default viewport; sessionSettings can change it.")
     viewport_height: int = Field(800, description="Default viewport height.")
     page_text_chars: int = Field(6000, description="Page text characters shown to the LLM per step.")
+    element_window_pages: float | None = Field(
+        2.0, description="List elements within this many viewports of the visible part; unset = all."
+    )
     max_actions_per_step: int = Field(5, description="Actions the model may queue in one step.")
     allow_private_networks: bool = Field(
         False,

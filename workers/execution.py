@@ -193,6 +193,7 @@ async def run_record(
         system_prompt_extension=request.system_prompt_extension,
         max_actions=settings.max_actions_per_step,
         page_text_chars=settings.page_text_chars,
+        element_window_pages=settings.element_window_pages,
         max_failures=settings.llm_max_failures,
         step_timeout_s=settings.step_timeout_s,
         session_memory=start.memory,

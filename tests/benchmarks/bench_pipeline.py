@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from shared.models import TaskStepView  # noqa: E402
+from shared.settings import Settings  # noqa: E402
 from tests.support.fake_llm import Call, FakeLLM, step  # noqa: E402
 from tests.support.site import Site  # noqa: E402
 
@@ -92,7 +93,11 @@ async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict
             llm = TimedLLM("openai/gpt-4.1-mini", max_retries=0)
             hooks = _Hooks()
             config = AgentConfig(
-                task=f"bench {marker}", max_steps=STEPS, start_url=site.url + path, vision=False
+                task=f"bench {marker}",
+                max_steps=STEPS,
+                start_url=site.url + path,
+                vision=False,
+                element_window_pages=Settings().element_window_pages,  # as a worker runs it
             )
             agent = Agent(config, session, llm, hooks)
             overheads: list[float] = []

@@ -497,3 +497,23 @@ def test_slotted_content_is_read_where_it_renders(context: BrowserContext, run: 
     capture = run(scenario())
     assert capture.elements_text == "[0]<button>Slotted label\n[1]<a href=/a>Light link"
     assert capture.page_text == "Slotted label\nMenu: Light link"
+
+
+def test_long_pages_list_only_elements_near_the_viewport(context: BrowserContext, run: Any) -> None:
+    page = run(context.new_page())
+    buttons = "".join(f'<button style="display:block;height:90px">b{i}</button>' for i in range(200))
+    run(page.set_content(f"<title>tall</title>{buttons}"))
+    full, _ = run(capture_page(page))
+    assert full.elements_text.count("<button") == 200
+    windowed, index = run(capture_page(page, window_pages=1.0))
+    shown = windowed.elements_text.count("<button")
+    assert 0 < shown < 60 and windowed.element_count == 200
+    assert "[0]<button>b0" in windowed.elements_text
+    assert f"… {200 - shown} more elements below" in windowed.elements_text
+    # Scrolling (no DOM change: the capture is reused) moves the window; indices stay global.
+    run(page.evaluate("window.scrollTo(0, document.body.scrollHeight)"))
+    bottom, same_index = run(capture_page(page, previous=(windowed, index), window_pages=1.0))
+    assert bottom.reused and same_index is index
+    assert "[199]<button>b199" in bottom.elements_text and "[0]<button>" not in bottom.elements_text
+    assert "more elements above" in bottom.elements_text
+    run(run(index.handle(0)).scroll_into_view_if_needed())  # off-window elements still resolve

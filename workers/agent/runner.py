@@ -67,6 +67,7 @@ class AgentConfig:
     system_prompt_extension: str = ""
     max_actions: int = 5
     page_text_chars: int = 6000
+    element_window_pages: float | None = None
     max_failures: int = 3
     step_timeout_s: float = 180.0
     session_memory: str = ""
@@ -217,7 +218,10 @@ class Agent:
     async def _observe(self, page: Page) -> tuple[str, str | None]:
         try:
             capture, index = await capture_page(
-                page, text_chars=self.config.page_text_chars, previous=self._last
+                page,
+                text_chars=self.config.page_text_chars,
+                previous=self._last,
+                window_pages=self.config.element_window_pages,
             )
         except PlaywrightError as exc:
             if page.is_closed() or not self._browser_alive():

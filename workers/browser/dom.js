@@ -317,6 +317,9 @@
   }
   for (let i = 0; i < lines.length; i++) lines[i] = lines[i][0] + '>' + lines[i][1];
 
+  // Document-relative tops: the prompt may show only the elements near the viewport.
+  const scrollTop = window.scrollY;
+  const tops = elements.map((el) => Math.round(el.getBoundingClientRect().top + scrollTop));
   state.elements = elements;
   state.captureId = Math.random().toString(36).slice(2, 10);
   state.lastHref = href;
@@ -328,6 +331,7 @@
     ...base,
     captureId: state.captureId,
     lines: lines.join('\n'),
+    tops,
     count: elements.length,
     text,
     textLength,

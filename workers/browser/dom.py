@@ -91,6 +91,7 @@ class _FrameCapture:
     bodies: tuple[str, ...]
     text: str
     text_length: int
+    tops: tuple[int, ...] = ()  # document-relative y of each element (main frame windowing)
 
 
 class ElementIndex:
@@ -203,13 +204,37 @@ def _page_text(frames: Sequence[_FrameCapture], limit: int) -> str:
     return out
 
 
-def _elements_text(frames: Sequence[_FrameCapture]) -> str:
+def _elements_text(
+    frames: Sequence[_FrameCapture], scroll: ScrollInfo | None = None, window_pages: float | None = None
+) -> str:
+    """The element lines; with ``window_pages``, main-frame elements more than that many
+    viewports above or below the visible part are left out and counted instead."""
     lines: list[str] = []
     index = 0
     for fc in frames:
         if fc.depth and fc.bodies:
             lines.append(f"--- iframe {_short_url(fc.url)} ---")
-        lines.extend(f"[{index + i}]{body}" for i, body in enumerate(fc.bodies))
+        if (
+            fc.depth == 0
+            and window_pages is not None
+            and scroll is not None
+            and len(fc.tops) == len(fc.bodies)
+        ):
+            margin = window_pages * scroll.viewport_height
+            low, high = scroll.pixels_above - margin, scroll.pixels_above + scroll.viewport_height + margin
+            above = sum(1 for top in fc.tops if top < low)
+            below = sum(1 for top in fc.tops if top > high)
+            if above:
+                lines.append(f"… {above} more elements above (scroll up to list them)")
+            lines.extend(
+                f"[{index + i}]{body}"
+                for i, (body, top) in enumerate(zip(fc.bodies, fc.tops, strict=True))
+                if low <= top <= high
+            )
+            if below:
+                lines.append(f"… {below} more elements below (scroll down to list them)")
+        else:
+            lines.extend(f"[{index + i}]{body}" for i, body in enumerate(fc.bodies))
         index += len(fc.bodies)
     return "\n".join(lines)
 
@@ -239,6 +264,7 @@ async def _capture_once(
     page: Page,
     text_chars: int,
     previous: tuple[PageCapture, ElementIndex] | None,
+    window_pages: float | None = None,
 ) -> tuple[PageCapture, ElementIndex] | BaseException:
     frames = _ordered_frames(page)
     before: dict[Frame, _FrameCapture] = {}
@@ -292,6 +318,7 @@ async def _capture_once(
                 bodies=tuple(result["lines"].split("\n")) if result["lines"] else (),
                 text=str(result["text"]),
                 text_length=int(result["textLength"]),
+                tops=tuple(int(t) for t in result.get("tops") or ()),
             )
         )
 
@@ -303,13 +330,14 @@ async def _capture_once(
         and main["href"] == previous[0].url
     ):
         old_capture, old_index = previous
-        return dataclasses.replace(old_capture, scroll=scroll, reused=True), old_index
+        shown = _elements_text(old_index._frames, scroll, window_pages)
+        return dataclasses.replace(old_capture, scroll=scroll, elements_text=shown, reused=True), old_index
 
     index = ElementIndex(captured, text_chars)
     capture = PageCapture(
         url=str(main["href"]),
         title=str(main["title"]),
-        elements_text=_elements_text(captured),
+        elements_text=_elements_text(captured, scroll, window_pages),
         element_count=len(index),
         page_text=_page_text(captured, text_chars),
         scroll=scroll,
@@ -324,16 +352,21 @@ async def capture_page(
     text_chars: int = 6000,
     previous: tuple[PageCapture, ElementIndex] | None = None,
     timeout: float = 12.0,
+    window_pages: float | None = None,
 ) -> tuple[PageCapture, ElementIndex]:
     """Capture every visible frame of ``page``; reuse ``previous`` if nothing changed.
 
     Never raises for a page that is navigating or hung: after one retry it returns a capture
     with no elements whose page text says why. A closed page (or crashed browser) raises the
     Playwright error, so the caller can tell a dead browser from a busy page.
+
+    ``window_pages`` keeps the element list short on long pages: only main-frame elements
+    within that many viewport heights above or below the visible part are listed (the rest
+    are counted, and their indices stay valid); ``None`` lists everything.
     """
 
     async def attempt_twice() -> tuple[PageCapture, ElementIndex]:
-        outcome = await _capture_once(page, text_chars, previous)
+        outcome = await _capture_once(page, text_chars, previous, window_pages)
         if isinstance(outcome, tuple):
             return outcome
         if page.is_closed():
@@ -342,7 +375,7 @@ async def capture_page(
         log.debug("capture failed, retrying after load: %s", outcome)
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await page.wait_for_load_state("domcontentloaded", timeout=3000)
-        outcome = await _capture_once(page, text_chars, previous)
+        outcome = await _capture_once(page, text_chars, previous, window_pages)
         if isinstance(outcome, tuple):
             return outcome
         if page.is_closed():

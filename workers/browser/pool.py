@@ -69,7 +69,7 @@ class BrowserPool:
         self._playwright: Playwright | None = None
         self._slots: list[_Slot] = []
         self._spares: list[_Spare] = []
-        self._refilling: set[str] = set()
+        self._refilling: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
 
     async def _driver(self) -> Playwright:
@@ -132,7 +132,6 @@ class BrowserPool:
             return
         if sum(1 for s in self._spares if s.key == key) >= self.spares:
             return
-        self._refilling.add(key)
 
         async def refill() -> None:
             try:
@@ -147,15 +146,20 @@ class BrowserPool:
             except Exception as exc:  # a spare is an optimisation: the next task opens its own
                 log.warning("could not prepare a spare browser context: %s", exc)
             finally:
-                self._refilling.discard(key)
+                self._refilling.pop(key, None)
 
-        asyncio.get_running_loop().create_task(refill())
+        self._refilling[key] = asyncio.get_running_loop().create_task(refill())
 
     @asynccontextmanager
     async def context(self, **options: Any) -> AsyncIterator[BrowserContext]:
         """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit."""
         key = _key(options)
         spare = await self._take_spare(key)
+        if spare is None and key in self._refilling:
+            # A spare is being made for exactly these options: it started earlier than a
+            # fresh context would, so waiting for it is the faster way to a ready page.
+            await asyncio.shield(self._refilling[key])
+            spare = await self._take_spare(key)
         slot, context = (spare.slot, spare.context) if spare else await self._open(options)
         self._refill(key, options)
         try:
