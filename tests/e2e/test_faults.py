@@ -90,3 +90,42 @@ def test_crashed_browser_fails_the_task_cleanly_and_the_next_task_works(
     marker2 = fake_llm.script(sid2, [step({"done": {"text": "fine again"}})])
     after = run(producer, {"task": f"After. {marker2}", "startUrl": site.url})
     assert after.status == TaskStatus.finished and after.output == "fine again", after.error
+
+
+@pytest.fixture(scope="module")
+def tight_worker(llm_base: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A worker with small budgets: a 2 s step timeout inside a 6 s task budget."""
+    queue = QUEUE + "-tight"
+    env = {**base_env(llm_base), "BROWSERFLEET_QUEUE": queue,
+           "BROWSERFLEET_STEP_TIMEOUT_S": "2", "BROWSERFLEET_TASK_BUDGET_S": "6",
+           "BROWSERFLEET_LLM_TIMEOUT_S": "1.5", "BROWSERFLEET_LLM_MAX_RETRIES": "0"}
+    proc = WorkerProcess(env, queue, tmp_path_factory.mktemp("tight") / "worker.log", concurrency=2)
+    yield queue
+    proc.stop()
+
+
+def test_a_task_that_outlives_its_budget_ends_with_the_reason(
+    producer, fake_llm: FakeLLM, site, settings, tight_worker: str
+) -> None:
+    tight = producer.__class__(settings.model_copy(update={"queue": tight_worker}))
+    sid = script_id("budget")
+    marker = fake_llm.script(sid, lambda call: step({"wait": {"seconds": 1}}))
+    started = time.monotonic()
+    view = tight.wait(tight.create_task({"task": f"Forever. {marker}", "startUrl": site.url})
+                      .id, timeout=60)
+    assert view.status == TaskStatus.finished and view.is_success is False
+    assert "task budget of 6s exhausted" in (view.error or "")
+    assert time.monotonic() - started < 30
+
+
+def test_a_model_slower_than_the_step_timeout_fails_the_task_cleanly(
+    producer, fake_llm: FakeLLM, settings, tight_worker: str
+) -> None:
+    from tests.support.fake_llm import Reply
+
+    tight = producer.__class__(settings.model_copy(update={"queue": tight_worker}))
+    sid = script_id("slow")
+    marker = fake_llm.script(sid, lambda call: Reply(content=step({"done": {"text": "late"}}), delay_s=2.5))
+    view = tight.wait(tight.create_task({"task": f"Slow. {marker}", "vision": False}).id, timeout=60)
+    assert view.status == TaskStatus.failed
+    assert "LLM openai/gpt-4.1-mini failed 1 times" in (view.error or ""), view.error
