@@ -222,3 +222,25 @@ def test_progress_events_reach_the_event_stream(producer, fake_llm: FakeLLM, sit
     mine = [e for e in events if e.get("uuid") == str(view.id)]
     assert [e["step"] for e in mine] == [1, 2]
     assert mine[0]["next_goal"] == "look around"
+
+
+def test_one_worker_process_runs_tasks_concurrently_on_one_browser(
+    producer, fake_llm: FakeLLM, site: Site, worker
+) -> None:
+    """The thread pool feeds one event loop: tasks overlap in time and share one Chromium."""
+    from tests.support.procs import browser_pids
+
+    def slow(call: Call) -> Reply:
+        action = {"done": {"text": "ok"}} if call.index >= 2 else {"scroll": {"down": True}}
+        return Reply(content=step(action), delay_s=0.7)
+
+    created = []
+    for i in range(4):
+        marker = fake_llm.script(script_id(f"conc{i}"), slow)
+        created.append(producer.create_task({"task": f"Overlap {i}. {marker}", "startUrl": site.url}))
+    views = [producer.wait(c.id, timeout=90) for c in created]
+    assert all(v.status == TaskStatus.finished and v.output == "ok" for v in views), [v.error for v in views]
+    latest_start = max(v.started_at for v in views if v.started_at)
+    earliest_end = min(v.finished_at for v in views if v.finished_at)
+    assert latest_start < earliest_end  # all four were running at the same moment
+    assert len(browser_pids(worker.proc.pid)) == 1  # ... in one browser (a context each)
