@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from playwright.async_api import Error as PlaywrightError
+
 from shared import crypto, keys
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
@@ -165,45 +167,18 @@ async def run_record(
 ) -> tuple[AgentOutcome, Decimal]:
     """Build the agent for a stored task and run it in a fresh browser context."""
     request = agent_request(record)
-    try:
-        model = resolve_model(request.llm, settings.default_model, settings.models)
+    try:  # what the task needs before a browser opens; a fault here fails it at once
+        llm = _llm_client(request, settings)
         token = record.secrets_token
         secrets = crypto.decrypt_json(token, settings.secrets_key) if token else {}
         files = TaskFiles(hooks.tasks, hooks.task_id, settings.output_file_max_bytes)
         skills = skill_actions(get_registry(), request.skill_ids, files)
-    except (UnknownModelError, crypto.SecretsKeyError, UnknownSkillError) as exc:
-        return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
-    llm = LLMClient(
-        model,
-        timeout_s=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,
-        backoff_s=settings.llm_backoff_s,
-        reasoning_effort=_effort(request),
-    )
-    start = await asyncio.to_thread(session_state.load, record, hooks.tasks, settings)
-    config = AgentConfig(
-        task=request.task,
-        max_steps=request.max_steps,
-        start_url=request.start_url or start.resume_url,
-        output_schema=request.output_schema(),
-        vision=llm.supports_vision if request.vision == "auto" else bool(request.vision),
-        highlight_elements=request.highlight_elements,
-        flash_mode=request.flash_mode,
-        thinking=request.thinking or _effort(request) is not None,
-        system_prompt_extension=request.system_prompt_extension,
-        max_actions=settings.max_actions_per_step,
-        page_text_chars=settings.page_text_chars,
-        element_window_pages=settings.element_window_pages,
-        max_failures=settings.llm_max_failures,
-        step_timeout_s=settings.step_timeout_s,
-        session_memory=start.memory,
-        keep_screenshots=settings.judge_screenshots if request.judge else 0,
-    )
-    try:
         vault = await task_vault(request, secrets, settings)
         guard = guard_for(request.allowed_domains, settings)
-    except (OnePasswordError, NetworkSettingsError) as exc:
+    except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
+    start = await asyncio.to_thread(session_state.load, record, hooks.tasks, settings)
+    config = _agent_config(request, settings, llm, start)
     try:
         viewport = start.viewport or _viewport(request, settings)
         pool = get_runtime().pool
@@ -227,11 +202,47 @@ async def run_record(
             outcome.screenshots = list(agent.screenshots)
     except BrowserNotFoundError as exc:
         outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
-    except Exception as exc:
-        if "playwright" not in type(exc).__module__:
-            raise
+    except PlaywrightError as exc:  # the browser died or could not start
         outcome = AgentOutcome(TaskStatus.failed, error=f"browser unusable: {vault.mask(str(exc))[:500]}")
     return outcome, llm.cost
+
+
+_SETUP_ERRORS = (
+    UnknownModelError, crypto.SecretsKeyError, UnknownSkillError, OnePasswordError, NetworkSettingsError
+)
+
+
+def _llm_client(request: CreateTaskRequest, settings: Settings) -> LLMClient:
+    return LLMClient(
+        resolve_model(request.llm, settings.default_model, settings.models),
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+        backoff_s=settings.llm_backoff_s,
+        reasoning_effort=_effort(request),
+    )
+
+
+def _agent_config(
+    request: CreateTaskRequest, settings: Settings, llm: LLMClient, start: session_state.SessionStart
+) -> AgentConfig:
+    return AgentConfig(
+        task=request.task,
+        max_steps=request.max_steps,
+        start_url=request.start_url or start.resume_url,
+        output_schema=request.output_schema(),
+        vision=llm.supports_vision if request.vision == "auto" else bool(request.vision),
+        highlight_elements=request.highlight_elements,
+        flash_mode=request.flash_mode,
+        thinking=request.thinking or _effort(request) is not None,
+        system_prompt_extension=request.system_prompt_extension,
+        max_actions=settings.max_actions_per_step,
+        page_text_chars=settings.page_text_chars,
+        element_window_pages=settings.element_window_pages,
+        max_failures=settings.llm_max_failures,
+        step_timeout_s=settings.step_timeout_s,
+        session_memory=start.memory,
+        keep_screenshots=settings.judge_screenshots if request.judge else 0,
+    )
 
 
 def _effort(request: CreateTaskRequest) -> str | None:

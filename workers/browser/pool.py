@@ -13,6 +13,7 @@ open) ready for the options it was last asked for, and refills them in the backg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,8 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, asyn
 from workers.browser.launcher import launch_chromium
 
 log = logging.getLogger(__name__)
+SPARE_WAIT_S = 5.0  # how long a task waits for an in-flight spare before opening its own
+SPARE_OPEN_S = 30.0  # a spare that takes longer is abandoned
 
 
 @dataclass
@@ -110,7 +113,7 @@ class BrowserPool:
             for script in self.init_scripts:
                 await context.add_init_script(script=script)
             await context.new_page()
-        except Exception:
+        except BaseException:  # cancelled too: the slot must not stay counted as busy
             slot.retiring = True
             await self._release(slot)
             raise
@@ -135,9 +138,9 @@ class BrowserPool:
 
         async def refill() -> None:
             try:
-                slot, context = await self._open(options)
+                slot, context = await asyncio.wait_for(self._open(options), SPARE_OPEN_S)
                 if self.warm_up is not None:
-                    await self.warm_up(context.pages[0])
+                    await asyncio.wait_for(self.warm_up(context.pages[0]), SPARE_OPEN_S)
                 stale = [s for s in self._spares if s.key != key]  # keep only the latest shape
                 self._spares = [s for s in self._spares if s.key == key] + [_Spare(key, slot, context)]
                 for old in stale:
@@ -158,7 +161,8 @@ class BrowserPool:
         if spare is None and key in self._refilling:
             # A spare is being made for exactly these options: it started earlier than a
             # fresh context would, so waiting for it is the faster way to a ready page.
-            await asyncio.shield(self._refilling[key])
+            with contextlib.suppress(TimeoutError):  # a stuck refill must not hold the task
+                await asyncio.wait_for(asyncio.shield(self._refilling[key]), SPARE_WAIT_S)
             spare = await self._take_spare(key)
         slot, context = (spare.slot, spare.context) if spare else await self._open(options)
         self._refill(key, options)
