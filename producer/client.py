@@ -64,9 +64,9 @@ class Producer(SessionMethods):
             request = None
         errors += self._check_models(payload, request)
         if request is not None and request.skill_ids:
-            known = [str(k) for k in self.store.redis.hkeys(keys.SKILLS)]
+            known = sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
             request.skill_ids = to_slugs(request.skill_ids, known)
-            errors += self._check_skills(request.skill_ids)
+            errors += _check_skills(request.skill_ids, known)
         if request is not None and request.start_url and request.allowed_domains:
             patterns = [parse_pattern(p) for p in request.allowed_domains]
             if not url_allowed(request.start_url, patterns):
@@ -98,21 +98,6 @@ class Producer(SessionMethods):
             except UnknownModelError as exc:
                 errors.append(_error(field, str(exc), "unknown_model"))
         return errors
-
-    def _check_skills(self, skill_ids: list[str]) -> list[dict[str, Any]]:
-        """Skill ids must be in the manifest workers published (``*`` means all of them)."""
-        if "*" in skill_ids:
-            return []
-        known = sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
-        unknown = [s for s in skill_ids if s not in known]
-        if not unknown:
-            return []
-        if not known:
-            msg = (f"unknown skill(s) {', '.join(map(repr, unknown))}: no skills are known yet "
-                   "(no worker has published its skill manifest; start a worker)")
-        else:
-            msg = f"unknown skill(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
-        return [_error("skillIds", msg, "unknown_skill")]
 
     def create_task(self, payload: Payload, *, owner: str | None = None) -> TaskCreated:
         """Validate, admit, bind to a session (claimed atomically), record and enqueue one task.
@@ -250,6 +235,21 @@ class Producer(SessionMethods):
 
     def ping(self) -> bool:
         return bool(self.store.redis.ping())
+
+
+def _check_skills(skill_ids: list[str], known: list[str]) -> list[dict[str, Any]]:
+    """Skill ids must be in the manifest workers published (``*`` means all of them)."""
+    if "*" in skill_ids:
+        return []
+    unknown = [s for s in skill_ids if s not in known]
+    if not unknown:
+        return []
+    if not known:
+        msg = (f"unknown skill(s) {', '.join(map(repr, unknown))}: no skills are known yet "
+               "(no worker has published its skill manifest; start a worker)")
+    else:
+        msg = f"unknown skill(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+    return [_error("skillIds", msg, "unknown_skill")]
 
 
 def _error(field: str, msg: str, kind: str) -> dict[str, Any]:

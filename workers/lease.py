@@ -56,9 +56,7 @@ class Leases:
             return False
         with self._lock:
             self._held.add(task_id)
-        pipe = self.redis.pipeline()
-        pipe.zadd(keys.RUNNING, {task_id: time.time()})
-        pipe.execute()
+        self.redis.zadd(keys.RUNNING, {task_id: time.time()})
         self._ensure_thread()
         return True
 

@@ -19,6 +19,8 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import pyotp
 
+from shared.redaction import placeholder
+
 _PLACEHOLDER = re.compile(r"<secret>([A-Za-z0-9_\-]+)</secret>")
 TOTP_SUFFIX = "_totp"
 # A page may show a long value cut short ("sk-live-abc…"): any run of this many characters
@@ -102,7 +104,7 @@ class SecretVault:
         return bool(self._values)
 
     def placeholder(self, name: str) -> str:
-        return f"<secret>{name}</secret>"
+        return placeholder(name)
 
     def has_placeholder(self, text: str) -> bool:
         return bool(_PLACEHOLDER.search(text))
