@@ -1,11 +1,21 @@
 # browserfleet: one command to set up and test, one to run a real task.
+#
+# Everything runs in a virtual environment ($(VENV), default .venv) installed only from
+# the committed lock (requirements/dev.lock, hashes checked), so every machine resolves
+# the same versions. `make lock` refreshes the lock after a pyproject.toml change.
 PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+PY := $(BIN)/python
+LOCK := requirements/dev.lock
+DEPLOY_LOCK := requirements/deploy.lock
+LOCK_ARGS := --universal --python-version 3.11 --generate-hashes --quiet
 export LITELLM_LOCAL_MODEL_COST_MAP := True
+export PATH := $(BIN):$(PATH)
 
-.PHONY: install system-deps services test lint typecheck bench quickstart worker api flower
+.PHONY: install system-deps services test lint bench quickstart worker api flower lock
 
-system-deps:  ## Chromium and Redis from Debian, when missing
+system-deps:  ## Chromium, Redis and ffmpeg from Debian, when missing
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation)
 	@command -v redis-server >/dev/null 2>&1 || \
@@ -15,31 +25,43 @@ services: system-deps  ## start Redis on 127.0.0.1:6379 unless one answers
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
 	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 
-install: system-deps
-	$(PIP) install -q -e '.[api,flower,dev]'
+# The venv is rebuilt when the lock or pyproject.toml changes; pip checks every hash.
+$(VENV)/.installed: $(LOCK) pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
 
-lint:
-	ruff check shared producer workers tests
-	mypy
+install: system-deps $(VENV)/.installed
+
+lock: $(VENV)/.installed  ## re-resolve requirements/*.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in \
+	  --extra api --extra flower --extra dev --extra onepassword $(LOCK_ARGS) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra api --extra flower \
+	  --extra onepassword $(LOCK_ARGS) -c $(LOCK) -o $(DEPLOY_LOCK)
+
+lint: install
+	$(BIN)/ruff check shared producer workers tests
+	$(BIN)/mypy
 
 test: install services lint  ## the README's test command
-	$(PYTHON) -m pytest -q
+	$(PY) -m pytest -q
 
 bench: install services  ## benchmarks → tests/benchmarks/results.json
-	$(PYTHON) tests/benchmarks/bench_dom.py --out tests/benchmarks/results.json
-	$(PYTHON) tests/benchmarks/bench_pipeline.py --out tests/benchmarks/results.json
-	$(PYTHON) tests/benchmarks/bench_guard.py --out tests/benchmarks/results.json
-	$(PYTHON) tests/benchmarks/bench_api.py --out tests/benchmarks/results.json
-	$(PYTHON) tests/benchmarks/bench_throughput.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_dom.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_pipeline.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_guard.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_api.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_throughput.py --out tests/benchmarks/results.json
 
 quickstart: install services  ## a real task end to end (needs an LLM key, e.g. OPENAI_API_KEY)
 	bash deploy/quickstart.sh
 
-worker:
+worker: install
 	browserfleet worker
 
-api:
+api: install
 	browserfleet api
 
-flower:
+flower: install
 	browserfleet flower
