@@ -17,37 +17,34 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.crypto import new_key
-from shared.models import TaskStatus, TaskStepView
+from shared.models import TaskStatus, TaskStepView, TaskView, format_cost
 from shared.settings import get_settings
 
 from .client import Producer
 from .errors import ProducerError, TaskValidationError
+from .supervisor import Supervisor
 
 app = typer.Typer(help="browserfleet: LLM browser agents on a Celery fleet.", no_args_is_help=True)
 console = Console()
 CELERY_APP = "workers.celery_app:app"
 
 
-def _exec_celery(args: list[str]) -> None:
-    argv = [sys.executable, "-m", "celery", "-A", CELERY_APP, *args]
+def _celery_argv(args: list[str]) -> list[str]:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.execv(sys.executable, argv)
+    return [sys.executable, "-m", "celery", "-A", CELERY_APP, *args]
 
 
-@app.command()
-def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues.")] = "",
-    concurrency: Annotated[int, typer.Option(help="Concurrent tasks in this process.")] = 0,
-    loglevel: Annotated[str, typer.Option()] = "INFO",
-    hostname: Annotated[str, typer.Option(help="Celery node name.")] = "",
-) -> None:
-    """Start a worker: one process, one event loop, N concurrent agent tasks."""
-    settings = get_settings()
+def _exec_celery(args: list[str]) -> None:
+    argv = _celery_argv(args)
+    os.execv(argv[0], argv)
+
+
+def _worker_args(queues: str, concurrency: int, loglevel: str, hostname: str) -> list[str]:
     args = [
         "worker",
         "--pool=threads",
-        f"--concurrency={concurrency or settings.concurrency}",
-        f"--queues={queues or settings.queue}",
+        f"--concurrency={concurrency}",
+        f"--queues={queues}",
         f"--loglevel={loglevel}",
         "--events",
         "--without-gossip",
@@ -55,7 +52,43 @@ def worker(
     ]
     if hostname:
         args.append(f"--hostname={hostname}")
-    _exec_celery(args)
+    return args
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues (default: the agent queue).")] = "",
+    concurrency: Annotated[int, typer.Option(help="Concurrent tasks in this process.")] = 0,
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+    hostname: Annotated[str, typer.Option(help="Celery node name.")] = "",
+    judge: Annotated[
+        bool | None,
+        typer.Option(
+            "--judge/--no-judge",
+            help="Also run a judge worker beside the agent worker (default: on unless --queues is given).",
+        ),
+    ] = None,
+    judge_concurrency: Annotated[int, typer.Option(help="Judge calls at once (default: setting).")] = 0,
+) -> None:
+    """Start a worker: one process, one event loop, N concurrent agent tasks.
+
+    By default a small judge worker runs beside it in its own process, so judged tasks finish
+    with only this command running and judge calls never wait behind long agent tasks. Fleets
+    with dedicated judge workers pass ``--no-judge`` (or name ``--queues``).
+    """
+    settings = get_settings()
+    agent = _worker_args(queues or settings.queue, concurrency or settings.concurrency, loglevel, hostname)
+    judge_threads = judge_concurrency or settings.judge_concurrency
+    with_judge = (judge if judge is not None else not queues) and judge_threads > 0
+    if not with_judge:
+        _exec_celery(agent)
+        return
+    judge_node = f"judge-{hostname}" if hostname and "@" not in hostname else "judge@%h"
+    supervisor = Supervisor()
+    supervisor.start("agent worker", _celery_argv(agent))
+    supervisor.start("judge worker", _celery_argv(
+        _worker_args(settings.judge_queue, judge_threads, loglevel, judge_node)))
+    raise typer.Exit(supervisor.run())
 
 
 @app.command()
@@ -122,14 +155,32 @@ def run(
     for step in producer.follow(created.id):
         _print_step(step)
     view = producer.wait(created.id, timeout=timeout)
-    colour = "green" if view.status == TaskStatus.finished and view.is_success else "yellow"
-    console.print(f"[{colour}]{view.status.value}[/{colour}] success={view.is_success} cost=${view.cost}")
-    if view.error:
-        console.print(f"reason: {view.error}")
-    if view.output is not None:
-        typer.echo(view.output)
+    _print_outcome(view, structured=schema is not None)
     if view.status != TaskStatus.finished:
         raise typer.Exit(1)
+
+
+def _print_outcome(view: TaskView, *, structured: bool) -> None:
+    """Status, cost and reason on lines of their own; the output last, as the model gave it.
+
+    Only a structured (schema) output is JSON, and it is printed compact on one line; a
+    plain-text output is printed as text, never parsed.
+    """
+    colour = "green" if view.status == TaskStatus.finished and view.is_success else "yellow"
+    console.print(f"[{colour}]{view.status.value}[/{colour}] success={view.is_success} "
+                  f"cost=${format_cost(view.cost)}",
+                  highlight=False)
+    if view.error:
+        console.print(f"reason: {view.error}", markup=False, highlight=False)
+    if view.output is None:
+        return
+    if structured:
+        try:
+            typer.echo(json.dumps(json.loads(view.output), ensure_ascii=False))
+            return
+        except ValueError:  # a failed run's output need not match the schema: show it as it is
+            pass
+    typer.echo(view.output)
 
 
 def _print_step(step: TaskStepView) -> None:
@@ -143,22 +194,48 @@ def _print_step(step: TaskStepView) -> None:
 
 
 @app.command()
-def status(task_id: str, steps: Annotated[bool, typer.Option("--steps")] = False) -> None:
-    """Show a task's status (and its steps)."""
+def status(
+    task_id: Annotated[str | None, typer.Argument(help="A task id; none: the fleet's queues.")] = None,
+    steps: Annotated[bool, typer.Option("--steps")] = False,
+) -> None:
+    """Show a task's status (and its steps), or with no id the queues and their consumers."""
+    producer = Producer()
+    if task_id is None:
+        _print_queues(producer)
+        return
     try:
-        view = Producer().get_task(task_id)
+        view = producer.get_task(task_id)
     except ProducerError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     table = Table(show_header=False)
-    for key in ("id", "status", "is_success", "cost", "created_at", "started_at", "finished_at", "error"):
+    for key in ("id", "status", "is_success", "created_at", "started_at", "finished_at", "error"):
         table.add_row(key, str(getattr(view, key)))
+    table.add_row("cost", format_cost(view.cost))
     table.add_row("steps", str(len(view.steps)))
     table.add_row("output", view.output or "")
     console.print(table)
+    if view.status in (TaskStatus.created, TaskStatus.started):
+        for warning in _queue_warnings(producer):
+            console.print(f"[yellow]warning:[/yellow] {warning}")
     if steps:
         for step in view.steps:
             _print_step(step)
+
+
+def _queue_warnings(producer: Producer) -> list[str]:
+    return [q.warning for q in producer.queues() if q.warning]
+
+
+def _print_queues(producer: Producer) -> None:
+    table = Table("queue", "waiting", "consumers")
+    queues = producer.queues()
+    for queue in queues:
+        table.add_row(queue.name, str(queue.waiting), str(queue.consumers))
+    console.print(table)
+    for queue in queues:
+        if queue.warning:
+            console.print(f"[yellow]warning:[/yellow] {queue.warning}")
 
 
 @app.command()

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from shared import crypto, keys
 from shared.celery_config import RUN_TASK, celery_config
+from shared.consumers import ConsumerRegistry, QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import (
@@ -235,6 +236,11 @@ class Producer(SessionMethods):
 
     def ping(self) -> bool:
         return bool(self.store.redis.ping())
+
+    def queues(self) -> list[QueueHealth]:
+        """The agent and judge queues: waiting tasks, live consumers, a warning when work has none."""
+        registry = ConsumerRegistry(self.store.redis)
+        return queue_health(registry, self._broker_redis, (self.settings.queue, self.settings.judge_queue))
 
 
 def _check_skills(skill_ids: list[str], known: list[str]) -> list[dict[str, Any]]:

@@ -10,6 +10,11 @@ SESSION_INDEX = f"{PREFIX}:sessions"  # zset: session id -> created timestamp
 SKILLS = f"{PREFIX}:skills"  # hash: skill id -> JSON manifest entry, published by workers
 
 
+def consumers(queue: str) -> str:
+    """Zset: node name -> time of its last heartbeat, for the nodes consuming ``queue``."""
+    return f"{PREFIX}:consumers:{queue}"
+
+
 def task(task_id: str) -> str:
     """Hash: the task record."""
     return f"{PREFIX}:task:{task_id}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -177,7 +177,21 @@ class CreateTaskRequest(WireModel):
         return json.loads(self.structured_output) if self.structured_output else None
 
 
-Cost = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str)]
+COST_SIGNIFICANT_DIGITS = 6
+
+
+def format_cost(value: Decimal | None) -> str:
+    """Dollars as a plain decimal string of 6 significant digits: ``0.0049504``, never
+    ``0.0049504000000000002`` (float sums of token prices) nor ``4.9504E-3``."""
+    if not value:
+        return "0"
+    with localcontext() as ctx:
+        ctx.prec = COST_SIGNIFICANT_DIGITS
+        rounded = +value
+    return format(rounded.normalize(), "f")
+
+
+Cost = Annotated[Decimal, PlainSerializer(format_cost, return_type=str)]
 
 
 class TaskCreated(WireModel):

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     judge_timeout_s: float = Field(
         600.0, description="From the agent's end to the verdict; past it the task finishes unjudged."
     )
+    judge_concurrency: int = Field(
+        2, description="Judge calls at once in the judge worker `browserfleet worker` starts beside the "
+        "agent worker; 0 = none (dedicated judge workers only)."
+    )
     judge_screenshots: int = Field(3, description="Last screenshots of a vision task shown to the judge.")
     skills_dir: str | None = Field(None, description="Directory of operator skill modules (*.py).")
     builtin_skills: bool = Field(True, description="Offer the built-in skills (links, tables, forms, files).")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 
 from celery import Celery
 from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
 from shared.celery_config import RUN_TASK, celery_config
+from shared.consumers import HEARTBEAT_S, ConsumerRegistry
 from shared.settings import get_settings
 
 settings = get_settings()
@@ -40,6 +43,47 @@ def _publish_skills(sender: object = None, **_: object) -> None:
         publish_manifest(store().redis, get_registry(), str(getattr(sender, "hostname", "worker")))
     except Exception:  # Redis down at start: tasks still run; producers just see no new skills
         log.exception("skill manifest not published")
+
+
+class _Heartbeat(threading.Thread):
+    """Tells readers which queues this node consumes (``shared.consumers``), every few seconds."""
+
+    def __init__(self, node: str, queues: list[str]) -> None:
+        super().__init__(name="consumer-heartbeat", daemon=True)
+        self.node, self.queues = node, queues
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from workers.execution import store
+
+        registry = ConsumerRegistry(store().redis)
+        while True:
+            try:
+                registry.beat(self.node, self.queues)
+            except Exception as exc:  # Redis restarting: beat again next round
+                log.warning("consumer heartbeat failed: %s", exc)
+            if self.stopped.wait(HEARTBEAT_S):
+                break
+        with contextlib.suppress(Exception):
+            registry.leave(self.node, self.queues)
+
+
+_heartbeats: list[_Heartbeat] = []
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: object = None, **_: object) -> None:
+    queues = sorted(app.amqp.queues.consume_from) if app.amqp.queues.consume_from else [settings.queue]
+    beat = _Heartbeat(str(getattr(sender, "hostname", "worker")), queues)
+    beat.start()
+    _heartbeats.append(beat)
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_: object) -> None:
+    for beat in _heartbeats:
+        beat.stopped.set()
+        beat.join(timeout=5)
 
 
 @worker_shutdown.connect

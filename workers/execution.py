@@ -19,7 +19,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from shared import crypto, keys
 from shared.llms import UnknownModelError, resolve_model
-from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
+from shared.models import CreateTaskRequest, TaskStatus, TaskStepView, format_cost
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, TaskStore, utcnow
 from workers import session_state
@@ -138,7 +138,8 @@ def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal
     )
     session_state.task_ended(tasks, get_settings(), task_id)
     log.info("task %s %s (success=%s, steps=%d, cost=%s)%s", task_id, outcome.status.value,
-             outcome.is_success, outcome.steps, cost, f": {outcome.error}" if outcome.error else "")
+             outcome.is_success, outcome.steps, format_cost(cost),
+             f": {outcome.error}" if outcome.error else "")
 
 
 @dataclass

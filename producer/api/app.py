@@ -56,13 +56,19 @@ def app_factory() -> FastAPI:
 
 
 def healthz(request: Request) -> JSONResponse:
-    """Alive and able to reach Redis (no auth: for container probes)."""
+    """Alive and able to reach Redis (no auth: for container probes), plus queue health.
+
+    A queue with waiting work and no live consumer is reported under ``warnings`` but keeps
+    the answer 200: the API itself is healthy, and restarting it would not help.
+    """
     producer: Producer = request.app.state.producer
     try:
         ok = producer.ping()
+        queues = producer.queues() if ok else []
     except Exception:
-        ok = False
-    health = Health(status="ok" if ok else "redis unreachable", redis=ok)
+        ok, queues = False, []
+    warnings = [q.warning for q in queues if q.warning]
+    health = Health(status="ok" if ok else "redis unreachable", redis=ok, queues=queues, warnings=warnings)
     return JSONResponse(health.model_dump(), status_code=200 if ok else 503)
 
 

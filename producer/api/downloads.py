@@ -16,7 +16,7 @@ from fastapi import Request
 
 from producer.client import Producer
 from shared import keys
-from shared.models import TaskView
+from shared.models import TaskView, format_cost
 
 PATH = "/api/v2/downloads"
 
@@ -39,7 +39,8 @@ def render_log(view: TaskView) -> str:
     """A task's execution log as plain text: the record, then every step."""
     lines = [
         f"task {view.id} (session {view.session_id})",
-        f"status: {view.status.value}  success: {view.is_success}  llm: {view.llm}  cost: {view.cost}",
+        f"status: {view.status.value}  success: {view.is_success}  llm: {view.llm}",
+        f"cost: {format_cost(view.cost)}",
         f"created: {view.created_at.isoformat()}",
         f"started: {view.started_at.isoformat() if view.started_at else '-'}",
         f"finished: {view.finished_at.isoformat() if view.finished_at else '-'}",

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.consumers import QueueHealth
 from shared.models import WireModel
 
 
@@ -151,3 +152,5 @@ class SkillListResponse(WireModel):
 class Health(BaseModel):
     status: str
     redis: bool
+    queues: list[QueueHealth] = []
+    warnings: list[str] = []

@@ -67,3 +67,26 @@ def test_stop_and_unknown_ids(producer, fake_llm: FakeLLM, site, llm_base) -> No
     assert producer.wait(created.id, timeout=60).status == TaskStatus.stopped
     missing = cli(llm_base, "status", "00000000-0000-0000-0000-000000000000")
     assert missing.returncode == 1 and "not found" in missing.stdout
+
+
+def test_run_prints_a_clean_cost_the_reason_alone_and_plain_text_as_text(
+    fake_llm: FakeLLM, site, llm_base, worker
+) -> None:
+    sid = script_id("cli-plain")
+    marker = fake_llm.script(sid, lambda call: step({"scroll": {"down": True}}, goal="keep reading"))
+    result = cli(llm_base, "run", f"Read forever {marker}", "--start-url", site.url + "/login",
+                 "--max-steps", "2")
+    lines = result.stdout.splitlines()
+    assert "reason: reached maxSteps=2 without finishing" in lines, result.stdout
+    summary = next(line for line in lines if line.startswith("finished "))
+    cost = re.search(r"cost=\$(\S+)$", summary).group(1)  # type: ignore[union-attr]
+    assert re.fullmatch(r"\d+(\.\d+)?", cost), summary
+    assert len(cost.replace(".", "").lstrip("0")) <= 6, summary
+
+    sid = script_id("cli-text")
+    answer = "Title: {Login} -- not JSON [really]"
+    marker = fake_llm.script(sid, [step({"done": {"success": True, "text": answer}})])
+    result = cli(llm_base, "run", f"Read the title {marker}", "--start-url", site.url + "/login")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == answer
+    assert "reason:" not in result.stdout

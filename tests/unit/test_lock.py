@@ -53,7 +53,9 @@ def requirements(extras: tuple[str, ...]) -> list[Requirement]:
     [(DEV_LOCK, ("api", "flower", "dev", "onepassword")), (DEPLOY_LOCK, ("api", "flower", "onepassword"))],
 )
 @pytest.mark.parametrize("python", SUPPORTED_PYTHONS)
-def test_lock_satisfies_every_declared_requirement(lock_path: Path, extras: tuple[str, ...], python: str) -> None:
+def test_lock_satisfies_every_declared_requirement(
+    lock_path: Path, extras: tuple[str, ...], python: str
+) -> None:
     pins = pins_for(read_lock(lock_path), python)
     problems = []
     for req in requirements(extras):

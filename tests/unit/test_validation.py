@@ -112,3 +112,24 @@ def test_defaults_follow_the_spec(producer) -> None:
     assert wire["llm"] == "browser-use-2.0" and wire["maxSteps"] == 100 and wire["vision"] is True
     assert wire["highlightElements"] is False and wire["flashMode"] is False and wire["judge"] is False
     assert wire["systemPromptExtension"] == ""
+
+
+@pytest.mark.parametrize(
+    ("cost", "wire"),
+    [
+        ("0.0049504000000000002", "0.0049504"),
+        ("0", "0"),
+        ("0E-10", "0"),
+        ("0.000000001234567", "0.00000000123457"),
+        ("1234567.891", "1234570"),
+        ("12.5", "12.5"),
+    ],
+)
+def test_costs_are_plain_decimal_strings_of_six_significant_digits(cost: str, wire: str) -> None:
+    from decimal import Decimal
+
+    from shared.models import TaskStatusView
+
+    view = TaskStatusView.model_validate({"id": "00000000-0000-0000-0000-000000000001", "status": "finished",
+                                          "cost": Decimal(cost)})
+    assert view.wire()["cost"] == wire

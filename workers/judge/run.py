@@ -17,7 +17,7 @@ from typing import Any
 
 from shared import crypto, keys
 from shared.llms import UnknownModelError, resolve_model
-from shared.models import TaskStatus
+from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, unjudged, utcnow
 from workers.agent.llm import LLMClient, LLMUnavailableError
@@ -132,7 +132,8 @@ def judge(task_id: str) -> dict[str, Any]:
     )
     tasks.redis.delete(keys.judge_screenshots(task_id))
     if written:
-        log.info("task %s judged: verdict=%s (judge cost %s)", task_id, result.verdict, result.cost)
+        log.info("task %s judged: verdict=%s (judge cost %s)",
+                 task_id, result.verdict, format_cost(result.cost))
     else:
         log.info("task %s was finished meanwhile; verdict dropped", task_id)
     return result_of(task_id)

@@ -1,0 +1,166 @@
+"""`browserfleet worker` as a new user runs it: judged tasks finish, idle queues are reported.
+
+Each test here gets queues of its own, so no other worker of the test run can serve them:
+what consumes them is exactly the command under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from producer import Producer
+from shared.models import TaskStatus
+from shared.settings import Settings
+from tests.conftest import ROOT, base_env
+from tests.e2e.helpers import script_id
+from tests.support.fake_llm import Call, FakeLLM, step
+
+JUDGE_PROMPT = "You are the judge of a browser agent's run"
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+class CliWorker:
+    """``browserfleet worker`` (the CLI, default options) as a subprocess."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self.log_file = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "producer.cli", "worker", "--concurrency", "2"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=self.log_file, stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, nodes: int, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log().count(" ready.") < nodes:
+            assert self.proc.poll() is None, f"worker exited early:\n{self.log()}"
+            assert time.monotonic() < deadline, f"not ready:\n{self.log()}"
+            time.sleep(0.2)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log_file.close()
+        return self.proc.wait()
+
+
+@pytest.fixture()
+def own_queues(settings: Settings, llm_base: str, redis_client) -> tuple[Settings, dict[str, str]]:  # type: ignore[no-untyped-def]
+    queue = f"bf-default-{uuid.uuid4().hex[:6]}"
+    env = {**base_env(llm_base), "BROWSERFLEET_QUEUE": queue, "BROWSERFLEET_JUDGE_QUEUE": queue + "-judge"}
+    return settings.model_copy(update={"queue": queue, "judge_queue": queue + "-judge"}), env
+
+
+@pytest.fixture()
+def cli_worker(own_queues, tmp_path: Path) -> Iterator[CliWorker]:  # type: ignore[no-untyped-def]
+    worker = CliWorker(own_queues[1], tmp_path / "worker.log")
+    yield worker
+    worker.stop()
+
+
+def test_a_judged_task_gets_its_verdict_with_only_the_default_worker(
+    own_queues, cli_worker: CliWorker, fake_llm: FakeLLM, site
+) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = own_queues
+    cli_worker.wait_ready(nodes=2)  # the agent worker and the judge worker beside it
+    producer = Producer(settings)
+    sid = script_id("default-judge")
+
+    def reply(call: Call) -> str:
+        if call.system.startswith(JUDGE_PROMPT):
+            return json.dumps({"reasoning": "the page shows it", "verdict": True, "failure_reason": ""})
+        return step({"done": {"text": "The title is Login", "success": True}})
+
+    marker = fake_llm.script(sid, reply)
+    created = producer.create_task({"task": f"Read the title {marker}", "startUrl": site.url + "/login",
+                                    "judge": True})
+    view = producer.wait(created.id, timeout=90)
+    assert view.status == TaskStatus.finished, (view.error, cli_worker.log()[-3000:])
+    assert view.judge_verdict is True
+    assert json.loads(view.judgement or "{}")["verdict"] is True
+    assert sum(call.system.startswith(JUDGE_PROMPT) for call in fake_llm.calls[sid]) == 1
+
+
+def test_the_default_worker_stops_whole_on_sigterm(cli_worker: CliWorker) -> None:
+    cli_worker.wait_ready(nodes=2)
+    children = children_of(cli_worker.proc.pid)
+    assert len(children) == 2, children  # agent worker + judge worker, supervised
+    assert cli_worker.stop() == 0
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in children):
+        assert time.monotonic() < deadline, "a worker outlived the command"
+        time.sleep(0.2)
+
+
+def test_a_worker_that_dies_takes_its_sibling_down(cli_worker: CliWorker) -> None:
+    """A half-dead group (agents but no judge, or the reverse) must not linger unnoticed."""
+    cli_worker.wait_ready(nodes=2)
+    agent, judge = children_of(cli_worker.proc.pid)
+    os.kill(judge, signal.SIGKILL)
+    assert cli_worker.proc.wait(60) != 0
+    deadline = time.monotonic() + 30
+    while alive(agent):
+        assert time.monotonic() < deadline, "the sibling worker kept running"
+        time.sleep(0.2)
+
+
+def test_work_waiting_on_a_queue_nobody_consumes_is_reported(
+    own_queues, tmp_path: Path, llm_base: str, fake_llm: FakeLLM, site
+) -> None:  # type: ignore[no-untyped-def]
+    settings, env = own_queues
+    producer = Producer(settings)
+    sid = script_id("no-consumer")
+    marker = fake_llm.script(sid, lambda call: step({"done": {"text": "ok", "success": True}}))
+    created = producer.create_task({"task": f"Anything {marker}", "startUrl": site.url})
+
+    agent_queue = next(q for q in producer.queues() if q.name == settings.queue)
+    assert agent_queue.waiting == 1 and agent_queue.consumers == 0
+    assert agent_queue.warning and settings.queue in agent_queue.warning
+
+    cli = subprocess.run([sys.executable, "-m", "producer.cli", "status"], cwd=ROOT,
+                         env={**os.environ, **env, "COLUMNS": "200"}, capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    assert "no consumer" in cli.stdout and settings.queue in cli.stdout
+    task_status = subprocess.run([sys.executable, "-m", "producer.cli", "status", str(created.id)], cwd=ROOT,
+                                 env={**os.environ, **env, "COLUMNS": "200"}, capture_output=True, text=True)
+    assert "no consumer" in task_status.stdout
+
+    worker = CliWorker(env, tmp_path / "late.log")
+    try:
+        worker.wait_ready(nodes=2)
+        assert producer.wait(created.id, timeout=90).status == TaskStatus.finished
+        health = {q.name: q for q in producer.queues()}
+        assert health[settings.queue].consumers == 1 and health[settings.judge_queue].consumers == 1
+        assert not any(q.warning for q in health.values())
+    finally:
+        worker.stop()
