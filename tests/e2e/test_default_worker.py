@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_use_sdk import BrowserUse
 
 from producer import Producer
 from shared.models import TaskStatus
 from shared.settings import Settings
 from tests.conftest import ROOT, base_env
 from tests.e2e.helpers import script_id
+from tests.support.api import FULL_KEY
 from tests.support.fake_llm import Call, FakeLLM, step
 
 JUDGE_PROMPT = "You are the judge of a browser agent's run"
@@ -88,12 +90,13 @@ def cli_worker(own_queues, tmp_path: Path) -> Iterator[CliWorker]:  # type: igno
     worker.stop()
 
 
-def test_a_judged_task_gets_its_verdict_with_only_the_default_worker(
-    own_queues, cli_worker: CliWorker, fake_llm: FakeLLM, site
+def test_sdk_run_with_judge_gets_its_verdict_with_only_the_default_worker(
+    own_queues, cli_worker: CliWorker, make_api, fake_llm: FakeLLM, site
 ) -> None:  # type: ignore[no-untyped-def]
+    """The README's worker command and the API, nothing else: ``client.run(judge=True)`` returns."""
     settings, _ = own_queues
     cli_worker.wait_ready(nodes=2)  # the agent worker and the judge worker beside it
-    producer = Producer(settings)
+    api = make_api(queue=settings.queue, judge_queue=settings.judge_queue)
     sid = script_id("default-judge")
 
     def reply(call: Call) -> str:
@@ -102,12 +105,11 @@ def test_a_judged_task_gets_its_verdict_with_only_the_default_worker(
         return step({"done": {"text": "The title is Login", "success": True}})
 
     marker = fake_llm.script(sid, reply)
-    created = producer.create_task({"task": f"Read the title {marker}", "startUrl": site.url + "/login",
-                                    "judge": True})
-    view = producer.wait(created.id, timeout=90)
-    assert view.status == TaskStatus.finished, (view.error, cli_worker.log()[-3000:])
-    assert view.judge_verdict is True
-    assert json.loads(view.judgement or "{}")["verdict"] is True
+    with BrowserUse(api_key=FULL_KEY, base_url=api.base) as client:
+        result = client.run(f"Read the title {marker}", start_url=site.url + "/login", judge=True)
+    assert result.status.value == "finished", cli_worker.log()[-3000:]
+    view = Producer(settings).get_task(str(result.id))
+    assert view.judge_verdict is True and json.loads(view.judgement or "{}")["verdict"] is True
     assert sum(call.system.startswith(JUDGE_PROMPT) for call in fake_llm.calls[sid]) == 1
 
 
@@ -153,7 +155,7 @@ def test_work_waiting_on_a_queue_nobody_consumes_is_reported(
     assert "no consumer" in cli.stdout and settings.queue in cli.stdout
     task_status = subprocess.run([sys.executable, "-m", "producer.cli", "status", str(created.id)], cwd=ROOT,
                                  env={**os.environ, **env, "COLUMNS": "200"}, capture_output=True, text=True)
-    assert "no consumer" in task_status.stdout
+    assert "no consumer" in task_status.stdout, task_status.stdout + task_status.stderr
 
     worker = CliWorker(env, tmp_path / "late.log")
     try:
