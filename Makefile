@@ -54,7 +54,7 @@ bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_api.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_throughput.py --out tests/benchmarks/results.json
 
-quickstart: install services  ## a real task end to end (needs an LLM key, e.g. OPENAI_API_KEY)
+quickstart: install  ## a real task end to end (needs an LLM key, e.g. OPENAI_API_KEY)
 	bash deploy/quickstart.sh
 
 worker: install

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -22,37 +21,16 @@ from shared.settings import get_settings
 
 from .client import Producer
 from .errors import ProducerError, TaskValidationError
+from .fleet import FleetError, FleetOptions, celery_argv, start_fleet, worker_argv
 from .supervisor import Supervisor
 
 app = typer.Typer(help="browserfleet: LLM browser agents on a Celery fleet.", no_args_is_help=True)
 console = Console()
-CELERY_APP = "workers.celery_app:app"
 
 
-def _celery_argv(args: list[str]) -> list[str]:
+def _exec(argv: list[str]) -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    return [sys.executable, "-m", "celery", "-A", CELERY_APP, *args]
-
-
-def _exec_celery(args: list[str]) -> None:
-    argv = _celery_argv(args)
     os.execv(argv[0], argv)
-
-
-def _worker_args(queues: str, concurrency: int, loglevel: str, hostname: str) -> list[str]:
-    args = [
-        "worker",
-        "--pool=threads",
-        f"--concurrency={concurrency}",
-        f"--queues={queues}",
-        f"--loglevel={loglevel}",
-        "--events",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    if hostname:
-        args.append(f"--hostname={hostname}")
-    return args
 
 
 @app.command()
@@ -77,24 +55,56 @@ def worker(
     with dedicated judge workers pass ``--no-judge`` (or name ``--queues``).
     """
     settings = get_settings()
-    agent = _worker_args(queues or settings.queue, concurrency or settings.concurrency, loglevel, hostname)
+    agent = worker_argv(queues or settings.queue, concurrency or settings.concurrency, loglevel, hostname)
     judge_threads = judge_concurrency or settings.judge_concurrency
     with_judge = (judge if judge is not None else not queues) and judge_threads > 0
     if not with_judge:
-        _exec_celery(agent)
+        _exec(agent)
         return
     judge_node = f"judge-{hostname}" if hostname and "@" not in hostname else "judge@%h"
     supervisor = Supervisor()
-    supervisor.start("agent worker", _celery_argv(agent))
-    supervisor.start("judge worker", _celery_argv(
-        _worker_args(settings.judge_queue, judge_threads, loglevel, judge_node)))
+    supervisor.install_signal_handlers()
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    supervisor.start("agent worker", agent)
+    supervisor.start("judge worker", worker_argv(settings.judge_queue, judge_threads, loglevel, judge_node))
+    raise typer.Exit(supervisor.run())
+
+
+@app.command()
+def up(
+    workers: Annotated[int, typer.Option(help="Agent worker processes.")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Concurrent tasks per worker (default: setting).")] = 0,
+    api_host: Annotated[str, typer.Option(help="Address the API binds.")] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option()] = 8000,
+    flower_port: Annotated[int, typer.Option(help="0: no Flower.")] = 5555,
+    judge: Annotated[bool, typer.Option("--judge/--no-judge", help="Run a judge worker.")] = True,
+    data_dir: Annotated[Path, typer.Option(help="Embedded Redis data, generated keys, logs.")] = Path(
+        ".browserfleet"),
+) -> None:
+    """A whole local fleet in the foreground: Redis (if none answers), workers, judge, API, Flower."""
+    settings = get_settings()
+    options = FleetOptions(workers=workers, concurrency=concurrency, judge=judge, api_host=api_host,
+                           api_port=api_port, flower_port=flower_port or None, data_dir=data_dir)
+    supervisor = Supervisor()
+    supervisor.install_signal_handlers()
+    try:
+        shown = start_fleet(supervisor, settings, options)
+    except FleetError as exc:
+        supervisor.stop(timeout_s=30)
+        console.print(f"[red]browserfleet up: {exc}[/red]")
+        raise typer.Exit(1) from None
+    lines = [f"API     {shown['api']}", f"API key {shown['api_key']}"]
+    lines += [f"Flower  {shown['flower']}"] if "flower" in shown else []
+    lines += [f"{shown['redis']}; logs in {shown['logs']}", "From Python (pip install browser-use-sdk):",
+              shown["sdk"], "browserfleet is up; Ctrl-C stops it (running tasks finish first)."]
+    typer.echo("\n".join(lines))
     raise typer.Exit(supervisor.run())
 
 
 @app.command()
 def flower(port: Annotated[int, typer.Option()] = 5555) -> None:
     """Start Flower (the fleet's dashboard) on ``port``."""
-    _exec_celery(["flower", f"--port={port}"])
+    _exec(celery_argv("flower", f"--port={port}"))
 
 
 @app.command()

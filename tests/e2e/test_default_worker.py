@@ -26,22 +26,13 @@ from tests.conftest import ROOT, base_env
 from tests.e2e.helpers import script_id
 from tests.support.api import FULL_KEY
 from tests.support.fake_llm import Call, FakeLLM, step
+from tests.support.procs import alive, children
 
 JUDGE_PROMPT = "You are the judge of a browser agent's run"
 
 
 def children_of(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
+    return sorted(children(pid).get(pid, []))
 
 
 class CliWorker:
