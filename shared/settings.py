@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         "name, each with an optional :port (e.g. 10.1.0.0/16,intranet.example.com:443,127.0.0.1:8080).",
     )
 
+    metrics_port: int | None = Field(
+        None, description="Port a worker serves Prometheus metrics on (unset: off); the judge worker that "
+        "`browserfleet worker` starts uses the next port."
+    )
+
     secrets_key: str | None = Field(None, description="Fernet key shared by producers and workers.")
     op_service_account_token: SecretStr | None = Field(
         None,

@@ -72,6 +72,14 @@ _heartbeats: list[_Heartbeat] = []
 
 
 @worker_ready.connect
+def _serve_metrics(**_: object) -> None:
+    if settings.metrics_port:
+        from workers import metrics
+
+        metrics.serve(settings.metrics_port)
+
+
+@worker_ready.connect
 def _start_heartbeat(sender: object = None, **_: object) -> None:
     queues = sorted(app.amqp.queues.consume_from) if app.amqp.queues.consume_from else [settings.queue]
     beat = _Heartbeat(str(getattr(sender, "hostname", "worker")), queues)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,7 +23,7 @@ from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView, format_cost
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, TaskStore, utcnow
-from workers import session_state
+from workers import metrics, session_state
 from workers.actions import ACTIONS
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome
@@ -111,18 +112,28 @@ def _execute_leased(
         log.warning("task %s redelivered (delivery %d); restarting it", task_id, deliveries)
         tasks.redis.delete(keys.steps(task_id), keys.output_files(task_id), keys.output_file_data(task_id))
     log.info("task %s started (llm=%s)", task_id, record.llm)
+    metrics.TASKS_STARTED.inc()
     hooks = RecordHooks(tasks, task_id, emit)
+    started = time.monotonic()
     try:
         outcome, cost = get_runtime().run(run_record(record, settings, hooks))
     except Exception as exc:  # our bug: still end the record, with the reason
         log.exception("task %s crashed", task_id)
         outcome, cost = AgentOutcome(TaskStatus.failed, error=f"internal error: {exc!r}"), Decimal(0)
+    _observe(outcome, time.monotonic() - started)
     if wants_judge(record, outcome):
         hand_off(tasks, task_id, outcome, cost, settings)
         session_state.task_ended(tasks, settings, task_id)
     else:
         _finish(tasks, task_id, outcome, cost)
     return result_of(task_id)
+
+
+def _observe(outcome: AgentOutcome, duration_s: float) -> None:
+    success = "none" if outcome.is_success is None else str(outcome.is_success).lower()
+    metrics.TASKS_FINISHED.labels(status=outcome.status.value, success=success).inc()
+    metrics.TASK_DURATION.observe(duration_s)
+    metrics.TASK_STEPS.observe(outcome.steps)
 
 
 def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal) -> None:

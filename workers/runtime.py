@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from shared.settings import Settings, get_settings
+from workers import metrics
 from workers.browser.dom import INIT_SCRIPT, capture_page
 from workers.browser.pool import BrowserPool
 
@@ -39,6 +40,7 @@ class Runtime:
             spares=settings.spare_contexts,
             warm_up=capture_page,
         )
+        metrics.watch_pool(self.pool)
         self._thread = threading.Thread(target=self._serve, name="browserfleet-loop", daemon=True)
         self._thread.start()
 

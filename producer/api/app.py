@@ -13,10 +13,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from producer.client import Producer
 from shared.llms import model_table
+from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
 from . import errors, routes_misc, routes_sessions, routes_tasks
@@ -41,11 +43,13 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     app.state.settings = settings
     app.state.api_keys = api_keys
     app.state.producer = producer or Producer(settings)
+    app.state.metrics = app.state.producer.metrics_registry()
     errors.install(app)
     for router in (routes_tasks.router, routes_sessions.router, routes_misc.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_misc.public)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
+    app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -70,6 +74,11 @@ def healthz(request: Request) -> JSONResponse:
     warnings = [q.warning for q in queues if q.warning]
     health = Health(status="ok" if ok else "redis unreachable", redis=ok, queues=queues, warnings=warnings)
     return JSONResponse(health.model_dump(), status_code=200 if ok else 503)
+
+
+def metrics(request: Request) -> Response:
+    """Prometheus metrics (no auth, like /healthz: keep the port off the public internet)."""
+    return Response(exposition(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

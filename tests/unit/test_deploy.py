@@ -330,8 +330,8 @@ def test_compose_worker_is_scalable_and_outlasts_its_tasks() -> None:
     services = compose()["services"]
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker
-    assert worker["command"] == ["browserfleet", "worker", "--queues", QUEUE]
-    assert services["judge"]["command"] == ["browserfleet", "worker", "--queues", "judge"]
+    assert worker["command"][:4] == ["browserfleet", "worker", "--queues", QUEUE]
+    assert services["judge"]["command"][:4] == ["browserfleet", "worker", "--queues", "judge"]
     env = env_example()
     grace = duration_s(worker["stop_grace_period"])
     assert grace > 2000
@@ -523,3 +523,27 @@ def test_healthcheck_fails_when_nothing_listens(healthcheck: ModuleType) -> None
         sock.bind(("127.0.0.1", 0))
         free_port = sock.getsockname()[1]
     assert healthcheck.main(["api", "--port", str(free_port), "--timeout", "2"]) == 1
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+def test_prometheus_scrapes_the_api_and_every_worker_where_they_serve_metrics() -> None:
+    (config,) = load_docs(DEPLOY / "prometheus" / "prometheus.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    (api_target,) = jobs["browserfleet-api"]["static_configs"][0]["targets"]
+    host, port = api_target.split(":")
+    assert host in services and f"--port {port}" in " ".join(services[host]["command"])
+    (sd,) = jobs["browserfleet-workers"]["dns_sd_configs"]
+    for name in sd["names"]:
+        command = services[name]["command"]
+        assert command[:2] == ["browserfleet", "worker"]
+        assert command[command.index("--metrics-port") + 1] == str(sd["port"])
+    template = k8s_objects("Deployment")[WORKER_DEPLOYMENT]["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    (worker,) = containers(k8s_objects("Deployment")[WORKER_DEPLOYMENT])
+    env = {item["name"]: item.get("value") for item in worker["env"]}
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == env["BROWSERFLEET_METRICS_PORT"]
+    assert {"name": "metrics", "containerPort": int(env["BROWSERFLEET_METRICS_PORT"])} in worker["ports"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import Error as PlaywrightError
 
+from workers import metrics
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
 
 
@@ -18,6 +19,7 @@ async def navigate(ctx: ActionContext, params: NavigateParams) -> ActionResult:
         url = "https://" + url
     reason = ctx.guard(url)
     if reason:
+        metrics.REQUESTS_BLOCKED.labels(kind="navigate").inc()
         raise ActionError(f"navigation to {url} blocked: {reason}")
     page = await ctx.session.new_tab() if params.new_tab else await ctx.session.page()
     try:

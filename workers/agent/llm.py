@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
+
+from workers import metrics
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,18 @@ class LLMClient:
         if self.reasoning_effort:
             kwargs["reasoning_effort"] = self.reasoning_effort
         delay = self.backoff_s
+        started = time.monotonic()
+        try:
+            reply = await self._with_retries(messages, kwargs, delay)
+        except LLMUnavailableError:
+            metrics.LLM_FAILURES.labels(model=self.model).inc()
+            raise
+        metrics.LLM_LATENCY.labels(model=self.model).observe(time.monotonic() - started)
+        return reply
+
+    async def _with_retries(
+        self, messages: list[dict[str, Any]], kwargs: dict[str, Any], delay: float
+    ) -> Reply:
         for attempt in range(self.max_retries + 1):
             try:
                 response = await asyncio.wait_for(
@@ -114,13 +129,16 @@ class LLMClient:
         except Exception:  # unknown price: count tokens, not money
             cost = Decimal(0)
         self.cost += cost
-        text = response.choices[0].message.content or ""
-        return Reply(
-            text=text,
+        reply = Reply(
+            text=response.choices[0].message.content or "",
             input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             output_tokens=getattr(usage, "completion_tokens", 0) or 0,
             cost=cost,
         )
+        metrics.LLM_TOKENS.labels(model=self.model, direction="input").inc(reply.input_tokens)
+        metrics.LLM_TOKENS.labels(model=self.model, direction="output").inc(reply.output_tokens)
+        metrics.LLM_COST.labels(model=self.model).inc(float(cost))
+        return reply
 
 
 def _describe(exc: BaseException) -> str:

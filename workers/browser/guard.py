@@ -40,6 +40,7 @@ from playwright.async_api import BrowserContext, CDPSession, Frame, Page, Reques
 from playwright.async_api import Error as PlaywrightError
 
 from shared.settings import Settings
+from workers import metrics
 from workers.browser.egress import EgressProxy, Refused, shared_proxy
 from workers.policy.navigation import BlockedRequest, RequestPolicy
 from workers.policy.network import NetworkPolicy
@@ -95,6 +96,7 @@ class BrowserGuard:
         return blocked
 
     def _record(self, blocked: BlockedRequest) -> None:
+        metrics.REQUESTS_BLOCKED.labels(kind=blocked.kind).inc()
         if len(self._blocked) < MAX_BLOCKED:
             self._blocked.append(blocked)
 

@@ -74,6 +74,8 @@ class BrowserPool:
         self._spares: list[_Spare] = []
         self._refilling: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
+        self.recycles = 0  # browsers closed after their quota (monotonic, for metrics)
+        self.crashes = 0  # browsers found disconnected
 
     async def _driver(self) -> Playwright:
         if self._playwright is None:
@@ -82,6 +84,10 @@ class BrowserPool:
 
     async def _acquire(self) -> _Slot:
         async with self._lock:
+            lost = [s for s in self._slots if not s.browser.is_connected()]
+            self.crashes += sum(1 for s in lost if not s.retiring)
+            for slot in lost:
+                slot.retiring = True  # counted once; dropped once no task uses it
             self._slots = [s for s in self._slots if s.browser.is_connected() or s.active]
             usable = [s for s in self._slots if s.usable]
             if len(usable) < self.size:
@@ -102,6 +108,7 @@ class BrowserPool:
         slot.active -= 1
         if slot.retiring and slot.active == 0:
             self._slots = [s for s in self._slots if s is not slot]
+            self.recycles += slot.browser.is_connected()
             await _quietly(slot.browser.close())
             log.info("browser recycled after %d contexts", slot.served)
 
@@ -172,9 +179,16 @@ class BrowserPool:
             await _quietly(context.close())
             await self._release(slot)
 
-    @property
-    def browsers(self) -> int:
-        return len(self._slots)
+    def stats(self) -> dict[str, int]:
+        """Gauges and counters for metrics (read from another thread: approximate is fine)."""
+        slots = list(self._slots)
+        return {
+            "browsers": sum(1 for s in slots if s.browser.is_connected()),
+            "contexts_in_use": sum(s.active for s in slots) - len(self._spares),
+            "spare_contexts": len(self._spares),
+            "recycles": self.recycles,
+            "crashes": self.crashes,
+        }
 
     async def close(self) -> None:
         """Close every browser and the Playwright driver."""

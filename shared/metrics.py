@@ -1,0 +1,79 @@
+"""Prometheus metrics shared by the API and the workers: the queues, read at scrape time.
+
+Flower has no queue-length metric, and a queue's depth is the one number autoscalers need,
+so every scrape reads it from the broker (Redis ``LLEN``) with the age of the oldest waiting
+task (its record's ``created_at``). Labels are bounded (queue names); never task ids.
+Process-local metrics live beside the code they measure (``workers/metrics.py``, the API).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+import redis
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from shared import keys
+
+ADMISSION_REJECTIONS = Counter(
+    "browserfleet_admission_rejections", "Tasks refused because the queue backlog was at its limit (429)."
+)
+
+
+def oldest_task_id(broker: redis.Redis, queue: str) -> str | None:
+    """The id of the task waiting longest in a Redis-broker queue (kombu pushes left, pops right)."""
+    raw = broker.lindex(queue, -1)
+    if raw is None:
+        return None
+    try:
+        return str(json.loads(raw)["headers"]["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class QueueCollector(Collector):
+    """``browserfleet_queue_depth`` and ``browserfleet_queue_oldest_age_seconds`` per queue."""
+
+    def __init__(self, broker: Callable[[], redis.Redis], records: Callable[[], redis.Redis],
+                 queues: Iterable[str]) -> None:
+        self.broker, self.records, self.queues = broker, records, tuple(queues)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily("browserfleet_queue_depth", "Tasks waiting in the queue.", labels=["queue"])
+        age = GaugeMetricFamily("browserfleet_queue_oldest_age_seconds",
+                                "Age of the task waiting longest in the queue (0 when empty).",
+                                labels=["queue"])
+        for queue in self.queues:
+            try:
+                waiting = int(self.broker().llen(queue))
+                oldest = self._age(queue) if waiting else 0.0
+            except redis.RedisError:
+                continue  # no sample beats a wrong one: the scrape still succeeds
+            depth.add_metric([queue], waiting)
+            age.add_metric([queue], oldest)
+        yield depth
+        yield age
+
+    def _age(self, queue: str) -> float:
+        task_id = oldest_task_id(self.broker(), queue)
+        created = self.records().hget(keys.task(task_id), "created_at") if task_id else None
+        if not created:
+            return 0.0
+        return max(0.0, time.time() - datetime.fromisoformat(json.loads(created)).timestamp())
+
+
+def exposition(extra: CollectorRegistry) -> bytes:
+    """The text exposition: this process's metrics (every process's under
+    ``PROMETHEUS_MULTIPROC_DIR``, e.g. several uvicorn processes) plus ``extra``'s collectors,
+    which are computed live at scrape time and so never need merging."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged) + generate_latest(extra)
+    return generate_latest(REGISTRY) + generate_latest(extra)
