@@ -10,6 +10,7 @@ PY := $(BIN)/python
 LOCK := requirements/dev.lock
 DEPLOY_LOCK := requirements/deploy.lock
 LOCK_ARGS := --universal --python-version 3.11 --generate-hashes --quiet
+SHELL := /bin/bash
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PATH := $(BIN):$(PATH)
 
@@ -21,9 +22,13 @@ system-deps:  ## Chromium, Redis and ffmpeg from Debian, when missing
 	@command -v redis-server >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 
-services: system-deps  ## start Redis on 127.0.0.1:6379 unless one answers
+services: system-deps  ## start Redis (6379) and RabbitMQ (5672, for its e2e tests) unless they answer
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
 	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@(echo > /dev/tcp/127.0.0.1/5672) 2>/dev/null || { \
+	  command -v rabbitmq-server >/dev/null 2>&1 || \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server); \
+	  rabbitmq-server -detached; rabbitmqctl await_startup --timeout 120; }
 
 # The venv is rebuilt when the lock or pyproject.toml changes; pip checks every hash.
 $(VENV)/.installed: $(LOCK) pyproject.toml

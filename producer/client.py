@@ -233,8 +233,8 @@ class Producer(SessionMethods):
         return [json.loads(value) for _, value in sorted(raw.items())]
 
     def queue_length(self) -> int:
-        """Tasks waiting in the broker queue (Redis list length)."""
-        return int(self._broker_redis.llen(self.settings.queue))
+        """Tasks waiting in the broker queue."""
+        return self._broker.depth(self.settings.queue)
 
     def ping(self) -> bool:
         return bool(self.store.redis.ping())
@@ -243,13 +243,13 @@ class Producer(SessionMethods):
         """Prometheus collectors read live at scrape time: each queue's depth and oldest task's age."""
         registry = CollectorRegistry()
         queues = (self.settings.queue, self.settings.judge_queue)
-        registry.register(QueueCollector(lambda: self._broker_redis, lambda: self.store.redis, queues))
+        registry.register(QueueCollector(self._broker, lambda: self.store.redis, queues))
         return registry
 
     def queues(self) -> list[QueueHealth]:
         """The agent and judge queues: waiting tasks, live consumers, a warning when work has none."""
         registry = ConsumerRegistry(self.store.redis)
-        return queue_health(registry, self._broker_redis, (self.settings.queue, self.settings.judge_queue))
+        return queue_health(registry, self._broker, (self.settings.queue, self.settings.judge_queue))
 
 
 def _check_skills(skill_ids: list[str], known: list[str]) -> list[dict[str, Any]]:

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
-import redis
 from pydantic import ValidationError
 
+from shared.broker import BrokerQueues, broker_queues
 from shared.metrics import ADMISSION_REJECTIONS
 from shared.models import (
     CreateSessionRequest,
@@ -26,7 +26,6 @@ from shared.models import (
     SessionView,
     TaskStatus,
 )
-from shared.redis_client import connect
 from shared.sessions import Claim, SessionRecord, SessionStore
 from shared.settings import Settings
 from shared.store import TaskStore, utcnow
@@ -56,8 +55,8 @@ class SessionMethods:
         return SessionStore(self.store.redis, settings.record_ttl_s, settings.session_idle_timeout_s)
 
     @cached_property
-    def _broker_redis(self) -> redis.Redis:
-        return connect(self.settings.broker)
+    def _broker(self) -> BrokerQueues:
+        return broker_queues(self.settings.broker)
 
     # -- admission --------------------------------------------------------
     def admit(self) -> None:
@@ -65,7 +64,7 @@ class SessionMethods:
         limit = self.settings.max_queued_tasks
         if limit <= 0:
             return
-        backlog = int(self._broker_redis.llen(self.settings.queue))
+        backlog = self._broker.depth(self.settings.queue)
         if backlog >= limit:
             ADMISSION_REJECTIONS.inc()
             raise QueueFullError(backlog, limit, max(1, self.settings.retry_after_s))

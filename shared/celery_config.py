@@ -1,13 +1,16 @@
 """Celery configuration shared by producers (which only send) and workers.
 
-The numbers come from DESIGN.md §2: late acks with prefetch 1 so a lost worker's
-task is redelivered, and a visibility timeout above the hard time limit in every
-place Celery reads it, so a long task is never delivered twice while it runs.
+Late acks with prefetch 1 so a lost worker's task is redelivered. With Redis as the
+broker, a visibility timeout above the hard time limit in every place Celery reads it,
+so a long task is never delivered twice while it runs; with RabbitMQ, its consumer
+timeout plays that part, and quorum queues cap redeliveries in the broker itself.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from kombu import Exchange, Queue
 
 from shared.settings import Settings
 
@@ -16,13 +19,41 @@ JUDGE_TASK = "browserfleet.judge_task"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
+    config = _redis_broker(settings) if not settings.amqp else _rabbitmq_broker(settings)
+    return {**_common(settings), **config}
+
+
+def _redis_broker(settings: Settings) -> dict[str, Any]:
     transport = {"visibility_timeout": settings.visibility_timeout_s}
     return {
-        "broker_url": settings.broker,
-        "result_backend": settings.backend,
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
         "visibility_timeout": settings.visibility_timeout_s,
+    }
+
+
+def _rabbitmq_broker(settings: Settings) -> dict[str, Any]:
+    """Quorum queues (replicated, poison-message safe), the redelivery cap enforced by the broker
+    (``x-delivery-limit``), publisher confirms (a create returns only once RabbitMQ has the task)."""
+    # One more than our own cap: the worker sees the last delivery and fails the task with a
+    # reason; the broker's limit is the backstop for a task that kills every worker it meets.
+    arguments = {"x-queue-type": "quorum", "x-delivery-limit": settings.max_deliveries + 1}
+    return {
+        "broker_transport_options": {"confirm_publish": True},
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "task_queues": [
+            Queue(name, Exchange(name, "direct"), routing_key=name, queue_arguments=arguments)
+            for name in (settings.queue, settings.judge_queue)
+        ],
+        "task_create_missing_queue_type": "quorum",
+        "worker_detect_quorum_queues": True,
+    }
+
+
+def _common(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.broker,
+        "result_backend": settings.backend,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "result_backend_always_retry": True,

@@ -17,6 +17,7 @@ import redis
 from pydantic import BaseModel
 
 from shared import keys
+from shared.broker import BrokerQueues
 
 HEARTBEAT_S = 10.0
 STALE_S = 3 * HEARTBEAT_S
@@ -58,11 +59,13 @@ class ConsumerRegistry:
         return [str(node) for node in fresh]
 
 
-def queue_health(registry: ConsumerRegistry, broker: redis.Redis, queues: Iterable[str]) -> list[QueueHealth]:
-    """Waiting messages (the Redis broker's list length) and live consumers of each queue."""
+def queue_health(
+    registry: ConsumerRegistry, broker: BrokerQueues, queues: Iterable[str]
+) -> list[QueueHealth]:
+    """Waiting messages and live consumers of each queue."""
     report = []
     for queue in queues:
-        waiting, consumers = int(broker.llen(queue)), len(registry.live(queue))
+        waiting, consumers = broker.depth(queue), len(registry.live(queue))
         warning = None
         if waiting and not consumers:
             warning = (f"queue {queue!r} has {waiting} waiting task(s) and no consumer: "

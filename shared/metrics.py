@@ -1,8 +1,9 @@
 """Prometheus metrics shared by the API and the workers: the queues, read at scrape time.
 
 Flower has no queue-length metric, and a queue's depth is the one number autoscalers need,
-so every scrape reads it from the broker (Redis ``LLEN``) with the age of the oldest waiting
-task (its record's ``created_at``). Labels are bounded (queue names); never task ids.
+so every scrape reads it from the broker (``shared.broker``) with the age of the oldest
+waiting task (its record's ``created_at``; Redis broker only: RabbitMQ cannot peek).
+Labels are bounded (queue names); never task ids.
 Process-local metrics live beside the code they measure (``workers/metrics.py``, the API).
 """
 
@@ -20,28 +21,19 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from shared import keys
+from shared.broker import BrokerQueues, BrokerUnavailableError
 
 ADMISSION_REJECTIONS = Counter(
     "browserfleet_admission_rejections", "Tasks refused because the queue backlog was at its limit (429)."
 )
 
 
-def oldest_task_id(broker: redis.Redis, queue: str) -> str | None:
-    """The id of the task waiting longest in a Redis-broker queue (kombu pushes left, pops right)."""
-    raw = broker.lindex(queue, -1)
-    if raw is None:
-        return None
-    try:
-        return str(json.loads(raw)["headers"]["id"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 class QueueCollector(Collector):
     """``browserfleet_queue_depth`` and ``browserfleet_queue_oldest_age_seconds`` per queue."""
 
-    def __init__(self, broker: Callable[[], redis.Redis], records: Callable[[], redis.Redis],
-                 queues: Iterable[str]) -> None:
+    def __init__(
+        self, broker: BrokerQueues, records: Callable[[], redis.Redis], queues: Iterable[str]
+    ) -> None:
         self.broker, self.records, self.queues = broker, records, tuple(queues)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -51,9 +43,9 @@ class QueueCollector(Collector):
                                 labels=["queue"])
         for queue in self.queues:
             try:
-                waiting = int(self.broker().llen(queue))
+                waiting = self.broker.depth(queue)
                 oldest = self._age(queue) if waiting else 0.0
-            except redis.RedisError:
+            except (redis.RedisError, BrokerUnavailableError):
                 continue  # no sample beats a wrong one: the scrape still succeeds
             depth.add_metric([queue], waiting)
             age.add_metric([queue], oldest)
@@ -61,7 +53,7 @@ class QueueCollector(Collector):
         yield age
 
     def _age(self, queue: str) -> float:
-        task_id = oldest_task_id(self.broker(), queue)
+        task_id = self.broker.oldest_task_id(queue)
         created = self.records().hget(keys.task(task_id), "created_at") if task_id else None
         if not created:
             return 0.0

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.broker import is_amqp
+
 
 class Settings(BaseSettings):
     """Every knob of browserfleet; see the configuration table in the README."""
@@ -55,6 +57,10 @@ class Settings(BaseSettings):
     soft_time_limit_s: float = Field(1900.0, description="Celery soft time limit (prefork pools).")
     hard_time_limit_s: float = Field(2000.0, description="Celery hard time limit (prefork pools).")
     visibility_timeout_s: int = Field(2400, description="Redis broker visibility timeout.")
+    consumer_timeout_s: int = Field(
+        2400, description="RabbitMQ's consumer_timeout (rabbitmq.conf, in ms there): with an AMQP "
+        "broker it replaces the visibility timeout as the budget a task must stay under."
+    )
     max_deliveries: int = Field(3, description="Deliveries of one task before it is failed (worker lost).")
     lease_ttl_s: float = Field(30.0, description="Task lease; a dead worker's task is re-queued after it.")
     record_ttl_s: int = Field(7 * 24 * 3600, description="How long task records are kept.")
@@ -129,7 +135,8 @@ class Settings(BaseSettings):
             ("task_budget_s", self.task_budget_s),
             ("soft_time_limit_s", self.soft_time_limit_s),
             ("hard_time_limit_s", self.hard_time_limit_s),
-            ("visibility_timeout_s", float(self.visibility_timeout_s)),
+            ("consumer_timeout_s", float(self.consumer_timeout_s)) if self.amqp
+            else ("visibility_timeout_s", float(self.visibility_timeout_s)),
         ]
         for (lo_name, lo), (hi_name, hi) in pairwise(chain):
             if lo > hi:
@@ -139,6 +146,11 @@ class Settings(BaseSettings):
     @property
     def broker(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def amqp(self) -> bool:
+        """RabbitMQ is the broker (Redis still holds records, steps, sessions and results)."""
+        return is_amqp(self.broker)
 
     @property
     def backend(self) -> str:
