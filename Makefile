@@ -14,13 +14,17 @@ SHELL := /bin/bash
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install system-deps services test lint bench quickstart worker api flower lock
+.PHONY: install system-deps test-deps services test lint bench quickstart worker api flower lock
 
 system-deps:  ## Chromium, Redis and ffmpeg from Debian, when missing
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation)
 	@command -v redis-server >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
+
+test-deps:  ## what only the tests need: docker-compose validates deploy/ statically (no engine runs)
+	@command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose)
 
 services: system-deps  ## start Redis (6379) and RabbitMQ (5672, for its e2e tests) unless they answer
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
@@ -49,7 +53,7 @@ lint: install
 	$(BIN)/ruff check shared producer workers tests
 	$(BIN)/mypy
 
-test: install services lint  ## the README's test command
+test: install test-deps services lint  ## the README's test command
 	$(PY) -m pytest -q
 
 bench: install services  ## benchmarks → tests/benchmarks/results.json
