@@ -136,7 +136,7 @@
   };
 
   // -> [tag and attributes, text]; the caller closes the tag (labels are added later)
-  const describe = (el, tag, role, walkedText) => {
+  const describe = (el, tag, role, walkedText, container) => {
     let s = '<' + tag;
     let text = '';
     const add = (k, v) => {
@@ -219,7 +219,7 @@
       // Nothing names it: say what little there is (an id someone chose, an icon class).
       if (!text && !label && !title && !el.hasAttribute('alt')) {
         if (meaningfulId(el.id)) add('id', el.id);
-        else add('class', iconHint(el));
+        else if (!container) add('class', iconHint(el));
       }
     }
     if (el.disabled || el.getAttribute('aria-disabled') === 'true') s += ' disabled';
@@ -399,7 +399,7 @@
     }
     if (gap) parts.push(gap);
     if (listed) {
-      lines[slot] = describe(el, tag, role, textSince(start, inner.skip));
+      lines[slot] = describe(el, tag, role, textSince(start, inner.skip), inner.skip.length > 0);
       if (owner) owner.skip.push([start, parts.length]);
     }
     if (tag === 'label') labels.push(el, start, parts.length);
