@@ -91,7 +91,9 @@ def _widgets_page() -> str:
 <style>.ico{{display:inline-block;width:16px;height:16px}}</style></head><body>
 <p id="bump">inbox</p><ul role="tree">{tree}</ul>{rows}
 <script>
-for (const n of document.querySelectorAll('.act, .ico, .toggle, .msg')) n.addEventListener('click', () => {{}});
+for (const n of document.querySelectorAll('.act, .ico, .toggle, .msg')) {{
+  n.addEventListener('click', () => {{}});
+}}
 </script></body></html>"""
 
 

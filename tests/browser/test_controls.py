@@ -138,7 +138,7 @@ def test_script_and_framework_handlers_make_elements_listed(context: BrowserCont
 
 def test_a_container_is_clicked_at_a_point_of_its_own(context: BrowserContext, run: Any) -> None:
     page = _page(run, context, MAIL)
-    capture, index = run(capture_page(page))
+    _, index = run(capture_page(page))
     target = run(click_target(run(index.handle(0))))
     assert target.kind == "point" and target.position is not None
     run(run(index.handle(0)).click(position=target.position, timeout=2000))
@@ -189,3 +189,19 @@ def test_wrapped_page_functions_still_look_native(context: BrowserContext, run: 
              return [f.name, String(f).includes('[native code]')]; })""", names))
     assert looks == [[n.split(".")[-1], True] for n in names]
     assert run(page.evaluate("new Promise(r => setTimeout(() => r(42), 1))")) == 42
+
+
+def test_delegation_roots_and_items_holding_controls_add_no_lines(context: BrowserContext, run: Any) -> None:
+    page = _page(run, context, """
+        <div id="app" style="min-height:700px"><p>Welcome</p>
+          <span class="item" style="cursor:pointer">Item A</span>
+          <ul role="menu" tabindex="0"><li><a href="/home">Home</a></li><li>Settings</li><li></li></ul>
+        </div>
+        <script>document.getElementById('app').addEventListener('click', () => {});</script>""")
+    capture, _ = run(capture_page(page))
+    assert capture.elements_text.splitlines() == [
+        "[0]<span>Item A",
+        "[1]<ul>",
+        "\t[2]<a href=/home>Home",
+        "\t[3]<li>Settings",
+    ]

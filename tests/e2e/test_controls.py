@@ -223,7 +223,8 @@ def test_select_three_options_of_a_multi_select(producer, fake_llm, site) -> Non
                 {"select_dropdown": {"index": select, "text": "Olives"}},
                 {"click": {"index": call.index_of("<button>Order pizza")}},
             )
-        return step(*({"select_dropdown": {"index": select, "text": t}} for t in ("Cheese", "Ham", "Pineapple")))
+        return step(*({"select_dropdown": {"index": select, "text": t}}
+                      for t in ("Cheese", "Ham", "Pineapple")))
 
     view = _run(producer, fake_llm, site, "multi", "/controls/multi", script)
     assert view.output == "Toppings: Cheese, Ham, Olives", results(view)
@@ -247,7 +248,7 @@ def test_scroll_a_text_box_to_its_end(producer, fake_llm, site) -> None:
 
     view = _run(producer, fake_llm, site, "terms", "/controls/terms", script)
     assert view.output == "Accepted", results(view)
-    scrolls = [r[0] for r in results(view) if json.loads(view.steps[results(view).index(r)].actions[0]).get("scroll")]
+    scrolls = [s.results[0] for s in view.steps if "scroll" in json.loads(s.actions[0])]
     assert len(scrolls) >= 3, scrolls
     above = [int(m.group(1)) for r in scrolls if (m := re.search(r"now (\d+)px above", r))]
     assert len(above) == len(scrolls) and above == sorted(above) and above[0] > 0, scrolls

@@ -24,7 +24,8 @@ MAIL = """<!doctype html><html><head><title>Inbox</title><style>
   <p>From: Grace Hopper</p>
   <p>Subject: Quarterly report</p>
   <div class="bar"><span class="act">Reply</span><span class="act">Forward</span></div>
-  <span class="ico icon-star"></span><span class="ico" id="trash"></span><span class="ico" id="x9f3k2q7z"></span>
+  <span class="ico icon-star"></span><span class="ico" id="trash"></span>
+  <span class="ico" id="x9f3k2q7z"></span>
 </div>
 <p id="status">No action yet.</p>
 <script>
@@ -208,7 +209,8 @@ MULTI = """<!doctype html><html><head><title>Pizza</title></head><body>
 TERMS = """<!doctype html><html><head><title>Terms</title></head><body>
 <h1>Terms of service</h1>
 <div id="terms" tabindex="0" style="height:150px;overflow:auto;border:1px solid #333">
-""" + "".join(f"<p>Clause {i}: the service is provided as is, clause {i} applies.</p>" for i in range(1, 31)) + """
+""" + "".join(f"<p>Clause {i}: the service is provided as is, clause {i} applies.</p>"
+              for i in range(1, 31)) + """
 <p>End of terms.</p></div>
 <p><label><input type="checkbox" id="agree" disabled> I have read the terms</label></p>
 <button id="next">Continue</button>

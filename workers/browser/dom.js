@@ -77,6 +77,8 @@
   // A listener on a container this big is event delegation for a whole region (a React
   // root, a list), not a control of its own.
   const MAX_SCRIPTED_NODES = 150;
+  // an item holding one of these is not itself the target (the control inside it is)
+  const CONTROLS = 'a[href],button,input,select,textarea,summary,[role],[tabindex],[onclick]';
   const MAX_DEPTH = 6;
   const ICON = /(^|[-_])(icon|ico|glyph|fa|fas|far|bi|mdi|ti|ri|ion|octicon|lucide|feather|svg)([-_]|$)|icon/i;
   const GENERIC_ICON = /^(icons?|ico|fa[srbl]?|bi|mdi|ti|ri|glyphicons?|material-icons(-\w+)?|material-symbols(-\w+)?|icon-(button|btn|only|sm|md|lg|small|large))$/i;
@@ -265,10 +267,14 @@
   };
 
   // A listed element and the listed elements inside it are listed with their nesting depth.
-  // owner: the nearest listed ancestor ({el, depth, atomic, list, skip}) or null.
+  // owner: the nearest listed ancestor ({el, depth, atomic, list, skip}) or null; list says
+  // which children of a listed list/menu are its items ('li', 'any' or '').
   const scriptedClick = (el) => {
     if (state.clickable.has(el) || el.onmousedown != null) {
-      return el.getElementsByTagName('*').length <= MAX_SCRIPTED_NODES;
+      if (el.getElementsByTagName('*').length > MAX_SCRIPTED_NODES) return false;
+      const r = el.getBoundingClientRect();
+      // an app root or page wrapper listening for its children's clicks
+      return r.width * r.height <= 0.5 * window.innerWidth * window.innerHeight;
     }
     if (!react) return false;
     for (const k of Object.keys(el)) {
@@ -357,7 +363,8 @@
         const pointer = st.cursor === 'pointer';
         explicit = (pointer && (!owner || cursor !== 'pointer')) || scriptedClick(el) ||
           // items of a list that handles their clicks itself (event delegation)
-          (!!owner && owner.list && tag === 'li' && el.parentElement === owner.el);
+          (!!owner && el.parentElement === owner.el && (owner.list === 'li' ? tag === 'li'
+            : owner.list === 'any' && !!el.textContent.trim()) && !el.querySelector(CONTROLS));
       }
       listed = explicit && vis && el.checkVisibility() && hasBox(el);
     }
@@ -371,7 +378,7 @@
         el,
         depth: owner ? owner.depth + 1 : 0,
         atomic: ATOMIC_TAGS.has(tag) || ATOMIC_ROLES.has(role),
-        list: tag === 'ul' || tag === 'ol' || role === 'listbox' || role === 'menu',
+        list: role === 'listbox' || role === 'menu' ? 'any' : tag === 'ul' || tag === 'ol' ? 'li' : '',
         skip: [],
       };
       if (role && !ROLES.has(role)) role = '';
