@@ -205,3 +205,24 @@ def test_delegation_roots_and_items_holding_controls_add_no_lines(context: Brows
         "\t[2]<a href=/home>Home",
         "\t[3]<li>Settings",
     ]
+
+
+def test_wrapped_links_and_pass_through_elements_are_clicked(context: BrowserContext, run: Any) -> None:
+    page = _page(run, context, """
+        <p style="width:220px;font:16px monospace">Some words then <a href="#" id="l"
+          onclick="document.title = 'link'; return false">a link that wraps</a> and more.</p>
+        <div onclick="document.title += '+div'" style="padding:10px">
+          <span style="pointer-events:none;cursor:pointer">Ghost label</span></div>""")
+    capture, index = run(capture_page(page))
+    lines = capture.elements_text.splitlines()
+    link = next(i for i, line in enumerate(lines) if "a link that wraps" in line)
+    assert run(page.evaluate("document.getElementById('l').getClientRects().length")) == 2
+    target = run(click_target(run(index.handle(link))))
+    assert target.kind == "point" and not target.force
+    run(run(index.handle(link)).click(position=target.position, timeout=2000))
+    assert run(page.title()) == "link"
+    ghost = next(i for i, line in enumerate(lines) if "Ghost label" in line)
+    target = run(click_target(run(index.handle(ghost))))
+    assert target.kind == "point" and target.force  # the click reaches the div under it
+    run(run(index.handle(ghost)).click(position=target.position, force=True, timeout=2000))
+    assert run(page.title()) == "link+div"

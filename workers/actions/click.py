@@ -28,7 +28,9 @@ async def click(ctx: ActionContext, params: ClickParams) -> ActionResult:
     _refuse(ctx, params.index, target)
     try:
         if target.position is not None:
-            await handle.click(position=target.position, timeout=POSITIONED_CLICK_TIMEOUT_MS)
+            await handle.click(
+                position=target.position, force=target.force, timeout=POSITIONED_CLICK_TIMEOUT_MS
+            )
         else:  # no box yet, or out of view: let Playwright wait for it as usual
             await handle.click()
     except PlaywrightError as exc:

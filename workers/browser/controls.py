@@ -42,11 +42,11 @@ _CLICK_TARGET_JS = """(el) => {
     el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
     r = el.getBoundingClientRect();
   }
-  const x0 = Math.max(r.left, 0);
-  const x1 = Math.min(r.right, vw);
-  const y0 = Math.max(r.top, 0);
-  const y1 = Math.min(r.bottom, vh);
-  if (x1 - x0 < 1 || y1 - y0 < 1) return { kind: 'offscreen' };
+  // a link wrapped over two lines has two boxes, and its bounding box covers other text
+  const boxes = [...el.getClientRects()].slice(0, 4).map((b) => [Math.max(b.left, 0),
+    Math.min(b.right, vw), Math.max(b.top, 0), Math.min(b.bottom, vh)])
+    .filter(([x0, x1, y0, y1]) => x1 - x0 >= 1 && y1 - y0 >= 1);
+  if (!boxes.length) return { kind: 'offscreen' };
   const listed = s ? s.elements : [];
   const set = new Set(listed);
   const closed = s ? s.closedRoots : new WeakMap();
@@ -64,7 +64,8 @@ _CLICK_TARGET_JS = """(el) => {
   };
   const labels = el.labels ? [...el.labels] : [];
   // own: the element (or an unlisted part of it, or its label); child: a control listed
-  // inside it; covered: something else is on top
+  // inside it; through: the click goes to an ancestor (the element ignores pointer events);
+  // covered: something else is on top
   const classify = (x, y) => {
     const hit = hitAt(x, y);
     if (!hit) return ['none', null];
@@ -74,24 +75,29 @@ _CLICK_TARGET_JS = """(el) => {
       if (set.has(n)) child = true;
     }
     if (labels.some((l) => l.contains(hit))) return ['own', hit];
+    for (let n = el; n; n = up(n)) if (n === hit) return ['through', hit];
     return ['covered', hit];
   };
-  const points = [[0.5, 0.5]];
+  const points = boxes.map(() => [0.5, 0.5]);
   for (const fy of [0.5, 0.2, 0.8]) {
     for (const fx of [0.1, 0.3, 0.7, 0.9]) points.push([fx, fy]);
   }
   let child = null;
+  let through = null;
   let cover = null;
-  for (const [fx, fy] of points) {
+  for (let i = 0; i < points.length; i++) {
+    const [x0, x1, y0, y1] = boxes[i < boxes.length ? i : 0];
+    const [fx, fy] = points[i];
     const x = x0 + (x1 - x0) * fx;
     const y = y0 + (y1 - y0) * fy;
     const [kind, hit] = classify(x, y);
     const point = { kind: 'point', x: x - r.left - el.clientLeft, y: y - r.top - el.clientTop };
     if (kind === 'own') return point;
     if (kind === 'child' && !child) child = point;
+    if (kind === 'through' && !through) through = { ...point, force: true };
     if (kind === 'covered' && !cover) cover = hit;
   }
-  if (child) return child;
+  if (child || through) return child || through;
   if (!cover) return { kind: 'offscreen' };
   let n = cover;
   while (n && !set.has(n)) n = up(n);
@@ -182,6 +188,7 @@ class ClickTarget:
 
     kind: str  # point | covered | disabled | gone | nobox | offscreen
     position: Position | None = None
+    force: bool = False  # the point reaches the element's ancestor: skip Playwright's hit check
     cover_local: int = -1  # frame-local index of the listed element on top, if any
     cover_what: str = ""
 
@@ -221,7 +228,7 @@ async def click_target(handle: ElementHandle) -> ClickTarget:
     kind = str(raw.get("kind"))
     if kind == "point":
         position: Position = {"x": max(0.0, float(raw["x"])), "y": max(0.0, float(raw["y"]))}
-        return ClickTarget(kind, position=position)
+        return ClickTarget(kind, position=position, force=bool(raw.get("force")))
     if kind == "covered":
         return ClickTarget(kind, cover_local=int(raw.get("local", -1)), cover_what=str(raw.get("what", "")))
     return ClickTarget(kind)
