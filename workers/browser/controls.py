@@ -111,21 +111,24 @@ _CLICK_TARGET_JS = """(el) => {
   };
 }"""
 
-# Resolve once nothing is pending (short timers, requests) and the page has not changed for
-# `quiet` ms, or after `max` ms whatever happens. Uses the page's original setTimeout, so
-# waiting is not itself a pending timer.
+# Resolve once nothing is pending (short timers, requests) and the page has been quiet: for
+# `min` ms if nothing changed since the wait began (a plain field costs just that), else for
+# `quiet` ms after the last change; after `max` ms whatever happens. Uses the page's original
+# setTimeout, so waiting is not itself a pending timer.
 _SETTLE_JS = """(el, [quiet, max]) => new Promise((resolve) => {
   const s = window[Symbol.for('browserfleet')];
   if (!s || !s.busy) { resolve(false); return; }
   const t0 = performance.now();
+  const MIN = 50;
   const tick = () => {
     s.flush();
     const now = performance.now();
-    const calm = s.busy() === 0 && now - s.changedAt >= quiet;
+    const still = s.changedAt <= t0 ? now - t0 >= MIN : now - s.changedAt >= quiet;
+    const calm = s.busy() === 0 && still;
     if (calm || now - t0 >= max) resolve(calm);
-    else s.setTimeout.call(window, tick, 20);
+    else s.setTimeout.call(window, tick, 25);
   };
-  s.setTimeout.call(window, tick, 20);
+  s.setTimeout.call(window, tick, 25);
 })"""
 
 _FIELD_JS = """(el) => ({
