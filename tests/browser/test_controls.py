@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
 from tests.support.controls import MAIL, SUGGEST, TREE
-from workers.browser.controls import click_target, settle
+from workers.browser.controls import click_target, scroll, settle
 from workers.browser.dom import INIT_SCRIPT, capture_page
 
 T = TypeVar("T")
@@ -226,3 +226,24 @@ def test_wrapped_links_and_pass_through_elements_are_clicked(context: BrowserCon
     assert target.kind == "point" and target.force  # the click reaches the div under it
     run(run(index.handle(ghost)).click(position=target.position, force=True, timeout=2000))
     assert run(page.title()) == "link+div"
+
+
+def test_scrolling_reports_where_it_ended(context: BrowserContext, run: Any) -> None:
+    page = _page(run, context, """
+        <div id="box" style="height:100px;overflow:auto"><p style="height:250px">tall</p></div>
+        <p id="plain">not scrollable</p><div style="height:3000px"></div>""")
+    box = run(page.query_selector("#box"))
+    first = run(scroll(box, 1.0))
+    assert first.box is not None and first.box_is_element
+    assert (first.moved, first.box.above, first.box.height) == (100, 100, 100)
+    assert first.box.below == run(page.evaluate("box.scrollHeight")) - 200
+    last = run(scroll(box, 5.0))
+    assert last.box is not None and last.box.below == 0 and last.moved > 0
+    inner = run(page.query_selector("#box p"))
+    up = run(scroll(inner, -10.0))  # an element inside the box scrolls the box
+    assert up.box is not None and not up.box_is_element and up.box.above == 0
+    # outside any scrollable box: the page scrolls, and says how far it is from its ends
+    plain = run(scroll(run(page.query_selector("#plain")), 1.0))
+    assert plain.box is None and plain.page.above == plain.page.height == 720
+    end = run(scroll(page, 10.0))
+    assert end.page.below == 0 and end.page.above > 720

@@ -14,7 +14,9 @@ from workers.actions.base import Action, ActionContext, ActionError, ActionResul
 
 # Select in place, with the events a user's choice fires; answers with the whole selection.
 _MULTI_JS = """(el, [text, remove]) => {
-  if (el.localName !== 'select') return { error: 'is not a <select>' };
+  if (el.localName !== 'select') {
+    return { error: 'is not a <select>: click it, then click the option it shows' };
+  }
   if (el.disabled) return { error: 'is disabled' };
   const norm = (t) => t.replace(/\\s+/g, ' ').trim().toLowerCase();
   const opts = [...el.options];
