@@ -98,6 +98,8 @@ def test_names_for_icon_only_controls(context: BrowserContext, run: Any) -> None
           <button><svg width="10" height="10"><use href="#icon-close"></use></svg></button>
           <button class="btn icon-button" title="Archive"></button>
           <span class="ico material-icons">delete</span>
+          <button><svg class="svg-inline--fa fa-solid fa-pen" width="10" height="10"></svg></button>
+          <button><i class="Icon_root__3xYz"></i></button>
         </div>
         <script>
           for (const s of document.querySelectorAll('span')) s.addEventListener('click', () => {});
@@ -114,6 +116,8 @@ def test_names_for_icon_only_controls(context: BrowserContext, run: Any) -> None
         "\t[7]<button class=icon-close>",
         "\t[8]<button title=Archive>",
         "\t[9]<span>delete",
+        "\t[10]<button class=fa-pen>",
+        "\t[11]<button>",  # a generated class name is no hint either
     ]
 
 

@@ -81,7 +81,11 @@
   const CONTROLS = 'a[href],button,input,select,textarea,summary,[role],[tabindex],[onclick]';
   const MAX_DEPTH = 6;
   const ICON = /(^|[-_])(icon|ico|glyph|fa|fas|far|bi|mdi|ti|ri|ion|octicon|lucide|feather|svg)([-_]|$)|icon/i;
-  const GENERIC_ICON = /^(icons?|ico|fa[srbl]?|bi|mdi|ti|ri|glyphicons?|material-icons(-\w+)?|material-symbols(-\w+)?|icon-(button|btn|only|sm|md|lg|small|large))$/i;
+  // names of icon sets, sizes and modifiers, and generated class names: no hint of what it does
+  const GENERIC_ICON = new RegExp('^(icons?|ico|fa[srbltd]?|bi|mdi|ti|ri|glyphicons?|' +
+    'material-(icons|symbols)(-\\w+)?|svg-inline--fa|icon-(button|btn|only|xs|sm|md|lg|xl|small|large)|' +
+    'fa-(fw|xs|sm|lg|xl|\\dx|solid|regular|brands|light|thin|duotone|spin|pulse|border|inverse|stack.*))$' +
+    '|\\d{2}|__', 'i');
   const react = (() => {
     const roots = doc.body ? [doc.body, ...doc.body.children] : [];
     return roots.some((n) => Object.keys(n).some((k) => k.startsWith('__reactContainer$')));
