@@ -24,7 +24,7 @@ from workers.browser.dom import INIT_SCRIPT, ElementIndex, PageCapture, capture_
 from workers.browser.launcher import launch_chromium
 
 ITERATIONS = 30
-TARGETS_MS = {"small": 50.0, "medium": 100.0, "large": 150.0}
+TARGETS_MS = {"small": 50.0, "medium": 100.0, "large": 150.0, "widgets": 100.0}
 
 
 def _small_page() -> str:
@@ -73,7 +73,31 @@ def _large_page() -> str:
 <h1>Inventory</h1><p id="bump">500 rows</p><table><tbody>{rows}</tbody></table></body></html>"""
 
 
-PAGES = {"small": _small_page, "medium": _medium_page, "large": _large_page}
+def _widgets_page() -> str:
+    """An app-like page: clickable message rows with controls inside them, icon-only buttons
+    made clickable by script, a tree with toggles. Here nesting adds lines by design."""
+    rows = "".join(
+        f'<div class="msg" tabindex="0"><b>Sender {i}</b> <span>Subject line {i}</span>'
+        f'<span class="act">Reply</span> <span class="act">Forward</span>'
+        f'<span class="ico icon-star"></span><span class="ico icon-trash"></span></div>'
+        for i in range(40)
+    )
+    tree = "".join(
+        f'<li role="treeitem" aria-expanded="false"><span class="toggle">▸</span> Folder {i}'
+        f'<ul hidden><li>File {i}.txt</li></ul></li>'
+        for i in range(20)
+    )
+    return f"""<!doctype html><html><head><title>Widgets</title>
+<style>.ico{{display:inline-block;width:16px;height:16px}}</style></head><body>
+<p id="bump">inbox</p><ul role="tree">{tree}</ul>{rows}
+<script>
+for (const n of document.querySelectorAll('.act, .ico, .toggle, .msg')) {{
+  n.addEventListener('click', () => {{}});
+}}
+</script></body></html>"""
+
+
+PAGES = {"small": _small_page, "medium": _medium_page, "large": _large_page, "widgets": _widgets_page}
 
 
 def _server(html: str) -> Callable[[Route], Awaitable[None]]:

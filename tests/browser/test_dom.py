@@ -201,7 +201,7 @@ def test_lists_controls_with_their_attributes(
         "<div>Pointer card bold part",
         "<div role=button>Role button",
         "<label>Accept terms",
-        "<summary>More options",
+        "<summary collapsed>More options",
     ]
     assert capture.element_count == len(index) == len(lines)
     assert "hunter2" not in capture.elements_text + capture.page_text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from playwright.async_api import ElementHandle
 from playwright.async_api import Error as PlaywrightError
 
+from workers.actions import fields
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
 from workers.policy.secrets import UnknownSecretError
 
@@ -17,6 +18,7 @@ class InputParams(Params):
 
 async def input_text(ctx: ActionContext, params: InputParams) -> ActionResult:
     handle = await ctx.element(params.index)
+    field = await fields.writable(ctx, params.index, handle)  # readonly/disabled: fail fast
     url = None
     if ctx.vault.has_placeholder(params.text):
         url = await _secret_destination(ctx, handle)
@@ -25,13 +27,16 @@ async def input_text(ctx: ActionContext, params: InputParams) -> ActionResult:
     except UnknownSecretError as exc:
         raise ActionError(str(exc)) from None
     try:
+        if field.native_format:
+            return await fields.set_native(params.index, handle, field, params.text, value)
         if params.clear:
             await handle.fill(value)
         else:
             await handle.type(value)
     except PlaywrightError as exc:
         raise ActionError(f"could not type into [{params.index}]: {exc.message.splitlines()[0]}") from None
-    return ActionResult(text=f"typed {params.text!r} into [{params.index}]")
+    held = await fields.after_typing(handle, field, secret=url is not None, typed=value)
+    return ActionResult(text=f"typed {params.text!r} into [{params.index}]{held}")
 
 
 async def _secret_destination(ctx: ActionContext, handle: ElementHandle) -> str:

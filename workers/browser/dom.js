@@ -67,6 +67,29 @@
     'spinbutton', 'treeitem',
   ]);
   const BUTTON_INPUTS = new Set(['button', 'submit', 'reset']);
+  // One control, whatever its inside looks like: only explicit controls are listed in them
+  // (a styled <span> inside a <button> is the button, not a second target).
+  const ATOMIC_TAGS = new Set(['a', 'button', 'summary', 'label', 'option']);
+  const ATOMIC_ROLES = new Set([
+    'button', 'link', 'checkbox', 'radio', 'tab', 'menuitem', 'menuitemcheckbox',
+    'menuitemradio', 'option', 'switch',
+  ]);
+  // A listener on a container this big is event delegation for a whole region (a React
+  // root, a list), not a control of its own.
+  const MAX_SCRIPTED_NODES = 150;
+  // an item holding one of these is not itself the target (the control inside it is)
+  const CONTROLS = 'a[href],button,input,select,textarea,summary,[role],[tabindex],[onclick]';
+  const MAX_DEPTH = 6;
+  const ICON = /(^|[-_])(icon|ico|glyph|fa|fas|far|bi|mdi|ti|ri|ion|octicon|lucide|feather|svg)([-_]|$)|icon/i;
+  // names of icon sets, sizes and modifiers, and generated class names: no hint of what it does
+  const GENERIC_ICON = new RegExp('^(icons?|ico|fa[srbltd]?|bi|mdi|ti|ri|glyphicons?|' +
+    'material-(icons|symbols)(-\\w+)?|svg-inline--fa|icon-(button|btn|only|xs|sm|md|lg|xl|small|large)|' +
+    'fa-(fw|xs|sm|lg|xl|\\dx|solid|regular|brands|light|thin|duotone|spin|pulse|border|inverse|stack.*))$' +
+    '|\\d{2}|__', 'i');
+  const react = (() => {
+    const roots = doc.body ? [doc.body, ...doc.body.children] : [];
+    return roots.some((n) => Object.keys(n).some((k) => k.startsWith('__reactContainer$')));
+  })();
 
   const clip = (value, max) => {
     const v = value.replace(/\s+/g, ' ').trim();
@@ -85,8 +108,41 @@
     return c.width > 1 && c.height > 1;
   };
 
+  // An id a person chose ("send", "reply-all"), not a generated one ("r1a9f", ":r3:", "ember412").
+  const meaningfulId = (v) => {
+    if (v.length < 2 || v.length > 40 || !/^[A-Za-z][\w-]*$/.test(v) || /\d{3}/.test(v)) return false;
+    return v.split(/[-_]|(?<=[a-z])(?=[A-Z])/).every((w) =>
+      w.length < 5 || (!/\d/.test(w) && /[aeiouy]/i.test(w)));
+  };
+  // The one hint an icon-only control carries: a class like icon-send / fa-trash, on it or
+  // on the icon inside it, or the fragment of an SVG sprite (<use href="#icon-close">).
+  const iconHint = (el) => {
+    const pick = (node) => {
+      const cls = node.getAttribute('class');
+      if (!cls) return '';
+      for (const c of cls.split(/\s+/)) {
+        if (c && c.length <= 40 && ICON.test(c) && !GENERIC_ICON.test(c)) return c;
+      }
+      return '';
+    };
+    let hint = pick(el);
+    if (hint) return hint;
+    const inner = el.querySelectorAll('[class], use');
+    for (let i = 0; i < inner.length && i < 8; i++) {
+      const n = inner[i];
+      if (n.localName === 'use') {
+        const ref = n.getAttribute('href') || n.getAttribute('xlink:href') || '';
+        const frag = ref.split('#')[1];
+        if (frag && frag.length <= 40) return frag;
+      } else if ((hint = pick(n))) {
+        return hint;
+      }
+    }
+    return '';
+  };
+
   // -> [tag and attributes, text]; the caller closes the tag (labels are added later)
-  const describe = (el, tag, role, walkedText) => {
+  const describe = (el, tag, role, walkedText, container) => {
     let s = '<' + tag;
     let text = '';
     const add = (k, v) => {
@@ -104,6 +160,8 @@
       add('aria-label', attr('aria-label'));
       add('placeholder', attr('placeholder'));
       add('title', attr('title'));
+      if (!el.name && !el.placeholder && !el.hasAttribute('aria-label') && !el.title &&
+          !(el.labels && el.labels.length) && meaningfulId(el.id)) add('id', el.id);
       if (type === 'checkbox' || type === 'radio') {
         if (el.checked) s += ' checked';
       } else if (BUTTON_INPUTS.has(type)) {
@@ -115,7 +173,7 @@
           : clip(el.value, MAX_VALUE));
       }
       if (el.disabled) s += ' disabled';
-      if (el.readOnly) s += ' readonly';
+      if (el.readOnly && !BUTTON_INPUTS.has(type)) s += ' readonly';
       if (el.required) s += ' required';
       return [s, text];
     }
@@ -129,10 +187,17 @@
     add('role', role);
     const label = attr('aria-label');
     if (tag === 'select') {
-      const o = el.selectedIndex >= 0 ? el.options[el.selectedIndex] : null;
       add('aria-label', label);
-      if (o) add('value', clip(o.text, MAX_VALUE));
-      if (el.multiple) s += ' multiple';
+      if (el.multiple) {
+        // every selected option: the model adds to (or removes from) this set
+        s += ' multiple';
+        const chosen = [];
+        for (const o of el.selectedOptions) chosen.push(clip(o.text, MAX_VALUE));
+        add('selected', clip(chosen.join(' | '), 3 * MAX_TEXT));
+      } else {
+        const o = el.selectedIndex >= 0 ? el.options[el.selectedIndex] : null;
+        if (o) add('value', clip(o.text, MAX_VALUE));
+      }
       const names = [];
       let len = 0;
       for (const opt of el.options) {
@@ -157,47 +222,90 @@
       if (title !== text && title !== label) add('title', title);
       add('alt', attr('alt'));
       if (el.hasAttribute('contenteditable') && el.isContentEditable) s += ' contenteditable';
+      // Nothing names it: say what little there is (an id someone chose, an icon class).
+      if (!text && !label && !title && !el.hasAttribute('alt')) {
+        if (meaningfulId(el.id)) add('id', el.id);
+        else if (!container) add('class', iconHint(el));
+      }
     }
     if (el.disabled || el.getAttribute('aria-disabled') === 'true') s += ' disabled';
-    add('aria-expanded', attr('aria-expanded'));
+    // expanded/collapsed: tree nodes, menus and disclosure widgets say whether they are open
+    const expanded = el.getAttribute('aria-expanded');
+    if (expanded === 'true') s += ' expanded';
+    else if (expanded === 'false') s += ' collapsed';
+    else if (tag === 'summary' && el.parentElement && el.parentElement.localName === 'details') {
+      s += el.parentElement.open ? ' expanded' : ' collapsed';
+    } else if (tag === 'details') {
+      s += el.open ? ' expanded' : ' collapsed';
+    }
     add('aria-checked', attr('aria-checked'));
     add('aria-selected', attr('aria-selected'));
     add('aria-pressed', attr('aria-pressed'));
-    if (tag === 'summary' && el.parentElement && el.parentElement.localName === 'details') {
-      s += el.parentElement.open ? ' open' : '';
-    }
     return [s, text];
   };
 
   const elements = [];
   const lines = [];
+  const depths = [];
   const labels = []; // flat triples: label element, start and end of its text in parts
   // Visible text in flat-tree order (shadow content where it renders, slotted light DOM
   // where its slot is); '\0' marks a block boundary. body.innerText would miss shadow DOM.
   const parts = [];
   const closedRoots = state.closedRoots;
 
-  const textSince = (start) => {
+  // The element's own text: parts from `start`, minus the ranges of elements listed inside it
+  // (they have lines of their own, so a container does not repeat its controls' text).
+  const textSince = (start, skip) => {
     let t = '';
-    for (let i = start; i < parts.length && t.length < 4 * MAX_TEXT; i++) t += parts[i];
+    let r = 0;
+    for (let i = start; i < parts.length && t.length < 4 * MAX_TEXT; i++) {
+      if (r < skip.length && i === skip[r][0]) {
+        i = skip[r][1] - 1;
+        r++;
+        t += ' ';
+        continue;
+      }
+      t += parts[i];
+    }
     return clip(t.replace(/\0/g, ' '), MAX_TEXT);
   };
 
-  // covered: an ancestor is already listed, so an inherited cursor:pointer means nothing.
+  // A listed element and the listed elements inside it are listed with their nesting depth.
+  // owner: the nearest listed ancestor ({el, depth, atomic, list, skip}) or null; list says
+  // which children of a listed list/menu are its items ('li', 'any' or '').
+  const scriptedClick = (el) => {
+    if (state.clickable.has(el) || el.onmousedown != null) {
+      if (el.getElementsByTagName('*').length > MAX_SCRIPTED_NODES) return false;
+      const r = el.getBoundingClientRect();
+      // an app root or page wrapper listening for its children's clicks
+      return r.width * r.height <= 0.5 * window.innerWidth * window.innerHeight;
+    }
+    if (!react) return false;
+    for (const k of Object.keys(el)) {
+      if (k.startsWith('__reactProps$')) {
+        const p = el[k];
+        return !!p && !!(p.onClick || p.onMouseDown || p.onPointerDown);
+      }
+    }
+    return false;
+  };
+
+  // owner: see above; null when no ancestor is listed. cursor: the parent's CSS cursor, so
+  // that an inherited cursor:pointer is not taken for one of the element's own.
   // shown: text directly inside is visible. targets: false under aria-hidden/inert (still
   // visible text, but nothing there is meant to be operated).
-  const walkChildren = (parent, covered, shown, targets) => {
+  const walkChildren = (parent, owner, cursor, shown, targets) => {
     if (parent.localName === 'slot') {
       const assigned = parent.assignedNodes({ flatten: true });
       if (assigned.length) {
-        for (const n of assigned) visit(n, covered, shown, targets);
+        for (const n of assigned) visit(n, owner, cursor, shown, targets);
         return;
       }
     }
-    for (let n = parent.firstChild; n; n = n.nextSibling) visit(n, covered, shown, targets);
+    for (let n = parent.firstChild; n; n = n.nextSibling) visit(n, owner, cursor, shown, targets);
   };
 
-  const visit = (el, covered, shown, targets) => {
+  const visit = (el, owner, cursor, shown, targets) => {
     const type = el.nodeType;
     if (type === 3) {
       if (shown) parts.push(el.nodeValue);
@@ -253,14 +361,30 @@
           (el.hasAttribute('contenteditable') && el.isContentEditable &&
             !(el.parentElement && el.parentElement.isContentEditable));
       }
-      listed = (explicit ||
-        (!covered && st.cursor === 'pointer' && tag !== 'body' && tag !== 'html')) &&
-        vis && el.checkVisibility() && hasBox(el);
+      // Made clickable by script or by its own cursor:pointer; inside a single control
+      // (a button, a link) such parts are that control, not targets of their own.
+      if (!explicit && tag !== 'body' && tag !== 'html' && !(owner && owner.atomic)) {
+        const pointer = st.cursor === 'pointer';
+        explicit = (pointer && (!owner || cursor !== 'pointer')) || scriptedClick(el) ||
+          // items of a list that handles their clicks itself (event delegation)
+          (!!owner && el.parentElement === owner.el && (owner.list === 'li' ? tag === 'li'
+            : owner.list === 'any' && !!el.textContent.trim()) && !el.querySelector(CONTROLS));
+      }
+      listed = explicit && vis && el.checkVisibility() && hasBox(el);
     }
     const slot = listed ? elements.length : -1;
+    let inner = owner;
     if (listed) {
       elements.push(el);
       lines.push('');
+      depths.push(owner ? Math.min(owner.depth + 1, MAX_DEPTH) : 0);
+      inner = {
+        el,
+        depth: owner ? owner.depth + 1 : 0,
+        atomic: ATOMIC_TAGS.has(tag) || ATOMIC_ROLES.has(role),
+        list: role === 'listbox' || role === 'menu' ? 'any' : tag === 'ul' || tag === 'ol' ? 'li' : '',
+        skip: [],
+      };
       if (role && !ROLES.has(role)) role = '';
     }
     const start = parts.length;
@@ -271,21 +395,24 @@
     if (gap) parts.push(gap);
 
     if (!LEAF.has(tag) && st.contentVisibility !== 'hidden') {
-      const inner = covered || listed;
       const root = el.shadowRoot || closedRoots.get(el);
+      const c = st.cursor;
       if (root) {
         // light children render only through the root's slots
         state.watchRoot(root);
-        walkChildren(root, inner, vis, targets);
+        walkChildren(root, inner, c, vis, targets);
       } else if (tag === 'details' && !el.open) {
         const summary = el.querySelector(':scope > summary');
-        if (summary) visit(summary, inner, vis, targets);
+        if (summary) visit(summary, inner, c, vis, targets);
       } else {
-        walkChildren(el, inner, vis, targets);
+        walkChildren(el, inner, c, vis, targets);
       }
     }
     if (gap) parts.push(gap);
-    if (listed) lines[slot] = describe(el, tag, role, textSince(start));
+    if (listed) {
+      lines[slot] = describe(el, tag, role, textSince(start, inner.skip), inner.skip.length > 0);
+      if (owner) owner.skip.push([start, parts.length]);
+    }
     if (tag === 'label') labels.push(el, start, parts.length);
   };
   // While a modal <dialog> is open everything else is inert: list only what is inside it.
@@ -295,7 +422,7 @@
   } catch (_) {
     // older engine without :modal
   }
-  walkChildren(doc, false, true, !modal);
+  walkChildren(doc, null, 'auto', true, !modal);
 
   // <label>Email <input></label> or <label for=...>: the label names the control, which
   // often has no other name. Done after the walk: a label may follow its control.
@@ -315,7 +442,9 @@
       }
     }
   }
-  for (let i = 0; i < lines.length; i++) lines[i] = lines[i][0] + '>' + lines[i][1];
+  for (let i = 0; i < lines.length; i++) {
+    lines[i] = '\t'.repeat(depths[i]) + lines[i][0] + '>' + lines[i][1];
+  }
 
   // Document-relative tops: the prompt may show only the elements near the viewport.
   const scrollTop = window.scrollY;

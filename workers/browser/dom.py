@@ -125,7 +125,15 @@ class ElementIndex:
     def describe(self, index: int) -> str:
         """The element's line as the model saw it, e.g. ``[3]<button>Save``."""
         fc, local = self._locate(index)
-        return f"[{index}]{fc.bodies[local]}"
+        return f"[{index}]{fc.bodies[local].lstrip(chr(9))}"
+
+    def describe_near(self, index: int, local: int) -> str | None:
+        """The line of element ``local`` (a frame-local index, as page scripts know it) of the
+        frame that holds element ``index``; ``None`` if that capture has no such element."""
+        fc, own = self._locate(index)
+        if not 0 <= local < len(fc.bodies):
+            return None
+        return self.describe(index - own + local)
 
     async def handle(self, index: int) -> ElementHandle:
         """A live handle on element ``index``; raises ``UnknownElementError`` if it is gone."""
@@ -204,6 +212,12 @@ def _page_text(frames: Sequence[_FrameCapture], limit: int) -> str:
     return out
 
 
+def _line(number: int, body: str) -> str:
+    """``[n]<tag …>text``, after the tabs that give the element's nesting depth."""
+    rest = body.lstrip("\t")
+    return f"{body[: len(body) - len(rest)]}[{number}]{rest}"
+
+
 def _elements_text(
     frames: Sequence[_FrameCapture], scroll: ScrollInfo | None = None, window_pages: float | None = None
 ) -> str:
@@ -227,14 +241,14 @@ def _elements_text(
             if above:
                 lines.append(f"… {above} more elements above (scroll up to list them)")
             lines.extend(
-                f"[{index + i}]{body}"
+                _line(index + i, body)
                 for i, (body, top) in enumerate(zip(fc.bodies, fc.tops, strict=True))
                 if low <= top <= high
             )
             if below:
                 lines.append(f"… {below} more elements below (scroll down to list them)")
         else:
-            lines.extend(f"[{index + i}]{body}" for i, body in enumerate(fc.bodies))
+            lines.extend(_line(index + i, body) for i, body in enumerate(fc.bodies))
         index += len(fc.bodies)
     return "\n".join(lines)
 

@@ -6,6 +6,12 @@
 // - A MutationObserver (document + every shadow root) and a few capture-phase event listeners
 //   bump a version counter, so a capture can answer "nothing changed" without re-walking.
 //   Nodes of our own highlight overlay never bump it.
+// - EventTarget.prototype.addEventListener is wrapped so elements made clickable by script
+//   (click/mousedown/pointerdown... listeners) are remembered: they show no tag, role or
+//   tabindex that would tell the capture they can be operated.
+// - setTimeout/clearTimeout, fetch and XMLHttpRequest.send are wrapped to count pending short
+//   timers and requests, so an action can wait (bounded) until e.g. a debounced autocomplete
+//   has rendered its suggestions (state.busy()).
 (() => {
   const KEY = Symbol.for('browserfleet');
   if (Object.prototype.hasOwnProperty.call(window, KEY)) return;
@@ -23,6 +29,12 @@
       closedRoots: new WeakMap(),
       seenRoots: new WeakSet(),
       attachShadow: Element.prototype.attachShadow,
+      clickable: new WeakSet(),
+      listed: new Set(),
+      timers: new Set(),
+      requests: 0,
+      setTimeout: window.setTimeout,
+      changedAt: 0,
     };
     const own = state.ownNodes;
     const isOwnRecord = (r) => {
@@ -38,6 +50,7 @@
       for (const r of records) {
         if (!isOwnRecord(r)) {
           state.version++;
+          state.changedAt = performance.now();
           return;
         }
       }
@@ -51,7 +64,10 @@
       'transitionend', 'animationend',
     ];
     const onEvent = (e) => {
-      if (!own.has(e.target)) state.version++;
+      if (!own.has(e.target)) {
+        state.version++;
+        state.changedAt = performance.now();
+      }
     };
     const LISTEN = { capture: true, passive: true };
     const listen = (target) => {
@@ -90,24 +106,81 @@
     });
 
     // A Proxy keeps name, length and toString() ("[native code]") of the original.
-    const proto = Element.prototype;
-    const descriptor = Object.getOwnPropertyDescriptor(proto, 'attachShadow');
-    if (descriptor && typeof descriptor.value === 'function') {
-      const wrapped = new Proxy(descriptor.value, {
-        apply(target, self, args) {
-          const root = Reflect.apply(target, self, args);
-          try {
-            const init = args[0];
-            if (init && init.mode === 'closed') state.closedRoots.set(self, root);
-            state.watchRoot(root);
-          } catch (_) {
-            // never break the page
-          }
-          return root;
-        },
+    // `apply(target, self, args)` must call the original exactly once and return its result.
+    const wrap = (owner, name, apply) => {
+      const descriptor = Object.getOwnPropertyDescriptor(owner, name);
+      if (!descriptor || typeof descriptor.value !== 'function') return;
+      const wrapped = new Proxy(descriptor.value, { apply });
+      Object.defineProperty(owner, name, { ...descriptor, value: wrapped });
+    };
+    // Run `after` once the original returned; its errors never reach the page.
+    const observe = (owner, name, after) => wrap(owner, name, (target, self, args) => {
+      const result = Reflect.apply(target, self, args);
+      try {
+        after(self, args, result);
+      } catch (_) {
+        // never break the page
+      }
+      return result;
+    });
+    observe(Element.prototype, 'attachShadow', (self, args, root) => {
+      const init = args[0];
+      if (init && init.mode === 'closed') state.closedRoots.set(self, root);
+      state.watchRoot(root);
+    });
+    const CLICKS = new Set(['click', 'mousedown', 'mouseup', 'pointerdown', 'pointerup',
+      'touchstart', 'touchend', 'dblclick']);
+    observe(EventTarget.prototype, 'addEventListener', (self, args) => {
+      if (CLICKS.has(args[0]) && self instanceof Element) state.clickable.add(self);
+    });
+    // Pending short timers (a debounce, a delayed search); long ones are not "about to change
+    // the page". A timer re-armed forever only makes a settle wait reach its bound.
+    const SHORT_MS = 1000;
+    const timers = state.timers;
+    wrap(window, 'setTimeout', (target, self, args) => {
+      const fn = args[0];
+      if (typeof fn !== 'function' || +args[1] > SHORT_MS) return Reflect.apply(target, self, args);
+      let id = 0;
+      const call = [...args];
+      call[0] = function () {
+        timers.delete(id);
+        return Reflect.apply(fn, this, arguments);
+      };
+      id = Reflect.apply(target, self, call);
+      timers.add(id);
+      return id;
+    });
+    observe(window, 'clearTimeout', (self, args) => {
+      timers.delete(args[0]);
+    });
+    const done = () => {
+      state.requests = Math.max(0, state.requests - 1);
+    };
+    observe(window, 'fetch', (self, args, promise) => {
+      state.requests++;
+      if (promise && typeof promise.then === 'function') promise.then(done, done);
+      else done();
+    });
+    if (window.XMLHttpRequest) {
+      // listen before sending: a synchronous request ends inside send()
+      wrap(XMLHttpRequest.prototype, 'send', (target, self, args) => {
+        let counted = false;
+        try {
+          self.addEventListener('loadend', done, { once: true });
+          state.requests++;
+          counted = true;
+        } catch (_) {
+          // never break the page
+        }
+        try {
+          return Reflect.apply(target, self, args);
+        } catch (e) {
+          if (counted) done();
+          throw e;
+        }
       });
-      Object.defineProperty(proto, 'attachShadow', { ...descriptor, value: wrapped });
     }
+    state.busy = () => timers.size + state.requests;
   } catch (_) {
     // never break the page
   }

@@ -1,0 +1,285 @@
+"""Page-side checks and moves that make actions answer fast and say what happened.
+
+Playwright's own actionability waits (visible, enabled, editable, not covered) spend the whole
+action timeout before failing, and say little the model can use. These helpers look first
+(one round trip) so an action can refuse at once with a useful observation: the field is
+readonly, the button is covered by ``[k]<ul …>``, the box is already at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.async_api import ElementHandle, Page, Position
+from playwright.async_api import Error as PlaywrightError
+
+#: Input types whose value is set, not typed (Chromium shows its own picker for them).
+NATIVE_FORMATS = {
+    "date": "YYYY-MM-DD",
+    "time": "HH:MM (24 h)",
+    "datetime-local": "YYYY-MM-DDTHH:MM",
+    "month": "YYYY-MM",
+    "week": "YYYY-Www",
+    "color": "#rrggbb",
+    "range": "a number",
+}
+
+# Where to click: a visible point of the element's own (not one of its listed children's),
+# or what covers it. Centre first, then a grid; points outside the viewport never count.
+_CLICK_TARGET_JS = """(el) => {
+  const s = window[Symbol.for('browserfleet')];
+  if (!el.isConnected) return { kind: 'gone' };
+  if (el.disabled || el.getAttribute('aria-disabled') === 'true' ||
+      (el.matches && el.matches(':disabled'))) return { kind: 'disabled' };
+  let r = el.getBoundingClientRect();
+  if (r.width < 1 || r.height < 1) return { kind: 'nobox' };
+  const vw = window.innerWidth;
+  const vh = window.innerHeight;
+  if (r.top < 0 || r.left < 0 || r.bottom > vh || r.right > vw) {
+    el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
+    r = el.getBoundingClientRect();
+  }
+  // a link wrapped over two lines has two boxes, and its bounding box covers other text
+  const boxes = [...el.getClientRects()].slice(0, 4).map((b) => [Math.max(b.left, 0),
+    Math.min(b.right, vw), Math.max(b.top, 0), Math.min(b.bottom, vh)])
+    .filter(([x0, x1, y0, y1]) => x1 - x0 >= 1 && y1 - y0 >= 1);
+  if (!boxes.length) return { kind: 'offscreen' };
+  const listed = s ? s.elements : [];
+  const set = new Set(listed);
+  const closed = s ? s.closedRoots : new WeakMap();
+  const up = (n) => n.assignedSlot || n.parentElement ||
+    (n.getRootNode && n.getRootNode().host) || null;
+  const hitAt = (x, y) => {
+    let h = document.elementFromPoint(x, y);
+    for (let i = 0; h && i < 20; i++) {
+      const root = h.shadowRoot || closed.get(h);
+      const inner = root ? root.elementFromPoint(x, y) : null;
+      if (!inner || inner === h) break;
+      h = inner;
+    }
+    return h;
+  };
+  const labels = el.labels ? [...el.labels] : [];
+  // own: the element (or an unlisted part of it, or its label); child: a control listed
+  // inside it; through: the click goes to an ancestor (the element ignores pointer events);
+  // covered: something else is on top
+  const classify = (x, y) => {
+    const hit = hitAt(x, y);
+    if (!hit) return ['none', null];
+    let child = false;
+    for (let n = hit; n; n = up(n)) {
+      if (n === el) return [child ? 'child' : 'own', hit];
+      if (set.has(n)) child = true;
+    }
+    if (labels.some((l) => l.contains(hit))) return ['own', hit];
+    for (let n = el; n; n = up(n)) if (n === hit) return ['through', hit];
+    return ['covered', hit];
+  };
+  const points = boxes.map(() => [0.5, 0.5]);
+  for (const fy of [0.5, 0.2, 0.8]) {
+    for (const fx of [0.1, 0.3, 0.7, 0.9]) points.push([fx, fy]);
+  }
+  let child = null;
+  let through = null;
+  let cover = null;
+  for (let i = 0; i < points.length; i++) {
+    const [x0, x1, y0, y1] = boxes[i < boxes.length ? i : 0];
+    const [fx, fy] = points[i];
+    const x = x0 + (x1 - x0) * fx;
+    const y = y0 + (y1 - y0) * fy;
+    const [kind, hit] = classify(x, y);
+    const point = { kind: 'point', x: x - r.left - el.clientLeft, y: y - r.top - el.clientTop };
+    if (kind === 'own') return point;
+    if (kind === 'child' && !child) child = point;
+    if (kind === 'through' && !through) through = { ...point, force: true };
+    if (kind === 'covered' && !cover) cover = hit;
+  }
+  if (child || through) return child || through;
+  if (!cover) return { kind: 'offscreen' };
+  let n = cover;
+  while (n && !set.has(n)) n = up(n);
+  const cls = (cover.getAttribute('class') || '').trim().split(/\\s+/)[0];
+  const text = (cover.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 40);
+  return {
+    kind: 'covered',
+    local: n ? listed.indexOf(n) : -1,
+    what: '<' + cover.localName + (cover.id ? ' id=' + cover.id : cls ? ' class=' + cls : '') +
+      '>' + text,
+  };
+}"""
+
+# Resolve once nothing is pending (short timers, requests) and the page has been quiet: for
+# `min` ms if nothing changed since the wait began (a plain field costs just that), else for
+# `quiet` ms after the last change; after `max` ms whatever happens. Uses the page's original
+# setTimeout, so waiting is not itself a pending timer.
+_SETTLE_JS = """(el, [quiet, max]) => new Promise((resolve) => {
+  const s = window[Symbol.for('browserfleet')];
+  if (!s || !s.busy) { resolve(false); return; }
+  const t0 = performance.now();
+  const MIN = 50;
+  const tick = () => {
+    s.flush();
+    const now = performance.now();
+    const still = s.changedAt <= t0 ? now - t0 >= MIN : now - s.changedAt >= quiet;
+    const calm = s.busy() === 0 && still;
+    if (calm || now - t0 >= max) resolve(calm);
+    else s.setTimeout.call(window, tick, 25);
+  };
+  s.setTimeout.call(window, tick, 25);
+})"""
+
+_FIELD_JS = """(el) => ({
+  tag: el.localName,
+  type: el.localName === 'input' ? (el.type || 'text') : '',
+  readonly: !!el.readOnly || el.getAttribute('aria-readonly') === 'true',
+  disabled: !!(el.matches && el.matches(':disabled')) || el.getAttribute('aria-disabled') === 'true',
+  value: 'value' in el ? String(el.value) : '',
+})"""
+
+# A value the browser rejects (wrong format) leaves the field as it was, with no events.
+_SET_VALUE_JS = """(el, value) => {
+  const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+  const before = el.value;
+  el.focus();
+  setter.call(el, value);
+  if (value.trim() !== '' && el.value === '') {
+    setter.call(el, before);
+    return [false, before];
+  }
+  el.dispatchEvent(new Event('input', { bubbles: true }));
+  el.dispatchEvent(new Event('change', { bubbles: true }));
+  return [true, el.value];
+}"""
+
+_SCROLL_JS = """(el, f) => {
+  const page = () => {
+    const d = document.scrollingElement || document.documentElement;
+    return { above: Math.round(window.scrollY),
+      below: Math.max(0, Math.round(d.scrollHeight - window.innerHeight - window.scrollY)),
+      height: window.innerHeight };
+  };
+  const scrollable = (n) => n.scrollHeight > n.clientHeight + 1 &&
+    /(auto|scroll)/.test(getComputedStyle(n).overflowY);
+  let n = el;
+  while (n && n !== document.body && n !== document.documentElement && !scrollable(n)) {
+    n = n.parentElement || (n.getRootNode && n.getRootNode().host) || null;
+  }
+  if (!el || !n || n === document.body || n === document.documentElement) {
+    const before = window.scrollY;
+    window.scrollBy({ top: f * window.innerHeight, behavior: 'instant' });
+    return { page: page(), moved: Math.round(window.scrollY - before), box: null };
+  }
+  const before = n.scrollTop;
+  n.scrollBy({ top: f * n.clientHeight, behavior: 'instant' });
+  const top = n.scrollTop;
+  return {
+    page: page(),
+    moved: Math.round(top - before),
+    box: { self: n === el, tag: n.localName, above: Math.round(top),
+      below: Math.max(0, Math.round(n.scrollHeight - n.clientHeight - top)),
+      height: n.clientHeight },
+  };
+}"""
+
+
+@dataclass(frozen=True)
+class ClickTarget:
+    """Where a click should land (``position`` relative to the element), or why it cannot."""
+
+    kind: str  # point | covered | disabled | gone | nobox | offscreen
+    position: Position | None = None
+    force: bool = False  # the point reaches the element's ancestor: skip Playwright's hit check
+    cover_local: int = -1  # frame-local index of the listed element on top, if any
+    cover_what: str = ""
+
+
+@dataclass(frozen=True)
+class Field:
+    tag: str
+    type: str
+    readonly: bool
+    disabled: bool
+    value: str
+
+    @property
+    def native_format(self) -> str | None:
+        """The value format of a native picker input (date, colour, range…), else ``None``."""
+        return NATIVE_FORMATS.get(self.type) if self.tag == "input" else None
+
+
+@dataclass(frozen=True)
+class Extent:
+    above: int
+    below: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ScrollOutcome:
+    moved: int
+    page: Extent
+    box: Extent | None
+    box_is_element: bool = False
+    box_tag: str = ""
+
+
+async def click_target(handle: ElementHandle) -> ClickTarget:
+    raw: dict[str, Any] = await handle.evaluate(_CLICK_TARGET_JS)
+    kind = str(raw.get("kind"))
+    if kind == "point":
+        position: Position = {"x": max(0.0, float(raw["x"])), "y": max(0.0, float(raw["y"]))}
+        return ClickTarget(kind, position=position, force=bool(raw.get("force")))
+    if kind == "covered":
+        return ClickTarget(kind, cover_local=int(raw.get("local", -1)), cover_what=str(raw.get("what", "")))
+    return ClickTarget(kind)
+
+
+async def settle(handle: ElementHandle, quiet_ms: int = 150, max_ms: int = 1500) -> bool:
+    """Wait (bounded) until the element's page has no pending short timers or requests and
+    has not changed for ``quiet_ms``; ``True`` if it got quiet. Never raises."""
+    with contextlib.suppress(PlaywrightError, TimeoutError):
+        return bool(
+            await asyncio.wait_for(handle.evaluate(_SETTLE_JS, [quiet_ms, max_ms]), max_ms / 1000 + 1)
+        )
+    return False
+
+
+async def field(handle: ElementHandle) -> Field:
+    raw: dict[str, Any] = await handle.evaluate(_FIELD_JS)
+    return Field(
+        tag=str(raw["tag"]),
+        type=str(raw["type"]),
+        readonly=bool(raw["readonly"]),
+        disabled=bool(raw["disabled"]),
+        value=str(raw["value"]),
+    )
+
+
+async def set_value(handle: ElementHandle, value: str) -> tuple[bool, str]:
+    """Set an input's value as a picker would (value, then ``input`` and ``change``); returns
+    whether the browser took it, and what the field holds afterwards."""
+    took, held = await handle.evaluate(_SET_VALUE_JS, value)
+    return bool(took), str(held)
+
+
+async def scroll(target: ElementHandle | Page, factor: float) -> ScrollOutcome:
+    """Scroll an element's nearest scrollable box (or the page) by ``factor`` of its height."""
+    raw: dict[str, Any]
+    if isinstance(target, ElementHandle):
+        raw = await target.evaluate(_SCROLL_JS, factor)
+    else:
+        raw = await target.evaluate(f"f => ({_SCROLL_JS})(null, f)", factor)
+    page = Extent(**raw["page"])
+    box = raw.get("box")
+    if box is None:
+        return ScrollOutcome(moved=int(raw["moved"]), page=page, box=None)
+    return ScrollOutcome(
+        moved=int(raw["moved"]),
+        page=page,
+        box=Extent(above=box["above"], below=box["below"], height=box["height"]),
+        box_is_element=bool(box["self"]),
+        box_tag=str(box["tag"]),
+    )
