@@ -247,6 +247,8 @@ class TaskView(_TaskBase):
     output_files: list[FileView] = Field(default_factory=list)
     # Our own: why a task failed or stopped, readable.
     error: str | None = None
+    # Our own: the viewer page (live while running, a replay once finished); set by the HTTP API.
+    live_url: str | None = None
 
 
 class TaskStatusView(WireModel):

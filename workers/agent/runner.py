@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,6 +32,8 @@ from workers.browser.exposure import page_shows_secret
 from workers.browser.session import BrowserSession
 from workers.policy.navigation import BlockedRequest
 from workers.policy.secrets import SecretVault
+
+SECRET_TAG = "<secret>"  # how the model names a secret (the vault reveals it inside the action)
 
 log = logging.getLogger(__name__)
 CORRECTION = "Answer again with only the JSON object."
@@ -52,6 +55,8 @@ class RunHooks(Protocol):
     async def should_stop(self) -> bool: ...
 
     async def on_step(self, step: TaskStepView) -> None: ...
+
+    async def on_screenshot(self, number: int, image: str) -> None: ...
 
 
 @dataclass
@@ -92,6 +97,7 @@ class _StepReport:
     url: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    screenshot: str | None = None
 
 
 class Agent:
@@ -202,6 +208,7 @@ class Agent:
         allowed = {"done": self.actions["done"]} if last else self.actions
         output, report = await self._ask(messages, allowed)
         report.url = page.url
+        report.screenshot = image
         if output is None:
             return report
         self._note = ""
@@ -318,7 +325,8 @@ class Agent:
             page_text_chars=self.config.page_text_chars,
         )
         try:
-            result = await action.run(ctx, params)
+            with self.session.sealed() if _types_secret(params) else nullcontext():
+                result = await action.run(ctx, params)
         except ActionError as exc:
             result = ActionResult(error=str(exc))
         except PlaywrightError as exc:
@@ -380,6 +388,14 @@ class Agent:
             )
         )
         await self.hooks.on_step(step)
+        if report.screenshot is not None:
+            await self.hooks.on_screenshot(number, report.screenshot)
+
+
+def _types_secret(params: Any) -> bool:
+    """Does this action put a secret on the page? (Its parameters name one.)"""
+    dumped = params.model_dump_json() if hasattr(params, "model_dump_json") else str(params)
+    return SECRET_TAG in dumped
 
 
 def _report_blocked(result: ActionResult, blocked: list[BlockedRequest]) -> None:
