@@ -331,3 +331,14 @@ class SessionListResponse(WireModel):
     total_items: int
     page_number: int
     page_size: int
+
+
+class ShareView(WireModel):
+    """A session's public share (v2 contract): a read-only viewer link with its usage."""
+
+    share_token: str
+    share_url: str
+    view_count: int
+    last_viewed_at: datetime | None = None
+    # Our own: when the link stops working.
+    expires_at: datetime | None = None

@@ -19,6 +19,7 @@ from .auth import CallerDep
 from .compat import for_client
 from .deps import ProducerDep
 from .errors import responses
+from .live_urls import with_session_urls
 from .schemas import UpdateSessionRequest
 
 router = APIRouter(prefix="/sessions", tags=["Sessions"], responses=responses(401))
@@ -67,4 +68,4 @@ def delete_session(session_id: UUID, caller: CallerDep, producer: ProducerDep) -
 
 def _for_client(request: Request, view: SessionView) -> SessionView:
     view.tasks = [for_client(request, task) for task in view.tasks]
-    return view
+    return with_session_urls(request, request.app.state.producer, view)
