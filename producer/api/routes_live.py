@@ -86,14 +86,10 @@ def _task_for(producer: Producer, grant: Grant, wanted: UUID | None) -> str | No
             raise refused
         return grant.id
     if wanted is not None:
-        try:
-            view = producer.get_status(wanted)
-            record = producer.store.load(str(view.id))
-        except TaskNotFoundError:
-            raise refused from None
+        record = producer.store.load(str(wanted))
         if record is None or str(record.session_id) != grant.id:
             raise refused
-        return str(view.id)
+        return str(wanted)
     return _session_task(producer, grant.id)
 
 
@@ -139,6 +135,8 @@ async def events(
     """Server-Sent Events: ``task`` (the record), ``step``, ``frame``, ``sealed``, ``end``, ``revoked``."""
     grant = await asyncio.to_thread(_grant, producer, token)
     task_id = await asyncio.to_thread(_task_for, producer, grant, task)
+    if task_id is not None:
+        await asyncio.to_thread(producer.get_status, task_id)  # a deleted task: 404 now, not a broken stream
     stream = _Stream(producer, token, grant, task_id, follow_session=task is None and grant.kind != "task")
     return StreamingResponse(
         stream.run(),
@@ -189,6 +187,8 @@ class _Stream:
                 self.task_id = await self._next_task(self.task_id)
         except _Revoked:
             yield _sse({"type": "revoked"})
+        except TaskNotFoundError:  # deleted while watched
+            yield _sse({"type": "end", "status": "deleted"})
         finally:
             if watched is not None:
                 with contextlib.suppress(Exception):

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -92,6 +93,13 @@ class Gate:
     def open_all(self) -> None:
         for event in self.events.values():
             event.set()
+
+
+def _until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)
 
 
 async def _open_viewer(browser: Browser, url: str) -> Page:
@@ -244,7 +252,7 @@ def test_no_viewer_no_frames(producer: Any, fake_llm: FakeLLM, typing_site: str,
 
 def test_public_share_grants_one_session_only_and_revoking_ends_viewers(
     api: ApiServer, fake_llm: FakeLLM, typing_site: str, loop: asyncio.AbstractEventLoop, browser: Browser,
-    official_spec: dict[str, Any], producer: Any,
+    official_spec: dict[str, Any], producer: Any, redis_client: Any,
 ) -> None:
     hold = threading.Event()
 
@@ -292,6 +300,13 @@ def test_public_share_grants_one_session_only_and_revoking_ends_viewers(
         loop.run_until_complete(page.wait_for_function("window.viewer.state === 'live'", timeout=30_000))
         loop.run_until_complete(page.wait_for_function("window.__frames.length >= 1", timeout=30_000))
         assert task_a in loop.run_until_complete(page.inner_text("#summary"))
+        # A second viewer (the session's own liveUrl) counts, and leaves when its page closes.
+        links = LiveLinks(redis_client, 60)
+        second = loop.run_until_complete(_open_viewer(browser, session_view["liveUrl"]))
+        loop.run_until_complete(second.wait_for_function("window.viewer.state === 'live'", timeout=30_000))
+        _until(lambda: links.viewers(task_a) == 2)
+        loop.run_until_complete(second.context.close())
+        _until(lambda: links.viewers(task_a) == 1)
         with api.client() as client:
             viewed = client.get(f"/sessions/{session_a}/public-share").json()
             assert viewed["viewCount"] >= 1 and viewed["lastViewedAt"]
@@ -299,6 +314,7 @@ def test_public_share_grants_one_session_only_and_revoking_ends_viewers(
             assert client.get(f"/sessions/{session_a}/public-share").status_code == 404
         loop.run_until_complete(page.wait_for_function("window.viewer.state === 'revoked'", timeout=30_000))
         assert httpx.get(url).status_code == 404
+        _until(lambda: links.viewers(task_a) == 0)  # the revoked viewer's heartbeat is gone too
     finally:
         hold.set()
     producer.wait(task_a, timeout=60)
