@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,7 +35,7 @@ class RedisFrameSink:
         self.task_id = task_id
 
     async def frame(self, data_b64: str, size: int) -> None:
-        message = json.dumps({"type": "frame", "data": data_b64})
+        message = json.dumps({"type": "frame", "data": data_b64, "at": time.time()})  # "at": lag for viewers
         await asyncio.to_thread(self._frame, message, size)
 
     def _frame(self, message: str, size: int) -> None:
