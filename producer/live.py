@@ -11,9 +11,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from shared.live import LiveLinks, Share, live_url
 from shared.models import SessionStatus, ShareView, TaskStatusView
+from shared.sessions import SessionRecord
 from shared.settings import Settings
 from shared.store import TaskStore
 
@@ -31,11 +33,14 @@ class LiveMethods:
     settings: Settings
     store: TaskStore
 
-    def get_status(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskStatusView:
-        raise NotImplementedError  # the Producer's
+    if TYPE_CHECKING:  # provided by Producer and SessionMethods
+
+        def get_status(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskStatusView: ...
+
+        def _session(self, session_id: str | uuid.UUID, owner: str | None) -> SessionRecord: ...
 
     def _session_status(self, session_id: str | uuid.UUID, owner: str | None) -> tuple[str, SessionStatus]:
-        record = self._session(session_id, owner)  # type: ignore[attr-defined]
+        record = self._session(session_id, owner)
         return str(record.id), record.status
 
     @cached_property

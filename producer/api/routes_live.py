@@ -38,6 +38,9 @@ from .errors import responses
 router = APIRouter(prefix="/sessions", tags=["Sessions"], responses=responses(401))
 public = APIRouter(include_in_schema=False)
 
+# The page loads nothing from elsewhere; frames are data: URLs.
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'")
 POLL_S = 0.25  # how often a stream reads new steps and the status (two small Redis reads)
 _PAGE = resources.files("producer.api").joinpath("viewer.html")
 
@@ -98,10 +101,12 @@ def _session_task(producer: Producer, session_id: str) -> str | None:
     record = producer.sessions.load(session_id)
     if record is None:
         raise HTTPException(404, "Session not found")
-    if record.running_task:
-        return record.running_task
-    ids = producer.sessions.task_ids(session_id)
-    return ids[-1] if ids else None
+    candidates = [record.running_task] if record.running_task else []
+    candidates += producer.sessions.task_ids(session_id)[-1:]
+    for task_id in candidates:  # a task is claimed a moment before its record is written
+        if producer.store.redis.exists(keys.task(task_id)):
+            return task_id
+    return None
 
 
 @public.get("/live/{token}", response_class=HTMLResponse)
@@ -110,7 +115,12 @@ def viewer(token: str, producer: ProducerDep) -> HTMLResponse:
     grant = _grant(producer, token)
     if grant.kind == "share":
         producer.live.count_view(grant.id)
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+    headers = {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": CSP,
+    }
     return HTMLResponse(_PAGE.read_text(), headers=headers)
 
 
@@ -187,7 +197,7 @@ class _Stream:
                 self.task_id = await self._next_task(self.task_id)
         except _Revoked:
             yield _sse({"type": "revoked"})
-        except TaskNotFoundError:  # deleted while watched
+        except (TaskNotFoundError, HTTPException):  # the task or session was deleted while watched
             yield _sse({"type": "end", "status": "deleted"})
         finally:
             if watched is not None:

@@ -102,8 +102,9 @@ def _until(check: Callable[[], bool], timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-async def _open_viewer(browser: Browser, url: str) -> Page:
-    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+async def _open_viewer(browser: Browser, url: str, bypass_csp: bool = True) -> Page:
+    """The viewer in a fresh context; ``bypass_csp`` lets Playwright's string predicates run (eval)."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=bypass_csp)
     await context.add_init_script(COLLECT_FRAMES_JS)
     page = await context.new_page()
     await page.goto(url)
@@ -221,8 +222,10 @@ def test_finished_task_viewer_replays_steps_output_and_cost(
         producer.wait(task_id, timeout=60)
         view = client.get(f"/tasks/{task_id}").json()
     assert view["status"] == "finished"
-    page = loop.run_until_complete(_open_viewer(browser, view["liveUrl"]))
-    loop.run_until_complete(page.wait_for_function("window.viewer.state === 'ended'", timeout=30_000))
+    assert "default-src 'none'" in httpx.get(view["liveUrl"]).headers["content-security-policy"]
+    # Under the page's own Content-Security-Policy (waits by selector: no eval needed).
+    page = loop.run_until_complete(_open_viewer(browser, view["liveUrl"], bypass_csp=False))
+    loop.run_until_complete(page.wait_for_selector("#replay:not([hidden])", timeout=30_000))
     text = loop.run_until_complete(page.inner_text("aside"))
     assert "all done" in text and "press More" in text and "report" in text
     assert "$" + view["cost"] in text and "finished · success" in text

@@ -150,32 +150,41 @@ class Screencast:
 
     async def _deliver(self) -> None:
         """Send the newest pending frame, no faster than ``fps`` and within the byte budget."""
-        interval = 1.0 / self.limits.fps if self.limits.fps > 0 else 1.0
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(max(0.0, self._last_sent + interval - time.monotonic()))
-            if self._pending is None:
-                continue
-            size = len(self._pending[0]) * 3 // 4
+            try:
+                await self._deliver_one()
+            except Exception as exc:  # a Redis or browser hiccup loses a frame, not the live view
+                log.warning("live frame not delivered: %s", exc)
+
+    async def _deliver_one(self) -> None:
+        interval = 1.0 / self.limits.fps if self.limits.fps > 0 else 1.0
+        await asyncio.sleep(max(0.0, self._last_sent + interval - time.monotonic()))
+        while True:  # until the newest frame fits the byte budget (a newer one may replace it meanwhile)
+            pending = self._pending
+            if pending is None:
+                return
+            size = len(pending[0]) * 3 // 4
             if size > self.limits.max_bytes_per_s:  # one frame over the whole budget: never sent
                 self._pending = None
                 self.counters.dropped += 1
                 await self.sink.dropped()
-                continue
-            await asyncio.sleep(self._wait_for_budget(size))
-            pending, self._pending = self._pending, None
-            if pending is None:
-                continue
-            data, page = pending
-            self._last_sent = time.monotonic()
-            if await self._secret_on_screen(page):
-                self.counters.withheld += 1
-                await self.sink.withheld()
-                continue
-            self._allowance -= len(data) * 3 // 4
-            self.counters.sent += 1
-            await self.sink.frame(data, len(data) * 3 // 4)
+                return
+            wait = self._wait_for_budget(size)
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        self._pending = None
+        data, page = pending
+        self._last_sent = time.monotonic()
+        if await self._secret_on_screen(page):
+            self.counters.withheld += 1
+            await self.sink.withheld()
+            return
+        self._allowance -= size
+        self.counters.sent += 1
+        await self.sink.frame(data, size)
 
     def _wait_for_budget(self, size: int) -> float:
         now = time.monotonic()
