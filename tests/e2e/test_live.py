@@ -321,3 +321,31 @@ def test_public_share_grants_one_session_only_and_revoking_ends_viewers(
     finally:
         hold.set()
     producer.wait(task_a, timeout=60)
+
+
+def test_session_viewer_follows_the_next_task(
+    api: ApiServer, fake_llm: FakeLLM, typing_site: str, loop: asyncio.AbstractEventLoop, browser: Browser,
+    producer: Any,
+) -> None:
+    first = fake_llm.script(script_id("follow-1"), [step({"done": {"success": True, "text": "one"}})])
+    second = fake_llm.script(script_id("follow-2"), [
+        step({"wait": {"seconds": 1}}, goal="second task waits"),
+        step({"done": {"success": True, "text": "two"}}),
+    ])
+    with api.client() as client:
+        session_id = client.post("/sessions", json={}).json()["id"]
+        live_url = client.get(f"/sessions/{session_id}").json()["liveUrl"]
+        task_1 = client.post("/tasks", json={"task": f"one {first}", "sessionId": session_id}).json()["id"]
+        producer.wait(task_1, timeout=60)
+        page = loop.run_until_complete(_open_viewer(browser, live_url))
+        loop.run_until_complete(page.wait_for_function("window.viewer.state === 'ended'", timeout=30_000))
+        assert task_1 in loop.run_until_complete(page.inner_text("#summary"))
+        task_2 = client.post("/tasks", json={
+            "task": f"two {second}", "sessionId": session_id, "startUrl": typing_site,
+        }).json()["id"]
+        loop.run_until_complete(page.wait_for_function(
+            f"window.viewer.task && window.viewer.task.id === {task_2!r}", timeout=30_000))
+        producer.wait(task_2, timeout=60)
+        loop.run_until_complete(page.wait_for_function("window.viewer.state === 'ended'", timeout=30_000))
+        text = loop.run_until_complete(page.inner_text("aside"))
+        assert "second task waits" in text and "two" in text and task_1 not in text
