@@ -333,8 +333,12 @@ def test_session_viewer_follows_the_next_task(
         step({"done": {"success": True, "text": "two"}}),
     ])
     with api.client() as client:
-        session_id = client.post("/sessions", json={}).json()["id"]
+        created = client.post("/sessions", json={}).json()
+        session_id = created["id"]
         live_url = client.get(f"/sessions/{session_id}").json()["liveUrl"]
+        assert live_url and created["liveUrl"] == live_url  # one stable link per session
+        listed = client.get("/sessions", params={"pageSize": 100}).json()["items"]
+        assert next(s for s in listed if s["id"] == session_id)["liveUrl"] == live_url
         task_1 = client.post("/tasks", json={"task": f"one {first}", "sessionId": session_id}).json()["id"]
         producer.wait(task_1, timeout=60)
         page = loop.run_until_complete(_open_viewer(browser, live_url))
