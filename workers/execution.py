@@ -257,6 +257,9 @@ def _agent_config(
         step_timeout_s=settings.step_timeout_s,
         session_memory=start.memory,
         keep_screenshots=settings.judge_screenshots if request.judge else 0,
+        record_screenshots=settings.step_screenshots and bool(
+            request.session_settings and request.session_settings.enable_recording
+        ),
     )
 
 

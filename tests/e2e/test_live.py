@@ -353,3 +353,27 @@ def test_session_viewer_follows_the_next_task(
         loop.run_until_complete(page.wait_for_function("window.viewer.state === 'ended'", timeout=30_000))
         text = loop.run_until_complete(page.inner_text("aside"))
         assert "second task waits" in text and "two" in text and task_1 not in text
+
+
+def test_recording_keeps_step_screenshots_without_vision(
+    api: ApiServer, fake_llm: FakeLLM, typing_site: str
+) -> None:
+    """``sessionSettings.enableRecording`` records screenshots for the viewer; the model still gets none."""
+    shots = {}
+    for recording in (True, False):
+        sid = script_id("recording")
+        marker = fake_llm.script(sid, [step({"done": {"success": True, "text": "seen"}})])
+        with api.client() as client:
+            task_id = client.post("/tasks", json={
+                "task": f"Look {marker}", "startUrl": typing_site, "vision": False,
+                "sessionSettings": {"enableRecording": recording},
+            }).json()["id"]
+            deadline = time.monotonic() + 60
+            while client.get(f"/tasks/{task_id}/status").json()["status"] != "finished":
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            token = client.get(f"/tasks/{task_id}").json()["liveUrl"].rsplit("/", 1)[1]
+        assert not fake_llm.calls[sid][0].has_image
+        shots[recording] = httpx.get(f"{api.url}/live/{token}/screenshots/{task_id}/1")
+    assert shots[True].status_code == 200 and shots[True].content[:2] == b"\xff\xd8"
+    assert shots[False].status_code == 404

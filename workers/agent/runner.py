@@ -77,6 +77,7 @@ class AgentConfig:
     step_timeout_s: float = 180.0
     session_memory: str = ""
     keep_screenshots: int = 0  # the last N screenshots stay available (for the judge)
+    record_screenshots: bool = False  # a screenshot per step for the task viewer, even without vision
 
 
 @dataclass
@@ -127,6 +128,7 @@ class Agent:
         self._last: tuple[PageCapture, ElementIndex] | None = None
         self._note = ""
         self._step_started = time.monotonic()
+        self._shot: str | None = None  # this step's screenshot (sent to the model or only recorded)
         self.screenshots: deque[str] = deque(maxlen=max(0, config.keep_screenshots))
         self._system = {
             last: prompt.system_prompt(
@@ -208,7 +210,7 @@ class Agent:
         allowed = {"done": self.actions["done"]} if last else self.actions
         output, report = await self._ask(messages, allowed)
         report.url = page.url
-        report.screenshot = image
+        report.screenshot = self._shot
         if output is None:
             return report
         self._note = ""
@@ -237,13 +239,17 @@ class Agent:
         self._last = (capture, index)
         raw = await render_state(capture, self.session)
         state = self.vault.mask(raw)
-        image = None
-        if self.config.vision:
+        image = self._shot = None
+        vision = self.config.vision
+        if vision or self.config.record_screenshots:
             if state != raw or await page_shows_secret(page, self.vault):
-                state += "\n(screenshot withheld this step: a secret value is visible on the page)"
+                if vision:
+                    state += "\n(screenshot withheld this step: a secret value is visible on the page)"
             else:
-                image = await screenshot(page, index, self.config.highlight_elements)
-                self.screenshots.append(image)
+                self._shot = await screenshot(page, index, self.config.highlight_elements and vision)
+                if vision:
+                    image = self._shot
+                    self.screenshots.append(image)
         return state, image
 
     def _messages(self, number: int, state: str, image: str | None, last: bool) -> list[dict[str, Any]]:
