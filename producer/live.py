@@ -89,6 +89,12 @@ class LiveMethods:
         sid, _ = self._session_status(session_id, owner)
         self.live.delete_share(sid)
 
+    def forget_links(self, session_id: str, task_ids: list[str]) -> None:
+        """After a session was deleted: its and its tasks' links stop resolving at once."""
+        for task_id in task_ids:
+            self.live.revoke_all(task_id=task_id)
+        self.live.revoke_all(session_id=session_id)
+
     def _share_view(self, share: Share, base: str | None) -> ShareView:
         return ShareView(
             share_token=share.token,

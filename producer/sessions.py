@@ -15,7 +15,6 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from shared.live import LiveLinks
 from shared.models import (
     CreateSessionRequest,
     CreateTaskRequest,
@@ -49,7 +48,6 @@ class SessionMethods:
 
     settings: Settings
     store: TaskStore
-    live: LiveLinks  # from LiveMethods: a deleted session's live links and share stop working
 
     @cached_property
     def sessions(self) -> SessionStore:
@@ -125,9 +123,7 @@ class SessionMethods:
         if running:
             self._halt(running)
         for task_id in self.sessions.task_ids(sid):
-            self.live.revoke_all(task_id=task_id)
             self.store.delete(task_id, sid)
-        self.live.revoke_all(session_id=sid)
         self.sessions.delete(sid)
 
     def count_active_sessions(self, owner: str | None = None) -> int:

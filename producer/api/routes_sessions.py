@@ -65,8 +65,10 @@ def update_session(
 
 @router.delete("/{session_id}", status_code=204, summary="Delete Session", responses=responses(404))
 def delete_session(session_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
-    """Remove the session and every record of its tasks."""
+    """Remove the session and every record of its tasks; their live links and share stop working."""
+    task_ids = producer.sessions.task_ids(str(session_id))
     producer.delete_session(session_id, owner=caller.owner)
+    producer.forget_links(str(session_id), task_ids)
     return Response(status_code=204)
 
 
