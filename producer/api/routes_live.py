@@ -16,6 +16,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any
 from uuid import UUID
@@ -29,7 +30,7 @@ from producer.errors import TaskNotFoundError
 from producer.live import ShareNotFoundError
 from shared import keys
 from shared.live import Grant, LiveLinks
-from shared.models import ShareView, TaskView
+from shared.models import SessionStatus, ShareView, TaskView
 
 from .auth import CallerDep
 from .deps import ProducerDep
@@ -42,7 +43,6 @@ public = APIRouter(include_in_schema=False)
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'")
 POLL_S = 0.25  # how often a stream reads new steps and the status (two small Redis reads)
-_PAGE = resources.files("producer.api").joinpath("viewer.html")
 
 
 # -- public shares (the v2 contract) -------------------------------------------------
@@ -121,7 +121,12 @@ def viewer(token: str, producer: ProducerDep) -> HTMLResponse:
         "X-Frame-Options": "DENY",
         "Content-Security-Policy": CSP,
     }
-    return HTMLResponse(_PAGE.read_text(), headers=headers)
+    return HTMLResponse(_page(), headers=headers)
+
+
+@lru_cache(maxsize=1)
+def _page() -> str:
+    return resources.files("producer.api").joinpath("viewer.html").read_text()
 
 
 @public.get("/live/{token}/screenshots/{task_id}/{number}")
@@ -138,7 +143,6 @@ def screenshot(token: str, task_id: UUID, number: int, producer: ProducerDep) ->
 @public.get("/live/{token}/events")
 async def events(
     token: str,
-    request: Request,
     producer: ProducerDep,
     task: Annotated[UUID | None, Query()] = None,
 ) -> StreamingResponse:
@@ -185,16 +189,17 @@ class _Stream:
         watched: str | None = None
         try:
             yield _sse({"type": "hello", "kind": self.grant.kind, "heartbeatS": self.heartbeat_s})
-            while True:
-                if self.task_id is None:
-                    yield _sse({"type": "waiting"})
-                    self.task_id = await self._next_task(None)
+            if self.task_id is None:
+                yield _sse({"type": "waiting"})
+                self.task_id = await self._next_task(None)
+            while self.task_id is not None:
                 watched = self.task_id
                 async for event in self._follow(client, self.task_id):
                     yield event
                 if not self.follow_session:
                     break
                 self.task_id = await self._next_task(self.task_id)
+            yield _sse({"type": "closed"})  # nothing more will come: the page stops reconnecting
         except _Revoked:
             yield _sse({"type": "revoked"})
         except (TaskNotFoundError, HTTPException):  # the task or session was deleted while watched
@@ -210,13 +215,16 @@ class _Stream:
         if await asyncio.to_thread(self.links.resolve, self.token) is None:
             raise _Revoked
 
-    async def _next_task(self, after: str | None) -> str:
-        """Wait for the session's next task (its running or latest one, other than ``after``)."""
+    async def _next_task(self, after: str | None) -> str | None:
+        """Wait for the session's next task (running or latest, not ``after``); ``None``: it stopped."""
         while True:
             await self._check_token()
             found = await asyncio.to_thread(_session_task, self.producer, self.grant.id)
             if found is not None and found != after:
                 return found
+            session = await asyncio.to_thread(self.producer.sessions.load, self.grant.id)
+            if session is None or session.status != SessionStatus.active:
+                return None
             await asyncio.sleep(self.heartbeat_s)
 
     async def _beat(self, task_id: str, now: float) -> None:

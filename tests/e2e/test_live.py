@@ -353,6 +353,10 @@ def test_session_viewer_follows_the_next_task(
         loop.run_until_complete(page.wait_for_function("window.viewer.state === 'ended'", timeout=30_000))
         text = loop.run_until_complete(page.inner_text("aside"))
         assert "second task waits" in text and "two" in text and task_1 not in text
+        # A stopped session has no next task: the stream says so and the page stops reconnecting.
+        assert client.patch(f"/sessions/{session_id}", json={"action": "stop"}).status_code == 200
+        loop.run_until_complete(page.wait_for_function(
+            "window.viewer.source.readyState === EventSource.CLOSED", timeout=30_000))
 
 
 def test_recording_keeps_step_screenshots_without_vision(
