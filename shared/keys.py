@@ -77,7 +77,10 @@ def session_state(session_id: str) -> str:
 
 def session_keys(session_id: str) -> list[str]:
     """All keys that belong to one session itself (its tasks have their own)."""
-    return [session(session_id), session_tasks(session_id), session_state(session_id)]
+    return [
+        session(session_id), session_tasks(session_id), session_state(session_id),
+        live_token_of_session(session_id), public_share(session_id),
+    ]
 
 
 def download(token: str) -> str:
@@ -85,9 +88,59 @@ def download(token: str) -> str:
     return f"{PREFIX}:download:{token}"
 
 
+# -- live view (workers/live.py, producer/api/routes_live.py) ---------------------
+
+
+def live_frames(task_id: str) -> str:
+    """Pub/sub channel: the task's screencast frames and seal notices, worker -> API viewers."""
+    return f"{PREFIX}:task:{task_id}:live"
+
+
+def live_last_frame(task_id: str) -> str:
+    """String with a short TTL: the last frame published, so a new viewer sees the page at once."""
+    return f"{PREFIX}:task:{task_id}:live-last"
+
+
+def live_viewers(task_id: str) -> str:
+    """Zset: viewer id -> heartbeat expiry (epoch s); the worker casts only while one is unexpired."""
+    return f"{PREFIX}:task:{task_id}:viewers"
+
+
+def live_stats(task_id: str) -> str:
+    """Hash: frames sent, withheld (a secret on screen), dropped (rate/bandwidth), bytes sent."""
+    return f"{PREFIX}:task:{task_id}:live-stats"
+
+
+def live_token_of_task(task_id: str) -> str:
+    """String: the token of the task's liveUrl (created on first read)."""
+    return f"{PREFIX}:task:{task_id}:live-token"
+
+
+def step_screenshots(task_id: str) -> str:
+    """Hash: step number -> the step's screenshot (a JPEG data URL), for the task viewer."""
+    return f"{PREFIX}:task:{task_id}:step-shots"
+
+
+def live_token_of_session(session_id: str) -> str:
+    """String: the token of the session's liveUrl."""
+    return f"{PREFIX}:session:{session_id}:live-token"
+
+
+def public_share(session_id: str) -> str:
+    """Hash: the session's public share (token, expiresAt, viewCount, lastViewedAt); TTL = expiry."""
+    return f"{PREFIX}:session:{session_id}:share"
+
+
+def live_grant(token: str) -> str:
+    """String: what a live/share token grants, JSON ``{"kind": "task"|"session"|"share", "id": ...}``."""
+    return f"{PREFIX}:live:{token}"
+
+
 def task_keys(task_id: str) -> list[str]:
     """All keys that belong to one task (for TTLs and deletion)."""
     return [
         task(task_id), steps(task_id), stop_flag(task_id), deliveries(task_id), lease(task_id),
         output_files(task_id), output_file_data(task_id), judge_screenshots(task_id),
+        live_last_frame(task_id), live_viewers(task_id), live_stats(task_id), live_token_of_task(task_id),
+        step_screenshots(task_id),
     ]

@@ -247,6 +247,8 @@ class TaskView(_TaskBase):
     output_files: list[FileView] = Field(default_factory=list)
     # Our own: why a task failed or stopped, readable.
     error: str | None = None
+    # Our own: the viewer page (live while running, a replay once finished); set by the HTTP API.
+    live_url: str | None = None
 
 
 class TaskStatusView(WireModel):
@@ -329,3 +331,14 @@ class SessionListResponse(WireModel):
     total_items: int
     page_number: int
     page_size: int
+
+
+class ShareView(WireModel):
+    """A session's public share (v2 contract): a read-only viewer link with its usage."""
+
+    share_token: str
+    share_url: str
+    view_count: int
+    last_viewed_at: datetime | None = None
+    # Our own: when the link stops working.
+    expires_at: datetime | None = None

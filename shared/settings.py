@@ -117,6 +117,25 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="External base URL of the API, for download links.")
     download_url_ttl_s: int = Field(900, description="How long a log/file download URL stays valid.")
 
+    # -- live view -----------------------------------------------------------
+    live_fps: float = Field(4.0, description="Most screencast frames per second sent to live viewers.")
+    live_max_bytes_per_s: int = Field(
+        400_000, description="Screencast bandwidth cap per task (JPEG bytes/s); frames over it are dropped."
+    )
+    live_jpeg_quality: int = Field(60, description="JPEG quality (1-100) of screencast frames.")
+    live_max_width: int = Field(1024, description="Screencast frames are scaled down to at most this width.")
+    live_max_height: int = Field(768, description="Screencast frames are scaled down to at most this height.")
+    live_poll_s: float = Field(
+        1.0, description="How often a running task checks for live viewers (one Redis ZCOUNT)."
+    )
+    live_heartbeat_s: float = Field(
+        2.0, description="A viewer's heartbeat; the screencast stops ~3 heartbeats after the last viewer."
+    )
+    public_share_ttl_s: int = Field(7 * 24 * 3600, description="How long a public share link stays valid.")
+    step_screenshots: bool = Field(
+        True, description="Keep each step's screenshot (vision tasks) for the task viewer (~50-150 kB each)."
+    )
+
     @field_validator("api_keys", "scoped_api_keys", "allowed_networks", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

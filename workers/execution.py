@@ -32,6 +32,7 @@ from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.session import BrowserSession
 from workers.judge.handoff import hand_off, send_judge, wants_judge
 from workers.lease import Leases
+from workers.live import live_view
 from workers.runtime import get_runtime
 from workers.secrets_1password import OnePasswordError, task_vault
 from workers.skills.files import TaskFiles
@@ -168,6 +169,18 @@ class RecordHooks:
         await asyncio.to_thread(self.tasks.append_step, self.task_id, step)
         await asyncio.to_thread(self.emit, step)
 
+    async def on_screenshot(self, number: int, image: str) -> None:
+        """Keep the step's screenshot for the task viewer (taken only when no secret was visible)."""
+        if get_settings().step_screenshots:
+            await asyncio.to_thread(keep_screenshot, self.tasks, self.task_id, number, image)
+
+
+def keep_screenshot(tasks: TaskStore, task_id: str, number: int, image: str) -> None:
+    pipe = tasks.redis.pipeline(transaction=False)
+    pipe.hset(keys.step_screenshots(task_id), str(number), image)
+    pipe.expire(keys.step_screenshots(task_id), tasks.ttl_s)
+    pipe.execute()
+
 
 def agent_request(record: TaskRecord) -> CreateTaskRequest:
     data = {k: v for k, v in record.request.items() if k != "secret_names"}
@@ -203,7 +216,8 @@ async def run_record(
                 config, session, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
             )
             try:
-                outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
+                async with live_view(hooks.tasks.redis, hooks.task_id, session, vault, settings):
+                    outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
             except TimeoutError:
                 outcome = AgentOutcome(
                     TaskStatus.finished,
@@ -254,6 +268,9 @@ def _agent_config(
         step_timeout_s=settings.step_timeout_s,
         session_memory=start.memory,
         keep_screenshots=settings.judge_screenshots if request.judge else 0,
+        record_screenshots=settings.step_screenshots and bool(
+            request.session_settings and request.session_settings.enable_recording
+        ),
     )
 
 

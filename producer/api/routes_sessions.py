@@ -19,6 +19,7 @@ from .auth import CallerDep
 from .compat import for_client
 from .deps import ProducerDep
 from .errors import responses
+from .live_urls import with_session_live_url, with_session_urls
 from .schemas import UpdateSessionRequest
 
 router = APIRouter(prefix="/sessions", tags=["Sessions"], responses=responses(401))
@@ -26,23 +27,27 @@ router = APIRouter(prefix="/sessions", tags=["Sessions"], responses=responses(40
 
 @router.post("", status_code=201, summary="Create Session", responses=responses(404, 429))
 def create_session(
+    request: Request,
     caller: CallerDep,
     producer: ProducerDep,
     body: Annotated[CreateSessionRequest | None, Body()] = None,
 ) -> SessionItemView:
     """An active session; its tasks share cookies, storage and (with persistMemory) memory."""
-    return producer.create_session(body, owner=caller.owner)
+    return with_session_live_url(request, producer, producer.create_session(body, owner=caller.owner))
 
 
 @router.get("", summary="List Sessions")
 def list_sessions(
+    request: Request,
     caller: CallerDep,
     producer: ProducerDep,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
     page_number: Annotated[int, Query(alias="pageNumber", ge=1)] = 1,
     filter_by: Annotated[SessionStatus | None, Query(alias="filterBy")] = None,
 ) -> SessionListResponse:
-    return producer.list_sessions(page_size, page_number, filter_by, owner=caller.owner)
+    page = producer.list_sessions(page_size, page_number, filter_by, owner=caller.owner)
+    page.items = [with_session_live_url(request, producer, item) for item in page.items]
+    return page
 
 
 @router.get("/{session_id}", summary="Get Session", responses=responses(404))
@@ -60,11 +65,13 @@ def update_session(
 
 @router.delete("/{session_id}", status_code=204, summary="Delete Session", responses=responses(404))
 def delete_session(session_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
-    """Remove the session and every record of its tasks."""
+    """Remove the session and every record of its tasks; their live links and share stop working."""
+    task_ids = producer.sessions.task_ids(str(session_id))
     producer.delete_session(session_id, owner=caller.owner)
+    producer.forget_links(str(session_id), task_ids)
     return Response(status_code=204)
 
 
 def _for_client(request: Request, view: SessionView) -> SessionView:
     view.tasks = [for_client(request, task) for task in view.tasks]
-    return view
+    return with_session_urls(request, request.app.state.producer, view)

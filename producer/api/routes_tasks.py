@@ -21,6 +21,7 @@ from .auth import CallerDep
 from .compat import for_client
 from .deps import ProducerDep
 from .errors import responses
+from .live_urls import with_live_url
 from .params import IsoDateTime
 from .schemas import TaskLogFileResponse, TaskUpdateAction, UpdateTaskRequest
 
@@ -60,7 +61,8 @@ def list_tasks(
 
 @router.get("/{task_id}", summary="Get Task", responses=responses(404))
 def get_task(task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> TaskView:
-    return for_client(request, producer.get_task(task_id, owner=caller.owner))
+    view = for_client(request, producer.get_task(task_id, owner=caller.owner))
+    return with_live_url(request, producer, view)
 
 
 @router.patch("/{task_id}", summary="Update Task", responses=responses(404))
@@ -72,7 +74,7 @@ def update_task(
         view = producer.stop_task_and_session(task_id, owner=caller.owner)
     else:
         view = producer.stop(task_id, owner=caller.owner)
-    return for_client(request, view)
+    return with_live_url(request, producer, for_client(request, view))
 
 
 @router.get("/{task_id}/status", summary="Get Task Status", responses=responses(404))

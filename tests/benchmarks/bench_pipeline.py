@@ -60,6 +60,9 @@ class _Hooks:
     async def on_step(self, s: TaskStepView) -> None:
         self.steps.append(s)
 
+    async def on_screenshot(self, number: int, image: str) -> None:
+        pass
+
 
 async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict[str, Any]:
     from workers.agent.llm import LLMClient, Reply

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from producer import Producer
+from shared.live import Grant
 from shared.models import TaskStatus
+from shared.settings import Settings
 from tests.conftest import base_env
 from tests.e2e.helpers import script_id
 from tests.support.fake_llm import FakeLLM, step
@@ -47,6 +50,9 @@ def test_run_follows_steps_and_prints_structured_output(
     assert '{"title": "Login"}' in out.splitlines()[-1]
     task_id = re.search(r"task ([0-9a-f-]{36})", out).group(1)  # type: ignore[union-attr]
     assert fake_llm.calls[sid][0].body["model"] == "gpt-4.1-mini"
+    live = re.search(r"watch live: (http\S+/live/(\S+))", out)
+    assert live is not None, out
+    assert Producer(Settings()).live.resolve(live.group(2)) == Grant("task", task_id)
 
     status = cli(llm_base, "status", task_id, "--steps")
     assert status.returncode == 0 and "finished" in status.stdout and "read the page" in status.stdout

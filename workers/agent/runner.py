@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,6 +32,8 @@ from workers.browser.exposure import page_shows_secret
 from workers.browser.session import BrowserSession
 from workers.policy.navigation import BlockedRequest
 from workers.policy.secrets import SecretVault
+
+SECRET_TAG = "<secret>"  # how the model names a secret (the vault reveals it inside the action)
 
 log = logging.getLogger(__name__)
 CORRECTION = "Answer again with only the JSON object."
@@ -53,6 +56,8 @@ class RunHooks(Protocol):
 
     async def on_step(self, step: TaskStepView) -> None: ...
 
+    async def on_screenshot(self, number: int, image: str) -> None: ...
+
 
 @dataclass
 class AgentConfig:
@@ -72,6 +77,7 @@ class AgentConfig:
     step_timeout_s: float = 180.0
     session_memory: str = ""
     keep_screenshots: int = 0  # the last N screenshots stay available (for the judge)
+    record_screenshots: bool = False  # a screenshot per step for the task viewer, even without vision
 
 
 @dataclass
@@ -92,6 +98,7 @@ class _StepReport:
     url: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    screenshot: str | None = None
 
 
 class Agent:
@@ -121,6 +128,7 @@ class Agent:
         self._last: tuple[PageCapture, ElementIndex] | None = None
         self._note = ""
         self._step_started = time.monotonic()
+        self._shot: str | None = None  # this step's screenshot (sent to the model or only recorded)
         self.screenshots: deque[str] = deque(maxlen=max(0, config.keep_screenshots))
         self._system = {
             last: prompt.system_prompt(
@@ -202,6 +210,7 @@ class Agent:
         allowed = {"done": self.actions["done"]} if last else self.actions
         output, report = await self._ask(messages, allowed)
         report.url = page.url
+        report.screenshot = self._shot
         if output is None:
             return report
         self._note = ""
@@ -230,13 +239,17 @@ class Agent:
         self._last = (capture, index)
         raw = await render_state(capture, self.session)
         state = self.vault.mask(raw)
-        image = None
-        if self.config.vision:
+        image = self._shot = None
+        vision = self.config.vision
+        if vision or self.config.record_screenshots:
             if state != raw or await page_shows_secret(page, self.vault):
-                state += "\n(screenshot withheld this step: a secret value is visible on the page)"
+                if vision:
+                    state += "\n(screenshot withheld this step: a secret value is visible on the page)"
             else:
-                image = await screenshot(page, index, self.config.highlight_elements)
-                self.screenshots.append(image)
+                self._shot = await screenshot(page, index, self.config.highlight_elements and vision)
+                if vision:
+                    image = self._shot
+                    self.screenshots.append(image)
         return state, image
 
     def _messages(self, number: int, state: str, image: str | None, last: bool) -> list[dict[str, Any]]:
@@ -318,7 +331,8 @@ class Agent:
             page_text_chars=self.config.page_text_chars,
         )
         try:
-            result = await action.run(ctx, params)
+            with self.session.sealed() if _types_secret(params) else nullcontext():
+                result = await action.run(ctx, params)
         except ActionError as exc:
             result = ActionResult(error=str(exc))
         except PlaywrightError as exc:
@@ -380,6 +394,14 @@ class Agent:
             )
         )
         await self.hooks.on_step(step)
+        if report.screenshot is not None:
+            await self.hooks.on_screenshot(number, report.screenshot)
+
+
+def _types_secret(params: Any) -> bool:
+    """Does this action put a secret on the page? (Its parameters name one.)"""
+    dumped = params.model_dump_json() if hasattr(params, "model_dump_json") else str(params)
+    return SECRET_TAG in dumped
 
 
 def _report_blocked(result: ActionResult, blocked: list[BlockedRequest]) -> None:

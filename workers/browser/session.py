@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -29,6 +32,8 @@ class BrowserSession:
         self._next_id = 0
         self._current: int | None = None
         self.opened_tab = False
+        self._sealed = 0  # actions typing a secret right now
+        self._sealed_until = 0.0  # monotonic time until which the screen counts as sealed
         context.set_default_timeout(self.action_timeout_ms)
         context.set_default_navigation_timeout(self.action_timeout_ms * 2)
         for page in context.pages:  # the pool opens one blank page ahead of time
@@ -72,6 +77,28 @@ class BrowserSession:
     @property
     def current_tab(self) -> int | None:
         return self._current
+
+    def current_page(self) -> Page | None:
+        """The current tab without opening one (for observers such as the live view)."""
+        return self._tabs.get(self._current) if self._current is not None else None
+
+    @contextmanager
+    def sealed(self, grace_s: float = 1.0) -> Iterator[None]:
+        """Mark the screen as possibly showing a secret while an action types one, and a bit after.
+
+        A frame captured while a secret was typed may reach an observer after the page has
+        already moved on (a submit navigates away), when a check of the page finds nothing.
+        """
+        self._sealed += 1
+        try:
+            yield
+        finally:
+            self._sealed -= 1
+            self._sealed_until = max(self._sealed_until, time.monotonic() + grace_s)
+
+    @property
+    def is_sealed(self) -> bool:
+        return self._sealed > 0 or time.monotonic() < self._sealed_until
 
     async def tabs(self, current_title: str | None = None) -> list[tuple[int, str, str]]:
         """(id, url, title) of every open tab; pass the current tab's title if already known.
