@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from shared.domains import parse_pattern
+from shared.urls import parse_url, with_scheme
 
 _ISO_COUNTRY = r"^[a-z]{2}$"
 
@@ -113,10 +114,9 @@ class CreateTaskRequest(WireModel):
         value = value.strip()
         if not value:
             return None
-        if "://" not in value:
-            value = "https://" + value
-        scheme = value.split("://", 1)[0].lower()
-        if scheme not in {"http", "https"}:
+        value = with_scheme(value)
+        parsed = parse_url(value)  # as the browser will read it, not as urlsplit would
+        if parsed is None or not parsed.web:
             raise ValueError("must be an http(s) URL")
         return value
 

@@ -15,11 +15,12 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus
 
 import pyotp
 
 from shared.redaction import placeholder
+from shared.urls import parse_url
 
 _PLACEHOLDER = re.compile(r"<secret>([A-Za-z0-9_\-]+)</secret>")
 TOTP_SUFFIX = "_totp"
@@ -48,17 +49,12 @@ class SiteScope:
     port: int | None = None
 
     def matches(self, url: str) -> bool:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
-        if parts.scheme not in {"http", "https"} or not host:
+        parsed = parse_url(url)
+        if parsed is None or not parsed.web:
             return False
-        if self.port is not None:
-            try:
-                port = parts.port or (443 if parts.scheme == "https" else 80)
-            except ValueError:
-                return False
-            if port != self.port:
-                return False
+        if self.port is not None and parsed.port != self.port:
+            return False
+        host = parsed.host
         return host == self.host or (self.subdomains and host.endswith("." + self.host))
 
     def describe(self) -> str:
@@ -143,6 +139,17 @@ class SecretVault:
             return self._values[name]
 
         return _PLACEHOLDER.sub(substitute, text)
+
+    def check_use(self, text: str, url: str) -> None:
+        """Refuse (as ``reveal`` would) if any placeholder in ``text`` may not be used at ``url``.
+
+        For the other documents a value would be visible to (the tab holding a frame).
+        """
+        for match in _PLACEHOLDER.finditer(text):
+            name = match.group(1)
+            if name not in self._values:
+                raise UnknownSecretError(f"no secret named {name!r}; available: {self.names}")
+            self._check_scope(name, url)
 
     def _check_scope(self, name: str, url: str | None) -> None:
         sites = self._scopes.get(name)
