@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import jsonschema
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from shared.domains import parse_pattern
+from shared.output_schema import SchemaError, load_output_schema
 from shared.urls import parse_url, with_scheme
 
 _ISO_COUNTRY = r"^[a-z]{2}$"
@@ -126,15 +126,9 @@ class CreateTaskRequest(WireModel):
         if value is None:
             return None
         try:
-            schema = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON: {exc.msg} at position {exc.pos}") from None
-        if not isinstance(schema, dict):
-            raise ValueError("must be a JSON object holding a JSON Schema")
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+            load_output_schema(value)  # bounded: size, depth, references, RE2 patterns
+        except SchemaError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("metadata")
