@@ -90,3 +90,39 @@ def test_secrets_go_only_into_allowed_http_documents(
         assert attacker.log == [], attacker.log
     finally:
         attacker.stop()
+
+
+def test_fill_form_types_no_secret_into_a_blob_document(producer: Any, fake_llm: FakeLLM, site: Site) -> None:
+    """An allowed page turns itself into a ``blob:`` document (a page may; only ``data:`` top-level
+    navigations are blocked by Chromium); ``fill_form`` must not type the secret there."""
+    attacker = Site()
+    attacker_url = attacker.start()
+    try:
+        sid = script_id("blob")
+        leaky = "<title>Blob login</title>" + _leaky_input(attacker_url, "Blob field")
+        site.pages[f"/to-blob-{sid}"] = (
+            "<!doctype html><title>Redirecting</title><script>"
+            f"location.href = URL.createObjectURL(new Blob([{leaky!r}], {{type: 'text/html'}}));"
+            "</script>"
+        )
+
+        def script(call: Call) -> str:
+            if "title: Blob login" in call.user and call.index <= 1:
+                return step({"skill_fill_form": {"fields": {"Blob field": "<secret>password</secret>"}}})
+            if "title: Blob login" in call.user:
+                return step({"done": {"text": "refused", "success": True}})
+            return step({"wait": {"seconds": 0.5}})
+
+        marker = fake_llm.script(sid, script)
+        view = run(producer, {
+            "task": f"Fill the form. {marker}",
+            "startUrl": f"{site.url}/to-blob-{sid}",
+            "secrets": {"password": PASSWORD},
+            "skillIds": ["fill_form"],
+        })
+        assert view.status == TaskStatus.finished and view.is_success, view.error
+        refusals = [r for s in view.steps for r in s.results if "blob: document" in r]
+        assert refusals, [s.results for s in view.steps]
+        assert attacker.log == [], attacker.log
+    finally:
+        attacker.stop()

@@ -51,7 +51,9 @@ def agent_navigation_reason(url: str) -> str | None:
         return "not a valid URL"
     if parsed.web or parsed.href == "about:blank":
         return None
-    return f"the model may open only http(s) pages, not {parsed.scheme}: URLs"
+    if parsed.scheme in {"data", "blob", "javascript"}:
+        return f"the model may open only http(s) pages, not {parsed.scheme}: URLs"
+    return scheme_reason(url) or f"the model may open only http(s) pages, not {parsed.scheme}: URLs"
 
 
 def secret_destination_reason(url: str) -> str | None:
