@@ -55,3 +55,15 @@ def test_op_vault_ids_are_bound_to_scoped_keys(make_api) -> None:
         refused = b.post("/tasks", json=payload)
         assert refused.status_code == 403 and "opVaultId" in refused.json()["detail"]
         assert full.post("/tasks", json={**payload, "opVaultId": "operators-vault"}).status_code == 202
+
+
+def test_hostile_schemas_are_a_422_naming_the_field_over_http(make_api) -> None:
+    """Before: ``{"$ref": "#"}`` raised RecursionError and deep nesting gave a 500."""
+    api = make_api()
+    hostile = ['{"$ref": "#"}', '{"not": ' * 2000 + "{}" + "}" * 2000, "[" * 100_000 + "]" * 100_000,
+               '{"type": "string", "pattern": "(a)\\\\1"}']
+    with api.client() as client:
+        for schema in hostile:
+            answer = client.post("/tasks", json={"task": "t", "structuredOutput": schema})
+            assert answer.status_code == 422, (schema[:40], answer.text[:300])
+            assert ["body", "structuredOutput"] in [e["loc"] for e in answer.json()["detail"]]
