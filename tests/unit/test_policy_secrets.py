@@ -81,7 +81,8 @@ def test_scoped_secrets_are_revealed_only_on_their_sites() -> None:
 def test_merging_keeps_the_tasks_own_secrets_and_their_lack_of_scope() -> None:
     own = SecretVault({"shared": "mine"})
     other = SecretVault(
-        {"shared": "theirs", "extra": "x-extra"}, {"shared": [SiteScope("a.com")], "extra": [SiteScope("b.com")]}
+        {"shared": "theirs", "extra": "x-extra"},
+        {"shared": [SiteScope("a.com")], "extra": [SiteScope("b.com")]},
     )
     merged = own.merged(other)
     assert merged.names == ["extra", "shared"]
