@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from shared.urls import parse_url
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SCHEMES = {"http", "https"}
-_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,16 @@ def parse_pattern(raw: str) -> DomainPattern:
 
 
 def url_allowed(url: str, patterns: list[DomainPattern]) -> bool:
-    """Whether ``url``'s host matches one of ``patterns`` (``about:``/``data:`` always pass)."""
-    parts = urlsplit(url)
-    if parts.scheme in {"about", "data", "blob"}:
-        return True
-    host = parts.hostname or ""
-    try:
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
+    """Whether ``url``'s host, as the browser parses it, matches one of ``patterns``.
+
+    ``about:``/``data:``/``blob:`` documents pass (an allowed page may hold them; they reach
+    no new host); they are never places a secret may be typed (see the worker's policy).
+    """
+    parsed = parse_url(url)
+    if parsed is None:
         return False
-    return any(p.matches(parts.scheme, host, port) for p in patterns)
+    if parsed.scheme in {"about", "data", "blob"}:
+        return True
+    if parsed.scheme not in {"http", "https", "ws", "wss"} or not parsed.host:
+        return False
+    return any(p.matches(parsed.scheme, parsed.host, parsed.port) for p in patterns)

@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import jsonschema
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,8 +26,16 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from shared.domains import parse_pattern
+from shared.output_schema import SchemaError, load_output_schema
+from shared.urls import parse_url, with_scheme
 
 _ISO_COUNTRY = r"^[a-z]{2}$"
+# Secrets: bounded so that masking every text a task produces stays cheap, and long enough
+# that masking can find them (a 3-character PIN is in ordinary text: it is refused, not typed).
+MAX_SECRETS = 50
+MAX_SECRET_CHARS = 1024
+MIN_SECRET_CHARS = 4
+MAX_SECRET_NAME_CHARS = 64
 
 
 class WireModel(BaseModel):
@@ -113,10 +120,9 @@ class CreateTaskRequest(WireModel):
         value = value.strip()
         if not value:
             return None
-        if "://" not in value:
-            value = "https://" + value
-        scheme = value.split("://", 1)[0].lower()
-        if scheme not in {"http", "https"}:
+        value = with_scheme(value)
+        parsed = parse_url(value)  # as the browser will read it, not as urlsplit would
+        if parsed is None or not parsed.web:
             raise ValueError("must be an http(s) URL")
         return value
 
@@ -126,15 +132,9 @@ class CreateTaskRequest(WireModel):
         if value is None:
             return None
         try:
-            schema = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON: {exc.msg} at position {exc.pos}") from None
-        if not isinstance(schema, dict):
-            raise ValueError("must be a JSON object holding a JSON Schema")
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+            load_output_schema(value)  # bounded: size, depth, references, RE2 patterns
+        except SchemaError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("metadata")
@@ -147,9 +147,26 @@ class CreateTaskRequest(WireModel):
     @field_validator("secrets")
     @classmethod
     def _secrets(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for name in value or {}:
-            if not name or not name.replace("_", "").replace("-", "").isalnum():
-                raise ValueError(f"secret name {name!r} must be letters, digits, '_' or '-'")
+        if value is not None and len(value) > MAX_SECRETS:
+            raise ValueError(f"at most {MAX_SECRETS} secrets, got {len(value)}")
+        problems = []
+        for name, secret in (value or {}).items():
+            shown = repr(name[:MAX_SECRET_NAME_CHARS])
+            if not name or not name.replace("_", "").replace("-", "").isascii() or not (
+                name.replace("_", "").replace("-", "").isalnum()
+            ):
+                problems.append(f"secret name {shown} must be letters, digits, '_' or '-'")
+            elif len(name) > MAX_SECRET_NAME_CHARS:
+                problems.append(f"secret name {shown}... is longer than {MAX_SECRET_NAME_CHARS} characters")
+            elif len(secret) < MIN_SECRET_CHARS:
+                problems.append(
+                    f"secret {shown} is shorter than {MIN_SECRET_CHARS} characters: too short to be "
+                    "kept out of page text and the model's view, so it is refused"
+                )
+            elif len(secret) > MAX_SECRET_CHARS:
+                problems.append(f"secret {shown} is longer than {MAX_SECRET_CHARS} characters")
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @field_validator("allowed_domains")

@@ -8,9 +8,7 @@ the model is given the placeholder (the worker types the value when it is used).
 
 from __future__ import annotations
 
-from shared.models import CreateTaskRequest
-
-MIN_LENGTH = 4  # shorter values would mangle ordinary text ("1", "ab")
+from shared.models import MIN_SECRET_CHARS, CreateTaskRequest
 
 
 def placeholder(name: str) -> str:
@@ -20,7 +18,7 @@ def placeholder(name: str) -> str:
 def mask_values(text: str, secrets: dict[str, str]) -> str:
     """``text`` with every secret value (longest first) replaced by its placeholder."""
     for name, value in sorted(secrets.items(), key=lambda item: -len(item[1])):
-        if len(value) >= MIN_LENGTH and value in text:
+        if len(value) >= MIN_SECRET_CHARS and value in text:
             text = text.replace(value, placeholder(name))
     return text
 

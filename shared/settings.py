@@ -110,6 +110,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="API keys that see only the tasks and sessions they created (same format).",
     )
+    api_key_op_vaults: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="opVaultId binding (JSON): scoped API key (raw or 'sha256:<hex>') -> the 1Password vault "
+        "ids it may use. A scoped key not listed may use none (403); full-access keys may use any.",
+    )
+    api_max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body the HTTP API reads (413 above it)."
+    )
     max_queued_tasks: int = Field(1000, description="Queue backlog at which new tasks get 429; 0 = no limit.")
     retry_after_s: int = Field(5, description="Retry-After (seconds) sent with a 429 for a full queue.")
     max_active_sessions: int = Field(100, description="Active sessions allowed at once; 0 = no limit.")

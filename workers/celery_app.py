@@ -7,7 +7,7 @@ import logging
 import threading
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import after_setup_logger, worker_process_shutdown, worker_ready, worker_shutdown
 
 from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import HEARTBEAT_S, ConsumerRegistry
@@ -19,6 +19,15 @@ app.conf.update(celery_config(settings))
 app.conf.imports = ("workers.tasks", "workers.judge.tasks")
 
 log = logging.getLogger(__name__)
+
+
+@after_setup_logger.connect
+def _mask_logs(logger: logging.Logger | None = None, **_: object) -> None:
+    """No log line shows a running task's secret (see :mod:`workers.log_masking`)."""
+    from workers import log_masking
+
+    log_masking.install(logger)
+    log_masking.install()
 
 
 @worker_ready.connect

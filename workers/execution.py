@@ -23,16 +23,18 @@ from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView, format_cost
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, TaskStore, utcnow
-from workers import metrics, session_state
+from workers import log_masking, metrics, session_state
 from workers.actions import ACTIONS
+from workers.actions.base import Action
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome
-from workers.browser.guard import NetworkSettingsError, guard_for
+from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.session import BrowserSession
 from workers.judge.handoff import hand_off, send_judge, wants_judge
 from workers.lease import Leases
 from workers.live import live_view
+from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
 from workers.secrets_1password import OnePasswordError, task_vault
 from workers.skills.files import TaskFiles
@@ -202,6 +204,28 @@ async def run_record(
         guard = guard_for(request.allowed_domains, settings)
     except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
+    with log_masking.registered(vault):
+        try:
+            outcome = await _browse(record, request, settings, hooks, llm, vault, guard, skills)
+        except Exception as exc:  # our bug: end the record with the reason, masked like everything
+            log.exception("task %s crashed", hooks.task_id)
+            outcome = AgentOutcome(TaskStatus.failed, error=f"internal error: {exc!r}")
+        # Every error and output string leaves through here: masked, then cut.
+        outcome.error = vault.mask(outcome.error)[:4000] if outcome.error else outcome.error
+        outcome.output = vault.mask(outcome.output) if outcome.output else outcome.output
+    return outcome, llm.cost
+
+
+async def _browse(
+    record: TaskRecord,
+    request: CreateTaskRequest,
+    settings: Settings,
+    hooks: RecordHooks,
+    llm: LLMClient,
+    vault: SecretVault,
+    guard: BrowserGuard,
+    skills: dict[str, Action],
+) -> AgentOutcome:
     start = await asyncio.to_thread(session_state.load, record, hooks.tasks, settings)
     config = _agent_config(request, settings, llm, start)
     try:
@@ -229,8 +253,8 @@ async def run_record(
     except BrowserNotFoundError as exc:
         outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
     except PlaywrightError as exc:  # the browser died or could not start
-        outcome = AgentOutcome(TaskStatus.failed, error=f"browser unusable: {vault.mask(str(exc))[:500]}")
-    return outcome, llm.cost
+        outcome = AgentOutcome(TaskStatus.failed, error=f"browser unusable: {vault.mask(str(exc))}")
+    return outcome
 
 
 _SETUP_ERRORS = (

@@ -19,10 +19,10 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from importlib import metadata
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from shared.models import CreateTaskRequest
 from shared.settings import Settings
+from shared.urls import DEFAULT_PORTS, parse_url
 from workers.policy.secrets import TOTP_SUFFIX, SecretVault, SiteScope
 
 INTEGRATION_NAME = "browserfleet"
@@ -186,16 +186,12 @@ def _scopes(websites: Sequence[Website]) -> tuple[SiteScope, ...]:
         if behavior == "Never":
             continue
         url = site.url if "://" in site.url else "https://" + site.url
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
-        if not host:
+        parsed = parse_url(url)
+        if parsed is None or not parsed.host:
             continue
         exact = behavior == "ExactDomain"
-        try:
-            port = parts.port if exact else None
-        except ValueError:
-            port = None
-        sites.append(SiteScope(host=host, subdomains=not exact, port=port))
+        explicit = parsed.port if parsed.port != DEFAULT_PORTS.get(parsed.scheme) else None
+        sites.append(SiteScope(host=parsed.host, subdomains=not exact, port=explicit if exact else None))
     return tuple(sites)
 
 

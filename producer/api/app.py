@@ -21,8 +21,9 @@ from shared.llms import model_table
 from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
-from . import errors, routes_live, routes_misc, routes_sessions, routes_tasks
+from . import downloads, errors, routes_live, routes_misc, routes_sessions, routes_tasks
 from .auth import ApiKeys
+from .gate import GateMiddleware
 from .schemas import Health
 
 PREFIX = "/api/v2"
@@ -31,7 +32,7 @@ PREFIX = "/api/v2"
 def create_app(settings: Settings | None = None, producer: Producer | None = None) -> FastAPI:
     """The app for ``settings`` (keys are checked now: no keys, no server)."""
     settings = settings or get_settings()
-    api_keys = ApiKeys(settings.api_keys, settings.scoped_api_keys)
+    api_keys = ApiKeys(settings.api_keys, settings.scoped_api_keys, settings.api_key_op_vaults)
     app = FastAPI(
         title="browserfleet",
         summary="Self-hosted browser agents, wire-compatible with the Browser Use Cloud API v2",
@@ -45,6 +46,11 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     app.state.producer = producer or Producer(settings)
     app.state.metrics = app.state.producer.metrics_registry()
     errors.install(app)
+    open_paths = {f"{PREFIX}/openapi.json", f"{PREFIX}/docs", f"{PREFIX}/docs/oauth2-redirect"}
+    app.add_middleware(
+        GateMiddleware, api_keys=api_keys, max_body=settings.api_max_body_bytes, prefix=PREFIX,
+        open_paths=open_paths, open_prefixes=(downloads.PATH + "/",),
+    )
     for router in (routes_tasks.router, routes_sessions.router, routes_live.router, routes_misc.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_misc.public)

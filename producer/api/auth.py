@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -39,6 +39,10 @@ class Caller:
 
     key_id: uuid.UUID
     owner: str | None
+    op_vaults: frozenset[str] | None = None  # None: any vault (full access)
+
+    def may_use_vault(self, vault_id: str) -> bool:
+        return self.op_vaults is None or vault_id in self.op_vaults
 
 
 def digest(entry: str) -> str:
@@ -54,13 +58,26 @@ def digest(entry: str) -> str:
 class ApiKeys:
     """The accepted keys, by digest."""
 
-    def __init__(self, full: Iterable[str], scoped: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        full: Iterable[str],
+        scoped: Iterable[str] = (),
+        op_vaults: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         self._callers: dict[str, Caller] = {}
+        vaults = {digest(key): frozenset(ids) for key, ids in (op_vaults or {}).items()}
         for entries, is_scoped in ((full, False), (scoped, True)):
             for entry in entries:
                 hexdigest = digest(entry)
                 owner = f"key:{hexdigest[:16]}" if is_scoped else None
-                self._callers[hexdigest] = Caller(uuid.UUID(hexdigest[:32]), owner)
+                bound = vaults.get(hexdigest, frozenset()) if is_scoped else None
+                self._callers[hexdigest] = Caller(uuid.UUID(hexdigest[:32]), owner, bound)
+        unknown = set(vaults) - {d for d, c in self._callers.items() if c.owner is not None}
+        if unknown:
+            raise ApiKeyConfigError(
+                "BROWSERFLEET_API_KEY_OP_VAULTS names keys that are not scoped API keys "
+                "(full-access keys may use any vault)"
+            )
         if not self._callers:
             raise ApiKeyConfigError(
                 "no API keys configured: set BROWSERFLEET_API_KEYS (comma-separated; "

@@ -139,7 +139,9 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "Session is stopped or already has a running task",
         401: "Missing or invalid API key",
+        403: "This API key may not use the requested opVaultId",
         404: "Not found",
+        413: "Request body over the server's limit (BROWSERFLEET_API_MAX_BODY_BYTES)",
         429: "Too many tasks waiting (retry after Retry-After seconds) or too many active sessions",
         503: "Redis or the broker is unreachable",
     }

@@ -254,7 +254,7 @@ def _vault(site: Site) -> list[dict[str, Any]]:
             "id": "i1",
             "title": "Test Site",
             "websites": [{"url": site.url, "autofill_behavior": "ExactDomain"}],
-            "fields": [field("username", "Text", "ada"), field("password", "Concealed", PASSWORD)],
+            "fields": [field("username", "Text", "ada.lovelace"), field("password", "Concealed", PASSWORD)],
         },
         {
             "id": "i2",
@@ -293,7 +293,7 @@ def test_op_vault_credentials_log_in_only_on_their_site(
     assert "<secret>test_site_password</secret>" in first and "<secret>elsewhere_password</secret>" in first
     refusal = view.steps[0].results[0]
     assert "elsewhere_password" in refusal and "may not be used on" in refusal and "example.com" in refusal
-    assert ("/login", {"user": "ada", "password": PASSWORD}) in site.forms
+    assert ("/login", {"user": "ada.lovelace", "password": PASSWORD}) in site.forms
     assert "elsewhere-pw-7781" not in json.dumps(site.forms)
     needles = [PASSWORD, "elsewhere-pw-7781", FAKE_OP_TOKEN]
     for call in fake_llm.calls[sid]:

@@ -197,3 +197,38 @@ def test_one_proxy_per_process_and_policy() -> None:
         await other.close()
 
     _run(test)
+
+
+def test_an_oversized_response_head_is_refused_and_the_connection_closed() -> None:
+    """Passed through untouched (keep-alive), the browser's next request on that connection,
+    for another origin and with its cookies, would have gone to this upstream."""
+
+    async def test() -> None:
+        second: list[bytes] = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n")
+            writer.write(b"X-Big: " + b"a" * (80 * 1024) + b"\r\n\r\n")
+            await writer.drain()
+            second.append(await reader.read(4096))  # whatever else the client sends on it
+            writer.close()
+
+        upstream = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = upstream.sockets[0].getsockname()[1]
+        proxy, _ = await _proxy([f"127.0.0.1:{port}"], {"site.test": ["127.0.0.1"]})
+        host, proxy_port = proxy.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(proxy_port))
+        writer.write(f"GET http://site.test:{port}/ HTTP/1.1\r\nHost: site.test:{port}\r\n\r\n".encode())
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        writer.write(b"GET http://other.test/ HTTP/1.1\r\nHost: other.test\r\nCookie: session=other\r\n\r\n")
+        rest = await asyncio.wait_for(reader.read(), 10)  # b"" once the proxy closes
+        writer.close()
+        await proxy.close()
+        upstream.close()
+        assert answer.startswith(b"HTTP/1.1 502") and b"Connection: close" in answer
+        assert b"a" * 100 not in answer + rest
+        assert not any(b"session=other" in chunk for chunk in second)
+
+    _run(test)

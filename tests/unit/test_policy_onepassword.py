@@ -100,7 +100,7 @@ def test_the_exact_sdk_calls_are_pinned(fake_vaults: Path) -> None:
 
         async def get(self, *args: Any, **kwargs: Any) -> fake.Item:
             seen.append(("items.get", (args, kwargs)))
-            field = fake.ItemField("c", "credential", fake.ItemFieldType.CONCEALED, "k")
+            field = fake.ItemField("c", "credential", fake.ItemFieldType.CONCEALED, "k-credential-1")
             return fake.Item("itm5", "API", "vault-1", [field])
 
     class Client:
@@ -191,7 +191,7 @@ def test_task_vault_merges_and_needs_a_token(fake_vaults: Path) -> None:
     vault = asyncio.run(op.task_vault(request, own, settings, fake.Client.authenticate))
     assert "api_credential" in vault.names
     assert vault.reveal("<secret>github_password</secret>", url="https://anywhere.example/") == "mine"
-    plain = asyncio.run(op.task_vault(CreateTaskRequest(task="t"), {"a": "b"}, no_token))
+    plain = asyncio.run(op.task_vault(CreateTaskRequest(task="t"), {"a": "bbbb"}, no_token))
     assert plain.names == ["a"]
     calls = [json.loads(line)["call"] for line in fake_vaults.read_text().splitlines()]
     assert calls[0] == "authenticate" and calls[1] == "items.list"

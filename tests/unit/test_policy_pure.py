@@ -55,7 +55,7 @@ def test_secret_values_pasted_elsewhere_are_replaced_before_storing() -> None:
 
     request = CreateTaskRequest(
         task="log in with hunter2-s3cret please",
-        secrets={"pw": "hunter2-s3cret", "pin": "12"},
+        secrets={"pw": "hunter2-s3cret"},
         judge_ground_truth="used hunter2-s3cret",
         metadata={"note": "hunter2-s3cret"},
         start_url="https://example.com/?p=hunter2-s3cret",

@@ -7,8 +7,8 @@ import re
 import pyotp
 import pytest
 
+from workers.policy.masking import MIN_FRAGMENT
 from workers.policy.secrets import (
-    MIN_FRAGMENT,
     SecretScopeError,
     SecretVault,
     SiteScope,
@@ -81,10 +81,11 @@ def test_scoped_secrets_are_revealed_only_on_their_sites() -> None:
 def test_merging_keeps_the_tasks_own_secrets_and_their_lack_of_scope() -> None:
     own = SecretVault({"shared": "mine"})
     other = SecretVault(
-        {"shared": "theirs", "extra": "x"}, {"shared": [SiteScope("a.com")], "extra": [SiteScope("b.com")]}
+        {"shared": "theirs", "extra": "x-extra"},
+        {"shared": [SiteScope("a.com")], "extra": [SiteScope("b.com")]},
     )
     merged = own.merged(other)
     assert merged.names == ["extra", "shared"]
     assert merged.reveal("<secret>shared</secret>", url="https://anything.example/") == "mine"
     assert merged.scope("extra") == (SiteScope("b.com"),)
-    assert merged.mask("mine theirs x") == "<secret>shared</secret> theirs <secret>extra</secret>"
+    assert merged.mask("mine theirs x-extra") == "<secret>shared</secret> theirs <secret>extra</secret>"

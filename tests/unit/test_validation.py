@@ -93,7 +93,7 @@ def test_secrets_without_a_key_are_refused(producer, settings) -> None:
 
     keyless = Producer(settings.model_copy(update={"secrets_key": None}))
     with pytest.raises(TaskValidationError) as info:
-        keyless.create_task({**VALID, "secrets": {"password": "x"}})
+        keyless.create_task({**VALID, "secrets": {"password": "x-password"}})
     assert "BROWSERFLEET_SECRETS_KEY" in str(info.value)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from playwright.async_api import Error as PlaywrightError
 
+from shared.urls import with_scheme
 from workers import metrics
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
+from workers.policy.navigation import agent_navigation_reason
 
 
 class NavigateParams(Params):
@@ -14,13 +16,11 @@ class NavigateParams(Params):
 
 
 async def navigate(ctx: ActionContext, params: NavigateParams) -> ActionResult:
-    url = params.url.strip()
-    if "://" not in url and not url.startswith(("about:", "data:")):
-        url = "https://" + url
-    reason = ctx.guard(url)
+    url = with_scheme(params.url)
+    reason = agent_navigation_reason(url) or ctx.guard(url)
     if reason:
         metrics.REQUESTS_BLOCKED.labels(kind="navigate").inc()
-        raise ActionError(f"navigation to {url} blocked: {reason}")
+        raise ActionError(f"navigation to {url[:300]} blocked: {reason}")
     page = await ctx.session.new_tab() if params.new_tab else await ctx.session.page()
     try:
         await page.goto(url, wait_until="domcontentloaded")

@@ -14,7 +14,7 @@ async def render_state(capture: PageCapture, session: BrowserSession) -> str:
     tabs = []
     for tab_id, url, title in await session.tabs(current_title=capture.title):
         mark = " (current)" if tab_id == session.current_tab else ""
-        tabs.append(f"[{tab_id}] {title[:60]} — {url[:200]}{mark}")
+        tabs.append(f"[{tab_id}] {_clip(title, 60)} — {_clip(url, 200)}{mark}")
     scroll = capture.scroll
     lines = [
         f"url: {capture.url}",
@@ -28,6 +28,11 @@ async def render_state(capture: PageCapture, session: BrowserSession) -> str:
         capture.page_text or "(empty)",
     ]
     return "\n".join(lines)
+
+
+def _clip(text: str, limit: int) -> str:
+    """Cut with a visible ``…``: masking recognises a secret cut short by what follows it."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def screenshot(page: Page, index: ElementIndex, highlight_elements: bool) -> str:

@@ -343,15 +343,22 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 async def _response_then_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Pass the response on with ``Connection: close``, so the browser never reuses this
-    connection for a request the proxy has not checked."""
+    connection for a request the proxy has not checked.
+
+    A response whose head the proxy cannot parse (over :data:`HEAD_LIMIT`, or cut off) is
+    never passed through: its framing is unknown, so the browser might keep the connection
+    and send its next request, for another origin and with that origin's cookies, to this
+    upstream. The browser gets a 502 instead, and the connection is closed.
+    """
     while True:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:  # closed before a full head: pass on what came
-            writer.write(exc.partial)
-            break
+        except asyncio.IncompleteReadError:
+            await _respond(writer, "502 Bad Gateway", "the upstream closed before a complete response head")
+            return
         except asyncio.LimitOverrunError:
-            break  # a head too large to rewrite: pass it through untouched
+            await _respond(writer, "502 Bad Gateway", f"response head over {HEAD_LIMIT} bytes refused")
+            return
         status_line, *headers = head[:-4].decode("latin-1").split("\r\n")
         code = status_line.split(" ", 2)[1] if status_line.count(" ") >= 1 else ""
         informational = code.startswith("1") and code != "101"

@@ -34,12 +34,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urljoin
 
 from playwright.async_api import BrowserContext, CDPSession, Frame, Page, Request, Route
 from playwright.async_api import Error as PlaywrightError
 
 from shared.settings import Settings
+from shared.urls import resolve
 from workers import metrics
 from workers.browser.egress import EgressProxy, Refused, shared_proxy
 from workers.policy.navigation import BlockedRequest, RequestPolicy
@@ -217,7 +217,7 @@ class BrowserGuard:
             await route.fulfill(response=response)
             return
         await _quietly(response.dispose())
-        target = urljoin(route.request.url, location)
+        target = resolve(location, route.request.url) or location
         reason = self.policy.navigation_reason(target) or await self._address_reason(target)
         if reason:
             self._record(BlockedRequest(target, reason, kind))
@@ -269,7 +269,7 @@ class BrowserGuard:
         status = event.get("responseStatusCode") or 0
         location = _header(event.get("responseHeaders") or [], "location")
         if 300 <= status < 400 and location:
-            target = urljoin(event["request"]["url"], location)
+            target = resolve(location, event["request"]["url"]) or location
             reason = self.policy.navigation_reason(target) or await self._address_reason(target)
             if reason:
                 kind = "page" if event.get("frameId") == main_frame else "frame"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.domains import DomainPattern, parse_pattern, url_allowed
+from shared.urls import parse_url
 from workers.policy.network import NetworkPolicy, Target, network_target, scheme_reason
 
 
@@ -36,6 +37,37 @@ class BlockedRequest:
     def describe(self) -> str:
         what = {"page": "navigation to", "frame": "iframe load of"}.get(self.kind, "request to")
         return f"{what} {self.url[:300]} blocked: {self.reason}"
+
+
+def agent_navigation_reason(url: str) -> str | None:
+    """Why the *model* may not open ``url`` itself: only http(s) pages and ``about:blank``.
+
+    A page may embed ``data:``/``blob:`` documents, but a model that writes its own
+    ``data:text/html,...`` page (say, steered by a prompt injection) writes a page that can
+    send whatever is typed into it anywhere; ``javascript:`` runs the model's code.
+    """
+    parsed = parse_url(url)
+    if parsed is None:
+        return "not a valid URL"
+    if parsed.web or parsed.href == "about:blank":
+        return None
+    if parsed.scheme in {"data", "blob", "javascript"}:
+        return f"the model may open only http(s) pages, not {parsed.scheme}: URLs"
+    return scheme_reason(url) or f"the model may open only http(s) pages, not {parsed.scheme}: URLs"
+
+
+def secret_destination_reason(url: str) -> str | None:
+    """Why no secret may be typed into a document (or frame) at ``url``, whatever the task allows.
+
+    Only http(s) documents: ``data:``, ``blob:``, ``about:``, ``javascript:``, ``file:`` and
+    ``filesystem:`` documents are written by whoever made them (a page, the model) and can
+    send a typed value anywhere.
+    """
+    parsed = parse_url(url)
+    if parsed is None or not parsed.web:
+        scheme = parsed.scheme if parsed else "invalid"
+        return f"a {scheme}: document is not a page secrets may be typed into (http(s) only)"
+    return None
 
 
 @dataclass(frozen=True)

