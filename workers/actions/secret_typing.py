@@ -16,6 +16,7 @@ from playwright.async_api import ElementHandle, Frame
 from playwright.async_api import Error as PlaywrightError
 
 from shared.urls import parse_url
+from workers import metrics
 from workers.actions.base import ActionError, NavigationGuard
 from workers.policy.navigation import secret_destination_reason
 from workers.policy.secrets import SecretVault, UnknownSecretError
@@ -59,12 +60,14 @@ async def type_secret(
     for where in chain:
         reason = secret_destination_reason(where) or guard(where)
         if reason:
+            metrics.SECRET_REFUSALS.inc()
             raise ActionError(f"secrets are not typed on {where[:300]}: {reason}")
     try:
         for where in chain[1:]:
             vault.check_use(text, where)
         value = vault.reveal(text, url=chain[0])
     except UnknownSecretError as exc:
+        metrics.SECRET_REFUSALS.inc()
         raise ActionError(str(exc)) from None
     parsed = parse_url(chain[0])
     assert parsed is not None  # secret_destination_reason passed
@@ -84,6 +87,7 @@ async def _frame_chain(frame: Frame) -> list[str]:
         urls.append(current.url)
         parent = current.parent_frame
         if parent is not None and await _sandboxed(current):
+            metrics.SECRET_REFUSALS.inc()
             raise ActionError(f"secrets are not typed into a sandboxed frame ({current.url[:300]})")
         current = parent
     return urls
