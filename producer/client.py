@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
@@ -31,12 +32,15 @@ from shared.models import (
     TaskView,
 )
 from shared.redaction import redact_request
+from shared.sessions import SessionRecord
 from shared.settings import Settings, get_settings
 from shared.skill_ids import to_slugs
 from shared.store import TaskRecord, TaskStore, utcnow
 
-from .errors import EnqueueError, TaskNotFoundError, TaskValidationError, WaitTimeoutError
+from .enqueue import Enqueuer, NewTask
+from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError
 from .sessions import SessionMethods
+from .wire import WireFormat
 
 Payload = CreateTaskRequest | Mapping[str, Any]
 
@@ -50,9 +54,31 @@ class Producer(SessionMethods):
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
 
+    @cached_property
+    def enqueuer(self) -> Enqueuer:
+        broker = self._broker_redis
+        wire = WireFormat(
+            self.celery,
+            RUN_TASK,
+            self.settings.queue,
+            events_db=int(broker.connection_pool.connection_kwargs.get("db", 0)),
+            sent_event=bool(self.celery.conf.task_send_sent_event),
+        )
+        return Enqueuer(
+            self.store,
+            broker,
+            wire,
+            same_redis=self.settings.broker == self.settings.redis_url,
+            max_queued=self.settings.max_queued_tasks,
+            retry_after_s=self.settings.retry_after_s,
+        )
+
     # -- create -----------------------------------------------------------
-    def validate(self, payload: Payload) -> CreateTaskRequest:
-        """The validated request; raises :class:`TaskValidationError` listing every bad field."""
+    def validate(self, payload: Payload, known_skills: list[str] | None = None) -> CreateTaskRequest:
+        """The validated request; raises :class:`TaskValidationError` listing every bad field.
+
+        ``known_skills`` is the skill manifest, when the caller has already read it.
+        """
         errors: list[dict[str, Any]] = []
         try:
             data = payload.wire() if isinstance(payload, CreateTaskRequest) else dict(payload)
@@ -64,7 +90,7 @@ class Producer(SessionMethods):
             request = None
         errors += self._check_models(payload, request)
         if request is not None and request.skill_ids:
-            known = sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
+            known = self._known_skills() if known_skills is None else known_skills
             request.skill_ids = to_slugs(request.skill_ids, known)
             errors += _check_skills(request.skill_ids, known)
         if request is not None and request.start_url and request.allowed_domains:
@@ -77,6 +103,9 @@ class Producer(SessionMethods):
             raise TaskValidationError(errors)
         assert request is not None
         return request
+
+    def _known_skills(self) -> list[str]:
+        return sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
 
     def _check_models(
         self, payload: Payload, request: CreateTaskRequest | None
@@ -103,12 +132,60 @@ class Producer(SessionMethods):
         """Validate, admit, bind to a session (claimed atomically), record and enqueue one task.
 
         Without ``sessionId`` the task gets a one-off session that stops when the task ends.
+        Recording and enqueueing are one Redis round trip (see :mod:`producer.enqueue`).
         """
-        request = redact_request(self.validate(payload))
-        self.admit()
-        task_id = uuid.uuid4()
-        session = self._session_for_task(request, str(task_id), owner)
-        session_id = session.id
+        return self._create([self.validate(payload)], owner)[0]
+
+    def create_tasks(
+        self, payloads: Iterable[Payload], *, owner: str | None = None
+    ) -> list[TaskCreated]:
+        """Create many tasks at once, all or none, in one Redis round trip (plus one per ``sessionId``).
+
+        Every payload is validated on its own; if any is invalid, :class:`TaskValidationError`
+        lists every bad field of every bad payload, each path starting with the payload's
+        index (``[3, "llm"]``), and nothing is written or enqueued, not even the valid ones.
+        A full queue (``backlog + len(payloads) > max_queued_tasks``) refuses the whole batch
+        with :class:`QueueFullError`; a session error (busy, stopped, not found) does too.
+        """
+        requests: list[CreateTaskRequest] = []
+        errors: list[dict[str, Any]] = []
+        known: list[str] | None = None
+        for index, payload in enumerate(payloads):
+            if known is None and _wants_skills(payload):
+                known = self._known_skills()
+            try:
+                requests.append(self.validate(payload, known))
+            except TaskValidationError as exc:
+                errors += [{**e, "loc": [index, *e["loc"]]} for e in exc.errors]
+        if errors:
+            raise TaskValidationError(errors)
+        return self._create(requests, owner)
+
+    def _create(self, requests: list[CreateTaskRequest], owner: str | None) -> list[TaskCreated]:
+        """Bind each request to its session, then record and enqueue them all in one script."""
+        tasks: list[NewTask] = []
+        claimed: list[tuple[SessionRecord, str]] = []
+        try:
+            for validated in requests:
+                request = redact_request(validated)
+                task_id = uuid.uuid4()
+                session = self._session_for_task(request, str(task_id), owner)
+                if not session.one_off:
+                    claimed.append((session, str(task_id)))
+                tasks.append(NewTask(
+                    self._new_record(request, task_id, session, owner),
+                    session if session.one_off else None,
+                ))
+            self.enqueuer.push(tasks)
+        except BaseException:
+            for session, claimed_by in claimed:
+                self._unclaim(session, claimed_by)
+            raise
+        return [TaskCreated(id=t.record.id, session_id=t.record.session_id) for t in tasks]
+
+    def _new_record(
+        self, request: CreateTaskRequest, task_id: uuid.UUID, session: SessionRecord, owner: str | None
+    ) -> TaskRecord:
         secrets_token = (
             crypto.encrypt_json(request.secrets, self.settings.secrets_key)
             if request.secrets
@@ -116,9 +193,9 @@ class Producer(SessionMethods):
         )
         stored = request.model_dump(mode="json", exclude={"secrets"})
         stored["secret_names"] = sorted(request.secrets or {})
-        record = TaskRecord(
+        return TaskRecord(
             id=task_id,
-            session_id=session_id,
+            session_id=session.id,
             llm=request.llm,
             task=request.task,
             status=TaskStatus.created,
@@ -128,20 +205,6 @@ class Producer(SessionMethods):
             secrets_token=secrets_token,
             owner=owner or session.owner,
         )
-        self.store.create(record)
-        try:
-            self.celery.send_task(
-                RUN_TASK,
-                args=[str(task_id)],
-                task_id=str(task_id),
-                queue=self.settings.queue,
-                argsrepr=f"('{task_id}',)",
-            )
-        except Exception as exc:  # the broker's errors vary by transport
-            self.store.delete(str(task_id), str(session_id))
-            self._unclaim(session, str(task_id))
-            raise EnqueueError(f"could not enqueue task: {exc}") from exc
-        return TaskCreated(id=task_id, session_id=session_id)
 
     # -- read -------------------------------------------------------------
     def _record(
@@ -235,6 +298,12 @@ class Producer(SessionMethods):
 
     def ping(self) -> bool:
         return bool(self.store.redis.ping())
+
+
+def _wants_skills(payload: Payload) -> bool:
+    if isinstance(payload, CreateTaskRequest):
+        return bool(payload.skill_ids)
+    return bool(payload.get("skillIds") or payload.get("skill_ids"))
 
 
 def _check_skills(skill_ids: list[str], known: list[str]) -> list[dict[str, Any]]:

@@ -105,12 +105,16 @@ class TaskStore:
         return cls(connect(url), ttl_s)
 
     # -- writes -----------------------------------------------------------
+    @staticmethod
+    def fields(record: TaskRecord) -> dict[str, str]:
+        """The Redis hash of a new record (each value JSON; steps and files live elsewhere)."""
+        data = record.model_dump(exclude={"steps", "output_files"})
+        return {n: _encode(v) for n, v in data.items()}
+
     def create(self, record: TaskRecord) -> None:
         """Write a new record (status ``created``) and index it."""
         task_id, session_id = str(record.id), str(record.session_id)
-        fields: dict[Any, Any] = {n: _encode(v) for n, v in record.model_dump().items()}
-        fields.pop("steps", None)
-        fields.pop("output_files", None)
+        fields: dict[Any, Any] = self.fields(record)
         score = record.created_at.timestamp()
         pipe = self.redis.pipeline()
         pipe.hset(keys.task(task_id), mapping=fields)
