@@ -82,14 +82,22 @@ class OutputFileTooLargeError(ValueError):
     """An output file over the configured size limit."""
 
 
+_dumps = json.JSONEncoder().encode  # json.dumps without its per-call keyword handling
+
+
 def _encode(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return json.dumps(format(value, "f"))
+    """One hash value as JSON (the common cases first: this runs ~20 times per created task)."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _dumps(value)
     if isinstance(value, datetime):
-        return json.dumps(value.isoformat())
+        return '"' + value.isoformat() + '"'
     if isinstance(value, UUID):
-        return json.dumps(str(value))
-    return json.dumps(value)
+        return '"' + str(value) + '"'
+    if isinstance(value, Decimal):
+        return '"' + format(value, "f") + '"'
+    return _dumps(value)
 
 
 class TaskStore:
@@ -107,8 +115,12 @@ class TaskStore:
     # -- writes -----------------------------------------------------------
     @staticmethod
     def fields(record: TaskRecord) -> dict[str, str]:
-        """The Redis hash of a new record (each value JSON; steps and files live elsewhere)."""
-        data = record.model_dump(exclude={"steps", "output_files"})
+        """The Redis hash of a new record (each value JSON; steps and files live elsewhere).
+
+        Unset (None) fields are left out: an absent field reads back as its default (None),
+        and a new record has a dozen of them.
+        """
+        data = record.model_dump(exclude={"steps", "output_files"}, exclude_none=True)
         return {n: _encode(v) for n, v in data.items()}
 
     def create(self, record: TaskRecord) -> None:
