@@ -220,7 +220,11 @@ class Producer(SessionMethods):
         return self._record(task_id, with_steps=True, owner=owner).view()
 
     def get_status(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskStatusView:
-        return self._record(task_id, owner=owner).status_view()
+        """The lightweight view for polling (reads only its own fields)."""
+        found = self.store.load_status(str(task_id))
+        if found is None or (owner is not None and found[1] != owner):
+            raise TaskNotFoundError(str(task_id))
+        return found[0]
 
     def list_tasks(
         self,
@@ -254,7 +258,7 @@ class Producer(SessionMethods):
         """Block until the task is terminal; raises :class:`WaitTimeoutError` after ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            status = self._record(task_id).status
+            status = self.get_status(task_id).status
             if status.terminal:
                 return self.get_task(task_id)
             if deadline is not None and time.monotonic() > deadline:
@@ -265,7 +269,7 @@ class Producer(SessionMethods):
         """Yield steps as they are recorded, until the task is terminal."""
         seen = 0
         while True:
-            status = self._record(task_id).status
+            status = self.get_status(task_id).status
             for step in self.store.steps(str(task_id), seen):
                 seen += 1
                 yield step

@@ -31,6 +31,8 @@ return 1
 """
 
 _VIEW_FIELDS = set(TaskView.model_fields) - {"steps", "output_files"}
+# What load_status reads: the status view, plus who owns the task and the judge's deadline.
+_STATUS_FIELDS = ["id", *(f for f in TaskStatusView.model_fields if f != "id"), "owner", "judge_deadline"]
 
 
 def utcnow() -> datetime:
@@ -211,12 +213,14 @@ class TaskStore:
         return bool(self.redis.exists(keys.stop_flag(task_id)))
 
     def load(self, task_id: str, with_steps: bool = False) -> TaskRecord | None:
-        pipe = self.redis.pipeline()
-        pipe.hgetall(keys.task(task_id))
         if with_steps:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hgetall(keys.task(task_id))
             pipe.lrange(keys.steps(task_id), 0, -1)
             pipe.hvals(keys.output_files(task_id))
-        raw, *rest = pipe.execute()
+            raw, *rest = pipe.execute()
+        else:
+            raw = self.redis.hgetall(keys.task(task_id))
         if not raw:
             return None
         data = {name: json.loads(value) for name, value in raw.items()}
@@ -228,6 +232,23 @@ class TaskStore:
         if self._settle(record):
             return self.load(task_id, with_steps)
         return record
+
+    def load_status(self, task_id: str) -> tuple[TaskStatusView, str | None] | None:
+        """The polled view and the task's owner, from only the fields they need (one HMGET)."""
+        raw = self.redis.hmget(keys.task(task_id), _STATUS_FIELDS)
+        if raw[0] is None:
+            return None
+        data = {name: json.loads(value) for name, value in zip(_STATUS_FIELDS, raw, strict=True) if value}
+        owner, deadline = data.pop("owner", None), data.pop("judge_deadline", None)
+        overdue = (
+            data.get("status") == TaskStatus.started.value
+            and deadline is not None
+            and utcnow() > datetime.fromisoformat(deadline)
+        )
+        if overdue:
+            record = self.load(task_id)  # settles it
+            return (record.status_view(), record.owner) if record else None
+        return TaskStatusView.model_validate(data), owner
 
     def output_file(self, task_id: str, file_id: str) -> tuple[dict[str, Any], bytes] | None:
         """One output file's metadata (fileName, contentType, size) and content, if kept."""

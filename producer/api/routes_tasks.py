@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from shared.models import (
     CreateTaskRequest,
@@ -21,6 +21,7 @@ from .auth import CallerDep
 from .compat import for_client
 from .deps import ProducerDep
 from .errors import responses
+from .etag import NOT_MODIFIED, conditional_json
 from .params import IsoDateTime
 from .schemas import TaskLogFileResponse, TaskUpdateAction, UpdateTaskRequest
 
@@ -58,9 +59,12 @@ def list_tasks(
     return page
 
 
-@router.get("/{task_id}", summary="Get Task", responses=responses(404))
-def get_task(task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> TaskView:
-    return for_client(request, producer.get_task(task_id, owner=caller.owner))
+@router.get(
+    "/{task_id}", summary="Get Task", response_model=TaskView, responses={**responses(404), **NOT_MODIFIED}
+)
+def get_task(task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> Response:
+    """The full view, with an ``ETag`` (``If-None-Match`` answers 304 while it is unchanged)."""
+    return conditional_json(request, for_client(request, producer.get_task(task_id, owner=caller.owner)))
 
 
 @router.patch("/{task_id}", summary="Update Task", responses=responses(404))
@@ -75,12 +79,15 @@ def update_task(
     return for_client(request, view)
 
 
-@router.get("/{task_id}/status", summary="Get Task Status", responses=responses(404))
-def get_task_status(
-    task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
-) -> TaskStatusView:
-    """The lightweight view for polling."""
-    return for_client(request, producer.get_status(task_id, owner=caller.owner))
+@router.get(
+    "/{task_id}/status",
+    summary="Get Task Status",
+    response_model=TaskStatusView,
+    responses={**responses(404), **NOT_MODIFIED},
+)
+def get_task_status(task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> Response:
+    """The lightweight view for polling, with an ``ETag`` (``If-None-Match`` answers 304 while unchanged)."""
+    return conditional_json(request, for_client(request, producer.get_status(task_id, owner=caller.owner)))
 
 
 @router.get("/{task_id}/logs", summary="Get Task Logs", responses=responses(404))

@@ -263,6 +263,31 @@ def test_stop_task_and_session(make_api: Callable[..., ApiServer]) -> None:
         assert client.get(f"/sessions/{session_id}").json()["status"] == "stopped"
 
 
+@pytest.mark.parametrize("suffix", ["/status", ""])
+def test_polls_carry_an_etag_and_answer_304_until_the_task_changes(
+    make_api: Callable[..., ApiServer], official_spec: dict[str, Any], suffix: str
+) -> None:
+    server = make_api()
+    with server.client() as client:
+        task_id = client.post("/tasks", json={"task": "x"}).json()["id"]
+        path = f"/tasks/{task_id}{suffix}"
+        first = client.get(path)
+        tag = first.headers["etag"]
+        assert first.status_code == 200 and re.fullmatch(r'"[0-9a-f]{24}"', tag)
+        check_against_spec(official_spec, "TaskStatusView" if suffix else "TaskView", first.json())
+        assert client.get(path).headers["etag"] == tag  # same body, same tag
+        for header in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+            again = client.get(path, headers={"If-None-Match": header})
+            assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag)
+        assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+        client.patch(f"/tasks/{task_id}", json={"action": "stop"})
+        changed = client.get(path, headers={"If-None-Match": tag})
+        assert changed.status_code == 200 and changed.json()["status"] == "stopped"
+        assert changed.headers["etag"] != tag
+        other = client.get(f"/tasks/{uuid.uuid4()}{suffix}", headers={"If-None-Match": "*"})
+        assert other.status_code == 404
+
+
 def test_list_filters_and_pagination(make_api: Callable[..., ApiServer]) -> None:
     server = make_api()
     with server.client() as client:
