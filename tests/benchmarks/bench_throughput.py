@@ -22,7 +22,8 @@ processes, ``utime + stime`` plus ``cutime + cstime`` (what each has reaped), so
 snapshots give the exact CPU of the whole tree between them, short-lived renderers
 included. It is split by process kind (worker Python, Playwright's node driver, Chromium's
 browser, renderers, GPU, other helpers; what a process reaped is counted as the kind of
-its children: a zygote's as renderers). ``system`` is the machine's busy time from
+its children: a zygote's as renderers; this needs every process to be reaped inside the
+tree, so the worker does not recycle its browser during a round). ``system`` is the machine's busy time from
 /proc/stat (everything, including Redis, this harness and any other load: it is what the
 per-task figures should be read against on a quiet machine); ``redis`` is redis-server's
 own; ``harness`` is this process (producer, fake model, page server).
@@ -329,6 +330,9 @@ def full_round(
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "BROWSERFLEET_QUEUE": queue,
         "BROWSERFLEET_CONCURRENCY": str(concurrency),
+        # No browser recycling during a round: a recycled browser's orphaned zygote would be
+        # reaped outside the tree and its renderers' CPU lost to the accounting.
+        "BROWSERFLEET_TASKS_PER_BROWSER": "100000",
     }
     os.environ.update(env)
     from producer import Producer
