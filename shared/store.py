@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -31,8 +32,8 @@ return 1
 """
 
 _VIEW_FIELDS = set(TaskView.model_fields) - {"steps", "output_files"}
-# What load_status reads: the status view, plus who owns the task and the judge's deadline.
-_STATUS_FIELDS = ["id", *(f for f in TaskStatusView.model_fields if f != "id"), "owner", "judge_deadline"]
+# What a status poll reads: the status view, plus who owns the task and the judge's deadline.
+STATUS_FIELDS = ["id", *(f for f in TaskStatusView.model_fields if f != "id"), "owner", "judge_deadline"]
 
 
 def utcnow() -> datetime:
@@ -66,6 +67,29 @@ class TaskRecord(TaskView):
         return TaskStatusView.model_validate(
             self.model_dump(include=set(TaskStatusView.model_fields))
         )
+
+
+@dataclass
+class StatusFields:
+    """A status poll's read: the view, the task's owner, and whether its judge is overdue."""
+
+    view: TaskStatusView
+    owner: str | None
+    judge_overdue: bool
+
+
+def status_from_fields(raw: list[bytes | str | None]) -> StatusFields | None:
+    """Parse an ``HMGET`` of :data:`STATUS_FIELDS` (``None``: no such record)."""
+    if raw[0] is None:
+        return None
+    data = {name: json.loads(value) for name, value in zip(STATUS_FIELDS, raw, strict=True) if value}
+    owner, deadline = data.pop("owner", None), data.pop("judge_deadline", None)
+    overdue = (
+        data.get("status") == TaskStatus.started.value
+        and deadline is not None
+        and utcnow() > datetime.fromisoformat(deadline)
+    )
+    return StatusFields(TaskStatusView.model_validate(data), owner, overdue)
 
 
 def unjudged(reason: str) -> str:
@@ -235,20 +259,13 @@ class TaskStore:
 
     def load_status(self, task_id: str) -> tuple[TaskStatusView, str | None] | None:
         """The polled view and the task's owner, from only the fields they need (one HMGET)."""
-        raw = self.redis.hmget(keys.task(task_id), _STATUS_FIELDS)
-        if raw[0] is None:
+        found = status_from_fields(self.redis.hmget(keys.task(task_id), STATUS_FIELDS))
+        if found is None:
             return None
-        data = {name: json.loads(value) for name, value in zip(_STATUS_FIELDS, raw, strict=True) if value}
-        owner, deadline = data.pop("owner", None), data.pop("judge_deadline", None)
-        overdue = (
-            data.get("status") == TaskStatus.started.value
-            and deadline is not None
-            and utcnow() > datetime.fromisoformat(deadline)
-        )
-        if overdue:
+        if found.judge_overdue:
             record = self.load(task_id)  # settles it
             return (record.status_view(), record.owner) if record else None
-        return TaskStatusView.model_validate(data), owner
+        return found.view, found.owner
 
     def output_file(self, task_id: str, file_id: str) -> tuple[dict[str, Any], bytes] | None:
         """One output file's metadata (fileName, contentType, size) and content, if kept."""

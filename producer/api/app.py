@@ -21,6 +21,7 @@ from shared.settings import Settings, get_settings
 
 from . import errors, routes_misc, routes_sessions, routes_tasks
 from .auth import ApiKeys
+from .polling import StatusReader
 from .schemas import Health
 
 PREFIX = "/api/v2"
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     app.state.settings = settings
     app.state.api_keys = api_keys
     app.state.producer = producer or Producer(settings)
+    app.state.status_reader = StatusReader(app.state.producer)
     errors.install(app)
     for router in (routes_tasks.router, routes_sessions.router, routes_misc.router):
         app.include_router(router, prefix=PREFIX)
