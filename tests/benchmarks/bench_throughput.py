@@ -417,6 +417,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--levels", default="1,4,8,16,32")
     parser.add_argument("--quick", action="store_true", help="N = 1, 4 with a few tasks (a smoke run)")
+    parser.add_argument("--tasks", type=int, help="tasks per round (default: max(8, 3N))")
     parser.add_argument("--floor-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_child:
@@ -426,7 +427,9 @@ def main() -> None:
     if args.quick:
         result = run((1, 4), lambda n: 2 * n + 2)
     else:
-        result = run(tuple(int(n) for n in args.levels.split(",")), lambda n: max(8, 3 * n))
+        result = run(
+            tuple(int(n) for n in args.levels.split(",")), lambda n: args.tasks or max(8, 3 * n)
+        )
     result["quick"] = args.quick
     existing = json.loads(args.out.read_text()) if args.out.exists() else {}
     existing["throughput"] = result
