@@ -133,3 +133,27 @@ def _count_commands(producer: Any, action: Any) -> int:
         for key, client in clients.items():
             client.execute_command = originals[key]  # type: ignore[method-assign]
     return counted
+
+
+def test_a_broker_on_another_redis_gets_the_messages_after_the_records(
+    settings: Any, redis_client: redis.Redis
+) -> None:
+    """Broker URL != records URL (here the same server under another name): 3 requests, same result."""
+    queue = f"bf-batch-{uuid.uuid4().hex[:8]}"
+    broker_url = settings.redis_url.replace("127.0.0.1", "localhost")
+    assert broker_url != settings.redis_url
+    producer = Producer(settings.model_copy(update={"queue": queue, "max_queued_tasks": 3,
+                                                    "broker_url": broker_url}))
+    try:
+        assert not producer.enqueuer.same_redis
+        created = producer.create_tasks([{"task": "a"}, {"task": "b"}])
+        assert sorted(_queued_ids(redis_client, queue)) == sorted(str(c.id) for c in created)
+        assert producer.get_task(created[0].id).status == TaskStatus.created
+        before = redis_client.zcard(keys.TASK_INDEX)
+        with pytest.raises(QueueFullError):
+            producer.create_tasks([{"task": "c"}, {"task": "d"}])
+        assert redis_client.zcard(keys.TASK_INDEX) == before and redis_client.llen(queue) == 2
+        producer.create_task({"task": "c"})
+        assert redis_client.llen(queue) == 3
+    finally:
+        redis_client.delete(queue)
