@@ -106,7 +106,7 @@ class WireFormat:
             },
             "properties": {
                 "correlation_id": _ID,
-                "reply_to": self.app.thread_oid,
+                "reply_to": self.app.thread_oid,  # the creating thread's; only an RPC backend reads it
                 "argsrepr": argsrepr,
                 "delivery_mode": 2,
                 "delivery_info": {"exchange": "", "routing_key": self.queue},
