@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
@@ -34,13 +35,17 @@ from shared.models import (
     TaskView,
 )
 from shared.redaction import redact_request
+from shared.redis_client import connect
+from shared.sessions import SessionRecord
 from shared.settings import Settings, get_settings
 from shared.skill_ids import to_slugs
 from shared.store import TaskRecord, TaskStore, utcnow
 
-from .errors import EnqueueError, TaskNotFoundError, TaskValidationError, WaitTimeoutError
+from .enqueue import CeleryPublisher, Enqueuer, NewTask, Publisher, RedisListPublisher
+from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError
 from .live import LiveMethods
 from .sessions import SessionMethods
+from .wire import WireFormat
 
 Payload = CreateTaskRequest | Mapping[str, Any]
 
@@ -54,9 +59,39 @@ class Producer(SessionMethods, LiveMethods):
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
 
+    @cached_property
+    def enqueuer(self) -> Enqueuer:
+        """The records' Redis is the broker: one script records and pushes. Another Redis or
+        RabbitMQ: the script records, a publisher sends (see :mod:`producer.enqueue`)."""
+        settings = self.settings
+        broker_redis = None if settings.amqp else connect(settings.broker)
+        wire = WireFormat(
+            self.celery,
+            RUN_TASK,
+            settings.queue,
+            events_db=int(broker_redis.connection_pool.connection_kwargs.get("db", 0)) if broker_redis else 0,
+            sent_event=bool(self.celery.conf.task_send_sent_event),
+        )
+        publisher: Publisher | None = None
+        if broker_redis is None:
+            publisher = CeleryPublisher(self.celery, RUN_TASK, settings.queue)
+        elif settings.broker != settings.redis_url:
+            publisher = RedisListPublisher(broker_redis, wire)
+        return Enqueuer(
+            self.store,
+            wire,
+            broker=self._broker,
+            publisher=publisher,
+            max_queued=settings.max_queued_tasks,
+            retry_after_s=settings.retry_after_s,
+        )
+
     # -- create -----------------------------------------------------------
-    def validate(self, payload: Payload) -> CreateTaskRequest:
-        """The validated request; raises :class:`TaskValidationError` listing every bad field."""
+    def validate(self, payload: Payload, known_skills: list[str] | None = None) -> CreateTaskRequest:
+        """The validated request; raises :class:`TaskValidationError` listing every bad field.
+
+        ``known_skills`` is the skill manifest, when the caller has already read it.
+        """
         errors: list[dict[str, Any]] = []
         try:
             data = payload.wire() if isinstance(payload, CreateTaskRequest) else dict(payload)
@@ -68,7 +103,7 @@ class Producer(SessionMethods, LiveMethods):
             request = None
         errors += self._check_models(payload, request)
         if request is not None and request.skill_ids:
-            known = sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
+            known = self._known_skills() if known_skills is None else known_skills
             request.skill_ids = to_slugs(request.skill_ids, known)
             errors += _check_skills(request.skill_ids, known)
         if request is not None and request.start_url and request.allowed_domains:
@@ -81,6 +116,9 @@ class Producer(SessionMethods, LiveMethods):
             raise TaskValidationError(errors)
         assert request is not None
         return request
+
+    def _known_skills(self) -> list[str]:
+        return sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
 
     def _check_models(
         self, payload: Payload, request: CreateTaskRequest | None
@@ -107,12 +145,60 @@ class Producer(SessionMethods, LiveMethods):
         """Validate, admit, bind to a session (claimed atomically), record and enqueue one task.
 
         Without ``sessionId`` the task gets a one-off session that stops when the task ends.
+        Recording and enqueueing are one Redis round trip (see :mod:`producer.enqueue`).
         """
-        request = redact_request(self.validate(payload))
-        self.admit()
-        task_id = uuid.uuid4()
-        session = self._session_for_task(request, str(task_id), owner)
-        session_id = session.id
+        return self._create([self.validate(payload)], owner)[0]
+
+    def create_tasks(
+        self, payloads: Iterable[Payload], *, owner: str | None = None
+    ) -> list[TaskCreated]:
+        """Create many tasks at once, all or none, in one Redis round trip (plus one per ``sessionId``).
+
+        Every payload is validated on its own; if any is invalid, :class:`TaskValidationError`
+        lists every bad field of every bad payload, each path starting with the payload's
+        index (``[3, "llm"]``), and nothing is written or enqueued, not even the valid ones.
+        A full queue (``backlog + len(payloads) > max_queued_tasks``) refuses the whole batch
+        with :class:`QueueFullError`; a session error (busy, stopped, not found) does too.
+        """
+        requests: list[CreateTaskRequest] = []
+        errors: list[dict[str, Any]] = []
+        known: list[str] | None = None
+        for index, payload in enumerate(payloads):
+            if known is None and _wants_skills(payload):
+                known = self._known_skills()
+            try:
+                requests.append(self.validate(payload, known))
+            except TaskValidationError as exc:
+                errors += [{**e, "loc": [index, *e["loc"]]} for e in exc.errors]
+        if errors:
+            raise TaskValidationError(errors)
+        return self._create(requests, owner)
+
+    def _create(self, requests: list[CreateTaskRequest], owner: str | None) -> list[TaskCreated]:
+        """Bind each request to its session, then record and enqueue them all in one script."""
+        tasks: list[NewTask] = []
+        claimed: list[tuple[SessionRecord, str]] = []
+        try:
+            for validated in requests:
+                request = redact_request(validated)
+                task_id = uuid.uuid4()
+                session = self._session_for_task(request, str(task_id), owner)
+                if not session.one_off:
+                    claimed.append((session, str(task_id)))
+                tasks.append(NewTask(
+                    self._new_record(request, task_id, session, owner),
+                    session if session.one_off else None,
+                ))
+            self.enqueuer.push(tasks)
+        except BaseException:
+            for session, claimed_by in claimed:
+                self._unclaim(session, claimed_by)
+            raise
+        return [TaskCreated(id=t.record.id, session_id=t.record.session_id) for t in tasks]
+
+    def _new_record(
+        self, request: CreateTaskRequest, task_id: uuid.UUID, session: SessionRecord, owner: str | None
+    ) -> TaskRecord:
         secrets_token = (
             crypto.encrypt_json(request.secrets, self.settings.secrets_key)
             if request.secrets
@@ -120,9 +206,9 @@ class Producer(SessionMethods, LiveMethods):
         )
         stored = request.model_dump(mode="json", exclude={"secrets"})
         stored["secret_names"] = sorted(request.secrets or {})
-        record = TaskRecord(
+        return TaskRecord(
             id=task_id,
-            session_id=session_id,
+            session_id=session.id,
             llm=request.llm,
             task=request.task,
             status=TaskStatus.created,
@@ -132,20 +218,6 @@ class Producer(SessionMethods, LiveMethods):
             secrets_token=secrets_token,
             owner=owner or session.owner,
         )
-        self.store.create(record)
-        try:
-            self.celery.send_task(
-                RUN_TASK,
-                args=[str(task_id)],
-                task_id=str(task_id),
-                queue=self.settings.queue,
-                argsrepr=f"('{task_id}',)",
-            )
-        except Exception as exc:  # the broker's errors vary by transport
-            self.store.delete(str(task_id), str(session_id))
-            self._unclaim(session, str(task_id))
-            raise EnqueueError(f"could not enqueue task: {exc}") from exc
-        return TaskCreated(id=task_id, session_id=session_id)
 
     # -- read -------------------------------------------------------------
     def _record(
@@ -161,7 +233,11 @@ class Producer(SessionMethods, LiveMethods):
         return self._record(task_id, with_steps=True, owner=owner).view()
 
     def get_status(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskStatusView:
-        return self._record(task_id, owner=owner).status_view()
+        """The lightweight view for polling (reads only its own fields)."""
+        found = self.store.load_status(str(task_id))
+        if found is None or (owner is not None and found[1] != owner):
+            raise TaskNotFoundError(str(task_id))
+        return found[0]
 
     def list_tasks(
         self,
@@ -195,7 +271,7 @@ class Producer(SessionMethods, LiveMethods):
         """Block until the task is terminal; raises :class:`WaitTimeoutError` after ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            status = self._record(task_id).status
+            status = self.get_status(task_id).status
             if status.terminal:
                 return self.get_task(task_id)
             if deadline is not None and time.monotonic() > deadline:
@@ -206,7 +282,7 @@ class Producer(SessionMethods, LiveMethods):
         """Yield steps as they are recorded, until the task is terminal."""
         seen = 0
         while True:
-            status = self._record(task_id).status
+            status = self.get_status(task_id).status
             for step in self.store.steps(str(task_id), seen):
                 seen += 1
                 yield step
@@ -251,6 +327,12 @@ class Producer(SessionMethods, LiveMethods):
         """The agent and judge queues: waiting tasks, live consumers, a warning when work has none."""
         registry = ConsumerRegistry(self.store.redis)
         return queue_health(registry, self._broker, (self.settings.queue, self.settings.judge_queue))
+
+
+def _wants_skills(payload: Payload) -> bool:
+    if isinstance(payload, CreateTaskRequest):
+        return bool(payload.skill_ids)
+    return bool(payload.get("skillIds") or payload.get("skill_ids"))
 
 
 def _check_skills(skill_ids: list[str], known: list[str]) -> list[dict[str, Any]]:

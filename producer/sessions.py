@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.broker import BrokerQueues, broker_queues
-from shared.metrics import ADMISSION_REJECTIONS
 from shared.models import (
     CreateSessionRequest,
     CreateTaskRequest,
@@ -32,7 +31,6 @@ from shared.store import TaskStore, utcnow
 
 from .errors import (
     ProfileNotFoundError,
-    QueueFullError,
     SessionBusyError,
     SessionNotFoundError,
     SessionStoppedError,
@@ -44,7 +42,7 @@ SessionPayload = CreateSessionRequest | Mapping[str, Any] | None
 
 
 class SessionMethods:
-    """Session CRUD plus admission control; needs ``settings`` and ``store`` from the producer."""
+    """Session CRUD; needs ``settings`` and ``store`` from the producer."""
 
     settings: Settings
     store: TaskStore
@@ -57,17 +55,6 @@ class SessionMethods:
     @cached_property
     def _broker(self) -> BrokerQueues:
         return broker_queues(self.settings.broker)
-
-    # -- admission --------------------------------------------------------
-    def admit(self) -> None:
-        """Refuse new work while the queue backlog is at its limit (instead of growing it without bound)."""
-        limit = self.settings.max_queued_tasks
-        if limit <= 0:
-            return
-        backlog = self._broker.depth(self.settings.queue)
-        if backlog >= limit:
-            ADMISSION_REJECTIONS.inc()
-            raise QueueFullError(backlog, limit, max(1, self.settings.retry_after_s))
 
     # -- sessions ---------------------------------------------------------
     def create_session(self, payload: SessionPayload = None, *, owner: str | None = None) -> SessionItemView:
@@ -132,12 +119,13 @@ class SessionMethods:
 
     # -- tasks in sessions ------------------------------------------------
     def _session_for_task(self, request: CreateTaskRequest, task_id: str, owner: str | None) -> SessionRecord:
-        """The session the new task runs in, claimed for it (the rules hold under concurrent creates)."""
+        """The session the new task runs in, claimed for it (the rules hold under concurrent creates).
+
+        A one-off session is only built here: it is written with the task's record.
+        """
         if request.session_id is None:
-            new = SessionRecord.new(_one_off_request(request.session_settings), owner=owner,
-                                    one_off=True, running_task=task_id)
-            self.sessions.create(new)
-            return new
+            return SessionRecord.new(_one_off_request(request.session_settings), owner=owner,
+                                     one_off=True, running_task=task_id)
         sid = str(request.session_id)
         claim = self.sessions.claim(sid, task_id, owner)
         if claim == Claim.missing:
@@ -152,11 +140,8 @@ class SessionMethods:
         return record
 
     def _unclaim(self, session: SessionRecord, task_id: str) -> None:
-        """Undo :meth:`_session_for_task` for a task that was never enqueued."""
-        if session.one_off:
-            self.sessions.delete(str(session.id))
-        else:
-            self.sessions.release(str(session.id), task_id, ended=False)
+        """Undo the claim of :meth:`_session_for_task` for a task that was never enqueued."""
+        self.sessions.release(str(session.id), task_id, ended=False)
 
     def _halt(self, task_id: str) -> bool:
         """Request a stop; a task still queued stops at once (and frees its session)."""

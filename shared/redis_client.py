@@ -8,6 +8,8 @@ readable reason.
 from __future__ import annotations
 
 import redis
+import redis.asyncio
+import redis.asyncio.retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -22,6 +24,19 @@ def connect(url: str) -> redis.Redis:
         url,
         decode_responses=True,
         retry=Retry(ExponentialBackoff(cap=4.0, base=0.1), RETRIES),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        health_check_interval=15,
+    )
+
+
+def connect_async(url: str) -> redis.asyncio.Redis:
+    """The asyncio client for ``url``, with the same retry policy (for the HTTP API's polls)."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        decode_responses=True,
+        retry=redis.asyncio.retry.Retry(ExponentialBackoff(cap=4.0, base=0.1), RETRIES),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         socket_connect_timeout=5,
         socket_timeout=30,

@@ -24,6 +24,7 @@ from shared.settings import Settings, get_settings
 from . import downloads, errors, routes_live, routes_misc, routes_sessions, routes_tasks
 from .auth import ApiKeys
 from .gate import GateMiddleware
+from .polling import StatusReader
 from .schemas import Health
 
 PREFIX = "/api/v2"
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     app.state.api_keys = api_keys
     app.state.producer = producer or Producer(settings)
     app.state.metrics = app.state.producer.metrics_registry()
+    app.state.status_reader = StatusReader(app.state.producer)
     errors.install(app)
     open_paths = {f"{PREFIX}/openapi.json", f"{PREFIX}/docs", f"{PREFIX}/docs/oauth2-redirect"}
     app.add_middleware(

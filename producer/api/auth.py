@@ -94,7 +94,8 @@ class ApiKeys:
         return caller
 
 
-def current_caller(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
+async def current_caller(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
+    """Async on purpose (a hash and a dict lookup): a sync dependency costs a thread-pool hop."""
     keys: ApiKeys = request.app.state.api_keys
     return keys.check(key)
 

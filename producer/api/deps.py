@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from producer.client import Producer
 
 
-def get_producer(request: Request) -> Producer:
+async def get_producer(request: Request) -> Producer:
+    """Async on purpose: a sync dependency costs a thread-pool hop per request."""
     producer: Producer = request.app.state.producer
     return producer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from shared.models import (
     CreateTaskRequest,
@@ -21,8 +21,10 @@ from .auth import CallerDep
 from .compat import for_client
 from .deps import ProducerDep
 from .errors import responses
+from .etag import NOT_MODIFIED, conditional_json
 from .live_urls import with_live_url
 from .params import IsoDateTime
+from .polling import StatusReader
 from .schemas import TaskLogFileResponse, TaskUpdateAction, UpdateTaskRequest
 
 router = APIRouter(prefix="/tasks", tags=["Tasks"], responses=responses(401))
@@ -61,10 +63,13 @@ def list_tasks(
     return page
 
 
-@router.get("/{task_id}", summary="Get Task", responses=responses(404))
-def get_task(task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> TaskView:
+@router.get(
+    "/{task_id}", summary="Get Task", response_model=TaskView, responses={**responses(404), **NOT_MODIFIED}
+)
+def get_task(task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> Response:
+    """The full view with its live URL, and an ``ETag`` (``If-None-Match``: 304 while unchanged)."""
     view = for_client(request, producer.get_task(task_id, owner=caller.owner))
-    return with_live_url(request, producer, view)
+    return conditional_json(request, with_live_url(request, producer, view))
 
 
 @router.patch("/{task_id}", summary="Update Task", responses=responses(404))
@@ -79,12 +84,19 @@ def update_task(
     return with_live_url(request, producer, for_client(request, view))
 
 
-@router.get("/{task_id}/status", summary="Get Task Status", responses=responses(404))
-def get_task_status(
-    task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
-) -> TaskStatusView:
-    """The lightweight view for polling."""
-    return for_client(request, producer.get_status(task_id, owner=caller.owner))
+@router.get(
+    "/{task_id}/status",
+    summary="Get Task Status",
+    response_model=TaskStatusView,
+    responses={**responses(404), **NOT_MODIFIED},
+)
+async def get_task_status(task_id: UUID, request: Request, caller: CallerDep) -> Response:
+    """The lightweight view for polling, with an ``ETag`` (``If-None-Match`` answers 304 while unchanged).
+
+    Async: one ``HMGET`` on the event loop, no thread-pool hop (see :mod:`.polling`).
+    """
+    reader: StatusReader = request.app.state.status_reader
+    return conditional_json(request, for_client(request, await reader.get(task_id, caller.owner)))
 
 
 @router.get("/{task_id}/logs", summary="Get Task Logs", responses=responses(404))

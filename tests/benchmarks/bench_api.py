@@ -4,8 +4,10 @@ Run: ``PYTHONPATH=. python tests/benchmarks/bench_api.py [--out FILE] [--request
 (needs Redis; ``REDIS_URL`` picks it). A real uvicorn server (one process) in front of a queue
 no worker consumes, so only the API, Redis and the broker write are measured:
 ``POST /tasks`` (validate, claim a one-off session, record, enqueue), ``GET /tasks/{id}/status``
-(what SDKs poll) and ``GET /tasks/{id}`` (the full view). Results are merged into
-``tests/benchmarks/results.json`` under ``"api"``.
+(what SDKs poll), the same with ``If-None-Match`` (a 304 while nothing changed) and
+``GET /tasks/{id}`` (the full view). ``server_cpu_ms`` is the server's CPU per request: the
+process's CPU time minus the client threads' own (``time.thread_time``). Results are merged
+into ``tests/benchmarks/results.json`` under ``"api"``.
 """
 
 from __future__ import annotations
@@ -32,31 +34,46 @@ RESULTS = ROOT / "tests" / "benchmarks" / "results.json"
 
 
 def _measure(
-    server: ApiServer, method: str, paths: list[str], clients: int, body: Any = None
+    server: ApiServer,
+    method: str,
+    paths: list[str],
+    clients: int,
+    body: Any = None,
+    etags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Send ``paths`` from ``clients`` threads (one keep-alive connection each)."""
+    """Send ``paths`` from ``clients`` threads (one keep-alive connection each).
+
+    With ``etags`` (path -> ETag) every request is conditional and must answer 304.
+    """
     latencies: list[float] = []
+    client_cpu: list[float] = []
     lock = threading.Lock()
     chunks = [paths[i::clients] for i in range(clients)]
 
     def run(chunk: list[str]) -> None:
         local = []
+        cpu_started = time.thread_time()
         with server.client(FULL_KEY) as client:
             for path in chunk:
+                headers = {"If-None-Match": etags[path]} if etags else None
                 started = time.perf_counter()
-                response = client.request(method, path, json=body)
+                response = client.request(method, path, json=body, headers=headers)
                 local.append(time.perf_counter() - started)
-                assert response.status_code < 300, response.text
+                ok = response.status_code == 304 if etags else response.status_code < 300
+                assert ok, (response.status_code, response.text)
         with lock:
             latencies.extend(local)
+            client_cpu.append(time.thread_time() - cpu_started)
 
     threads = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks]
+    cpu_started = time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    server_cpu = time.process_time() - cpu_started - sum(client_cpu)
     ordered = sorted(latencies)
     return {
         "requests": len(latencies),
@@ -64,6 +81,7 @@ def _measure(
         "per_s": round(len(latencies) / wall, 1),
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 2),
+        "server_cpu_ms": round(server_cpu / len(latencies) * 1000, 3),
     }
 
 
@@ -87,6 +105,10 @@ def main() -> None:
         polls = [f"/tasks/{ids[i % len(ids)]}/status" for i in range(args.requests)]
         views = [f"/tasks/{ids[i % len(ids)]}" for i in range(args.requests)]
         results["status"] = _measure(server, "GET", polls, args.clients)
+        with server.client() as client:
+            etags = {path: client.get(path).headers.get("etag", "") for path in set(polls)}
+        if all(etags.values()):
+            results["status_not_modified"] = _measure(server, "GET", polls, args.clients, etags=etags)
         results["get"] = _measure(server, "GET", views, args.clients)
     finally:
         server.stop()

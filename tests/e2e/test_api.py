@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +24,8 @@ import pytest
 import redis
 
 from shared import keys
+from shared.models import TaskStatus
+from shared.store import utcnow
 from tests.e2e.helpers import script_id
 from tests.support.api import (
     FULL_KEY,
@@ -264,6 +267,45 @@ def test_stop_task_and_session(make_api: Callable[..., ApiServer]) -> None:
         view = client.patch(f"/tasks/{task_id}", json={"action": "stop_task_and_session"}).json()
         assert view["status"] == "stopped"
         assert client.get(f"/sessions/{session_id}").json()["status"] == "stopped"
+
+
+@pytest.mark.parametrize("suffix", ["/status", ""])
+def test_polls_carry_an_etag_and_answer_304_until_the_task_changes(
+    make_api: Callable[..., ApiServer], official_spec: dict[str, Any], suffix: str
+) -> None:
+    server = make_api()
+    with server.client() as client:
+        task_id = client.post("/tasks", json={"task": "x"}).json()["id"]
+        path = f"/tasks/{task_id}{suffix}"
+        first = client.get(path)
+        tag = first.headers["etag"]
+        assert first.status_code == 200 and re.fullmatch(r'"[0-9a-f]{24}"', tag)
+        check_against_spec(official_spec, "TaskStatusView" if suffix else "TaskView", first.json())
+        assert client.get(path).headers["etag"] == tag  # same body, same tag
+        for header in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+            again = client.get(path, headers={"If-None-Match": header})
+            assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag)
+        assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+        client.patch(f"/tasks/{task_id}", json={"action": "stop"})
+        changed = client.get(path, headers={"If-None-Match": tag})
+        assert changed.status_code == 200 and changed.json()["status"] == "stopped"
+        assert changed.headers["etag"] != tag
+        other = client.get(f"/tasks/{uuid.uuid4()}{suffix}", headers={"If-None-Match": "*"})
+        assert other.status_code == 404
+
+
+def test_a_status_poll_finishes_a_task_whose_judge_is_overdue(make_api: Callable[..., ApiServer]) -> None:
+    server = make_api()
+    producer = server.app.state.producer
+    with server.client() as client:
+        task_id = client.post("/tasks", json={"task": "x"}).json()["id"]
+        producer.store.transition(task_id, TaskStatus.started, [TaskStatus.created], started_at=utcnow())
+        producer.store.update(task_id, output="hi", judge_deadline=utcnow() + timedelta(seconds=30))
+        assert client.get(f"/tasks/{task_id}/status").json()["status"] == "started"
+        producer.store.update(task_id, judge_deadline=utcnow() - timedelta(seconds=1))
+        polled = client.get(f"/tasks/{task_id}/status").json()
+        assert (polled["status"], polled["output"]) == ("finished", "hi")
+        assert polled["finishedAt"] is not None
 
 
 def test_list_filters_and_pagination(make_api: Callable[..., ApiServer]) -> None:
