@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from producer import Producer, QueueFullError, SessionBusyError, TaskValidationError
+from producer.enqueue import RedisListPublisher
 from shared import keys
 from shared.models import TaskStatus
 
@@ -115,7 +116,7 @@ def test_one_create_is_one_round_trip(bench_producer: Any, redis_client: redis.R
 def _count_commands(producer: Any, action: Any) -> int:
     """Commands the producer's Redis clients send while ``action`` runs."""
     counted = 0
-    clients = {id(c): c for c in (producer.store.redis, producer._broker_redis)}
+    clients = {id(c): c for c in (producer.store.redis, producer._broker.redis)}
     originals = {}
     for key, client in clients.items():
         original = client.execute_command
@@ -145,7 +146,7 @@ def test_a_broker_on_another_redis_gets_the_messages_after_the_records(
     producer = Producer(settings.model_copy(update={"queue": queue, "max_queued_tasks": 3,
                                                     "broker_url": broker_url}))
     try:
-        assert not producer.enqueuer.same_redis
+        assert isinstance(producer.enqueuer.publisher, RedisListPublisher)
         created = producer.create_tasks([{"task": "a"}, {"task": "b"}])
         assert sorted(_queued_ids(redis_client, queue)) == sorted(str(c.id) for c in created)
         assert producer.get_task(created[0].id).status == TaskStatus.created
