@@ -249,21 +249,24 @@ class Producer(SessionMethods, LiveMethods):
         before: datetime | None = None,
         owner: str | None = None,
     ) -> TaskListResponse:
-        """Tasks newest first, filtered, one page at a time."""
-        ids = self.store.list_ids(str(session_id) if session_id else None, after, before)
-        records = self.store.load_many(ids)
-        if filter_by is not None:
-            records = [r for r in records if r.status == filter_by]
-        if owner is not None:
-            records = [r for r in records if r.owner == owner]
-        start = (page_number - 1) * page_size
-        page = records[start : start + page_size]
-        return TaskListResponse(
-            items=[r.item() for r in page],
-            total_items=len(records),
-            page_number=page_number,
-            page_size=page_size,
-        )
+        """Tasks newest first, filtered, one page at a time.
+
+        Reads one page of an index (per owner, per status, per both: see ``keys.tasks_by``)
+        and that page's records: two round trips whatever the number of tasks. A session's
+        tasks are few and are filtered as a whole.
+        """
+        status = filter_by.value if filter_by is not None else None
+        if session_id is None:
+            ids, total = self.store.page_ids(page_size, page_number, owner=owner, status=status,
+                                             after=after, before=before)
+            items = [r.item() for r in self.store.load_many(ids)]
+        else:
+            records = self.store.load_many(self.store.session_ids(str(session_id), after, before))
+            records = [r for r in records if (status is None or r.status == filter_by)
+                       and (owner is None or r.owner == owner)]
+            total, start = len(records), (page_number - 1) * page_size
+            items = [r.item() for r in records[start : start + page_size]]
+        return TaskListResponse(items=items, total_items=total, page_number=page_number, page_size=page_size)
 
     def wait(
         self, task_id: str | uuid.UUID, timeout: float | None = None, poll_s: float = 0.25

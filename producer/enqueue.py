@@ -25,35 +25,40 @@ from shared import keys
 from shared.broker import BrokerQueues, BrokerUnavailableError
 from shared.metrics import ADMISSION_REJECTIONS
 from shared.sessions import SessionRecord
-from shared.store import TaskRecord, TaskStore
+from shared.store import INDEX_LUA, TaskRecord, TaskStore
 
 from .errors import EnqueueError, QueueFullError
 from .wire import WireFormat
 
 # KEYS: [1] queue list, [2] task index, [3] session index; per task: task hash, session-tasks zset,
 # session hash. ARGV: [1] ttl, [2] admission limit (0 = none), [3] push here ('1'/'0'), [4] event
-# channel, [5] task count; per task: id, session id, score, message, event, the record hash as a
+# channel, [5] task count, [6] the listing indexes' prefix (keys.TASKS_BY); per task: id, session
+# id, score, message, event, the record hash as a
 # JSON object, the one-off session's hash as a JSON object and its start time ('' and 0 when the
 # task runs in an existing, already claimed session).
 # Returns -1 when written, else the backlog that refused the batch.
-_CREATE = """
+_CREATE = INDEX_LUA + """
 local function hset(key, json)
-  local flat = {}
-  for k, v in pairs(cjson.decode(json)) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+  local fields, flat = cjson.decode(json), {}
+  for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
   redis.call('HSET', key, unpack(flat))
+  return fields
 end
 local n, limit, push = tonumber(ARGV[5]), tonumber(ARGV[2]), ARGV[3] == '1'
 if push and limit > 0 then
   local backlog = redis.call('LLEN', KEYS[1])
   if backlog + n > limit then return backlog end
 end
-local ttl = ARGV[1]
+local ttl, prefix = ARGV[1], ARGV[6]
 for i = 0, n - 1 do
-  local a, k = 6 + 8 * i, 4 + 3 * i
+  local a, k = 7 + 8 * i, 4 + 3 * i
   local tid, sid, score = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  hset(KEYS[k], ARGV[a + 5])
+  local fields = hset(KEYS[k], ARGV[a + 5])
   redis.call('EXPIRE', KEYS[k], ttl)
   redis.call('ZADD', KEYS[2], score, tid)
+  local owner = fields['owner'] and cjson.decode(fields['owner']) or nil
+  if owner then redis.call('ZADD', prefix .. 'owner:' .. owner, score, tid) end
+  index_status(prefix, tid, score, owner, nil, cjson.decode(fields['status']))
   redis.call('ZADD', KEYS[k + 1], score, tid)
   if ARGV[a + 6] ~= '' then
     hset(KEYS[k + 2], ARGV[a + 6])
@@ -161,7 +166,7 @@ class Enqueuer:
         script_keys = [self.wire.queue, keys.TASK_INDEX, keys.SESSION_INDEX]
         args: list[str | int | float] = [
             self.store.ttl_s, self.max_queued, "0" if self.publisher else "1",
-            self.wire.event_channel, len(tasks),
+            self.wire.event_channel, len(tasks), keys.TASKS_BY,
         ]
         for task, (message, event) in zip(tasks, messages, strict=True):
             record, one_off = task.record, task.one_off_session

@@ -5,9 +5,21 @@ from __future__ import annotations
 PREFIX = "bf"
 
 TASK_INDEX = f"{PREFIX}:tasks"  # zset: task id -> created timestamp
+# Listing indexes (zsets, task id -> created timestamp), kept with each status change by the
+# store's scripts, which build the same names from this prefix:
+#   {TASKS_BY}status:{status}, {TASKS_BY}owner:{owner}, {TASKS_BY}owner:{owner}:status:{status}
+TASKS_BY = f"{PREFIX}:tasks:"
 RUNNING = f"{PREFIX}:running"  # zset: task id -> start timestamp, while a worker runs it
 SESSION_INDEX = f"{PREFIX}:sessions"  # zset: session id -> created timestamp
 SKILLS = f"{PREFIX}:skills"  # hash: skill id -> JSON manifest entry, published by workers
+
+
+def tasks_by(*, owner: str | None = None, status: str | None = None) -> str:
+    """Zset: the tasks of one owner and/or in one status (``TASK_INDEX`` when neither)."""
+    if owner is None and status is None:
+        return TASK_INDEX
+    parts = ([f"owner:{owner}"] if owner is not None else []) + ([f"status:{status}"] if status else [])
+    return TASKS_BY + ":".join(parts)
 
 
 def consumers(queue: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,11 +24,40 @@ from shared import keys
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
 from shared.redis_client import connect
 
-_TRANSITION = """
+# Keeps the listing indexes (``keys.tasks_by``) in step with a task's status; every status
+# change goes through a script that calls it, so a page of any index is exact.
+# Arguments: the indexes' prefix, task id, created score, owner (nil: none), old status
+# (nil: new task), new status (statuses and owners are the raw strings, not JSON).
+INDEX_LUA = """
+local function index_status(prefix, tid, score, owner, old, new)
+  if old then redis.call('ZREM', prefix .. 'status:' .. old, tid) end
+  redis.call('ZADD', prefix .. 'status:' .. new, score, tid)
+  if owner then
+    if old then redis.call('ZREM', prefix .. 'owner:' .. owner .. ':status:' .. old, tid) end
+    redis.call('ZADD', prefix .. 'owner:' .. owner .. ':status:' .. new, score, tid)
+  end
+end
+local function json_field(key, name)
+  local raw = redis.call('HGET', key, name)
+  if not raw then return nil end
+  local value = cjson.decode(raw)
+  if value == cjson.null then return nil end
+  return value
+end
+"""
+
+# KEYS: [1] task hash, [2] the index of all tasks. ARGV: [1] allowed statuses, [2] task id,
+# [3] the indexes' prefix, then field/value pairs (status among them).
+_TRANSITION = INDEX_LUA + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if not string.find(ARGV[1], '|' .. cur .. '|', 1, true) then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local new = redis.call('HGET', KEYS[1], 'status')
+local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if new ~= cur and score then
+  index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
+end
 return 1
 """
 
@@ -126,6 +156,18 @@ def _encode(value: Any) -> str:
     return _dumps(value)
 
 
+def _indexes(owner: str | None, status: str | None) -> list[str]:
+    """The listing indexes a task of ``owner`` in ``status`` belongs to."""
+    found = [keys.TASK_INDEX]
+    if owner is not None:
+        found.append(keys.tasks_by(owner=owner))
+    if status is not None:
+        found.append(keys.tasks_by(status=status))
+        if owner is not None:
+            found.append(keys.tasks_by(owner=owner, status=status))
+    return found
+
+
 class TaskStore:
     """Reads and writes task records; one instance per process is enough (thread-safe)."""
 
@@ -157,7 +199,8 @@ class TaskStore:
         pipe = self.redis.pipeline()
         pipe.hset(keys.task(task_id), mapping=fields)
         pipe.expire(keys.task(task_id), self.ttl_s)
-        pipe.zadd(keys.TASK_INDEX, {task_id: score})
+        for index in _indexes(record.owner, record.status.value):
+            pipe.zadd(index, {task_id: score})
         pipe.zadd(keys.session_tasks(session_id), {task_id: score})
         pipe.execute()
 
@@ -169,7 +212,8 @@ class TaskStore:
         args: list[str] = [allowed, "status", _encode(to.value)]
         for name, value in fields.items():
             args += [name, _encode(value)]
-        result = self._transition(keys=[keys.task(task_id)], args=args)
+        args[1:1] = [task_id, keys.TASKS_BY]
+        result = self._transition(keys=[keys.task(task_id), keys.TASK_INDEX], args=args)
         return int(result) == 1
 
     def update(self, task_id: str, **fields: Any) -> None:
@@ -226,9 +270,12 @@ class TaskStore:
         return int(pipe.execute()[0])
 
     def delete(self, task_id: str, session_id: str) -> None:
+        status, owner = (json.loads(v) if v else None
+                         for v in self.redis.hmget(keys.task(task_id), ["status", "owner"]))
         pipe = self.redis.pipeline()
         pipe.delete(*keys.task_keys(task_id))
-        pipe.zrem(keys.TASK_INDEX, task_id)
+        for index in _indexes(owner, status):
+            pipe.zrem(index, task_id)
         pipe.zrem(keys.session_tasks(session_id), task_id)
         pipe.execute()
 
@@ -288,17 +335,37 @@ class TaskStore:
         raw = self.redis.lrange(keys.steps(task_id), start, -1)
         return [TaskStepView.model_validate_json(s) for s in raw]
 
-    def list_ids(
+    def page_ids(
         self,
-        session_id: str | None = None,
+        page_size: int,
+        page_number: int,
+        *,
+        owner: str | None = None,
+        status: str | None = None,
         after: datetime | None = None,
         before: datetime | None = None,
-    ) -> list[str]:
-        """Task ids, newest first, optionally within one session and a time window."""
-        index = keys.session_tasks(session_id) if session_id else keys.TASK_INDEX
+    ) -> tuple[list[str], int]:
+        """One page of task ids, newest first, and the total: O(log n + page) in one round trip.
+
+        Entries older than the record TTL (their records expired) are trimmed first.
+        """
+        index = keys.tasks_by(owner=owner, status=status)
+        expired = time.time() - self.ttl_s
+        low = max(after.timestamp(), expired) if after else expired
+        high: float | str = before.timestamp() if before else "+inf"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(index, "-inf", f"({expired}")
+        pipe.zcount(index, low, high)
+        pipe.zrevrangebyscore(index, high, low, start=(page_number - 1) * page_size, num=page_size)
+        _, total, ids = pipe.execute()
+        return [str(i) for i in ids], int(total)
+
+    def session_ids(self, session_id: str, after: datetime | None = None,
+                    before: datetime | None = None) -> list[str]:
+        """A session's task ids, newest first (sessions hold few tasks: read whole)."""
         high = before.timestamp() if before else "+inf"
         low = after.timestamp() if after else "-inf"
-        return [str(i) for i in self.redis.zrevrangebyscore(index, high, low)]
+        return [str(i) for i in self.redis.zrevrangebyscore(keys.session_tasks(session_id), high, low)]
 
     def load_many(self, task_ids: list[str]) -> list[TaskRecord]:
         pipe = self.redis.pipeline()

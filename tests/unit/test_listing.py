@@ -1,0 +1,143 @@
+"""Task listing reads one page of an index, whatever the number of tasks in Redis.
+
+Indexes per owner, per status and per both are written with the record and moved with
+every status change; a page is the same as filtering every record by hand.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+from redis.client import Pipeline
+
+from producer import Producer
+from shared import keys
+from shared.models import TaskStatus
+from shared.store import utcnow
+from tests.conftest import TEST_REDIS_URL
+
+OWNERS = ("owner-a", "owner-b")
+
+
+@pytest.fixture
+def own_db(settings: Any) -> Iterator[redis.Redis]:
+    """The Redis database after the test run's one, emptied: listings here see only this test's tasks."""
+    base, db = TEST_REDIS_URL.rsplit("/", 1)
+    client = redis.Redis.from_url(f"{base}/{(int(db) + 1) % 16}", decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def lister(settings: Any, own_db: redis.Redis) -> Producer:
+    """A producer over that database, on a queue no worker consumes."""
+    url = own_db.connection_pool.connection_kwargs
+    redis_url = f"redis://{url['host']}:{url['port']}/{url['db']}"
+    return Producer(settings.model_copy(update={
+        "redis_url": redis_url, "broker_url": None, "result_backend": None,
+        "queue": f"bf-list-{uuid.uuid4().hex[:8]}", "max_queued_tasks": 0,
+    }))
+
+
+def _fill(producer: Producer) -> list[tuple[str, str, TaskStatus]]:
+    """30 tasks over two owners and three statuses; returns (id, owner, status), oldest first."""
+    made = []
+    for i in range(30):
+        owner = OWNERS[i % 2]
+        created = producer.create_task({"task": f"task {i}"}, owner=owner)
+        status = TaskStatus.created
+        if i % 3 == 1:
+            producer.store.transition(str(created.id), TaskStatus.started, [TaskStatus.created])
+            status = TaskStatus.started
+        elif i % 3 == 2:
+            producer.store.transition(str(created.id), TaskStatus.started, [TaskStatus.created])
+            producer.store.transition(str(created.id), TaskStatus.finished, [TaskStatus.started])
+            status = TaskStatus.finished
+        made.append((str(created.id), owner, status))
+        time.sleep(0.001)  # distinct creation times
+    return made
+
+
+@pytest.mark.parametrize("owner", [None, *OWNERS])
+@pytest.mark.parametrize("status", [None, TaskStatus.created, TaskStatus.started, TaskStatus.finished])
+def test_pages_equal_filtering_every_record(
+    lister: Producer, owner: str | None, status: TaskStatus | None
+) -> None:
+    made = _fill(lister)
+    expected = [tid for tid, o, s in reversed(made)
+                if (owner is None or o == owner) and (status is None or s == status)]
+    got: list[str] = []
+    for page in (1, 2, 3, 4):
+        listed = lister.list_tasks(4, page, filter_by=status, owner=owner)
+        assert listed.total_items == len(expected)
+        got += [str(item.id) for item in listed.items]
+    assert got == expected[:16]
+    assert all(item.status == status for item in lister.list_tasks(50, 1, filter_by=status).items
+               if status is not None)
+
+
+def test_a_time_window_bounds_the_page_and_the_total(lister: Producer) -> None:
+    made = _fill(lister)
+    middle = lister.get_task(made[10][0]).created_at
+    after = lister.list_tasks(100, 1, after=middle)
+    before = lister.list_tasks(100, 1, before=middle - timedelta(microseconds=1))
+    assert after.total_items == 20 and before.total_items == 10
+    assert {str(i.id) for i in after.items} | {str(i.id) for i in before.items} == {m[0] for m in made}
+
+
+def test_a_page_costs_two_round_trips_and_reads_only_its_records(
+    lister: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(lister)
+    trips, loaded = [], []
+    monkeypatch.setattr(Pipeline, "execute", _counted(Pipeline.execute, trips))
+    monkeypatch.setattr(type(lister.store), "load_many", _spied(type(lister.store).load_many, loaded))
+    for page in (1, 3):
+        trips.clear(), loaded.clear()
+        listed = lister.list_tasks(5, page, filter_by=TaskStatus.created, owner="owner-a")
+        assert len(trips) == 2 and loaded == [[str(i.id) for i in listed.items]]
+
+
+def test_status_changes_and_deletes_move_the_indexes(lister: Producer, own_db: redis.Redis) -> None:
+    created = lister.create_task({"task": "one"}, owner="owner-a")
+    tid = str(created.id)
+    assert own_db.zscore(keys.tasks_by(owner="owner-a", status="created"), tid) is not None
+    lister.store.transition(tid, TaskStatus.started, [TaskStatus.created])
+    assert own_db.zscore(keys.tasks_by(status="created"), tid) is None
+    assert own_db.zscore(keys.tasks_by(owner="owner-a", status="created"), tid) is None
+    assert own_db.zscore(keys.tasks_by(owner="owner-a", status="started"), tid) is not None
+    assert not lister.store.transition(tid, TaskStatus.started, [TaskStatus.created])  # refused: unchanged
+    assert own_db.zscore(keys.tasks_by(status="started"), tid) is not None
+    lister.store.delete(tid, str(created.session_id))
+    for index in (keys.TASK_INDEX, keys.tasks_by(owner="owner-a"), keys.tasks_by(status="started"),
+                  keys.tasks_by(owner="owner-a", status="started")):
+        assert own_db.zscore(index, tid) is None, index
+
+
+def test_entries_past_the_record_ttl_are_trimmed_not_counted(lister: Producer, own_db: redis.Redis) -> None:
+    lister.create_task({"task": "fresh"})
+    stale = (utcnow() - timedelta(seconds=lister.settings.record_ttl_s + 60)).timestamp()
+    own_db.zadd(keys.TASK_INDEX, {"expired-task": stale})
+    listed = lister.list_tasks(10, 1)
+    assert listed.total_items == 1 and own_db.zscore(keys.TASK_INDEX, "expired-task") is None
+
+
+def _counted(original: Any, calls: list[int]) -> Any:
+    def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+    return execute
+
+
+def _spied(original: Any, seen: list[list[str]]) -> Any:
+    def load_many(self: Any, task_ids: list[str]) -> Any:
+        seen.append(list(task_ids))
+        return original(self, task_ids)
+    return load_many
