@@ -24,7 +24,7 @@ from celery import Celery
 from shared import keys
 from shared.broker import BrokerQueues, BrokerUnavailableError
 from shared.metrics import ADMISSION_REJECTIONS
-from shared.sessions import SessionRecord
+from shared.sessions import SESSION_INDEX_LUA, SessionRecord
 from shared.store import INDEX_LUA, TaskRecord, TaskStore
 
 from .errors import EnqueueError, QueueFullError
@@ -37,7 +37,7 @@ from .wire import WireFormat
 # JSON object, the one-off session's hash as a JSON object and its start time ('' and 0 when the
 # task runs in an existing, already claimed session).
 # Returns -1 when written, else the backlog that refused the batch.
-_CREATE = INDEX_LUA + """
+_CREATE = INDEX_LUA + SESSION_INDEX_LUA + """
 local function hset(key, json)
   local fields, flat = cjson.decode(json), {}
   for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
@@ -61,9 +61,10 @@ for i = 0, n - 1 do
   index_status(prefix, tid, score, owner, nil, cjson.decode(fields['status']))
   redis.call('ZADD', KEYS[k + 1], score, tid)
   if ARGV[a + 6] ~= '' then
-    hset(KEYS[k + 2], ARGV[a + 6])
+    local session = hset(KEYS[k + 2], ARGV[a + 6])
     redis.call('EXPIRE', KEYS[k + 2], ttl)
     redis.call('ZADD', KEYS[3], ARGV[a + 7], sid)
+    session_listed(sid, ARGV[a + 7], session['owner'], session['status'])
   end
   if push then
     redis.call('LPUSH', KEYS[1], ARGV[a + 3])

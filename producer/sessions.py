@@ -83,14 +83,17 @@ class SessionMethods:
         *,
         owner: str | None = None,
     ) -> SessionListResponse:
-        """Sessions newest first, optionally only active or stopped ones."""
-        records = self._all_sessions(owner)
-        if filter_by is not None:
-            records = [r for r in records if r.status == filter_by]
-        start = (page_number - 1) * page_size
+        """Sessions newest first, optionally only active or stopped ones: one page of an index.
+
+        An idle session is stopped lazily, when read: such a one drops out of an ``active``
+        page (which is then one shorter) and is filed under ``stopped`` from then on.
+        """
+        status = filter_by.value if filter_by is not None else None
+        ids, total = self.sessions.page_ids(page_size, page_number, owner=owner, status=status)
+        records = [r for r in self.sessions.load_many(ids) if filter_by is None or r.status == filter_by]
         return SessionListResponse(
-            items=[r.item() for r in records[start : start + page_size]],
-            total_items=len(records),
+            items=[r.item() for r in records],
+            total_items=total,
             page_number=page_number,
             page_size=page_size,
         )
@@ -115,7 +118,9 @@ class SessionMethods:
         self.sessions.delete(sid)
 
     def count_active_sessions(self, owner: str | None = None) -> int:
-        return sum(r.status == SessionStatus.active for r in self._all_sessions(owner))
+        """Active sessions (of ``owner``): those filed as active, settled as they are read."""
+        active = self.sessions.active_ids(owner)
+        return sum(r.status == SessionStatus.active for r in self.sessions.load_many(active))
 
     # -- tasks in sessions ------------------------------------------------
     def _session_for_task(self, request: CreateTaskRequest, task_id: str, owner: str | None) -> SessionRecord:
@@ -165,10 +170,6 @@ class SessionMethods:
         if record is None:
             raise SessionNotFoundError(str(session_id))
         return record
-
-    def _all_sessions(self, owner: str | None) -> list[SessionRecord]:
-        records = self.sessions.load_many(self.sessions.list_ids())
-        return [r for r in records if owner is None or r.owner == owner]
 
 
 def _validate_session(payload: SessionPayload) -> CreateSessionRequest:

@@ -11,6 +11,8 @@ TASK_INDEX = f"{PREFIX}:tasks"  # zset: task id -> created timestamp
 TASKS_BY = f"{PREFIX}:tasks:"
 RUNNING = f"{PREFIX}:running"  # zset: task id -> start timestamp, while a worker runs it
 SESSION_INDEX = f"{PREFIX}:sessions"  # zset: session id -> created timestamp
+# The same for sessions: {SESSIONS_BY}owner:{owner}, ...status:{active|stopped}, ...owner:{o}:status:{s}
+SESSIONS_BY = f"{PREFIX}:sessions:"
 SKILLS = f"{PREFIX}:skills"  # hash: skill id -> JSON manifest entry, published by workers
 
 
@@ -20,6 +22,14 @@ def tasks_by(*, owner: str | None = None, status: str | None = None) -> str:
         return TASK_INDEX
     parts = ([f"owner:{owner}"] if owner is not None else []) + ([f"status:{status}"] if status else [])
     return TASKS_BY + ":".join(parts)
+
+
+def sessions_by(*, owner: str | None = None, status: str | None = None) -> str:
+    """Zset: the sessions of one owner and/or in one status (``SESSION_INDEX`` when neither)."""
+    if owner is None and status is None:
+        return SESSION_INDEX
+    parts = ([f"owner:{owner}"] if owner is not None else []) + ([f"status:{status}"] if status else [])
+    return SESSIONS_BY + ":".join(parts)
 
 
 def consumers(queue: str) -> str:

@@ -33,6 +33,30 @@ from shared.redis_client import connect
 
 CLAIM_GRACE_S = 60
 
+# The listing indexes (``keys.sessions_by``): a new session joins its owner's and ``active``;
+# every script that stops one moves it to ``stopped`` in the same step.
+SESSION_INDEX_LUA = """
+local function session_listed(sid, score, owner, status)
+  redis.call('ZADD', '@BY@status:' .. status, score, sid)
+  if owner and owner ~= '' then
+    redis.call('ZADD', '@BY@owner:' .. owner, score, sid)
+    redis.call('ZADD', '@BY@owner:' .. owner .. ':status:' .. status, score, sid)
+  end
+end
+local function session_stopped(key)
+  local sid = string.match(key, '([^:]+)$')
+  local score = redis.call('ZSCORE', '@INDEX@', sid)
+  if not score then return end
+  local owner = redis.call('HGET', key, 'owner')
+  redis.call('ZREM', '@BY@status:active', sid)
+  redis.call('ZADD', '@BY@status:stopped', score, sid)
+  if owner and owner ~= '' then
+    redis.call('ZREM', '@BY@owner:' .. owner .. ':status:active', sid)
+    redis.call('ZADD', '@BY@owner:' .. owner .. ':status:stopped', score, sid)
+  end
+end
+""".replace("@BY@", keys.SESSIONS_BY).replace("@INDEX@", keys.SESSION_INDEX)
+
 # Task statuses are stored JSON-encoded by shared.store, hence the quotes.
 _BUSY = """
 local function busy(running, claimed_at, now, prefix, grace)
@@ -45,15 +69,17 @@ end
 
 # Stops an active, not busy session that is over: a keepAlive=false session whose task ended
 # (normally its release already did that), or one idle for longer than the timeout.
-_SETTLE = """
+_SETTLE = SESSION_INDEX_LUA + """
 local function settle(key, s, now, idle)
   if s[5] == '0' and s[2] and s[2] ~= '' then
     redis.call('HSET', key, 'status', 'stopped', 'finished_at', tostring(now), 'running_task', '')
+    session_stopped(key)
     return true
   end
   if idle > 0 and now - tonumber(s[3]) > idle then
     redis.call('HSET', key, 'status', 'stopped', 'finished_at', tostring(tonumber(s[3]) + idle),
                'running_task', '')
+    session_stopped(key)
     return true
   end
   return false
@@ -76,12 +102,13 @@ return 'ok'
 """
 
 # KEYS[1] session hash. ARGV: task id, now, mode ('end': the task ended; 'undo': it was never sent).
-_RELEASE = """
+_RELEASE = SESSION_INDEX_LUA + """
 if redis.call('HGET', KEYS[1], 'running_task') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'running_task', '', 'last_active_at', ARGV[2])
 if ARGV[3] == 'end' and redis.call('HGET', KEYS[1], 'keep_alive') == '0'
    and redis.call('HGET', KEYS[1], 'status') == 'active' then
   redis.call('HSET', KEYS[1], 'status', 'stopped', 'finished_at', ARGV[2])
+  session_stopped(KEYS[1])
   return 2
 end
 return 1
@@ -98,11 +125,12 @@ return 0
 """
 
 # KEYS[1] session hash. ARGV: now. Returns the task that was claimed ('' if none), or false if missing.
-_STOP = """
+_STOP = SESSION_INDEX_LUA + """
 local s = redis.call('HMGET', KEYS[1], 'status', 'running_task')
 if not s[1] then return false end
 if s[1] == 'active' then
   redis.call('HSET', KEYS[1], 'status', 'stopped', 'finished_at', ARGV[1])
+  session_stopped(KEYS[1])
 end
 return s[2] or ''
 """
@@ -214,6 +242,18 @@ class SessionRecord(BaseModel):
         )
 
 
+def _indexes(owner: str | None, status: str | None) -> list[str]:
+    """The listing indexes a session of ``owner`` in ``status`` belongs to."""
+    found = [keys.SESSION_INDEX]
+    if owner:
+        found.append(keys.sessions_by(owner=owner))
+    if status:
+        found.append(keys.sessions_by(status=status))
+        if owner:
+            found.append(keys.sessions_by(owner=owner, status=status))
+    return found
+
+
 class SessionStore:
     """Reads and writes session records; thread-safe, one per process is enough."""
 
@@ -236,7 +276,9 @@ class SessionStore:
         pipe = self.redis.pipeline()
         pipe.hset(keys.session(sid), mapping=record.fields())  # type: ignore[arg-type]
         pipe.expire(keys.session(sid), self.ttl_s)
-        pipe.zadd(keys.SESSION_INDEX, {sid: record.started_at.timestamp()})
+        score = record.started_at.timestamp()
+        for index in _indexes(record.owner, record.status.value):
+            pipe.zadd(index, {sid: score})
         pipe.execute()
 
     def claim(self, session_id: str, task_id: str, owner: str | None = None) -> Claim:
@@ -258,9 +300,12 @@ class SessionStore:
         return str(running) if running else None
 
     def delete(self, session_id: str) -> None:
+        owner, status = (str(v) if v else None for v in self.redis.hmget(keys.session(session_id),
+                                                                        ["owner", "status"]))
         pipe = self.redis.pipeline()
         pipe.delete(*keys.session_keys(session_id))
-        pipe.zrem(keys.SESSION_INDEX, session_id)
+        for index in _indexes(owner, status):
+            pipe.zrem(index, session_id)
         pipe.execute()
 
     # -- reads ------------------------------------------------------------
@@ -294,9 +339,22 @@ class SessionStore:
     def _fields(self, session_id: str) -> dict[str, str]:
         return {str(k): str(v) for k, v in self.redis.hgetall(keys.session(session_id)).items()}
 
-    def list_ids(self) -> list[str]:
-        """Session ids, newest first."""
-        return [str(i) for i in self.redis.zrevrange(keys.SESSION_INDEX, 0, -1)]
+    def page_ids(
+        self, page_size: int, page_number: int, *, owner: str | None = None, status: str | None = None
+    ) -> tuple[list[str], int]:
+        """One page of session ids, newest first, and the total: O(log n + page), one round trip."""
+        index = keys.sessions_by(owner=owner, status=status)
+        expired = time.time() - self.ttl_s
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(index, "-inf", f"({expired}")
+        pipe.zcard(index)
+        pipe.zrevrange(index, (page_number - 1) * page_size, page_number * page_size - 1)
+        _, total, ids = pipe.execute()
+        return [str(i) for i in ids], int(total)
+
+    def active_ids(self, owner: str | None = None) -> list[str]:
+        """Every session filed as active (of ``owner``); bounded by the active-session limit."""
+        return [str(i) for i in self.redis.zrange(keys.sessions_by(owner=owner, status="active"), 0, -1)]
 
     def task_ids(self, session_id: str) -> list[str]:
         """The session's task ids, oldest first."""

@@ -18,7 +18,7 @@ from redis.client import Pipeline
 
 from producer import Producer
 from shared import keys
-from shared.models import TaskStatus
+from shared.models import SessionStatus, TaskStatus
 from shared.store import utcnow
 from tests.conftest import TEST_REDIS_URL
 
@@ -141,3 +141,29 @@ def _spied(original: Any, seen: list[list[str]]) -> Any:
         seen.append(list(task_ids))
         return original(self, task_ids)
     return load_many
+
+
+def test_session_pages_follow_owner_and_status_through_stops(lister: Producer, own_db: redis.Redis) -> None:
+    made = []
+    for i in range(12):
+        owner = OWNERS[i % 2]
+        session = lister.create_session({"keepAlive": True}, owner=owner)
+        made.append((str(session.id), owner))
+        time.sleep(0.001)
+    one_off = lister.create_task({"task": "alone"}, owner="owner-a")  # its one-off session is listed too
+    made.append((str(one_off.session_id), "owner-a"))
+    stopped = {sid for sid, _ in made[:12:3]}
+    for sid in stopped:
+        lister.stop_session(sid)
+    newest_first = list(reversed(made))
+    for owner in (None, *OWNERS):
+        for status in (None, SessionStatus.active, SessionStatus.stopped):
+            expected = [sid for sid, o in newest_first if (owner is None or o == owner) and (
+                status is None or (sid in stopped) == (status == SessionStatus.stopped))]
+            listed = lister.list_sessions(3, 1, status, owner=owner)
+            assert listed.total_items == len(expected), (owner, status)
+            assert [str(s.id) for s in listed.items] == expected[:3], (owner, status)
+    assert lister.count_active_sessions("owner-a") == sum(
+        1 for sid, o in made if o == "owner-a" and sid not in stopped)
+    lister.delete_session(made[0][0])
+    assert own_db.zscore(keys.sessions_by(owner=made[0][1]), made[0][0]) is None
