@@ -30,6 +30,7 @@ from shared.models import (
     TaskItemView,
 )
 from shared.redis_client import connect
+from shared.store import MAX_OFFSET
 
 CLAIM_GRACE_S = 60
 
@@ -348,7 +349,8 @@ class SessionStore:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zremrangebyscore(index, "-inf", f"({expired}")
         pipe.zcard(index)
-        pipe.zrevrange(index, (page_number - 1) * page_size, page_number * page_size - 1)
+        start = min((page_number - 1) * page_size, MAX_OFFSET)  # past the end: an empty page
+        pipe.zrevrange(index, start, start + page_size - 1)
         _, total, ids = pipe.execute()
         return [str(i) for i in ids], int(total)
 

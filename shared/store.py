@@ -168,6 +168,9 @@ def _indexes(owner: str | None, status: str | None) -> list[str]:
     return found
 
 
+MAX_OFFSET = 2**62  # Redis offsets are signed 64-bit: a larger page number just lies past the end
+
+
 class TaskStore:
     """Reads and writes task records; one instance per process is enough (thread-safe)."""
 
@@ -356,7 +359,8 @@ class TaskStore:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zremrangebyscore(index, "-inf", f"({expired}")
         pipe.zcount(index, low, high)
-        pipe.zrevrangebyscore(index, high, low, start=(page_number - 1) * page_size, num=page_size)
+        offset = min((page_number - 1) * page_size, MAX_OFFSET)  # a page past the end is empty
+        pipe.zrevrangebyscore(index, high, low, start=offset, num=page_size)
         _, total, ids = pipe.execute()
         return [str(i) for i in ids], int(total)
 

@@ -167,3 +167,12 @@ def test_session_pages_follow_owner_and_status_through_stops(lister: Producer, o
         1 for sid, o in made if o == "owner-a" and sid not in stopped)
     lister.delete_session(made[0][0])
     assert own_db.zscore(keys.sessions_by(owner=made[0][1]), made[0][0]) is None
+
+
+def test_a_page_number_past_any_redis_offset_is_an_empty_page(lister: Producer) -> None:
+    lister.create_task({"task": "one"}, owner="owner-a")
+    huge = 280658684509127318948148980365698007040
+    tasks = lister.list_tasks(10, huge)
+    sessions = lister.list_sessions(33, huge, SessionStatus.active)
+    assert (tasks.items, tasks.total_items) == ([], 1)
+    assert (sessions.items, sessions.total_items) == ([], 1)
