@@ -39,12 +39,13 @@ from shared.skill_ids import to_slugs
 from shared.store import TaskRecord, TaskStore, utcnow
 
 from .errors import EnqueueError, TaskNotFoundError, TaskValidationError, WaitTimeoutError
+from .profiles import ProfileMethods
 from .sessions import SessionMethods
 
 Payload = CreateTaskRequest | Mapping[str, Any]
 
 
-class Producer(SessionMethods):
+class Producer(SessionMethods, ProfileMethods):
     """Creates, reads, waits for and stops tasks and sessions. Thread-safe; make one per process."""
 
     def __init__(self, settings: Settings | None = None) -> None:

@@ -26,6 +26,7 @@ from shared.models import (
     SessionView,
     TaskStatus,
 )
+from shared.profiles import ProfileStore
 from shared.sessions import Claim, SessionRecord, SessionStore
 from shared.settings import Settings
 from shared.store import TaskStore, utcnow
@@ -73,8 +74,7 @@ class SessionMethods:
     def create_session(self, payload: SessionPayload = None, *, owner: str | None = None) -> SessionItemView:
         """Create an active session (no browser is held: its state lives in Redis between tasks)."""
         request = _validate_session(payload)
-        if request.profile_id is not None:
-            raise ProfileNotFoundError()
+        self._use_profile(request.profile_id, owner)
         limit = self.settings.max_active_sessions
         if limit > 0 and self.count_active_sessions(owner) >= limit:
             raise TooManySessionsError()
@@ -134,6 +134,8 @@ class SessionMethods:
     def _session_for_task(self, request: CreateTaskRequest, task_id: str, owner: str | None) -> SessionRecord:
         """The session the new task runs in, claimed for it (the rules hold under concurrent creates)."""
         if request.session_id is None:
+            settings = request.session_settings
+            self._use_profile(settings.profile_id if settings else None, owner)
             new = SessionRecord.new(_one_off_request(request.session_settings), owner=owner,
                                     one_off=True, running_task=task_id)
             self.sessions.create(new)
@@ -175,6 +177,15 @@ class SessionMethods:
         return stopped
 
     # -- helpers ----------------------------------------------------------
+    def _use_profile(self, profile_id: uuid.UUID | None, owner: str | None) -> None:
+        """A session may start only from a profile of its own owner; that profile is now "used"."""
+        if profile_id is None:
+            return
+        profiles = ProfileStore(self.store.redis)
+        if profiles.load(str(profile_id), owner) is None:
+            raise ProfileNotFoundError()
+        profiles.touch(str(profile_id))
+
     def _session(self, session_id: str | uuid.UUID, owner: str | None) -> SessionRecord:
         record = self.sessions.load(str(session_id), owner)
         if record is None:
@@ -212,6 +223,8 @@ def _one_off_request(settings: SessionSettings | None) -> CreateSessionRequest:
     return CreateSessionRequest(
         browser_screen_width=settings.browser_screen_width,
         browser_screen_height=settings.browser_screen_height,
+        profile_id=settings.profile_id,
+        enable_recording=settings.enable_recording,
         persist_memory=False,
         keep_alive=False,
     )

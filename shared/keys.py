@@ -91,3 +91,16 @@ def task_keys(task_id: str) -> list[str]:
         task(task_id), steps(task_id), stop_flag(task_id), deliveries(task_id), lease(task_id),
         output_files(task_id), output_file_data(task_id), judge_screenshots(task_id),
     ]
+
+
+PROFILE_INDEX = f"{PREFIX}:profiles"  # zset: profile id -> created timestamp
+
+
+def profile(profile_id: str) -> str:
+    """Hash: the profile record (no TTL: a profile lasts until deleted)."""
+    return f"{PREFIX}:profile:{profile_id}"
+
+
+def profile_state(profile_id: str) -> str:
+    """String: the profile's browser storage state (cookies, localStorage), encrypted."""
+    return f"{PREFIX}:profile:{profile_id}:state"

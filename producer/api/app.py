@@ -21,7 +21,7 @@ from shared.llms import model_table
 from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
-from . import errors, routes_misc, routes_sessions, routes_tasks
+from . import errors, routes_misc, routes_profiles, routes_sessions, routes_tasks
 from .auth import ApiKeys
 from .schemas import Health
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     app.state.producer = producer or Producer(settings)
     app.state.metrics = app.state.producer.metrics_registry()
     errors.install(app)
-    for router in (routes_tasks.router, routes_sessions.router, routes_misc.router):
+    for router in (routes_tasks.router, routes_sessions.router, routes_profiles.router, routes_misc.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_misc.public)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
