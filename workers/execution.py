@@ -23,7 +23,7 @@ from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView, format_cost
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, TaskStore, utcnow
-from workers import metrics, session_state
+from workers import metrics, recording, session_state
 from workers.actions import ACTIONS
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome
@@ -199,6 +199,7 @@ async def run_record(
         ) as context:
             session = BrowserSession(context, settings.action_timeout_s)
             await guard.attach(context)
+            recorder = await recording.start(context, vault, settings) if start.record else None
             agent = Agent(
                 config, session, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
             )
@@ -212,6 +213,8 @@ async def run_record(
                 )
             await start.save(context, session)
             outcome.screenshots = list(agent.screenshots)
+            if recorder is not None:
+                await recording.keep(recorder, files)
     except BrowserNotFoundError as exc:
         outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
     except PlaywrightError as exc:  # the browser died or could not start

@@ -56,6 +56,7 @@ class SessionStart:
     ttl_s: int = 0
     redis: Any = field(default=None, repr=False)
     profile_id: str | None = None  # the profile this session started from, written back at the end
+    record: bool = False  # enableRecording: the task's pages are recorded (workers.browser.recording)
 
     async def save(self, context: BrowserContext, browser: BrowserSession) -> None:
         """Save cookies, storage and the current URL for the session's next task, and
@@ -100,7 +101,8 @@ def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> SessionSta
     if session is None:
         return SessionStart(session_id=sid)
     if session.one_off:
-        return _from_profile(SessionStart(session_id=sid), session, tasks, settings)
+        start = SessionStart(session_id=sid, record=session.enable_recording)
+        return _from_profile(start, session, tasks, settings)
     start = SessionStart(
         session_id=sid,
         viewport=_viewport(session, settings),
@@ -108,6 +110,7 @@ def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> SessionSta
         secrets_key=settings.secrets_key,
         ttl_s=settings.session_idle_timeout_s or settings.record_ttl_s,
         redis=tasks.redis,
+        record=session.enable_recording,
     )
     if start.keep_state and not settings.secrets_key:
         log.warning("session %s: no BROWSERFLEET_SECRETS_KEY: browser state is not kept between tasks", sid)
