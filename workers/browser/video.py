@@ -3,8 +3,8 @@
 Frames come from Chromium's screencast only when the page changes, at irregular
 times, so each frame keeps its own timestamp (millisecond time base) instead of a
 fixed rate. Frames are encoded as they come (VP8 in real-time mode, no look-ahead),
-so memory holds the compressed file only, and the file stops growing once it would
-pass ``max_bytes``: the recording is cut, never the task. PyAV ships its own FFmpeg.
+so memory holds the compressed file only, and a frame whose packets would take the
+file past ``max_bytes`` is not written: the recording is cut there, never the task. PyAV ships its own FFmpeg.
 """
 
 from __future__ import annotations
@@ -52,19 +52,16 @@ class WebmEncoder:
         if not decoded:
             return True
         self._encode(decoded[-1], timestamp)
-        if self._buffer.tell() > self.max_bytes * _HEADROOM:
-            self.full = True
         return not self.full
 
     def finish(self, timestamp: float) -> bytes | None:
         """Close the file, the last frame held until ``timestamp``; None if no frame was kept."""
-        if self._stream is None:
+        if self._stream is None or not self.frames:
             self._container.close()
             return None
         if self._last is not None and not self.full:
             self._encode(self._last, timestamp, count=False)
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
+        self._mux(self._stream.encode(None))
         self._container.close()
         data = self._buffer.getvalue()
         if len(data) > self.max_bytes:
@@ -80,10 +77,18 @@ class WebmEncoder:
         out = frame.reformat(width=stream.codec_context.width, height=stream.codec_context.height,
                              format="yuv420p")
         out.pts, out.time_base = pts, _TIME_BASE
-        for packet in stream.encode(out):
+        if self._mux(stream.encode(out)):
+            self._last, self._last_pts = frame, pts
+            self.frames += count
+
+    def _mux(self, packets: list[av.Packet]) -> bool:
+        """Write the packets unless they would pass the limit (then the file is full)."""
+        if self.full or self._buffer.tell() + sum(p.size for p in packets) > self.max_bytes * _HEADROOM:
+            self.full = True
+            return False
+        for packet in packets:
             self._container.mux(packet)
-        self._last, self._last_pts = frame, pts
-        self.frames += count
+        return True
 
     def _open(self, first: VideoFrame) -> av.VideoStream:
         stream = self._container.add_stream("libvpx", rate=25, options={
