@@ -8,9 +8,12 @@ never runs ahead of the encoder, and at most ``max_fps`` frames a second are kep
 
 Masking follows the screenshot rule (:mod:`workers.browser.exposure`): before a frame
 is kept, the page's visible text and field values are checked against the task's
-secrets. A frame is withheld when that check, or the check before it, finds a secret
-(a frame painted just before the secret left the page would otherwise slip through);
-the video holds the last clean frame instead.
+secrets. The check runs after the paint, so a frame is withheld when that check or the
+one before it finds a secret (the secret may have left the DOM in between), and when
+the page navigated after the frame was painted (the check then read another document
+than the frame shows: a page with a secret visited briefly under load would slip
+through). The video holds the last clean frame instead; at the end, the last page is
+shot once more (checked before and after) so a static page is not lost to the rules.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class _Frame:
     cdp: CDPSession
     data: str
     ack: int
+    painted_at: float  # Chromium's timestamp of the paint (epoch seconds)
 
 
 class Recorder:
@@ -73,6 +77,7 @@ class Recorder:
         self._last_kept = -1e9  # time.monotonic() of the last frame encoded
         self._last_page: Page | None = None
         self._attaching: set[asyncio.Future[None]] = set()
+        self._navigated: dict[Page, float] = {}  # page -> time.time() its last navigation was seen
 
     async def start(self, context: BrowserContext) -> None:
         """Record the context's open pages and every page it opens from now on."""
@@ -102,6 +107,11 @@ class Recorder:
             return None
         return Recording(data, encoder.frames, self.withheld, encoder.full)
 
+    def _stale(self, frame: _Frame) -> bool:
+        """Did the page navigate since the frame was painted? Then the check read another
+        document than the frame shows (a secret page left behind under load, say)."""
+        return bool(self.vault) and self._navigated.get(frame.page, 0.0) >= frame.painted_at
+
     async def _final_frame(self) -> None:
         """The last page as it looks now: a static page sends no frame after one the rules
         withheld or the rate cap dropped. Kept only if the page shows no secret before and after."""
@@ -126,6 +136,7 @@ class Recorder:
 
     async def _attach(self, page: Page) -> None:
         assert self._context is not None
+        page.on("framenavigated", lambda _: self._navigated.__setitem__(page, time.time()))
         try:
             cdp = await self._context.new_cdp_session(page)
             cdp.on("Page.screencastFrame", lambda event: self._on_frame(page, cdp, event))
@@ -140,7 +151,8 @@ class Recorder:
         self._sessions.append(cdp)
 
     def _on_frame(self, page: Page, cdp: CDPSession, event: dict[str, Any]) -> None:
-        self._frames.put_nowait(_Frame(page, cdp, event["data"], event["sessionId"]))
+        painted = float(event.get("metadata", {}).get("timestamp") or time.time())
+        self._frames.put_nowait(_Frame(page, cdp, event["data"], event["sessionId"], painted))
 
     async def _consume(self) -> None:
         while (frame := await self._frames.get()) is not None:
@@ -160,7 +172,7 @@ class Recorder:
         if wait > 0:
             await asyncio.sleep(wait)
         exposed_before, self._exposed = self._exposed, await page_shows_secret(frame.page, self.vault)
-        if exposed_before or self._exposed:
+        if exposed_before or self._exposed or self._stale(frame):
             self.withheld += 1
             return
         self._last_kept = time.monotonic()
