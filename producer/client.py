@@ -59,7 +59,11 @@ class Producer(SessionMethods, ProfileMethods):
         """The validated request; raises :class:`TaskValidationError` listing every bad field."""
         errors: list[dict[str, Any]] = []
         try:
-            data = payload.wire() if isinstance(payload, CreateTaskRequest) else dict(payload)
+            # exclude_unset: what the caller left out stays left out (sessionSettings.proxyCountryCode)
+            data = (
+                payload.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                if isinstance(payload, CreateTaskRequest) else dict(payload)
+            )
             request = CreateTaskRequest.model_validate(data)
         except ValidationError as exc:
             errors = [
@@ -131,6 +135,7 @@ class Producer(SessionMethods, ProfileMethods):
             request=stored,
             secrets_token=secrets_token,
             owner=owner or session.owner,
+            proxy_country_code=session.proxy_country,
         )
         self.store.create(record)
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import proxies
 from shared.broker import BrokerQueues, broker_queues
 from shared.metrics import ADMISSION_REJECTIONS
 from shared.models import (
@@ -27,6 +28,7 @@ from shared.models import (
     TaskStatus,
 )
 from shared.profiles import ProfileStore
+from shared.proxies import ProxyConfigError, ProxyTable
 from shared.sessions import Claim, SessionRecord, SessionStore
 from shared.settings import Settings
 from shared.store import TaskStore, utcnow
@@ -38,6 +40,7 @@ from .errors import (
     SessionNotFoundError,
     SessionStoppedError,
     SessionValidationError,
+    TaskValidationError,
     TooManySessionsError,
 )
 
@@ -78,7 +81,12 @@ class SessionMethods:
         limit = self.settings.max_active_sessions
         if limit > 0 and self.count_active_sessions(owner) >= limit:
             raise TooManySessionsError()
-        record = SessionRecord.new(request, owner=owner)
+        explicit = "proxy_country_code" in request.model_fields_set
+        try:
+            country = self.proxy_table.choose(request.proxy_country_code, explicit)
+        except ProxyConfigError as exc:
+            raise SessionValidationError([_proxy_error(["proxyCountryCode"], exc)]) from None
+        record = SessionRecord.new(request, owner=owner, proxy_country=country)
         self.sessions.create(record)
         return record.item()
 
@@ -135,9 +143,10 @@ class SessionMethods:
         """The session the new task runs in, claimed for it (the rules hold under concurrent creates)."""
         if request.session_id is None:
             settings = request.session_settings
+            country = self._task_proxy_country(settings)
             self._use_profile(settings.profile_id if settings else None, owner)
             new = SessionRecord.new(_one_off_request(request.session_settings), owner=owner,
-                                    one_off=True, running_task=task_id)
+                                    one_off=True, running_task=task_id, proxy_country=country)
             self.sessions.create(new)
             return new
         sid = str(request.session_id)
@@ -177,6 +186,22 @@ class SessionMethods:
         return stopped
 
     # -- helpers ----------------------------------------------------------
+    @cached_property
+    def proxy_table(self) -> ProxyTable:
+        """The operator's upstream proxies (countries only are used here; workers connect)."""
+        return proxies.table(self.settings)
+
+    def _task_proxy_country(self, settings: SessionSettings | None) -> str | None:
+        """The v2 rule: no ``sessionSettings`` → the default country; with them, a proxy only
+        when ``proxyCountryCode`` is given (``null`` → direct)."""
+        explicit = settings is not None
+        given = settings is not None and "proxy_country_code" in settings.model_fields_set
+        requested = settings.proxy_country_code if settings and given else None
+        try:
+            return self.proxy_table.choose(requested, explicit)
+        except ProxyConfigError as exc:
+            raise TaskValidationError([_proxy_error(["sessionSettings", "proxyCountryCode"], exc)]) from None
+
     def _use_profile(self, profile_id: uuid.UUID | None, owner: str | None) -> None:
         """A session may start only from a profile of its own owner; that profile is now "used"."""
         if profile_id is None:
@@ -195,6 +220,10 @@ class SessionMethods:
     def _all_sessions(self, owner: str | None) -> list[SessionRecord]:
         records = self.sessions.load_many(self.sessions.list_ids())
         return [r for r in records if owner is None or r.owner == owner]
+
+
+def _proxy_error(loc: list[str], exc: ProxyConfigError) -> dict[str, Any]:
+    return {"loc": loc, "msg": str(exc), "type": "proxy_country_not_configured"}
 
 
 def _validate_session(payload: SessionPayload) -> CreateSessionRequest:

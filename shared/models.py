@@ -247,6 +247,8 @@ class TaskView(_TaskBase):
     output_files: list[FileView] = Field(default_factory=list)
     # Our own: why a task failed or stopped, readable.
     error: str | None = None
+    # Our own: the country whose upstream proxy the task's browser used (None: it connected directly).
+    proxy_country_code: str | None = None
 
 
 class TaskStatusView(WireModel):

@@ -139,6 +139,7 @@ class SessionRecord(BaseModel):
     screen_height: int | None = None
     profile_id: UUID | None = None
     enable_recording: bool = False
+    proxy_country: str | None = None  # the upstream proxy's country for all its tasks (None: direct)
 
     @classmethod
     def new(
@@ -148,6 +149,7 @@ class SessionRecord(BaseModel):
         owner: str | None = None,
         one_off: bool = False,
         running_task: str | None = None,
+        proxy_country: str | None = None,
     ) -> SessionRecord:
         request = request or CreateSessionRequest()
         now = datetime.now(UTC)
@@ -165,6 +167,7 @@ class SessionRecord(BaseModel):
             screen_height=request.browser_screen_height,
             profile_id=request.profile_id,
             enable_recording=request.enable_recording,
+            proxy_country=proxy_country,
         )
 
     def item(self) -> SessionItemView:
@@ -199,6 +202,7 @@ class SessionRecord(BaseModel):
             "screen_height": str(self.screen_height or ""),
             "profile_id": str(self.profile_id or ""),
             "enable_recording": "1" if self.enable_recording else "0",
+            "proxy_country": self.proxy_country or "",
         }
 
     @classmethod
@@ -219,6 +223,7 @@ class SessionRecord(BaseModel):
             screen_height=int(raw["screen_height"]) if raw.get("screen_height") else None,
             profile_id=UUID(raw["profile_id"]) if raw.get("profile_id") else None,
             enable_recording=raw.get("enable_recording") == "1",
+            proxy_country=raw.get("proxy_country") or None,
         )
 
 

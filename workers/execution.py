@@ -30,6 +30,7 @@ from workers.agent.runner import Agent, AgentConfig, AgentOutcome
 from workers.browser.guard import NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.session import BrowserSession
+from workers.browser.upstream import UpstreamError, upstream_for
 from workers.judge.handoff import hand_off, send_judge, wants_judge
 from workers.lease import Leases
 from workers.runtime import get_runtime
@@ -186,7 +187,8 @@ async def run_record(
         files = TaskFiles(hooks.tasks, hooks.task_id, settings.output_file_max_bytes)
         skills = skill_actions(get_registry(), request.skill_ids, files)
         vault = await task_vault(request, secrets, settings)
-        guard = guard_for(request.allowed_domains, settings)
+        upstream = await upstream_for(record.proxy_country_code, settings)
+        guard = guard_for(request.allowed_domains, settings, upstream)
     except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
     start = await asyncio.to_thread(session_state.load, record, hooks.tasks, settings)
@@ -223,7 +225,8 @@ async def run_record(
 
 
 _SETUP_ERRORS = (
-    UnknownModelError, crypto.SecretsKeyError, UnknownSkillError, OnePasswordError, NetworkSettingsError
+    UnknownModelError, crypto.SecretsKeyError, UnknownSkillError, OnePasswordError, NetworkSettingsError,
+    UpstreamError,
 )
 
 
