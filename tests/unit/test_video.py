@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import pytest
 from av.video.frame import VideoFrame
 
 from workers.browser.video import WebmEncoder
@@ -39,10 +40,10 @@ def test_frames_keep_their_times_and_the_file_decodes(tmp_path: Path) -> None:
     assert times == [0.0, 0.5, 2.0, 4.0]  # the last frame is held until finish
 
 
-def test_the_size_limit_cuts_the_recording_not_the_caller() -> None:
-    limit = 400_000
+@pytest.mark.parametrize("limit", [150_000, 400_000, 900_000])
+def test_the_size_limit_cuts_the_recording_not_the_caller(limit: int) -> None:
     encoder = WebmEncoder(max_bytes=limit, bit_rate=8_000_000)
-    accepted = [encoder.add(_jpeg(n), float(n)) for n in range(40)]
+    accepted = [encoder.add(_jpeg(n), float(n)) for n in range(60)]
     assert False in accepted and encoder.full
     assert accepted.index(False) > 0 and not any(accepted[accepted.index(False):])
     data = encoder.finish(50.0)

@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "video/webm"
 _TIME_BASE = Fraction(1, 1000)
-_HEADROOM = 0.95  # stop accepting frames this close to the limit (the trailer still has to fit)
+# The muxer buffers whole clusters, so the bytes written so far say little: the limit is kept
+# on the packets' own sizes plus the container's overhead (block and cluster headers, cues).
+_HEADROOM = 0.95
+_PER_PACKET = 32
+_FIXED = 4096
 
 
 class WebmEncoder:
@@ -39,6 +43,7 @@ class WebmEncoder:
         self._start: float | None = None
         self._last: VideoFrame | None = None
         self._last_pts = -1
+        self._payload = 0
 
     def add(self, jpeg: bytes, timestamp: float) -> bool:
         """Encode one frame shown from ``timestamp`` (seconds); False once the file is full."""
@@ -83,11 +88,13 @@ class WebmEncoder:
 
     def _mux(self, packets: list[av.Packet]) -> bool:
         """Write the packets unless they would pass the limit (then the file is full)."""
-        if self.full or self._buffer.tell() + sum(p.size for p in packets) > self.max_bytes * _HEADROOM:
+        size = sum(p.size for p in packets) + _PER_PACKET * len(packets)
+        if self.full or self._payload + size > self.max_bytes * _HEADROOM - _FIXED:
             self.full = True
             return False
         for packet in packets:
             self._container.mux(packet)
+        self._payload += size
         return True
 
     def _open(self, first: VideoFrame) -> av.VideoStream:
