@@ -36,6 +36,7 @@ from workers.policy.secrets import SecretVault
 log = logging.getLogger(__name__)
 
 FILE_NAME = "recording.webm"
+FINAL_SHOT_MS = 5000
 MAX_SIDE = 1280  # frames are scaled down to fit this box (aspect kept): file size and encode time
 
 
@@ -84,6 +85,7 @@ class Recorder:
         self._context = context
         self._consumer = asyncio.create_task(self._consume())
         context.on("page", self._on_page)
+        context.on("close", self._abandon)  # the task died with its browser: no finish() comes
         for page in context.pages:
             await self._attach(page)
 
@@ -91,6 +93,7 @@ class Recorder:
         """Stop recording; the file (None when no frame could be kept)."""
         if self._context is not None:
             self._context.remove_listener("page", self._on_page)
+            self._context.remove_listener("close", self._abandon)
         if self._attaching:
             await asyncio.gather(*self._attaching, return_exceptions=True)
         for cdp in self._sessions:
@@ -98,8 +101,8 @@ class Recorder:
                 await cdp.send("Page.stopScreencast")
                 await cdp.detach()
         await self._frames.put(None)
-        if self._consumer is not None:
-            await self._consumer
+        if self._consumer is not None:  # (cancelled if the context closed first)
+            await asyncio.gather(self._consumer, return_exceptions=True)
         await self._final_frame()
         encoder = self._encoder
         data = await asyncio.to_thread(encoder.finish, time.time())
@@ -121,13 +124,17 @@ class Recorder:
         try:
             if await page_shows_secret(page, self.vault):
                 return
-            shot = await page.screenshot(type="jpeg", quality=self.quality)
+            shot = await page.screenshot(type="jpeg", quality=self.quality, timeout=FINAL_SHOT_MS)
             if await page_shows_secret(page, self.vault):
                 return
         except PlaywrightError as exc:
             log.debug("recording: no final frame: %s", exc.message)
             return
         await asyncio.to_thread(self._encoder.add, shot, time.time())
+
+    def _abandon(self, _: object = None) -> None:
+        if self._consumer is not None and not self._consumer.done():
+            self._consumer.cancel()
 
     def _on_page(self, page: Page) -> None:
         task = asyncio.ensure_future(self._attach(page))
