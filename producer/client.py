@@ -44,13 +44,14 @@ from shared.store import TaskRecord, TaskStore, utcnow
 from .enqueue import CeleryPublisher, Enqueuer, NewTask, Publisher, RedisListPublisher
 from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError
 from .live import LiveMethods
+from .profiles import ProfileMethods
 from .sessions import SessionMethods
 from .wire import WireFormat
 
 Payload = CreateTaskRequest | Mapping[str, Any]
 
 
-class Producer(SessionMethods, LiveMethods):
+class Producer(SessionMethods, LiveMethods, ProfileMethods):
     """Creates, reads, waits for and stops tasks and sessions. Thread-safe; make one per process."""
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -94,7 +95,11 @@ class Producer(SessionMethods, LiveMethods):
         """
         errors: list[dict[str, Any]] = []
         try:
-            data = payload.wire() if isinstance(payload, CreateTaskRequest) else dict(payload)
+            # exclude_unset: what the caller left out stays left out (sessionSettings.proxyCountryCode)
+            data = (
+                payload.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                if isinstance(payload, CreateTaskRequest) else dict(payload)
+            )
             request = CreateTaskRequest.model_validate(data)
         except ValidationError as exc:
             errors = [
@@ -217,6 +222,7 @@ class Producer(SessionMethods, LiveMethods):
             request=stored,
             secrets_token=secrets_token,
             owner=owner or session.owner,
+            proxy_country_code=session.proxy_country,
         )
 
     # -- read -------------------------------------------------------------

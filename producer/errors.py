@@ -6,12 +6,12 @@
     ├── EnqueueError          the broker refused the task; its record was removed
     ├── WaitTimeoutError      ``wait`` gave up before the task ended
     ├── QueueFullError        the fleet's backlog is over its limit; retry after ``retry_after_s``
-    ├── SessionValidationError  the create-session payload is invalid
+    ├── SessionValidationError  the create-session (or profile) payload is invalid
     ├── SessionNotFoundError  no session with that id (or not yours)
     ├── SessionStoppedError   the session is stopped; start a new one
     ├── SessionBusyError      the session already runs a task
     ├── TooManySessionsError  the limit of active sessions is reached
-    └── ProfileNotFoundError  browser profiles do not exist here
+    └── ProfileNotFoundError  no profile with that id (or not yours)
 
 The session errors' messages are the v2 API's own, word for word.
 """

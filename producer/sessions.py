@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import proxies
 from shared.broker import BrokerQueues, broker_queues
 from shared.models import (
     CreateSessionRequest,
@@ -25,6 +26,8 @@ from shared.models import (
     SessionView,
     TaskStatus,
 )
+from shared.profiles import ProfileStore
+from shared.proxies import ProxyConfigError, ProxyTable
 from shared.sessions import Claim, SessionRecord, SessionStore
 from shared.settings import Settings
 from shared.store import TaskStore, utcnow
@@ -35,6 +38,7 @@ from .errors import (
     SessionNotFoundError,
     SessionStoppedError,
     SessionValidationError,
+    TaskValidationError,
     TooManySessionsError,
 )
 
@@ -60,12 +64,16 @@ class SessionMethods:
     def create_session(self, payload: SessionPayload = None, *, owner: str | None = None) -> SessionItemView:
         """Create an active session (no browser is held: its state lives in Redis between tasks)."""
         request = _validate_session(payload)
-        if request.profile_id is not None:
-            raise ProfileNotFoundError()
+        self._use_profile(request.profile_id, owner)
         limit = self.settings.max_active_sessions
         if limit > 0 and self.count_active_sessions(owner) >= limit:
             raise TooManySessionsError()
-        record = SessionRecord.new(request, owner=owner)
+        explicit = "proxy_country_code" in request.model_fields_set
+        try:
+            country = self.proxy_table.choose(request.proxy_country_code, explicit)
+        except ProxyConfigError as exc:
+            raise SessionValidationError([_proxy_error(["proxyCountryCode"], exc)]) from None
+        record = SessionRecord.new(request, owner=owner, proxy_country=country)
         self.sessions.create(record)
         return record.item()
 
@@ -129,8 +137,11 @@ class SessionMethods:
         A one-off session is only built here: it is written with the task's record.
         """
         if request.session_id is None:
-            return SessionRecord.new(_one_off_request(request.session_settings), owner=owner,
-                                     one_off=True, running_task=task_id)
+            settings = request.session_settings
+            country = self._task_proxy_country(settings)
+            self._use_profile(settings.profile_id if settings else None, owner)
+            return SessionRecord.new(_one_off_request(settings), owner=owner, one_off=True,
+                                     running_task=task_id, proxy_country=country)
         sid = str(request.session_id)
         claim = self.sessions.claim(sid, task_id, owner)
         if claim == Claim.missing:
@@ -165,11 +176,40 @@ class SessionMethods:
         return stopped
 
     # -- helpers ----------------------------------------------------------
+    @cached_property
+    def proxy_table(self) -> ProxyTable:
+        """The operator's upstream proxies (countries only are used here; workers connect)."""
+        return proxies.table(self.settings)
+
+    def _task_proxy_country(self, settings: SessionSettings | None) -> str | None:
+        """The v2 rule: no ``sessionSettings`` → the default country; with them, a proxy only
+        when ``proxyCountryCode`` is given (``null`` → direct)."""
+        explicit = settings is not None
+        given = settings is not None and "proxy_country_code" in settings.model_fields_set
+        requested = settings.proxy_country_code if settings and given else None
+        try:
+            return self.proxy_table.choose(requested, explicit)
+        except ProxyConfigError as exc:
+            raise TaskValidationError([_proxy_error(["sessionSettings", "proxyCountryCode"], exc)]) from None
+
+    def _use_profile(self, profile_id: uuid.UUID | None, owner: str | None) -> None:
+        """A session may start only from a profile of its own owner; that profile is now "used"."""
+        if profile_id is None:
+            return
+        profiles = ProfileStore(self.store.redis)
+        if profiles.load(str(profile_id), owner) is None:
+            raise ProfileNotFoundError()
+        profiles.touch(str(profile_id))
+
     def _session(self, session_id: str | uuid.UUID, owner: str | None) -> SessionRecord:
         record = self.sessions.load(str(session_id), owner)
         if record is None:
             raise SessionNotFoundError(str(session_id))
         return record
+
+
+def _proxy_error(loc: list[str], exc: ProxyConfigError) -> dict[str, Any]:
+    return {"loc": loc, "msg": str(exc), "type": "proxy_country_not_configured"}
 
 
 def _validate_session(payload: SessionPayload) -> CreateSessionRequest:
@@ -198,6 +238,8 @@ def _one_off_request(settings: SessionSettings | None) -> CreateSessionRequest:
     return CreateSessionRequest(
         browser_screen_width=settings.browser_screen_width,
         browser_screen_height=settings.browser_screen_height,
+        profile_id=settings.profile_id,
+        enable_recording=settings.enable_recording,
         persist_memory=False,
         keep_alive=False,
     )

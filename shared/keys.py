@@ -166,3 +166,16 @@ def task_keys(task_id: str) -> list[str]:
         live_last_frame(task_id), live_viewers(task_id), live_stats(task_id), live_token_of_task(task_id),
         step_screenshots(task_id),
     ]
+
+
+PROFILE_INDEX = f"{PREFIX}:profiles"  # zset: profile id -> created timestamp
+
+
+def profile(profile_id: str) -> str:
+    """Hash: the profile record (no TTL: a profile lasts until deleted)."""
+    return f"{PREFIX}:profile:{profile_id}"
+
+
+def profile_state(profile_id: str) -> str:
+    """String: the profile's browser storage state (cookies, localStorage), encrypted."""
+    return f"{PREFIX}:profile:{profile_id}:state"

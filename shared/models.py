@@ -266,6 +266,8 @@ class TaskView(_TaskBase):
     error: str | None = None
     # Our own: the viewer page (live while running, a replay once finished); set by the HTTP API.
     live_url: str | None = None
+    # Our own: the country whose upstream proxy the task's browser used (None: it connected directly).
+    proxy_country_code: str | None = None
 
 
 class TaskStatusView(WireModel):
@@ -359,3 +361,34 @@ class ShareView(WireModel):
     last_viewed_at: datetime | None = None
     # Our own: when the link stops working.
     expires_at: datetime | None = None
+# -- profiles -----------------------------------------------------------------
+
+
+class ProfileCreateRequest(WireModel):
+    """A new profile: a browser storage state (cookies, localStorage) that sessions start from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(max_length=100)] | None = None
+    user_id: Annotated[str, Field(max_length=255)] | None = None
+
+
+class ProfileUpdateRequest(ProfileCreateRequest):
+    """Rename a profile or re-tag its user (fields left out keep their value)."""
+
+
+class ProfileView(WireModel):
+    id: UUID
+    user_id: str | None = None
+    name: str | None = None
+    last_used_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    cookie_domains: list[str] | None = None
+
+
+class ProfileListResponse(WireModel):
+    items: list[ProfileView]
+    total_items: int
+    page_number: int
+    page_size: int

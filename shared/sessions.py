@@ -166,6 +166,9 @@ class SessionRecord(BaseModel):
     start_url: str | None = None
     screen_width: int | None = None
     screen_height: int | None = None
+    profile_id: UUID | None = None
+    enable_recording: bool = False
+    proxy_country: str | None = None  # the upstream proxy's country for all its tasks (None: direct)
 
     @classmethod
     def new(
@@ -175,6 +178,7 @@ class SessionRecord(BaseModel):
         owner: str | None = None,
         one_off: bool = False,
         running_task: str | None = None,
+        proxy_country: str | None = None,
     ) -> SessionRecord:
         request = request or CreateSessionRequest()
         now = datetime.now(UTC)
@@ -190,6 +194,9 @@ class SessionRecord(BaseModel):
             start_url=request.start_url,
             screen_width=request.browser_screen_width,
             screen_height=request.browser_screen_height,
+            profile_id=request.profile_id,
+            enable_recording=request.enable_recording,
+            proxy_country=proxy_country,
         )
 
     def item(self) -> SessionItemView:
@@ -222,6 +229,9 @@ class SessionRecord(BaseModel):
             "start_url": self.start_url or "",
             "screen_width": str(self.screen_width or ""),
             "screen_height": str(self.screen_height or ""),
+            "profile_id": str(self.profile_id or ""),
+            "enable_recording": "1" if self.enable_recording else "0",
+            "proxy_country": self.proxy_country or "",
         }
 
     @classmethod
@@ -240,6 +250,9 @@ class SessionRecord(BaseModel):
             start_url=raw.get("start_url") or None,
             screen_width=int(raw["screen_width"]) if raw.get("screen_width") else None,
             screen_height=int(raw["screen_height"]) if raw.get("screen_height") else None,
+            profile_id=UUID(raw["profile_id"]) if raw.get("profile_id") else None,
+            enable_recording=raw.get("enable_recording") == "1",
+            proxy_country=raw.get("proxy_country") or None,
         )
 
 

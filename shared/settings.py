@@ -45,6 +45,20 @@ class Settings(BaseSettings):
     skills_dir: str | None = Field(None, description="Directory of operator skill modules (*.py).")
     builtin_skills: bool = Field(True, description="Offer the built-in skills (links, tables, forms, files).")
     output_file_max_bytes: int = Field(10 * 1024 * 1024, description="Largest output file a task may keep.")
+    recording_max_bytes: int = Field(
+        20 * 1024 * 1024, description="Largest session recording (`enableRecording`) of one task; "
+        "a longer recording stops there (the task goes on)."
+    )
+    recording_max_fps: float = Field(5.0, description="Frames per second a session recording keeps at most.")
+    proxies: SecretStr | None = Field(
+        None, description="Upstream proxies per country: a JSON object "
+        '(`{"us": "http://user:pass@host:3128", "de": "socks5://host:1080"}`) or one URL template with '
+        "`{country}`; unset = none (browsers connect directly)."
+    )
+    proxy_default_country: str | None = Field(
+        None, description="Country whose proxy a task without `sessionSettings` uses (the v2 default is "
+        "`us`); unset = such tasks connect directly."
+    )
     models: dict[str, str] = Field(default_factory=dict, description="Extra/overriding model table (JSON).")
     llm_timeout_s: float = Field(90.0, description="One LLM request's timeout.")
     llm_max_retries: int = Field(3, description="Retries of one LLM request (timeouts, 429, 5xx).")

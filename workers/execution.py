@@ -23,7 +23,7 @@ from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView, format_cost
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, TaskStore, utcnow
-from workers import log_masking, metrics, session_state
+from workers import log_masking, metrics, recording, session_state
 from workers.actions import ACTIONS
 from workers.actions.base import Action
 from workers.agent.llm import LLMClient
@@ -31,6 +31,7 @@ from workers.agent.runner import Agent, AgentConfig, AgentOutcome
 from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.session import BrowserSession
+from workers.browser.upstream import UpstreamError, upstream_for
 from workers.judge.handoff import hand_off, send_judge, wants_judge
 from workers.lease import Leases
 from workers.live import live_view
@@ -201,12 +202,13 @@ async def run_record(
         files = TaskFiles(hooks.tasks, hooks.task_id, settings.output_file_max_bytes)
         skills = skill_actions(get_registry(), request.skill_ids, files)
         vault = await task_vault(request, secrets, settings)
-        guard = guard_for(request.allowed_domains, settings)
+        upstream = await upstream_for(record.proxy_country_code, settings)
+        guard = guard_for(request.allowed_domains, settings, upstream)
     except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
     with log_masking.registered(vault):
         try:
-            outcome = await _browse(record, request, settings, hooks, llm, vault, guard, skills)
+            outcome = await _browse(record, request, settings, hooks, llm, vault, guard, skills, files)
         except Exception as exc:  # our bug: end the record with the reason, masked like everything
             log.exception("task %s crashed", hooks.task_id)
             outcome = AgentOutcome(TaskStatus.failed, error=f"internal error: {exc!r}")
@@ -225,6 +227,7 @@ async def _browse(
     vault: SecretVault,
     guard: BrowserGuard,
     skills: dict[str, Action],
+    files: TaskFiles,
 ) -> AgentOutcome:
     start = await asyncio.to_thread(session_state.load, record, hooks.tasks, settings)
     config = _agent_config(request, settings, llm, start)
@@ -236,6 +239,7 @@ async def _browse(
         ) as context:
             session = BrowserSession(context, settings.action_timeout_s)
             await guard.attach(context)
+            recorder = await recording.start(context, vault, settings) if start.record else None
             agent = Agent(
                 config, session, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
             )
@@ -250,6 +254,8 @@ async def _browse(
                 )
             await start.save(context, session)
             outcome.screenshots = list(agent.screenshots)
+            if recorder is not None:
+                await recording.keep(recorder, files)
     except BrowserNotFoundError as exc:
         outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
     except PlaywrightError as exc:  # the browser died or could not start
@@ -258,7 +264,8 @@ async def _browse(
 
 
 _SETUP_ERRORS = (
-    UnknownModelError, crypto.SecretsKeyError, UnknownSkillError, OnePasswordError, NetworkSettingsError
+    UnknownModelError, crypto.SecretsKeyError, UnknownSkillError, OnePasswordError, NetworkSettingsError,
+    UpstreamError,
 )
 
 

@@ -7,6 +7,8 @@ task of the session opens a fresh context from them. They are credentials, so th
 rest encrypted (:mod:`shared.crypto`, ``BROWSERFLEET_SECRETS_KEY``) and expire with
 the session's idle timeout; without a key nothing is saved (tasks start logged out).
 With ``persistMemory`` the agent also gets a short summary of the earlier tasks.
+A session started from a profile (:mod:`shared.profiles`) begins with the profile's
+state, and each of its tasks writes its end state back to the profile.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from shared import crypto, keys
 from shared.models import SessionStatus
+from shared.profiles import ProfileStore, cookie_domains
 from shared.sessions import SessionRecord, SessionStore
 from shared.settings import Settings
 from shared.store import TaskRecord, TaskStore
@@ -52,10 +55,13 @@ class SessionStart:
     secrets_key: str | None = field(default=None, repr=False)
     ttl_s: int = 0
     redis: Any = field(default=None, repr=False)
+    profile_id: str | None = None  # the profile this session started from, written back at the end
+    record: bool = False  # enableRecording: the task's pages are recorded (workers.browser.recording)
 
     async def save(self, context: BrowserContext, browser: BrowserSession) -> None:
-        """Save cookies, storage and the current URL for the session's next task (best effort)."""
-        if not self.keep_state:
+        """Save cookies, storage and the current URL for the session's next task, and
+        the cookies and storage for its profile (best effort)."""
+        if not (self.keep_state or self.profile_id):
             return
         try:
             state = await context.storage_state()
@@ -63,12 +69,25 @@ class SessionStart:
         except PlaywrightError as exc:
             log.warning("session %s: browser state not saved: %s", self.session_id, exc.message)
             return
+        if self.profile_id:
+            await asyncio.to_thread(self._save_profile, dict(state))
+        if not self.keep_state:
+            return
         data = {"storage_state": state, "url": url if url.startswith(("http://", "https://")) else None}
         token = crypto.encrypt_json(data, self.secrets_key)
         sid = self.session_id
         await asyncio.to_thread(
             self.redis.eval, _SAVE, 2, keys.session(sid), keys.session_state(sid), token, self.ttl_s
         )
+
+    def _save_profile(self, state: dict[str, Any]) -> None:
+        assert self.profile_id is not None
+        token = crypto.encrypt_json(state, self.secrets_key)
+        version = ProfileStore(self.redis).save_state(self.profile_id, token, cookie_domains(state))
+        if version:
+            log.info("session %s: profile %s saved (version %d)", self.session_id, self.profile_id, version)
+        else:
+            log.info("session %s: profile %s is gone; state not saved", self.session_id, self.profile_id)
 
 
 def sessions(tasks: TaskStore, settings: Settings) -> SessionStore:
@@ -79,8 +98,11 @@ def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> SessionSta
     """What the task inherits from its session (nothing for a one-off session)."""
     sid = str(record.session_id)
     session = sessions(tasks, settings).load(sid)
-    if session is None or session.one_off:
+    if session is None:
         return SessionStart(session_id=sid)
+    if session.one_off:
+        start = SessionStart(session_id=sid, record=session.enable_recording)
+        return _from_profile(start, session, tasks, settings)
     start = SessionStart(
         session_id=sid,
         viewport=_viewport(session, settings),
@@ -88,6 +110,7 @@ def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> SessionSta
         secrets_key=settings.secrets_key,
         ttl_s=settings.session_idle_timeout_s or settings.record_ttl_s,
         redis=tasks.redis,
+        record=session.enable_recording,
     )
     if start.keep_state and not settings.secrets_key:
         log.warning("session %s: no BROWSERFLEET_SECRETS_KEY: browser state is not kept between tasks", sid)
@@ -97,6 +120,24 @@ def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> SessionSta
     start.resume_url = saved.get("url") or session.start_url
     if session.persist_memory:
         start.memory = summarise(tasks, sessions(tasks, settings).task_ids(sid), str(record.id))
+    return _from_profile(start, session, tasks, settings)
+
+
+def _from_profile(
+    start: SessionStart, session: SessionRecord, tasks: TaskStore, settings: Settings
+) -> SessionStart:
+    """A session's first task starts from its profile's state; every task writes it back at its end."""
+    if session.profile_id is None:
+        return start
+    pid = str(session.profile_id)
+    if not settings.secrets_key:
+        log.warning("session %s: no BROWSERFLEET_SECRETS_KEY: profile %s is not used", start.session_id, pid)
+        return start
+    start.profile_id, start.secrets_key, start.redis = pid, settings.secrets_key, tasks.redis
+    if start.storage_state is None:
+        token = ProfileStore(tasks.redis).state_token(pid)
+        state = _decrypt(token, settings.secrets_key, f"profile {pid}") if token else None
+        start.storage_state = state if isinstance(state, dict) else None
     return start
 
 
@@ -126,12 +167,16 @@ def _saved_state(tasks: TaskStore, session_id: str, key: str | None) -> dict[str
     token = tasks.redis.get(keys.session_state(session_id))
     if not token or not key:
         return {}
-    try:
-        data = crypto.decrypt_json(str(token), key)
-    except crypto.SecretsKeyError as exc:
-        log.warning("session %s: saved browser state unreadable (%s); starting fresh", session_id, exc)
-        return {}
+    data = _decrypt(str(token), key, f"session {session_id}")
     return data if isinstance(data, dict) else {}
+
+
+def _decrypt(token: str, key: str, what: str) -> object:
+    try:
+        return crypto.decrypt_json(token, key)
+    except crypto.SecretsKeyError as exc:
+        log.warning("%s: saved browser state unreadable (%s); starting fresh", what, exc)
+        return None
 
 
 def _viewport(session: SessionRecord, settings: Settings) -> dict[str, int]:

@@ -21,7 +21,7 @@ from shared.llms import model_table
 from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
-from . import downloads, errors, routes_live, routes_misc, routes_sessions, routes_tasks
+from . import downloads, errors, routes_live, routes_misc, routes_profiles, routes_sessions, routes_tasks
 from .auth import ApiKeys
 from .gate import GateMiddleware
 from .polling import StatusReader
@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
         GateMiddleware, api_keys=api_keys, max_body=settings.api_max_body_bytes, prefix=PREFIX,
         open_paths=open_paths, open_prefixes=(downloads.PATH + "/",),
     )
-    for router in (routes_tasks.router, routes_sessions.router, routes_live.router, routes_misc.router):
+    for router in (routes_tasks.router, routes_sessions.router, routes_profiles.router, routes_live.router,
+                   routes_misc.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_misc.public)
     app.include_router(routes_live.public)

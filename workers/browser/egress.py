@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from workers.browser.upstream import Upstream, UpstreamError, check_target
 from workers.policy.navigation import BlockedRequest
 from workers.policy.network import IPAddress, NetworkPolicy, Target
 
@@ -109,8 +110,10 @@ class EgressProxy:
         resolve: Resolve | None = None,
         connect: Connect = asyncio.open_connection,
         on_block: OnBlock | None = None,
+        upstream: Upstream | None = None,
     ) -> None:
         self.policy = policy
+        self.upstream = upstream  # a country's proxy connects for us (workers.browser.upstream)
         self.resolve: Resolve = resolve or CachingResolver()
         self.connect = connect
         self.on_block = on_block
@@ -156,6 +159,11 @@ class EgressProxy:
     # -- policy -------------------------------------------------------------
     async def addresses(self, target: Target) -> list[IPAddress]:
         """The checked addresses to connect to; raises :class:`Refused` with the reason."""
+        if self.upstream is not None:  # the upstream proxy resolves the target: check what we can
+            upstream_reason = check_target(self.policy, target)
+            if upstream_reason:
+                raise Refused(upstream_reason)
+            return []
         reason = self.policy.precheck(target)
         if reason:
             raise Refused(reason)
@@ -259,6 +267,13 @@ class EgressProxy:
             if url.startswith("https://"):  # the browser shows a tunnel error
                 await _respond(writer, "403 Forbidden", f"blocked by the network policy: {exc}")
             return None  # plain HTTP: no answer at all, so the browser reports a failed request
+        if self.upstream is not None:
+            try:
+                return await self.upstream.open(target)
+            except UpstreamError as exc:
+                log.warning("egress: %s", exc)
+                await _respond(writer, "502 Bad Gateway", str(exc))
+                return None
         error: OSError | TimeoutError | None = None
         for ip in addresses:
             try:
@@ -378,20 +393,22 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         await asyncio.wait_for(writer.wait_closed(), 2)
 
 
-_shared: dict[tuple[asyncio.AbstractEventLoop, NetworkPolicy], asyncio.Future[EgressProxy]] = {}
+_shared: dict[
+    tuple[asyncio.AbstractEventLoop, NetworkPolicy, Upstream | None], asyncio.Future[EgressProxy]
+] = {}
 
 
-async def shared_proxy(policy: NetworkPolicy) -> EgressProxy:
-    """The process's proxy for ``policy`` (one per event loop), started on first use."""
-    key = (asyncio.get_running_loop(), policy)
+async def shared_proxy(policy: NetworkPolicy, upstream: Upstream | None = None) -> EgressProxy:
+    """The process's proxy for ``policy`` (and ``upstream``: one per country), started on first use."""
+    key = (asyncio.get_running_loop(), policy, upstream)
     future = _shared.get(key)
     if future is None or (future.done() and (future.cancelled() or future.exception() is not None)):
-        future = _shared[key] = asyncio.ensure_future(_start(policy))
+        future = _shared[key] = asyncio.ensure_future(_start(policy, upstream))
     return await asyncio.shield(future)
 
 
-async def _start(policy: NetworkPolicy) -> EgressProxy:
-    proxy = EgressProxy(policy)
+async def _start(policy: NetworkPolicy, upstream: Upstream | None = None) -> EgressProxy:
+    proxy = EgressProxy(policy, upstream=upstream)
     await proxy.start()
-    log.info("egress proxy listening on %s", proxy.url)
+    log.info("egress proxy listening on %s%s", proxy.url, f", through {upstream}" if upstream else "")
     return proxy

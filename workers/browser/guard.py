@@ -42,6 +42,7 @@ from shared.settings import Settings
 from shared.urls import resolve
 from workers import metrics
 from workers.browser.egress import EgressProxy, Refused, shared_proxy
+from workers.browser.upstream import Upstream
 from workers.policy.navigation import BlockedRequest, RequestPolicy
 from workers.policy.network import NetworkPolicy
 
@@ -76,8 +77,9 @@ _HOP_PAGE = (
 class BrowserGuard:
     """The request guard of one task; ``guard(url)`` is also the agent's navigation check."""
 
-    def __init__(self, policy: RequestPolicy) -> None:
+    def __init__(self, policy: RequestPolicy, upstream: Upstream | None = None) -> None:
         self.policy = policy
+        self.upstream = upstream  # the session's country proxy behind the egress (None: direct)
         self._proxy: EgressProxy | None = None
         self._blocked: list[BlockedRequest] = []
         self._sessions: dict[Page, asyncio.Future[CDPSession | None]] = {}
@@ -110,7 +112,7 @@ class BrowserGuard:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[BrowserGuard]:
         """Hold the process's egress proxy, and stop this guard's work on exit."""
-        self._proxy = await shared_proxy(self.policy.network)
+        self._proxy = await shared_proxy(self.policy.network, self.upstream)
         try:
             yield self
         finally:
@@ -316,10 +318,12 @@ class NetworkSettingsError(ValueError):
     """``BROWSERFLEET_ALLOWED_NETWORKS`` has entries that cannot be parsed."""
 
 
-def guard_for(allowed_domains: list[str] | None, settings: Settings) -> BrowserGuard:
+def guard_for(
+    allowed_domains: list[str] | None, settings: Settings, upstream: Upstream | None = None
+) -> BrowserGuard:
     """The guard of one task under the worker's network settings."""
     try:
         network = NetworkPolicy.from_entries(settings.allow_private_networks, settings.allowed_networks)
     except ValueError as exc:
         raise NetworkSettingsError(str(exc)) from None
-    return BrowserGuard(RequestPolicy.build(network, allowed_domains))
+    return BrowserGuard(RequestPolicy.build(network, allowed_domains), upstream)
