@@ -1,6 +1,6 @@
 """Settings, read from the environment (prefix ``BROWSERFLEET_``, plus ``REDIS_URL``).
 
-Time budgets nest (DESIGN.md §2): step timeout < task budget < soft limit <
+Time budgets nest (docs/design.md, Celery configuration): step timeout < task budget < soft limit <
 hard limit < visibility timeout. :meth:`Settings.check_budgets` enforces it at start.
 """
 

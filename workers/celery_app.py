@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 
 from celery import Celery
@@ -33,7 +34,7 @@ def _mask_logs(logger: logging.Logger | None = None, **_: object) -> None:
 @worker_ready.connect
 def _start_reaper(**_: object) -> None:
     """Every worker watches for tasks whose worker died, and re-enqueues them."""
-    from workers.execution import store
+    from workers.context import store
     from workers.lease import Reaper
 
     def requeue(task_id: str) -> None:
@@ -45,7 +46,7 @@ def _start_reaper(**_: object) -> None:
 @worker_ready.connect
 def _publish_skills(sender: object = None, **_: object) -> None:
     """Publish this worker's skill manifest, so producers validate ``skillIds`` without worker code."""
-    from workers.execution import store
+    from workers.context import store
     from workers.skills.registry import get_registry, publish_manifest
 
     try:
@@ -63,7 +64,7 @@ class _Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from workers.execution import store
+        from workers.context import store
 
         registry = ConsumerRegistry(store().redis)
         while True:
@@ -78,6 +79,14 @@ class _Heartbeat(threading.Thread):
 
 
 _heartbeats: list[_Heartbeat] = []
+
+
+@worker_ready.connect
+def _load_litellm(**_: object) -> None:
+    """Import litellm now (seconds), with its closed-network setting, not inside the first task."""
+    from workers.agent.llm import configure
+
+    configure()
 
 
 @worker_ready.connect
@@ -106,7 +115,10 @@ def _stop_heartbeat(**_: object) -> None:
 @worker_shutdown.connect
 @worker_process_shutdown.connect
 def _close_browsers(**_: object) -> None:
-    """No Chromium outlives its worker: close the pool on (warm) shutdown."""
-    from workers.runtime import shutdown_runtime
+    """No Chromium outlives its worker: close the pool on (warm) shutdown.
 
-    shutdown_runtime()
+    Only where a task loaded the runtime: a judge worker never imports the browser stack.
+    """
+    runtime = sys.modules.get("workers.runtime")
+    if runtime is not None:
+        runtime.shutdown_runtime()

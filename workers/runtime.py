@@ -1,14 +1,10 @@
-"""One asyncio event loop per worker process, in a daemon thread, owning Playwright.
-
-Celery's thread pool runs several tasks at once in one process; each submits its
-coroutine here, so every task of the process shares one loop, one Playwright
-driver and one browser pool (DESIGN.md §2: never ``asyncio.run()`` per task).
-The loop starts lazily, after fork, on first use.
+"""The agent worker's runtime: the process's event loop (``workers.loop``) and the browser
+pool that lives on it, so every task of the process shares one Playwright driver and a few
+browsers (docs/design.md: one loop per process, contexts over a small pool).
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import os
@@ -20,6 +16,7 @@ from shared.settings import Settings, get_settings
 from workers import metrics
 from workers.browser.dom import INIT_SCRIPT, capture_page
 from workers.browser.pool import BrowserPool
+from workers.loop import get_loop
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,8 +26,8 @@ class Runtime:
     """The process's event loop thread and the browser pool that lives on it."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
+        self._loop = get_loop()
+        self.loop = self._loop.loop
         self.pool = BrowserPool(
             size=settings.browsers_per_worker,
             tasks_per_browser=settings.tasks_per_browser,
@@ -41,17 +38,10 @@ class Runtime:
             warm_up=capture_page,
         )
         metrics.watch_pool(self.pool)
-        self._thread = threading.Thread(target=self._serve, name="browserfleet-loop", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and block the calling (Celery) thread for its result."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
+        return self._loop.run(coro, timeout)
 
     def shutdown(self) -> None:
         """Close browsers and stop the loop (worker shutdown, tests)."""
@@ -61,8 +51,7 @@ class Runtime:
             self.run(self.pool.close(), timeout=20)
         except Exception as exc:
             log.warning("pool close failed: %s", exc)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
+        self._loop.stop()
 
 
 _runtime: Runtime | None = None

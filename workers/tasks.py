@@ -1,4 +1,8 @@
-"""The Celery tasks: thin wrappers that hand a task id to :mod:`workers.execution`."""
+"""The Celery tasks: thin wrappers that hand a task id to :mod:`workers.execution`.
+
+Imported by every worker (judge workers too, through ``conf.imports``): nothing here may
+import the browser stack at module level.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from celery import Task
 from shared.celery_config import RUN_TASK
 from shared.models import TaskStepView
 from workers.celery_app import app
-from workers.execution import execute
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +21,8 @@ log = logging.getLogger(__name__)
 @app.task(name=RUN_TASK, bind=True)
 def run_task(self: Task, task_id: str) -> dict[str, Any]:
     """Run one agent task; the message carries only its id (safe for Flower to show)."""
+    from workers.execution import execute  # here, so a judge-only worker never loads the browser stack
+
     hostname = self.request.hostname
 
     def emit(step: TaskStepView) -> None:

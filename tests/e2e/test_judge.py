@@ -34,7 +34,8 @@ def judge_worker(
     settings: Settings, redis_client: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """A judge-only worker: consumes ``settings.judge_queue`` and nothing else."""
-    env = {"BROWSERFLEET_QUEUE": settings.queue, "BROWSERFLEET_JUDGE_QUEUE": settings.judge_queue}
+    env = {"BROWSERFLEET_QUEUE": settings.queue, "BROWSERFLEET_JUDGE_QUEUE": settings.judge_queue,
+           "PYTHONPROFILEIMPORTTIME": "1"}  # every import is logged: the judge must need no browser
     log_path = tmp_path_factory.mktemp("judge") / "judge.log"
     proc = WorkerProcess(env, settings.judge_queue, log_path, concurrency=2)
     yield proc
@@ -213,3 +214,15 @@ def test_a_redelivered_run_whose_judge_is_pending_is_not_run_again(
         assert time.monotonic() < deadline, "redelivery not seen"
         time.sleep(0.1)
     assert len([c for c in fake_llm.calls[sid] if not is_judge(c)]) == 1
+
+
+def test_the_judge_worker_never_imports_the_browser_stack(
+    producer, fake_llm: FakeLLM, site: Site, judge_worker: WorkerProcess
+) -> None:
+    sid = script_id("judge-imports")
+    marker = fake_llm.script(sid, judged_script(lambda call: DONE, lambda call: verdict(True)))
+    view = run(producer, {"task": f"Read the total. {marker}", "startUrl": site.url, "judge": True})
+    assert view.judge_verdict is True
+    imports = [line for line in judge_worker.log().splitlines() if line.startswith("import time:")]
+    assert any("workers.judge.run" in line for line in imports), "import profiling is not on"
+    assert not [line for line in imports if "playwright" in line or "workers.browser" in line]

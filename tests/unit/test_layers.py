@@ -1,5 +1,6 @@
 """Import contracts: ``shared`` imports nothing of ours, ``producer`` never imports ``workers``,
-and inside ``workers`` the layers point one way (glue → agent → actions → browser → policy)."""
+inside ``workers`` the layers point one way (glue → agent → actions → browser → policy), and
+the judge needs no browser. Relative imports count like absolute ones."""
 
 from __future__ import annotations
 
@@ -10,34 +11,70 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# package -> prefixes it must never import
+# The queue glue at the root of ``workers``: only it may assemble the layers below.
+GLUE = ("workers.celery_app", "workers.tasks", "workers.execution", "workers.assembly",
+        "workers.context", "workers.handoff", "workers.runtime", "workers.session_state",
+        "workers.recording", "workers.live")
+BROWSER_STACK = ("playwright", "workers.browser", "workers.actions", "workers.agent.runner",
+                 "workers.agent.output", "workers.skills", "workers.tasks", "workers.execution",
+                 "workers.assembly", "workers.handoff", "workers.runtime", "workers.session_state",
+                 "workers.recording", "workers.live")
+
+# package (or "package/*.py" for its own modules only) -> prefixes it must never import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "shared": ("producer", "workers", "playwright", "litellm"),
     "producer": ("workers", "playwright", "litellm"),  # thin: no browser, no LLM
-    "workers/policy": ("workers.agent", "workers.actions", "workers.browser", "workers.execution",
-                       "workers.tasks", "workers.judge", "workers.skills", "producer"),
-    "workers/browser": ("workers.agent", "workers.actions", "workers.execution", "workers.tasks",
-                        "workers.judge", "workers.skills", "producer"),
-    "workers/actions": ("workers.agent", "workers.execution", "workers.tasks", "producer"),
-    "workers/agent": ("workers.execution", "workers.tasks", "producer"),
+    "workers/*.py": ("producer",),
+    "workers/policy": ("workers.agent", "workers.actions", "workers.browser", "workers.judge",
+                       "workers.skills", "producer", *GLUE),
+    "workers/browser": ("workers.agent", "workers.actions", "workers.judge", "workers.skills",
+                        "producer", *GLUE),
+    "workers/actions": ("workers.agent", "workers.judge", "producer", *GLUE),
+    "workers/agent": ("workers.judge", "producer", *GLUE),
+    # the judge worker runs no browser: it must not even import one
+    "workers/judge": ("producer", *BROWSER_STACK),
 }
 
 
-def _imports(path: Path) -> list[str]:
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> list[str]:
+    """Every module ``path`` imports, relative imports resolved against its package."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     names = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names.append(base)
+            names += [f"{base}.{alias.name}" for alias in node.names]  # `from workers import runtime`
     return names
+
+
+def files(package: str) -> list[Path]:
+    if package.endswith("/*.py"):
+        return sorted((ROOT / package.removesuffix("/*.py")).glob("*.py"))
+    return sorted((ROOT / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_layers_point_one_way(package: str) -> None:
     violations = []
-    for path in sorted((ROOT / package).rglob("*.py")):
-        for name in _imports(path):
+    for path in files(package):
+        for name in imports(path):
             if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[package]):
                 violations.append(f"{path.relative_to(ROOT)} imports {name}")
-    assert not violations, "\n".join(violations)
+    assert not violations, "\n".join(sorted(set(violations)))
+
+
+def test_relative_imports_are_resolved() -> None:
+    """The checker itself: ``from .client import Producer`` in producer/__init__.py is producer.client."""
+    assert "producer.client" in imports(ROOT / "producer" / "__init__.py")
+    assert "producer.api.errors" in imports(ROOT / "producer" / "api" / "app.py")

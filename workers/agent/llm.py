@@ -14,28 +14,36 @@ import os
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-import litellm
 
 from workers import metrics
 
 log = logging.getLogger(__name__)
 
-litellm.suppress_debug_info = True
-litellm.drop_params = True
+_litellm: ModuleType | None = None
 
-_TRANSIENT: tuple[type[Exception], ...] = (
-    litellm.Timeout,
-    litellm.RateLimitError,
-    litellm.APIConnectionError,
-    litellm.InternalServerError,
-    litellm.ServiceUnavailableError,
-    litellm.BadGatewayError,
-    asyncio.TimeoutError,
-)
+
+def configure() -> ModuleType:
+    """Import and set up litellm once per process (workers call it at start; importing this
+    module changes nothing). On a closed network litellm must read its bundled price map:
+    it fetches one at import time unless ``LITELLM_LOCAL_MODEL_COST_MAP`` is set first."""
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.drop_params = True
+        _litellm = litellm
+    return _litellm
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    """Faults worth a retry: timeouts, 429, 5xx, connection errors."""
+    lib = configure()
+    return (lib.Timeout, lib.RateLimitError, lib.APIConnectionError, lib.InternalServerError,
+            lib.ServiceUnavailableError, lib.BadGatewayError, asyncio.TimeoutError)
 
 
 class LLMUnavailableError(RuntimeError):
@@ -60,19 +68,18 @@ class LLMClient:
     backoff_s: float = 1.0
     reasoning_effort: str | None = None
     cost: Decimal = field(default=Decimal(0))
-    calls: int = 0
 
     @property
     def supports_vision(self) -> bool:
         try:
-            return bool(litellm.supports_vision(self.model))
+            return bool(configure().supports_vision(self.model))
         except Exception:  # litellm raises for models it does not know
             return False
 
     @property
     def supports_json_mode(self) -> bool:
         try:
-            params = litellm.get_supported_openai_params(model=self.model) or []
+            params = configure().get_supported_openai_params(model=self.model) or []
         except Exception:
             return False
         return "response_format" in params
@@ -97,14 +104,15 @@ class LLMClient:
     async def _with_retries(
         self, messages: list[dict[str, Any]], kwargs: dict[str, Any], delay: float
     ) -> Reply:
+        transient = _transient()
         for attempt in range(self.max_retries + 1):
             try:
                 response = await asyncio.wait_for(
-                    litellm.acompletion(model=self.model, messages=messages, **kwargs),
+                    configure().acompletion(model=self.model, messages=messages, **kwargs),
                     timeout=self.timeout_s + 5,
                 )
                 return self._account(response)
-            except _TRANSIENT as exc:
+            except transient as exc:
                 if attempt == self.max_retries:
                     raise LLMUnavailableError(
                         f"LLM {self.model} failed {attempt + 1} times: {_describe(exc)}"
@@ -118,13 +126,12 @@ class LLMClient:
         raise AssertionError("unreachable")
 
     def _account(self, response: Any) -> Reply:
-        self.calls += 1
         usage = getattr(response, "usage", None)
         cost = Decimal(0)
         try:
             raw = (getattr(response, "_hidden_params", {}) or {}).get("response_cost")
             if raw is None:
-                raw = litellm.completion_cost(completion_response=response)
+                raw = configure().completion_cost(completion_response=response)
             cost = Decimal(str(raw or 0))
         except Exception:  # unknown price: count tokens, not money
             cost = Decimal(0)

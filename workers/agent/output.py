@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from workers.actions.base import Action, Params
-
-
-class OutputError(ValueError):
-    """The model's reply is not a valid step; the message is for the model."""
+from workers.agent.reply import OutputError, json_object
 
 
 class PlannedAction(BaseModel):
@@ -34,24 +30,6 @@ class AgentOutput(BaseModel):
     memory: str = ""
     next_goal: str = ""
     actions: list[PlannedAction]
-
-
-def json_object(text: str) -> dict[str, Any]:
-    """The one JSON object in a model reply (code fences and prose around it tolerated)."""
-    text = text.strip()
-    if text.startswith("```"):
-        text = text.strip("`")
-        text = text.split("\n", 1)[1] if "\n" in text else text
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        raise OutputError("reply must be one JSON object")
-    try:
-        value = json.loads(text[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise OutputError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
-    if not isinstance(value, dict):
-        raise OutputError("reply must be one JSON object")
-    return value
 
 
 def parse_output(text: str | None, actions: Mapping[str, Action], max_actions: int) -> AgentOutput:

@@ -21,11 +21,11 @@ from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
 from shared.store import TaskRecord, unjudged, utcnow
 from workers.agent.llm import LLMClient, LLMUnavailableError
-from workers.execution import result_of, store
+from workers.context import result_of, store
 from workers.judge.prompt import JudgeInput, judge_messages
 from workers.judge.verdict import Verdict, VerdictError, parse_verdict
+from workers.loop import get_loop
 from workers.policy.secrets import SecretVault
-from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 CORRECTION = "Answer again with only the JSON object described in the system prompt."
@@ -116,7 +116,7 @@ def judge(task_id: str) -> dict[str, Any]:
     screenshots = [str(s) for s in tasks.redis.lrange(keys.judge_screenshots(task_id), 0, -1)]
     budget_s = (record.judge_deadline - utcnow()).total_seconds()
     try:
-        result = get_runtime().run(evaluate(record, settings, screenshots, budget_s))
+        result = get_loop().run(evaluate(record, settings, screenshots, budget_s))
     except Exception as exc:  # our bug: still finish the task, with the reason
         log.exception("judge of task %s crashed", task_id)
         result = JudgeResult(unjudged(f"internal judge error: {exc!r}"), None, Decimal(0))

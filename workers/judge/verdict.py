@@ -6,7 +6,7 @@ import json
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from workers.agent.output import OutputError, json_object
+from workers.agent.reply import OutputError, json_object
 
 
 class VerdictError(ValueError):

@@ -1,0 +1,59 @@
+"""One asyncio event loop per worker process, in a daemon thread.
+
+Celery's thread pool runs several tasks at once in one process; each submits its coroutine
+here, so every task of the process shares one loop (never ``asyncio.run()`` per task: it
+breaks loop-bound clients such as Playwright's and litellm's). The loop starts lazily,
+after fork, on first use. The judge worker uses it bare; agent workers put the browser
+pool on it (``workers.runtime``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class EventLoopThread:
+    """A running event loop in a daemon thread; ``run`` blocks the caller for a result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="browserfleet-loop", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop and block the calling (Celery) thread for its result."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+
+
+_loop: EventLoopThread | None = None
+_pid: int | None = None
+_lock = threading.Lock()
+
+
+def get_loop() -> EventLoopThread:
+    """This process's loop (a forked child gets its own, and so does a caller after ``stop``)."""
+    global _loop, _pid
+    with _lock:
+        if _loop is None or _pid != os.getpid() or not _loop.alive:
+            _loop, _pid = EventLoopThread(), os.getpid()
+        return _loop
