@@ -43,9 +43,19 @@ def _start_reaper(**_: object) -> None:
     Reaper(store(), requeue, settings.lease_ttl_s).start()
 
 
+def _consumed_queues() -> list[str]:
+    consumed = app.amqp.queues.consume_from
+    return sorted(consumed) if consumed else [settings.queue]
+
+
 @worker_ready.connect
 def _publish_skills(sender: object = None, **_: object) -> None:
-    """Publish this worker's skill manifest, so producers validate ``skillIds`` without worker code."""
+    """Publish this worker's skill manifest, so producers validate ``skillIds`` without worker code.
+
+    Agent workers only: skills are agent actions, and a judge worker loads no browser code.
+    """
+    if settings.queue not in _consumed_queues():
+        return
     from workers.context import store
     from workers.skills.registry import get_registry, publish_manifest
 
@@ -99,7 +109,7 @@ def _serve_metrics(**_: object) -> None:
 
 @worker_ready.connect
 def _start_heartbeat(sender: object = None, **_: object) -> None:
-    queues = sorted(app.amqp.queues.consume_from) if app.amqp.queues.consume_from else [settings.queue]
+    queues = _consumed_queues()
     beat = _Heartbeat(str(getattr(sender, "hostname", "worker")), queues)
     beat.start()
     _heartbeats.append(beat)
