@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -318,6 +319,14 @@ def _click_script(call: Call) -> Reply:
     return Reply(content=step(*actions), delay_s=LLM_DELAY_S)
 
 
+def _reason(view: Any) -> str:
+    """Why a task did not end well, without its ids: its error, else its last step's results."""
+    if view.error:
+        return str(view.error)[:160]
+    last = view.steps[-1].results if view.steps else []
+    return ("no error; last step: " + " | ".join(last))[:160]
+
+
 def full_round(
     fake: FakeLLM, page: PageServer, llm_base: str, concurrency: int, tasks: int
 ) -> dict[str, Any]:
@@ -359,6 +368,7 @@ def full_round(
     finally:
         worker.stop()
     ok = [v for v in views if v.is_success]
+    failures = Counter(_reason(v) for v in views if not v.is_success)
     overheads = sorted(
         (s.duration or 0) - LLM_DELAY_S for v in views for s in v.steps[1:] if s.duration is not None
     )
@@ -366,6 +376,7 @@ def full_round(
         "concurrency": concurrency,
         "tasks": tasks,
         "succeeded": len(ok),
+        "failures": dict(failures.most_common(5)),
         "steps_per_task": round(sum(len(v.steps) for v in views) / len(views), 2),
         "tasks_per_min": round(len(ok) / elapsed * 60, 1),
         "ideal_tasks_per_min": round(concurrency * 60 / (len(BUTTONS) * LLM_DELAY_S), 1),
