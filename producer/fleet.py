@@ -57,17 +57,22 @@ def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
 
 
 def local_credentials(data_dir: Path, settings: Settings) -> tuple[str, str]:
-    """(API key, secrets key): the configured ones, else generated once and kept (mode 0600)."""
+    """(API key to show, secrets key). Configured ones win and are never written to disk; the
+    generated ones are kept in ``data_dir`` (mode 0600), so a client's key and queued tasks'
+    encrypted secrets survive a restart."""
     path = data_dir / "credentials.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
-    api_key = settings.api_keys[0] if settings.api_keys else saved.get("api_key") or "bf-" + new_key()[:32]
-    secrets_key = settings.secrets_key or saved.get("secrets_key") or new_key()
-    if not path.exists():
+    generated = {"api_key": saved.get("api_key") or "bf-" + new_key()[:32],
+                 "secrets_key": saved.get("secrets_key") or new_key()}
+    if saved != generated:
         data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"api_key": api_key, "secrets_key": secrets_key}, f)
-    return api_key, secrets_key
+            json.dump(generated, f)
+    configured = settings.api_keys[0] if settings.api_keys else None
+    if configured and configured.startswith("sha256:"):  # only its digest is known here
+        configured = "<a key of BROWSERFLEET_API_KEYS>"
+    return configured or generated["api_key"], settings.secrets_key or generated["secrets_key"]
 
 
 def redis_server_argv(url: str, data_dir: Path) -> list[str]:
@@ -140,7 +145,7 @@ def start_fleet(supervisor: Supervisor, settings: Settings, options: FleetOption
         **os.environ,
         "LITELLM_LOCAL_MODEL_COST_MAP": os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
         "BROWSERFLEET_SECRETS_KEY": secrets_key,
-        "BROWSERFLEET_API_KEYS": ",".join(settings.api_keys or [api_key]),
+        "BROWSERFLEET_API_KEYS": ",".join(settings.api_keys) or api_key,
     }
     logs = options.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)

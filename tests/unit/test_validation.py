@@ -133,3 +133,22 @@ def test_costs_are_plain_decimal_strings_of_six_significant_digits(cost: str, wi
     view = TaskStatusView.model_validate({"id": "00000000-0000-0000-0000-000000000001", "status": "finished",
                                           "cost": Decimal(cost)})
     assert view.wire()["cost"] == wire
+
+
+def test_up_keeps_generated_credentials_and_never_writes_configured_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json as _json
+    import stat
+
+    from producer.fleet import local_credentials
+    from shared.settings import Settings
+
+    first = local_credentials(tmp_path, Settings(api_keys=[], secrets_key=None))
+    again = local_credentials(tmp_path, Settings(api_keys=[], secrets_key=None))
+    assert first == again and first[0].startswith("bf-")
+    path = tmp_path / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    configured = local_credentials(tmp_path, Settings(api_keys=["operator-key"], secrets_key="k" * 44))
+    assert configured == ("operator-key", "k" * 44)
+    assert "operator-key" not in path.read_text() and _json.loads(path.read_text())["api_key"] == first[0]
+    digest = local_credentials(tmp_path, Settings(api_keys=["sha256:" + "0" * 64]))
+    assert digest[0] == "<a key of BROWSERFLEET_API_KEYS>"
