@@ -10,7 +10,7 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
@@ -19,7 +19,6 @@ from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from workers.browser.dom import (
-    INIT_SCRIPT,
     ElementIndex,
     PageCapture,
     UnknownElementError,
@@ -137,20 +136,6 @@ def servers() -> Iterator[tuple[str, str]]:
         server.server_close()
 
 
-@pytest.fixture
-def run(loop: asyncio.AbstractEventLoop) -> Callable[[Awaitable[T]], T]:
-    def run(awaitable: Awaitable[T]) -> T:
-        return loop.run_until_complete(asyncio.wait_for(awaitable, 60))
-
-    return run
-
-
-@pytest.fixture
-def context(browser: Browser, run: Callable[[Awaitable[Any]], Any]) -> Iterator[BrowserContext]:
-    ctx: BrowserContext = run(browser.new_context())
-    run(ctx.add_init_script(script=INIT_SCRIPT))
-    yield ctx
-    run(ctx.close())
 
 
 async def _open(context: BrowserContext, url: str) -> Page:

@@ -3,34 +3,18 @@ lands, what covers an element, when a page has settled."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import pytest
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import BrowserContext, Page
 
 from tests.support.controls import MAIL, SUGGEST, TREE
 from workers.browser.controls import click_target, scroll, settle
-from workers.browser.dom import INIT_SCRIPT, capture_page
+from workers.browser.dom import capture_page
 
 T = TypeVar("T")
 
 
-@pytest.fixture
-def run(loop: asyncio.AbstractEventLoop) -> Callable[[Awaitable[T]], T]:
-    def run(awaitable: Awaitable[T]) -> T:
-        return loop.run_until_complete(asyncio.wait_for(awaitable, 60))
-
-    return run
-
-
-@pytest.fixture
-def context(browser: Browser, run: Callable[[Awaitable[Any]], Any]) -> Iterator[BrowserContext]:
-    ctx: BrowserContext = run(browser.new_context())
-    run(ctx.add_init_script(script=INIT_SCRIPT))
-    yield ctx
-    run(ctx.close())
 
 
 def _page(run: Callable[[Awaitable[Any]], Any], context: BrowserContext, html: str) -> Page:
