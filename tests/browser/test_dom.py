@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
@@ -26,8 +26,6 @@ from workers.browser.dom import (
     highlight,
     unhighlight,
 )
-
-T = TypeVar("T")
 
 FORM = """<!doctype html><html><head><title>Form page</title></head><body>
 <h1>Welcome to the form</h1>

@@ -4,17 +4,13 @@ lands, what covers an element, when a page has settled."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from playwright.async_api import BrowserContext, Page
 
 from tests.support.controls import MAIL, SUGGEST, TREE
 from workers.browser.controls import click_target, scroll, settle
 from workers.browser.dom import capture_page
-
-T = TypeVar("T")
-
-
 
 
 def _page(run: Callable[[Awaitable[Any]], Any], context: BrowserContext, html: str) -> Page:
