@@ -17,6 +17,7 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -111,9 +112,9 @@ def worker_argv(queues: str, concurrency: int, loglevel: str, hostname: str = ""
     return celery_argv(*args, *([f"--hostname={hostname}"] if hostname else []))
 
 
-def wait_until(check: object, timeout_s: float, what: str, supervisor: Supervisor) -> None:
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, supervisor: Supervisor) -> None:
     deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
+    while not check():
         for child in supervisor.children:
             if child.proc.poll() is not None:
                 raise FleetError(f"{child.name} exited with code {child.proc.returncode} while starting")

@@ -362,7 +362,7 @@ class SessionStore:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zremrangebyscore(index, "-inf", f"({expired}")
         pipe.zcard(index)
-        start = min((page_number - 1) * page_size, MAX_OFFSET)  # past the end: an empty page
+        start = min(max(page_number - 1, 0) * page_size, MAX_OFFSET)  # past the end: an empty page
         pipe.zrevrange(index, start, start + page_size - 1)
         _, total, ids = pipe.execute()
         return [str(i) for i in ids], int(total)

@@ -359,7 +359,7 @@ class TaskStore:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zremrangebyscore(index, "-inf", f"({expired}")
         pipe.zcount(index, low, high)
-        offset = min((page_number - 1) * page_size, MAX_OFFSET)  # a page past the end is empty
+        offset = min(max(page_number - 1, 0) * page_size, MAX_OFFSET)  # a page past the end is empty
         pipe.zrevrangebyscore(index, high, low, start=offset, num=page_size)
         _, total, ids = pipe.execute()
         return [str(i) for i in ids], int(total)

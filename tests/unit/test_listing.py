@@ -176,3 +176,10 @@ def test_a_page_number_past_any_redis_offset_is_an_empty_page(lister: Producer) 
     sessions = lister.list_sessions(33, huge, SessionStatus.active)
     assert (tasks.items, tasks.total_items) == ([], 1)
     assert (sessions.items, sessions.total_items) == ([], 1)
+
+
+def test_a_page_number_below_one_reads_as_the_first_page(lister: Producer) -> None:
+    """Library callers are not validated by the API's ``ge=1``: no negative Redis offsets."""
+    lister.create_task({"task": "one"}, owner="owner-a")
+    assert [i.id for i in lister.list_tasks(10, 0).items] == [i.id for i in lister.list_tasks(10, 1).items]
+    assert len(lister.list_sessions(10, -3).items) == 1
