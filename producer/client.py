@@ -36,10 +36,10 @@ from shared.models import (
 )
 from shared.redaction import redact_request
 from shared.redis_client import connect
-from shared.sessions import SessionRecord
+from shared.session_store import SessionRecord
 from shared.settings import Settings, get_settings
 from shared.skill_ids import to_slugs
-from shared.store import TaskRecord, TaskStore, utcnow
+from shared.task_store import TaskRecord, TaskStore, utcnow
 
 from .enqueue import CeleryPublisher, Enqueuer, NewTask, Publisher, RedisListPublisher
 from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError

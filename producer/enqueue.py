@@ -24,8 +24,8 @@ from celery import Celery
 from shared import keys
 from shared.broker import BrokerQueues, BrokerUnavailableError
 from shared.metrics import ADMISSION_REJECTIONS
-from shared.sessions import SESSION_INDEX_LUA, SessionRecord
-from shared.store import INDEX_LUA, TaskRecord, TaskStore
+from shared.session_store import SESSION_INDEX_LUA, SessionRecord
+from shared.task_store import INDEX_LUA, TaskRecord, TaskStore
 
 from .errors import EnqueueError, QueueFullError
 from .wire import WireFormat

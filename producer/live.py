@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from shared.live import LiveLinks, Share, live_url
 from shared.models import SessionStatus, ShareView, TaskStatusView
-from shared.sessions import SessionRecord
+from shared.session_store import SessionRecord
 from shared.settings import Settings
-from shared.store import TaskStore
+from shared.task_store import TaskStore
 
 DEFAULT_BASE = "http://127.0.0.1:8000"
 

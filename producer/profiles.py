@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.models import ProfileCreateRequest, ProfileListResponse, ProfileUpdateRequest, ProfileView
 from shared.profiles import ProfileRecord, ProfileStore
-from shared.store import TaskStore
+from shared.task_store import TaskStore
 
 from .errors import ProfileNotFoundError, SessionValidationError
 

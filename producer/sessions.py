@@ -28,9 +28,9 @@ from shared.models import (
 )
 from shared.profiles import ProfileStore
 from shared.proxies import ProxyConfigError, ProxyTable
-from shared.sessions import Claim, SessionRecord, SessionStore
+from shared.session_store import Claim, SessionRecord, SessionStore
 from shared.settings import Settings
-from shared.store import TaskStore, utcnow
+from shared.task_store import TaskStore, utcnow
 
 from .errors import (
     ProfileNotFoundError,

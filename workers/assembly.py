@@ -19,15 +19,15 @@ from shared import crypto, keys
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
 from shared.settings import Settings, get_settings
-from shared.store import TaskRecord, TaskStore
-from workers import log_masking, recording, session_state
+from shared.task_store import TaskRecord, TaskStore
+from workers import log_masking, recording, session_carryover
 from workers.actions import ACTIONS
 from workers.actions.base import Action
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome
 from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
-from workers.browser.session import BrowserSession
+from workers.browser.tabs import BrowserTabs
 from workers.browser.upstream import UpstreamError, upstream_for
 from workers.live import live_view
 from workers.policy.secrets import SecretVault
@@ -113,7 +113,7 @@ async def _browse(
     skills: dict[str, Action],
     files: TaskFiles,
 ) -> AgentOutcome:
-    start = await asyncio.to_thread(session_state.load, record, hooks.tasks, settings)
+    start = await asyncio.to_thread(session_carryover.load, record, hooks.tasks, settings)
     config = _agent_config(request, settings, llm, start)
     try:
         viewport = start.viewport or _viewport(request, settings)
@@ -121,7 +121,7 @@ async def _browse(
         async with guard.running(), pool.context(
             viewport=viewport, storage_state=start.storage_state, **guard.context_options()
         ) as context:
-            session = BrowserSession(context, settings.action_timeout_s)
+            session = BrowserTabs(context, settings.action_timeout_s)
             await guard.attach(context)
             recorder = await recording.start(context, vault, settings) if start.record else None
             agent = Agent(
@@ -164,7 +164,7 @@ def _llm_client(request: CreateTaskRequest, settings: Settings) -> LLMClient:
 
 
 def _agent_config(
-    request: CreateTaskRequest, settings: Settings, llm: LLMClient, start: session_state.SessionStart
+    request: CreateTaskRequest, settings: Settings, llm: LLMClient, start: session_carryover.CarryOver
 ) -> AgentConfig:
     return AgentConfig(
         task=request.task,

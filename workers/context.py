@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.settings import get_settings
-from shared.store import TaskStore
+from shared.task_store import TaskStore
 from workers.lease import Leases
 
 _store: TaskStore | None = None

@@ -16,8 +16,8 @@ from typing import Any
 from shared import keys
 from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
-from shared.store import TaskRecord, TaskStore, utcnow
-from workers import metrics, session_state
+from shared.task_store import TaskRecord, TaskStore, utcnow
+from workers import metrics, session_carryover
 from workers.agent.runner import AgentOutcome
 from workers.assembly import Emit, RecordHooks, run_record
 from workers.context import leases, result_of, store
@@ -82,7 +82,7 @@ def _execute_leased(
     _observe(outcome, time.monotonic() - started)
     if wants_judge(record, outcome):
         hand_off(tasks, task_id, outcome, cost, settings)
-        session_state.task_ended(tasks, settings, task_id)
+        session_carryover.task_ended(tasks, settings, task_id)
     else:
         _finish(tasks, task_id, outcome, cost)
     return result_of(task_id)
@@ -106,7 +106,7 @@ def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal
         error=outcome.error,
         cost=cost,
     )
-    session_state.task_ended(tasks, get_settings(), task_id)
+    session_carryover.task_ended(tasks, get_settings(), task_id)
     log.info("task %s %s (success=%s, steps=%d, cost=%s)%s", task_id, outcome.status.value,
              outcome.is_success, outcome.steps, format_cost(cost),
              f": {outcome.error}" if outcome.error else "")

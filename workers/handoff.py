@@ -18,7 +18,7 @@ from shared import keys
 from shared.celery_config import JUDGE_TASK
 from shared.models import TaskStatus
 from shared.settings import Settings
-from shared.store import TaskRecord, TaskStore, utcnow
+from shared.task_store import TaskRecord, TaskStore, utcnow
 from workers.agent.runner import AgentOutcome
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import redis
 
 from shared import keys
 from shared.models import TaskStatus
-from shared.store import TaskStore
+from shared.task_store import TaskStore
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from shared import keys
 from shared.live import LiveLinks
 from shared.settings import Settings
 from workers.browser.screencast import CastLimits, Screencast
-from workers.browser.session import BrowserSession
+from workers.browser.tabs import BrowserTabs
 from workers.policy.secrets import SecretVault
 
 LAST_FRAME_TTL_S = 30
@@ -73,7 +73,7 @@ def limits(settings: Settings) -> CastLimits:
 
 @asynccontextmanager
 async def live_view(
-    client: redis.Redis, task_id: str, session: BrowserSession, vault: SecretVault, settings: Settings
+    client: redis.Redis, task_id: str, session: BrowserTabs, vault: SecretVault, settings: Settings
 ) -> AsyncIterator[Screencast]:
     """Cast ``session`` while the block runs and someone watches."""
     links = LiveLinks(client, settings.record_ttl_s)

@@ -20,7 +20,7 @@ from producer.errors import TaskNotFoundError
 from shared import keys
 from shared.models import TaskStatusView
 from shared.redis_client import connect_async
-from shared.store import STATUS_FIELDS, status_from_fields
+from shared.task_store import STATUS_FIELDS, status_from_fields
 
 
 class StatusReader:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from shared import keys  # noqa: E402
 from shared.models import TaskStatus  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from shared.store import TaskRecord, TaskStore  # noqa: E402
+from shared.task_store import TaskRecord, TaskStore  # noqa: E402
 from tests.support.api import FULL_KEY, SCOPED_KEY_A, ApiServer, api_settings  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results.json"

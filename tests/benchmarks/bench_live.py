@@ -43,7 +43,7 @@ from shared.settings import Settings  # noqa: E402
 from tests.support.api import ApiServer, api_settings  # noqa: E402
 from workers.browser.exposure import page_shows_secret  # noqa: E402
 from workers.browser.launcher import launch_chromium  # noqa: E402
-from workers.browser.session import BrowserSession  # noqa: E402
+from workers.browser.tabs import BrowserTabs  # noqa: E402
 from workers.live import live_view  # noqa: E402
 from workers.policy.secrets import SecretVault  # noqa: E402
 
@@ -99,7 +99,7 @@ async def _bench(settings: Settings, server: ApiServer, producer: Producer, seco
         browser = await launch_chromium(playwright)
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
         await context.new_page()
-        session = BrowserSession(context)
+        session = BrowserTabs(context)
         page = await session.page()
         await page.set_content(ANIMATED)
         async with live_view(client, task_id, session, SecretVault(), settings) as cast:

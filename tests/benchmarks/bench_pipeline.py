@@ -69,7 +69,7 @@ async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict
     from workers.agent.runner import Agent, AgentConfig
     from workers.browser.dom import INIT_SCRIPT
     from workers.browser.pool import BrowserPool
-    from workers.browser.session import BrowserSession
+    from workers.browser.tabs import BrowserTabs
 
     class TimedLLM(LLMClient):
         waited: float = 0.0
@@ -92,7 +92,7 @@ async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict
     try:
         async with pool.context(viewport={"width": 1280, "height": 800}) as context:
             await context.add_init_script(script=INIT_SCRIPT)
-            session = BrowserSession(context)
+            session = BrowserTabs(context)
             llm = TimedLLM("openai/gpt-4.1-mini", max_retries=0)
             hooks = _Hooks()
             config = AgentConfig(

@@ -17,7 +17,7 @@ from typing import TypeVar
 from playwright.async_api import Browser
 
 from workers.browser.screencast import CastLimits, Screencast
-from workers.browser.session import BrowserSession
+from workers.browser.tabs import BrowserTabs
 from workers.policy.secrets import SecretVault
 
 T = TypeVar("T")
@@ -76,7 +76,7 @@ async def _cast(
 ) -> tuple[Sink, Screencast]:
     context = await browser.new_context(viewport={"width": 800, "height": 600})
     await context.new_page()
-    session = BrowserSession(context)
+    session = BrowserTabs(context)
     page = await session.page()
     await page.set_content(ANIMATED)
     sink = Sink()
@@ -94,7 +94,7 @@ async def _cast(
 def test_no_viewer_no_screencast(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
     viewers = Viewers(0)
 
-    async def body(sink: Sink, cast: Screencast, session: BrowserSession) -> None:
+    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
         await _until(lambda: viewers.polls >= 5)
 
     sink, cast = _run(loop, _cast(browser, CastLimits(poll_s=0.05), viewers, body))
@@ -104,7 +104,7 @@ def test_no_viewer_no_screencast(loop: asyncio.AbstractEventLoop, browser: Brows
 def test_casts_while_watched_and_stops_after(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
     viewers = Viewers(1)
 
-    async def body(sink: Sink, cast: Screencast, session: BrowserSession) -> None:
+    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
         await _until(lambda: len(sink.sent) >= 3)
         viewers.count = 0
         polls = viewers.polls
@@ -117,7 +117,7 @@ def test_casts_while_watched_and_stops_after(loop: asyncio.AbstractEventLoop, br
 
 
 def test_frame_rate_is_bounded(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
-    async def body(sink: Sink, cast: Screencast, session: BrowserSession) -> None:
+    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
         await _until(lambda: len(sink.sent) >= 5)
 
     sink, cast = _run(loop, _cast(browser, CastLimits(poll_s=0.05, fps=4), Viewers(1), body))
@@ -129,7 +129,7 @@ def test_frame_rate_is_bounded(loop: asyncio.AbstractEventLoop, browser: Browser
 def test_bandwidth_is_bounded(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
     budget = 60_000  # bytes/s: a few frames of this page per second at most
 
-    async def body(sink: Sink, cast: Screencast, session: BrowserSession) -> None:
+    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
         await _until(lambda: len(sink.sent) >= 6, timeout=40)
 
     limits = CastLimits(poll_s=0.05, fps=30, max_bytes_per_s=budget, quality=90)
@@ -145,7 +145,7 @@ def test_bandwidth_is_bounded(loop: asyncio.AbstractEventLoop, browser: Browser)
 def test_frame_larger_than_the_budget_is_never_sent(
     loop: asyncio.AbstractEventLoop, browser: Browser
 ) -> None:
-    async def body(sink: Sink, cast: Screencast, session: BrowserSession) -> None:
+    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
         await _until(lambda: sink.dropped_count >= 3)
 
     sink, _ = _run(loop, _cast(browser, CastLimits(poll_s=0.05, max_bytes_per_s=100), Viewers(1), body))
@@ -157,7 +157,7 @@ def test_frames_are_withheld_while_a_secret_is_typed_or_shown(
 ) -> None:
     vault = SecretVault({"pw": SECRET})
 
-    async def body(sink: Sink, cast: Screencast, session: BrowserSession) -> None:
+    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
         page = await session.page()
         await _until(lambda: len(sink.sent) >= 2)
         with session.sealed(grace_s=0.5):  # what the agent does around an action that types a secret
@@ -176,7 +176,7 @@ def test_frames_are_withheld_while_a_secret_is_typed_or_shown(
 
 
 def test_follows_the_current_tab(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
-    async def body(sink: Sink, cast: Screencast, session: BrowserSession) -> None:
+    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
         first = await session.page()
         await _until(lambda: len(sink.sent) >= 1)
         second = await session.new_tab()

@@ -25,7 +25,7 @@ import redis
 
 from shared import keys
 from shared.models import TaskStatus
-from shared.store import utcnow
+from shared.task_store import utcnow
 from tests.e2e.helpers import script_id
 from tests.support.api import (
     FULL_KEY,

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from shared.models import TaskStatus, TaskStepView
-from shared.store import OutputFileTooLargeError, TaskRecord, utcnow
+from shared.task_store import OutputFileTooLargeError, TaskRecord, utcnow
 from workers.judge.prompt import SYSTEM_PROMPT, JudgeInput, judge_messages, render_trajectory
 from workers.judge.verdict import VerdictError, parse_verdict
 from workers.policy.secrets import SecretVault

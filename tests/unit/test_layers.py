@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The queue glue at the root of ``workers``: only it may assemble the layers below.
 GLUE = ("workers.celery_app", "workers.tasks", "workers.execution", "workers.assembly",
-        "workers.context", "workers.handoff", "workers.runtime", "workers.session_state",
+        "workers.context", "workers.handoff", "workers.runtime", "workers.session_carryover",
         "workers.recording", "workers.live")
 BROWSER_STACK = ("playwright", "workers.browser", "workers.actions", "workers.agent.runner",
                  "workers.agent.output", "workers.skills", "workers.tasks", "workers.execution",
-                 "workers.assembly", "workers.handoff", "workers.runtime", "workers.session_state",
+                 "workers.assembly", "workers.handoff", "workers.runtime", "workers.session_carryover",
                  "workers.recording", "workers.live")
 
 # package (or "package/*.py" for its own modules only) -> prefixes it must never import

@@ -19,7 +19,7 @@ from redis.client import Pipeline
 from producer import Producer
 from shared import keys
 from shared.models import SessionStatus, TaskStatus
-from shared.store import utcnow
+from shared.task_store import utcnow
 from tests.conftest import TEST_REDIS_URL
 
 OWNERS = ("owner-a", "owner-b")

@@ -13,7 +13,7 @@ from fastapi import HTTPException
 from producer.api.auth import ApiKeyConfigError, ApiKeys
 from shared import keys
 from shared.models import CreateSessionRequest, SessionStatus
-from shared.sessions import CLAIM_GRACE_S, Claim, SessionRecord, SessionStore
+from shared.session_store import CLAIM_GRACE_S, Claim, SessionRecord, SessionStore
 from shared.settings import Settings
 
 

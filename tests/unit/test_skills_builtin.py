@@ -20,7 +20,7 @@ from playwright.async_api import Browser
 
 from shared.models import FileView
 from workers.actions.base import ActionContext, ActionError, ActionResult
-from workers.browser.session import BrowserSession
+from workers.browser.tabs import BrowserTabs
 from workers.policy.secrets import SecretVault
 from workers.skills.builtin import BUILTIN_SKILLS
 from workers.skills.files import TaskFiles
@@ -103,7 +103,7 @@ class Harness:
     def __init__(self, loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
         self.loop = loop
         self.context = self.run(browser.new_context())
-        self.session = BrowserSession(self.context, 5)
+        self.session = BrowserTabs(self.context, 5)
         self.files = MemoryFiles()
         self.vault = SecretVault({"pin": "4242"})
 

@@ -15,7 +15,7 @@ from playwright.async_api import ElementHandle
 from pydantic import BaseModel, ConfigDict
 
 from workers.browser.dom import ElementIndex, UnknownElementError
-from workers.browser.session import BrowserSession
+from workers.browser.tabs import BrowserTabs
 from workers.policy.secrets import SecretVault
 
 
@@ -52,7 +52,7 @@ class ActionResult:
 class ActionContext:
     """What an action may touch: the session, the last page's elements, secrets, helpers."""
 
-    session: BrowserSession
+    session: BrowserTabs
     elements: ElementIndex | None
     vault: SecretVault
     extract: Extractor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
-from workers.browser.session import TabError
+from workers.browser.tabs import TabError
 
 
 class CloseTabParams(Params):

@@ -29,7 +29,7 @@ from workers.agent.output import AgentOutput, OutputError, parse_output
 from workers.agent.state import render_state, screenshot
 from workers.browser.dom import ElementIndex, PageCapture, capture_page
 from workers.browser.exposure import page_shows_secret
-from workers.browser.session import BrowserSession
+from workers.browser.tabs import BrowserTabs
 from workers.policy.navigation import BlockedRequest
 from workers.policy.secrets import SecretVault
 
@@ -107,7 +107,7 @@ class Agent:
     def __init__(
         self,
         config: AgentConfig,
-        session: BrowserSession,
+        session: BrowserTabs,
         llm: LLMClient,
         hooks: RunHooks,
         vault: SecretVault | None = None,

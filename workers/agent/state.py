@@ -7,10 +7,10 @@ import base64
 from playwright.async_api import Page
 
 from workers.browser.dom import ElementIndex, PageCapture, highlight, unhighlight
-from workers.browser.session import BrowserSession
+from workers.browser.tabs import BrowserTabs
 
 
-async def render_state(capture: PageCapture, session: BrowserSession) -> str:
+async def render_state(capture: PageCapture, session: BrowserTabs) -> str:
     tabs = []
     for tab_id, url, title in await session.tabs(current_title=capture.title):
         mark = " (current)" if tab_id == session.current_tab else ""

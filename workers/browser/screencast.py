@@ -8,7 +8,7 @@ and hands frames to a sink at most ``fps`` times a second and within a byte budg
 
 Frames follow the screenshot rule of :mod:`workers.browser.exposure`: a frame is
 withheld while the page shows a secret, and while an action types one (plus a grace
-period, see :meth:`BrowserSession.sealed`). The page is checked after the frame
+period, see :meth:`BrowserTabs.sealed`). The page is checked after the frame
 arrives, so a secret that is on screen when the frame was taken is still there
 unless the page moved on, which is what the sealing covers.
 """
@@ -27,7 +27,7 @@ from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
 from workers.browser.exposure import page_shows_secret
-from workers.browser.session import BrowserSession
+from workers.browser.tabs import BrowserTabs
 from workers.policy.secrets import SecretVault
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Screencast:
 
     def __init__(
         self,
-        session: BrowserSession,
+        session: BrowserTabs,
         vault: SecretVault,
         sink: FrameSink,
         viewers: Callable[[], Awaitable[int]],

@@ -19,7 +19,7 @@ from shared import crypto, keys
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
-from shared.store import TaskRecord, unjudged, utcnow
+from shared.task_store import TaskRecord, unjudged, utcnow
 from workers.agent.llm import LLMClient, LLMUnavailableError
 from workers.context import result_of, store
 from workers.judge.prompt import JudgeInput, judge_messages

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from shared.models import FileView
-from shared.store import TaskStore
+from shared.task_store import TaskStore
 from workers.actions.base import ActionError
 
 

@@ -24,10 +24,10 @@ from playwright.async_api import Error as PlaywrightError
 from shared import crypto, keys
 from shared.models import SessionStatus
 from shared.profiles import ProfileStore, cookie_domains
-from shared.sessions import SessionRecord, SessionStore
+from shared.session_store import SessionRecord, SessionStore
 from shared.settings import Settings
-from shared.store import TaskRecord, TaskStore
-from workers.browser.session import BrowserSession
+from shared.task_store import TaskRecord, TaskStore
+from workers.browser.tabs import BrowserTabs
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ return 1
 
 
 @dataclass
-class SessionStart:
+class CarryOver:
     """The session's gifts to a starting task, and where to leave its own state."""
 
     session_id: str = ""
@@ -58,7 +58,7 @@ class SessionStart:
     profile_id: str | None = None  # the profile this session started from, written back at the end
     record: bool = False  # enableRecording: the task's pages are recorded (workers.browser.recording)
 
-    async def save(self, context: BrowserContext, browser: BrowserSession) -> None:
+    async def save(self, context: BrowserContext, browser: BrowserTabs) -> None:
         """Save cookies, storage and the current URL for the session's next task, and
         the cookies and storage for its profile (best effort)."""
         if not (self.keep_state or self.profile_id):
@@ -94,16 +94,16 @@ def sessions(tasks: TaskStore, settings: Settings) -> SessionStore:
     return SessionStore(tasks.redis, settings.record_ttl_s, settings.session_idle_timeout_s)
 
 
-def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> SessionStart:
+def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> CarryOver:
     """What the task inherits from its session (nothing for a one-off session)."""
     sid = str(record.session_id)
     session = sessions(tasks, settings).load(sid)
     if session is None:
-        return SessionStart(session_id=sid)
+        return CarryOver(session_id=sid)
     if session.one_off:
-        start = SessionStart(session_id=sid, record=session.enable_recording)
+        start = CarryOver(session_id=sid, record=session.enable_recording)
         return _from_profile(start, session, tasks, settings)
-    start = SessionStart(
+    start = CarryOver(
         session_id=sid,
         viewport=_viewport(session, settings),
         keep_state=session.keep_alive and session.status == SessionStatus.active,
@@ -124,8 +124,8 @@ def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> SessionSta
 
 
 def _from_profile(
-    start: SessionStart, session: SessionRecord, tasks: TaskStore, settings: Settings
-) -> SessionStart:
+    start: CarryOver, session: SessionRecord, tasks: TaskStore, settings: Settings
+) -> CarryOver:
     """A session's first task starts from its profile's state; every task writes it back at its end."""
     if session.profile_id is None:
         return start

@@ -30,7 +30,7 @@ from shared.models import (
     TaskItemView,
 )
 from shared.redis_client import connect
-from shared.store import MAX_OFFSET
+from shared.task_store import MAX_OFFSET
 
 CLAIM_GRACE_S = 60
 
@@ -58,7 +58,7 @@ local function session_stopped(key)
 end
 """.replace("@BY@", keys.SESSIONS_BY).replace("@INDEX@", keys.SESSION_INDEX)
 
-# Task statuses are stored JSON-encoded by shared.store, hence the quotes.
+# Task statuses are stored JSON-encoded by shared.task_store, hence the quotes.
 _BUSY = """
 local function busy(running, claimed_at, now, prefix, grace)
   if not running or running == '' then return false end

@@ -22,7 +22,7 @@ class TabError(LookupError):
     """A tab id the session does not have."""
 
 
-class BrowserSession:
+class BrowserTabs:
     """The tabs of one browser context, and which one the agent is looking at."""
 
     def __init__(self, context: BrowserContext, action_timeout_s: float = 15.0) -> None:
