@@ -170,7 +170,7 @@ def run(
     console.print(f"task [bold]{created.id}[/bold] (session {created.session_id}) enqueued")
     if not follow:
         return
-    console.print(f"watch live: {producer.live_url(created.id)}", markup=False, highlight=False)
+    console.print(f"watch live: {producer.live.task_url(created.id)}", markup=False, highlight=False)
     for step in producer.follow(created.id):
         _print_step(step)
     view = producer.wait(created.id, timeout=timeout)

@@ -7,7 +7,6 @@ is addressed by name (``send_task``), so any Python app can enqueue with only
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,9 +18,10 @@ from celery import Celery
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from shared import crypto, keys
+from shared import crypto
+from shared.broker import BrokerQueues, broker_queues
 from shared.celery_config import RUN_TASK, celery_config
-from shared.consumers import ConsumerRegistry, QueueHealth, queue_health
+from shared.consumers import QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
 from shared.llms import UnknownModelError, resolve_model
 from shared.metrics import QueueCollector
@@ -39,26 +39,37 @@ from shared.redis_client import connect
 from shared.session_store import SessionRecord
 from shared.settings import Settings, get_settings
 from shared.skill_ids import to_slugs
-from shared.task_store import TaskRecord, TaskStore, utcnow
+from shared.stores import Stores
+from shared.task_store import TaskRecord, utcnow
 
 from .enqueue import CeleryPublisher, Enqueuer, NewTask, Publisher, RedisListPublisher
-from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError
-from .live import LiveMethods
-from .profiles import ProfileMethods
-from .sessions import SessionMethods
+from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError, field_errors
+from .live import Live
+from .profiles import Profiles
+from .sessions import Sessions, halt_task
 from .wire import WireFormat
 
 Payload = CreateTaskRequest | Mapping[str, Any]
 
 
-class Producer(SessionMethods, LiveMethods, ProfileMethods):
-    """Creates, reads, waits for and stops tasks and sessions. Thread-safe; make one per process."""
+class Producer:
+    """Creates, reads, waits for and stops tasks; ``sessions``, ``profiles`` and ``live`` do the
+    same for sessions, profiles and viewer links. Thread-safe; make one per process."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self.store = TaskStore.from_url(self.settings.redis_url, self.settings.record_ttl_s)
+        self.stores = Stores(self.settings)
+        self.store = self.stores.tasks
+        self.profiles = Profiles(self.stores.profiles)
+        self.sessions = Sessions(self.settings, self.stores, self.profiles)
+        self.live = Live(self.settings, self.stores.live, self.store, self.sessions)
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
+
+    @cached_property
+    def broker(self) -> BrokerQueues:
+        """The broker's queues, for admission, ``queue_length``, health and metrics."""
+        return broker_queues(self.settings.broker)
 
     @cached_property
     def enqueuer(self) -> Enqueuer:
@@ -81,7 +92,7 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
         return Enqueuer(
             self.store,
             wire,
-            broker=self._broker,
+            broker=self.broker,
             publisher=publisher,
             max_queued=settings.max_queued_tasks,
             retry_after_s=settings.retry_after_s,
@@ -102,9 +113,7 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
             )
             request = CreateTaskRequest.model_validate(data)
         except ValidationError as exc:
-            errors = [
-                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-            ]
+            errors = field_errors(exc)
             request = None
         errors += self._check_models(payload, request)
         if request is not None and request.skill_ids:
@@ -123,7 +132,7 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
         return request
 
     def _known_skills(self) -> list[str]:
-        return sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
+        return self.stores.skills.ids()
 
     def _check_models(
         self, payload: Payload, request: CreateTaskRequest | None
@@ -187,7 +196,7 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
             for validated in requests:
                 request = redact_request(validated)
                 task_id = uuid.uuid4()
-                session = self._session_for_task(request, str(task_id), owner)
+                session = self.sessions.bind(request, str(task_id), owner)
                 if not session.one_off:
                     claimed.append((session, str(task_id)))
                 tasks.append(NewTask(
@@ -197,7 +206,7 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
             self.enqueuer.push(tasks)
         except BaseException:
             for session, claimed_by in claimed:
-                self._unclaim(session, claimed_by)
+                self.sessions.unbind(session, claimed_by)
             raise
         return [TaskCreated(id=t.record.id, session_id=t.record.session_id) for t in tasks]
 
@@ -233,7 +242,7 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
         record = self.store.load(str(task_id), with_steps=with_steps)
         if record is None or (owner is not None and record.owner != owner):
             raise TaskNotFoundError(str(task_id))
-        return record
+        return self.store.settle(record, with_steps)
 
     def get_task(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskView:
         return self._record(task_id, with_steps=True, owner=owner).view()
@@ -241,9 +250,11 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
     def get_status(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskStatusView:
         """The lightweight view for polling (reads only its own fields)."""
         found = self.store.load_status(str(task_id))
-        if found is None or (owner is not None and found[1] != owner):
+        if found is None or (owner is not None and found.owner != owner):
             raise TaskNotFoundError(str(task_id))
-        return found[0]
+        if found.judge_overdue:
+            return self._record(task_id, owner=owner).status_view()
+        return found.view
 
     def list_tasks(
         self,
@@ -265,9 +276,10 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
         if session_id is None:
             ids, total = self.store.page_ids(page_size, page_number, owner=owner, status=status,
                                              after=after, before=before)
-            items = [r.item() for r in self.store.load_many(ids)]
+            items = [self.store.settle(r).item() for r in self.store.load_many(ids)]
         else:
-            records = self.store.load_many(self.store.session_ids(str(session_id), after, before))
+            records = [self.store.settle(r) for r in
+                       self.store.load_many(self.store.session_ids(str(session_id), after, before))]
             records = [r for r in records if (status is None or r.status == filter_by)
                        and (owner is None or r.owner == owner)]
             total, start = len(records), (page_number - 1) * page_size
@@ -303,39 +315,38 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
     def stop(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskView:
         """Ask the task to stop: a queued task stops at once, a running one before its next move."""
         tid = str(self._record(task_id, owner=owner).id)
-        self._halt(tid)
+        halt_task(self.stores, tid)
         return self.get_task(tid)
 
     def stop_task_and_session(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskView:
         """Stop the task and, for good, the session it runs in."""
         record = self._record(task_id, owner=owner)
-        self.stop_session(record.session_id)
-        self._halt(str(record.id))
+        self.sessions.stop(record.session_id)
+        halt_task(self.stores, str(record.id))
         return self.get_task(record.id)
 
     def list_skills(self) -> list[dict[str, Any]]:
         """The skill registry as workers published it (id, title, description, parameter schema)."""
-        raw = self.store.redis.hgetall(keys.SKILLS)
-        return [json.loads(value) for _, value in sorted(raw.items())]
+        return self.stores.skills.all()
 
     def queue_length(self) -> int:
         """Tasks waiting in the broker queue."""
-        return self._broker.depth(self.settings.queue)
+        return self.broker.depth(self.settings.queue)
 
     def ping(self) -> bool:
-        return bool(self.store.redis.ping())
+        return self.stores.ping()
 
     def metrics_registry(self) -> CollectorRegistry:
         """Prometheus collectors read live at scrape time: each queue's depth and oldest task's age."""
         registry = CollectorRegistry()
         queues = (self.settings.queue, self.settings.judge_queue)
-        registry.register(QueueCollector(self._broker, lambda: self.store.redis, queues))
+        registry.register(QueueCollector(self.broker, self.store, queues))
         return registry
 
     def queues(self) -> list[QueueHealth]:
         """The agent and judge queues: waiting tasks, live consumers, a warning when work has none."""
-        registry = ConsumerRegistry(self.store.redis)
-        return queue_health(registry, self._broker, (self.settings.queue, self.settings.judge_queue))
+        queues = (self.settings.queue, self.settings.judge_queue)
+        return queue_health(self.stores.consumers, self.broker, queues)
 
 
 def _wants_skills(payload: Payload) -> bool:

@@ -138,7 +138,7 @@ class Enqueuer:
         self.publisher = publisher
         self.max_queued = max_queued
         self.retry_after_s = retry_after_s
-        self._create = store.redis.register_script(_CREATE)
+        self._create = store._redis.register_script(_CREATE)  # interim: moves behind a shared store
 
     def push(self, tasks: Sequence[NewTask]) -> None:
         """Record and enqueue ``tasks``, all or none; raises QueueFullError or EnqueueError."""
@@ -205,5 +205,5 @@ class Enqueuer:
             self.store.delete(str(task.record.id), str(task.record.session_id))
             if task.one_off_session is not None:
                 sid = str(task.one_off_session.id)
-                self.store.redis.delete(*keys.session_keys(sid))
-                self.store.redis.zrem(keys.SESSION_INDEX, sid)
+                self.store._redis.delete(*keys.session_keys(sid))
+                self.store._redis.zrem(keys.SESSION_INDEX, sid)

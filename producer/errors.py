@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class ProducerError(Exception):
     """Base of every producer error."""
@@ -100,3 +102,8 @@ class ProfileNotFoundError(ProducerError, LookupError):
 
 def _path(loc: Any) -> str:
     return ".".join(str(part) for part in loc) or "body"
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors as the producer reports them: path, message and kind of each bad field."""
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]

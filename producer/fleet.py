@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import redis
-
+from shared import redis_client
 from shared.crypto import new_key
 from shared.settings import Settings
 
@@ -47,14 +46,6 @@ class FleetOptions:
     flower_port: int | None = 5555
     data_dir: Path = Path(".browserfleet")
     loglevel: str = "INFO"
-
-
-def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
 
 
 def local_credentials(data_dir: Path, settings: Settings) -> tuple[str, str]:
@@ -155,9 +146,9 @@ def start_fleet(supervisor: Supervisor, settings: Settings, options: FleetOption
         supervisor.start(name, argv, env=env, stop_last=stop_last, output=(logs / log_name).open("ab"))
 
     shown = {"redis": f"Redis: {settings.redis_url}", "logs": str(logs), "api_key": api_key}
-    if not redis_answers(settings.redis_url):
+    if not redis_client.answers(settings.redis_url):
         start("redis", redis_server_argv(settings.redis_url, options.data_dir), "redis.log", stop_last=True)
-        wait_until(lambda: redis_answers(settings.redis_url), 20, "the embedded Redis", supervisor)
+        wait_until(lambda: redis_client.answers(settings.redis_url), 20, "the embedded Redis", supervisor)
         shown["redis"] += f" (embedded, data in {options.data_dir / 'redis'})"
     concurrency = options.concurrency or settings.concurrency
     for n in range(1, options.workers + 1):

@@ -1,23 +1,22 @@
-"""The producer's live-view operations: ``liveUrl`` of tasks and sessions, public shares.
+"""The producer's live views (``producer.live``): ``liveUrl`` of tasks and sessions, public shares.
 
-Mixed into :class:`producer.client.Producer`. The links point at the HTTP API's viewer
-page (``/live/{token}``), so they need the API's external address: ``base`` when the
-caller knows it (the API passes its request's), else ``BROWSERFLEET_PUBLIC_URL``, else
-the ``browserfleet api`` default.
+The links point at the HTTP API's viewer page (``/live/{token}``), so they need the API's
+external address: ``base`` when the caller knows it (the API passes its request's), else
+``BROWSERFLEET_PUBLIC_URL``, else the ``browserfleet api`` default.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import TYPE_CHECKING
 
 from shared.live import LiveLinks, Share, live_url
-from shared.models import SessionStatus, ShareView, TaskStatusView
-from shared.session_store import SessionRecord
+from shared.models import SessionStatus, ShareView
 from shared.settings import Settings
 from shared.task_store import TaskStore
+
+from .errors import TaskNotFoundError
+from .sessions import Sessions
 
 DEFAULT_BASE = "http://127.0.0.1:8000"
 
@@ -27,73 +26,56 @@ class ShareNotFoundError(LookupError):
         super().__init__("Public share not found")
 
 
-class LiveMethods:
-    """Needs ``settings``, ``store`` and the producer's task and session look-ups."""
+class Live:
+    """Viewer links over the live-link store; owners are checked against the task and session records."""
 
-    settings: Settings
-    store: TaskStore
-
-    if TYPE_CHECKING:  # provided by Producer and SessionMethods
-
-        def get_status(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> TaskStatusView: ...
-
-        def _session(self, session_id: str | uuid.UUID, owner: str | None) -> SessionRecord: ...
-
-    def _session_status(self, session_id: str | uuid.UUID, owner: str | None) -> tuple[str, SessionStatus]:
-        record = self._session(session_id, owner)
-        return str(record.id), record.status
-
-    @cached_property
-    def live(self) -> LiveLinks:
-        return LiveLinks(self.store.redis, self.settings.record_ttl_s)
+    def __init__(self, settings: Settings, links: LiveLinks, tasks: TaskStore, sessions: Sessions) -> None:
+        self.settings = settings
+        self.links = links
+        self.tasks = tasks
+        self.sessions = sessions
 
     def _base(self, base: str | None) -> str:
         return self.settings.public_url or base or DEFAULT_BASE
 
-    def live_url(self, task_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None) -> str:
+    def task_url(self, task_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None) -> str:
         """The task's viewer page: live while it runs, a replay once it finished."""
-        view = self.get_status(task_id, owner=owner)
-        return live_url(self._base(base), self.live.task_token(str(view.id)))
+        found = self.tasks.load_status(str(task_id))
+        if found is None or (owner is not None and found.owner != owner):
+            raise TaskNotFoundError(str(task_id))
+        return live_url(self._base(base), self.links.task_token(str(found.view.id)))
 
-    def session_live_url(
+    def session_url(
         self, session_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None
     ) -> str | None:
         """The session's viewer page (follows its tasks) while the session is active."""
-        sid, status = self._session_status(session_id, owner)
-        if status != SessionStatus.active:
+        record = self.sessions.record(session_id, owner)
+        if record.status != SessionStatus.active:
             return None
-        return live_url(self._base(base), self.live.session_token(sid))
+        return live_url(self._base(base), self.links.session_token(str(record.id)))
 
     # -- public shares (POST/GET/DELETE /sessions/{id}/public-share) -------------
-    def create_public_share(
+    def create_share(
         self, session_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None
     ) -> ShareView:
-        sid, _ = self._session_status(session_id, owner)
-        return self._share_view(self.live.create_share(sid, self.settings.public_share_ttl_s), base)
+        sid = str(self.sessions.record(session_id, owner).id)
+        return self._share_view(self.links.create_share(sid, self.settings.public_share_ttl_s), base)
 
-    def get_public_share(
+    def get_share(
         self, session_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None
     ) -> ShareView:
-        sid, _ = self._session_status(session_id, owner)
-        share = self.live.get_share(sid)
+        share = self.links.get_share(str(self.sessions.record(session_id, owner).id))
         if share is None:
             raise ShareNotFoundError()
         return self._share_view(share, base)
 
-    def public_share_url(self, session_id: str, base: str | None = None) -> str | None:
-        share = self.live.get_share(session_id)
+    def share_url(self, session_id: str, base: str | None = None) -> str | None:
+        share = self.links.get_share(session_id)
         return live_url(self._base(base), share.token) if share else None
 
-    def delete_public_share(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
+    def delete_share(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
         """Revoke the share; viewers holding it are cut off within a heartbeat."""
-        sid, _ = self._session_status(session_id, owner)
-        self.live.delete_share(sid)
-
-    def forget_links(self, session_id: str, task_ids: list[str]) -> None:
-        """After a session was deleted: its and its tasks' links stop resolving at once."""
-        for task_id in task_ids:
-            self.live.revoke_all(task_id=task_id)
-        self.live.revoke_all(session_id=session_id)
+        self.links.delete_share(str(self.sessions.record(session_id, owner).id))
 
     def _share_view(self, share: Share, base: str | None) -> ShareView:
         return ShareView(

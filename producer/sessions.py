@@ -1,8 +1,8 @@
-"""The producer's session operations and the rules that bind a new task to a session.
+"""The producer's sessions (``producer.sessions``) and the rules that bind a new task to one.
 
-Mixed into :class:`producer.client.Producer`, so Python users and the HTTP API call
-the same methods. ``owner`` everywhere means "acting as this API-key owner": records
-are tagged with it and only its own are visible; ``None`` acts as an administrator.
+Python users and the HTTP API call the same methods. ``owner`` everywhere means "acting
+as this API-key owner": records are tagged with it and only its own are visible; ``None``
+acts as an administrator.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared import proxies
-from shared.broker import BrokerQueues, broker_queues
 from shared.models import (
     CreateSessionRequest,
     CreateTaskRequest,
@@ -26,47 +25,59 @@ from shared.models import (
     SessionView,
     TaskStatus,
 )
-from shared.profiles import ProfileStore
 from shared.proxies import ProxyConfigError, ProxyTable
-from shared.session_store import Claim, SessionRecord, SessionStore
+from shared.session_store import Claim, SessionRecord
 from shared.settings import Settings
-from shared.task_store import TaskStore, utcnow
+from shared.stores import Stores
+from shared.task_store import utcnow
 
 from .errors import (
-    ProfileNotFoundError,
     SessionBusyError,
     SessionNotFoundError,
     SessionStoppedError,
     SessionValidationError,
     TaskValidationError,
     TooManySessionsError,
+    field_errors,
 )
+from .profiles import Profiles
 
 SessionPayload = CreateSessionRequest | Mapping[str, Any] | None
 
 
-class SessionMethods:
-    """Session CRUD; needs ``settings`` and ``store`` from the producer."""
+def halt_task(stores: Stores, task_id: str) -> bool:
+    """Request a stop; a task still queued stops at once (and frees its session)."""
+    stores.tasks.request_stop(task_id)
+    stopped = stores.tasks.transition(
+        task_id,
+        TaskStatus.stopped,
+        [TaskStatus.created],
+        finished_at=utcnow(),
+        error="stopped by request before it started",
+    )
+    if stopped:
+        record = stores.tasks.load(task_id)
+        if record is not None:
+            stores.sessions.release(str(record.session_id), task_id)
+    return stopped
 
-    settings: Settings
-    store: TaskStore
 
-    @cached_property
-    def sessions(self) -> SessionStore:
-        settings = self.settings
-        return SessionStore(self.store.redis, settings.record_ttl_s, settings.session_idle_timeout_s)
+class Sessions:
+    """Session CRUD, and the session each new task runs in."""
 
-    @cached_property
-    def _broker(self) -> BrokerQueues:
-        return broker_queues(self.settings.broker)
+    def __init__(self, settings: Settings, stores: Stores, profiles: Profiles) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.store = stores.sessions
+        self.profiles = profiles
 
     # -- sessions ---------------------------------------------------------
-    def create_session(self, payload: SessionPayload = None, *, owner: str | None = None) -> SessionItemView:
+    def create(self, payload: SessionPayload = None, *, owner: str | None = None) -> SessionItemView:
         """Create an active session (no browser is held: its state lives in Redis between tasks)."""
         request = _validate_session(payload)
-        self._use_profile(request.profile_id, owner)
+        self.profiles.use(request.profile_id, owner)
         limit = self.settings.max_active_sessions
-        if limit > 0 and self.count_active_sessions(owner) >= limit:
+        if limit > 0 and self.count_active(owner) >= limit:
             raise TooManySessionsError()
         explicit = "proxy_country_code" in request.model_fields_set
         try:
@@ -74,16 +85,16 @@ class SessionMethods:
         except ProxyConfigError as exc:
             raise SessionValidationError([_proxy_error(["proxyCountryCode"], exc)]) from None
         record = SessionRecord.new(request, owner=owner, proxy_country=country)
-        self.sessions.create(record)
+        self.store.create(record)
         return record.item()
 
-    def get_session(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> SessionView:
+    def get(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> SessionView:
         """The session with its tasks, oldest first."""
-        record = self._session(session_id, owner)
-        tasks = self.store.load_many(self.sessions.task_ids(str(record.id)))
+        record = self.record(session_id, owner)
+        tasks = self.stores.tasks.load_many(self.store.task_ids(str(record.id)))
         return record.view([t.item() for t in tasks])
 
-    def list_sessions(
+    def list(
         self,
         page_size: int = 10,
         page_number: int = 1,
@@ -97,8 +108,8 @@ class SessionMethods:
         page (which is then one shorter) and is filed under ``stopped`` from then on.
         """
         status = filter_by.value if filter_by is not None else None
-        ids, total = self.sessions.page_ids(page_size, page_number, owner=owner, status=status)
-        records = [r for r in self.sessions.load_many(ids) if filter_by is None or r.status == filter_by]
+        ids, total = self.store.page_ids(page_size, page_number, owner=owner, status=status)
+        records = [r for r in self.store.load_many(ids) if filter_by is None or r.status == filter_by]
         return SessionListResponse(
             items=[r.item() for r in records],
             total_items=total,
@@ -106,32 +117,42 @@ class SessionMethods:
             page_size=page_size,
         )
 
-    def stop_session(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> SessionView:
+    def stop(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> SessionView:
         """Stop the session for good (and its running task); its saved browser state is dropped."""
-        record = self._session(session_id, owner)
-        running = self.sessions.stop(str(record.id))
+        record = self.record(session_id, owner)
+        running = self.store.stop(str(record.id))
         if running:
-            self._halt(running)
-        return self.get_session(record.id, owner=owner)
+            halt_task(self.stores, running)
+        return self.get(record.id, owner=owner)
 
-    def delete_session(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
-        """Stop the session and remove it with every record of its tasks."""
-        record = self._session(session_id, owner)
+    def delete(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
+        """Stop the session and remove it with every record of its tasks; their live links and
+        the session's public share stop working at once."""
+        record = self.record(session_id, owner)
         sid = str(record.id)
-        running = self.sessions.stop(sid)
+        running = self.store.stop(sid)
         if running:
-            self._halt(running)
-        for task_id in self.sessions.task_ids(sid):
-            self.store.delete(task_id, sid)
-        self.sessions.delete(sid)
+            halt_task(self.stores, running)
+        for task_id in self.store.task_ids(sid):
+            self.stores.tasks.delete(task_id, sid)
+            self.stores.live.revoke_all(task_id=task_id)
+        self.store.delete(sid)
+        self.stores.live.revoke_all(session_id=sid)
 
-    def count_active_sessions(self, owner: str | None = None) -> int:
+    def count_active(self, owner: str | None = None) -> int:
         """Active sessions (of ``owner``): those filed as active, settled as they are read."""
-        active = self.sessions.active_ids(owner)
-        return sum(r.status == SessionStatus.active for r in self.sessions.load_many(active))
+        active = self.store.active_ids(owner)
+        return sum(r.status == SessionStatus.active for r in self.store.load_many(active))
+
+    def record(self, session_id: str | uuid.UUID, owner: str | None) -> SessionRecord:
+        """The session's record; another owner's is "not found"."""
+        record = self.store.load(str(session_id), owner)
+        if record is None:
+            raise SessionNotFoundError(str(session_id))
+        return record
 
     # -- tasks in sessions ------------------------------------------------
-    def _session_for_task(self, request: CreateTaskRequest, task_id: str, owner: str | None) -> SessionRecord:
+    def bind(self, request: CreateTaskRequest, task_id: str, owner: str | None) -> SessionRecord:
         """The session the new task runs in, claimed for it (the rules hold under concurrent creates).
 
         A one-off session is only built here: it is written with the task's record.
@@ -139,41 +160,25 @@ class SessionMethods:
         if request.session_id is None:
             settings = request.session_settings
             country = self._task_proxy_country(settings)
-            self._use_profile(settings.profile_id if settings else None, owner)
+            self.profiles.use(settings.profile_id if settings else None, owner)
             return SessionRecord.new(_one_off_request(settings), owner=owner, one_off=True,
                                      running_task=task_id, proxy_country=country)
         sid = str(request.session_id)
-        claim = self.sessions.claim(sid, task_id, owner)
+        claim = self.store.claim(sid, task_id, owner)
         if claim == Claim.missing:
             raise SessionNotFoundError(sid)
         if claim == Claim.stopped:
             raise SessionStoppedError()
         if claim == Claim.busy:
             raise SessionBusyError()
-        record = self.sessions.load(sid)
+        record = self.store.load(sid)
         if record is None:  # deleted between the claim and now
             raise SessionNotFoundError(sid)
         return record
 
-    def _unclaim(self, session: SessionRecord, task_id: str) -> None:
-        """Undo the claim of :meth:`_session_for_task` for a task that was never enqueued."""
-        self.sessions.release(str(session.id), task_id, ended=False)
-
-    def _halt(self, task_id: str) -> bool:
-        """Request a stop; a task still queued stops at once (and frees its session)."""
-        self.store.request_stop(task_id)
-        stopped = self.store.transition(
-            task_id,
-            TaskStatus.stopped,
-            [TaskStatus.created],
-            finished_at=utcnow(),
-            error="stopped by request before it started",
-        )
-        if stopped:
-            record = self.store.load(task_id)
-            if record is not None:
-                self.sessions.release(str(record.session_id), task_id)
-        return stopped
+    def unbind(self, session: SessionRecord, task_id: str) -> None:
+        """Undo the claim of :meth:`bind` for a task that was never enqueued."""
+        self.store.release(str(session.id), task_id, ended=False)
 
     # -- helpers ----------------------------------------------------------
     @cached_property
@@ -192,21 +197,6 @@ class SessionMethods:
         except ProxyConfigError as exc:
             raise TaskValidationError([_proxy_error(["sessionSettings", "proxyCountryCode"], exc)]) from None
 
-    def _use_profile(self, profile_id: uuid.UUID | None, owner: str | None) -> None:
-        """A session may start only from a profile of its own owner; that profile is now "used"."""
-        if profile_id is None:
-            return
-        profiles = ProfileStore(self.store.redis)
-        if profiles.load(str(profile_id), owner) is None:
-            raise ProfileNotFoundError()
-        profiles.touch(str(profile_id))
-
-    def _session(self, session_id: str | uuid.UUID, owner: str | None) -> SessionRecord:
-        record = self.sessions.load(str(session_id), owner)
-        if record is None:
-            raise SessionNotFoundError(str(session_id))
-        return record
-
 
 def _proxy_error(loc: list[str], exc: ProxyConfigError) -> dict[str, Any]:
     return {"loc": loc, "msg": str(exc), "type": "proxy_country_not_configured"}
@@ -219,9 +209,7 @@ def _validate_session(payload: SessionPayload) -> CreateSessionRequest:
         else:
             request = CreateSessionRequest.model_validate(dict(payload or {}))
     except ValidationError as exc:
-        raise SessionValidationError(
-            [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        ) from None
+        raise SessionValidationError(field_errors(exc)) from None
     if request.custom_proxy is not None:
         raise SessionValidationError([{
             "loc": ["customProxy"],

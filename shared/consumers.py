@@ -36,11 +36,11 @@ class ConsumerRegistry:
     """Heartbeats of the nodes consuming each queue (records Redis)."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
+        self._redis = client
 
     def beat(self, node: str, queues: Iterable[str]) -> None:
         now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._redis.pipeline(transaction=False)
         for queue in queues:
             pipe.zadd(keys.consumers(queue), {node: now})
             pipe.zremrangebyscore(keys.consumers(queue), "-inf", now - STALE_S)
@@ -48,14 +48,14 @@ class ConsumerRegistry:
         pipe.execute()
 
     def leave(self, node: str, queues: Iterable[str]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._redis.pipeline(transaction=False)
         for queue in queues:
             pipe.zrem(keys.consumers(queue), node)
         pipe.execute()
 
     def live(self, queue: str) -> list[str]:
         """Nodes that consumed ``queue`` within :data:`STALE_S`."""
-        fresh = self.redis.zrangebyscore(keys.consumers(queue), time.time() - STALE_S, "+inf")
+        fresh = self._redis.zrangebyscore(keys.consumers(queue), time.time() - STALE_S, "+inf")
         return [str(node) for node in fresh]
 
 

@@ -9,19 +9,20 @@ Process-local metrics live beside the code they measure (``workers/metrics.py``,
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from shared import keys
 from shared.broker import BrokerQueues, BrokerUnavailableError
+from shared.redis_client import StoreError
+
+if TYPE_CHECKING:
+    from shared.task_store import TaskStore
 
 ADMISSION_REJECTIONS = Counter(
     "browserfleet_admission_rejections", "Tasks refused because the queue backlog was at its limit (429)."
@@ -32,7 +33,7 @@ class QueueCollector(Collector):
     """``browserfleet_queue_depth`` and ``browserfleet_queue_oldest_age_seconds`` per queue."""
 
     def __init__(
-        self, broker: BrokerQueues, records: Callable[[], redis.Redis], queues: Iterable[str]
+        self, broker: BrokerQueues, records: TaskStore, queues: Iterable[str]
     ) -> None:
         self.broker, self.records, self.queues = broker, records, tuple(queues)
 
@@ -45,7 +46,7 @@ class QueueCollector(Collector):
             try:
                 waiting = self.broker.depth(queue)
                 oldest = self._age(queue) if waiting else 0.0
-            except (redis.RedisError, BrokerUnavailableError):
+            except (StoreError, BrokerUnavailableError):
                 continue  # no sample beats a wrong one: the scrape still succeeds
             depth.add_metric([queue], waiting)
             age.add_metric([queue], oldest)
@@ -54,10 +55,10 @@ class QueueCollector(Collector):
 
     def _age(self, queue: str) -> float:
         task_id = self.broker.oldest_task_id(queue)
-        created = self.records().hget(keys.task(task_id), "created_at") if task_id else None
-        if not created:
+        created = self.records.created_at(task_id) if task_id else None
+        if created is None:
             return 0.0
-        return max(0.0, time.time() - datetime.fromisoformat(json.loads(created)).timestamp())
+        return max(0.0, time.time() - created.timestamp())
 
 
 def exposition(extra: CollectorRegistry) -> bytes:

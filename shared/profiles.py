@@ -123,7 +123,7 @@ class ProfileStore:
     """Reads and writes profile records and their encrypted states; thread-safe."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
+        self._redis = client
         self._save_state = client.register_script(_SAVE_STATE)
         self._update = client.register_script(_UPDATE)
 
@@ -134,7 +134,7 @@ class ProfileStore:
     # -- writes -----------------------------------------------------------
     def create(self, record: ProfileRecord) -> None:
         pid = str(record.id)
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.hset(keys.profile(pid), mapping=record.fields())  # type: ignore[arg-type]
         pipe.zadd(keys.PROFILE_INDEX, {pid: record.created_at.timestamp()})
         pipe.execute()
@@ -158,7 +158,7 @@ class ProfileStore:
         return int(self._save_state(keys=keys_, args=args))
 
     def delete(self, profile_id: str) -> None:
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.delete(keys.profile(profile_id), keys.profile_state(profile_id))
         pipe.zrem(keys.PROFILE_INDEX, profile_id)
         pipe.execute()
@@ -166,7 +166,7 @@ class ProfileStore:
     # -- reads ------------------------------------------------------------
     def load(self, profile_id: str, owner: str | None = None) -> ProfileRecord | None:
         """The record, or None if unknown or not ``owner``'s (``None`` acts as an administrator)."""
-        raw = self.redis.hgetall(keys.profile(profile_id))
+        raw = self._redis.hgetall(keys.profile(profile_id))
         if not raw:
             return None
         record = ProfileRecord.from_fields({str(k): str(v) for k, v in raw.items()})
@@ -174,15 +174,15 @@ class ProfileStore:
 
     def load_many(self, profile_ids: Iterable[str]) -> list[ProfileRecord]:
         ids = list(profile_ids)
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         for pid in ids:
             pipe.hgetall(keys.profile(pid))
         return [ProfileRecord.from_fields(raw) for raw in pipe.execute() if raw]
 
     def list_ids(self) -> list[str]:
         """Profile ids, newest first."""
-        return [str(i) for i in self.redis.zrevrange(keys.PROFILE_INDEX, 0, -1)]
+        return [str(i) for i in self._redis.zrevrange(keys.PROFILE_INDEX, 0, -1)]
 
     def state_token(self, profile_id: str) -> str | None:
-        token = self.redis.get(keys.profile_state(profile_id))
+        token = self._redis.get(keys.profile_state(profile_id))
         return str(token) if token else None

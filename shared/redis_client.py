@@ -17,6 +17,10 @@ from redis.retry import Retry
 
 RETRIES = 10
 
+StoreError = redis.RedisError
+"""What any store raises when Redis fails (after the retries): callers outside ``shared`` catch
+this name, so only ``shared`` knows the stores are Redis."""
+
 
 def connect(url: str) -> redis.Redis:
     """A client for ``url`` (decoded strings) with browserfleet's retry policy."""
@@ -42,3 +46,15 @@ def connect_async(url: str) -> redis.asyncio.Redis:
         socket_timeout=30,
         health_check_interval=15,
     )
+
+
+def answers(url: str, timeout_s: float = 1.0) -> bool:
+    """Whether a Redis answers PING at ``url`` within ``timeout_s`` (no retries: a probe)."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False

@@ -268,17 +268,26 @@ def _indexes(owner: str | None, status: str | None) -> list[str]:
     return found
 
 
+# KEYS[1] session hash, KEYS[2] state key. ARGV: token, ttl. Never revive a stopped session's state.
+_SAVE_STATE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
 class SessionStore:
     """Reads and writes session records; thread-safe, one per process is enough."""
 
     def __init__(self, client: redis.Redis, ttl_s: int, idle_timeout_s: int) -> None:
-        self.redis = client
+        self._redis = client
         self.ttl_s = ttl_s
         self.idle_timeout_s = idle_timeout_s
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._expire_script = client.register_script(_EXPIRE)
         self._stop = client.register_script(_STOP)
+        self._save_state = client.register_script(_SAVE_STATE)
 
     @classmethod
     def from_url(cls, url: str, ttl_s: int, idle_timeout_s: int) -> SessionStore:
@@ -287,7 +296,7 @@ class SessionStore:
     # -- writes -----------------------------------------------------------
     def create(self, record: SessionRecord) -> None:
         sid = str(record.id)
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.hset(keys.session(sid), mapping=record.fields())  # type: ignore[arg-type]
         pipe.expire(keys.session(sid), self.ttl_s)
         score = record.started_at.timestamp()
@@ -310,17 +319,27 @@ class SessionStore:
     def stop(self, session_id: str) -> str | None:
         """Stop the session and drop its browser state; returns the task it had claimed, if any."""
         running = self._stop(keys=[keys.session(session_id)], args=[time.time()])
-        self.redis.delete(keys.session_state(session_id))
+        self._redis.delete(keys.session_state(session_id))
         return str(running) if running else None
 
     def delete(self, session_id: str) -> None:
-        owner, status = (str(v) if v else None for v in self.redis.hmget(keys.session(session_id),
+        owner, status = (str(v) if v else None for v in self._redis.hmget(keys.session(session_id),
                                                                         ["owner", "status"]))
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.delete(*keys.session_keys(session_id))
         for index in _indexes(owner, status):
             pipe.zrem(index, session_id)
         pipe.execute()
+
+    def save_state(self, session_id: str, token: str, ttl_s: int) -> bool:
+        """Keep the encrypted browser state for the session's next task (not if it stopped meanwhile)."""
+        return bool(self._save_state(keys=[keys.session(session_id), keys.session_state(session_id)],
+                                     args=[token, ttl_s]))
+
+    def state_token(self, session_id: str) -> str | None:
+        """The encrypted browser state its last task left, if any."""
+        token = self._redis.get(keys.session_state(session_id))
+        return str(token) if token else None
 
     # -- reads ------------------------------------------------------------
     def load(self, session_id: str, owner: str | None = None) -> SessionRecord | None:
@@ -333,7 +352,7 @@ class SessionStore:
 
     def load_many(self, session_ids: Iterable[str]) -> list[SessionRecord]:
         ids = list(session_ids)
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         for sid in ids:
             pipe.hgetall(keys.session(sid))
         raws = pipe.execute()
@@ -347,11 +366,11 @@ class SessionStore:
                 record = SessionRecord.from_fields(self._fields(sid))
             records.append(record)
         if gone:
-            self.redis.zrem(keys.SESSION_INDEX, *gone)
+            self._redis.zrem(keys.SESSION_INDEX, *gone)
         return records
 
     def _fields(self, session_id: str) -> dict[str, str]:
-        return {str(k): str(v) for k, v in self.redis.hgetall(keys.session(session_id)).items()}
+        return {str(k): str(v) for k, v in self._redis.hgetall(keys.session(session_id)).items()}
 
     def page_ids(
         self, page_size: int, page_number: int, *, owner: str | None = None, status: str | None = None
@@ -359,7 +378,7 @@ class SessionStore:
         """One page of session ids, newest first, and the total: O(log n + page), one round trip."""
         index = keys.sessions_by(owner=owner, status=status)
         expired = time.time() - self.ttl_s
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._redis.pipeline(transaction=False)
         pipe.zremrangebyscore(index, "-inf", f"({expired}")
         pipe.zcard(index)
         start = min(max(page_number - 1, 0) * page_size, MAX_OFFSET)  # past the end: an empty page
@@ -369,11 +388,11 @@ class SessionStore:
 
     def active_ids(self, owner: str | None = None) -> list[str]:
         """Every session filed as active (of ``owner``); bounded by the active-session limit."""
-        return [str(i) for i in self.redis.zrange(keys.sessions_by(owner=owner, status="active"), 0, -1)]
+        return [str(i) for i in self._redis.zrange(keys.sessions_by(owner=owner, status="active"), 0, -1)]
 
     def task_ids(self, session_id: str) -> list[str]:
         """The session's task ids, oldest first."""
-        return [str(i) for i in self.redis.zrange(keys.session_tasks(session_id), 0, -1)]
+        return [str(i) for i in self._redis.zrange(keys.session_tasks(session_id), 0, -1)]
 
     def _maybe_over(self, record: SessionRecord) -> bool:
         """Cheap pre-check for :data:`_EXPIRE` (which re-checks atomically)."""
@@ -386,5 +405,5 @@ class SessionStore:
         args: list[str | float] = [time.time(), self.idle_timeout_s, keys.task(""), CLAIM_GRACE_S]
         stopped = bool(self._expire_script(keys=[keys.session(session_id)], args=args))
         if stopped:
-            self.redis.delete(keys.session_state(session_id))
+            self._redis.delete(keys.session_state(session_id))
         return stopped

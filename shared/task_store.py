@@ -22,7 +22,7 @@ import redis
 
 from shared import keys
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
-from shared.redis_client import connect
+from shared.redis_client import connect, connect_async
 
 # Keeps the listing indexes (``keys.tasks_by``) in step with a task's status; every status
 # change goes through a script that calls it, so a page of any index is exact.
@@ -122,6 +122,9 @@ def status_from_fields(raw: list[bytes | str | None]) -> StatusFields | None:
     return StatusFields(TaskStatusView.model_validate(data), owner, overdue)
 
 
+OVERDUE_JUDGE = "the judge did not answer before its deadline (is a worker consuming the judge queue?)"
+
+
 def unjudged(reason: str) -> str:
     """The ``judgement`` of a task whose judge failed: every field present, no verdict."""
     return json.dumps({
@@ -175,7 +178,7 @@ class TaskStore:
     """Reads and writes task records; one instance per process is enough (thread-safe)."""
 
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
-        self.redis = client
+        self._redis = client
         self.ttl_s = ttl_s
         self._transition = client.register_script(_TRANSITION)
 
@@ -199,7 +202,7 @@ class TaskStore:
         task_id, session_id = str(record.id), str(record.session_id)
         fields: dict[Any, Any] = self.fields(record)
         score = record.created_at.timestamp()
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.hset(keys.task(task_id), mapping=fields)
         pipe.expire(keys.task(task_id), self.ttl_s)
         for index in _indexes(record.owner, record.status.value):
@@ -221,10 +224,10 @@ class TaskStore:
 
     def update(self, task_id: str, **fields: Any) -> None:
         """Set fields without a status change (cost so far, judge results)."""
-        self.redis.hset(keys.task(task_id), mapping={k: _encode(v) for k, v in fields.items()})
+        self._redis.hset(keys.task(task_id), mapping={k: _encode(v) for k, v in fields.items()})
 
     def append_step(self, task_id: str, step: TaskStepView) -> None:
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.rpush(keys.steps(task_id), step.model_dump_json())
         pipe.expire(keys.steps(task_id), self.ttl_s)
         pipe.execute()
@@ -238,7 +241,7 @@ class TaskStore:
         file_id = str(uuid4())
         meta = {"id": file_id, "fileName": file_name, "contentType": content_type,
                 "size": len(data), "createdAt": utcnow().isoformat()}
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.hset(keys.output_file_data(task_id), file_id, base64.b64encode(data).decode())
         pipe.hset(keys.output_files(task_id), file_id, json.dumps(meta))
         pipe.expire(keys.output_file_data(task_id), self.ttl_s)
@@ -253,29 +256,58 @@ class TaskStore:
             finished_at=utcnow(), judgement=unjudged(reason), judge_verdict=None, judge_deadline=None,
         )
 
-    def _settle(self, record: TaskRecord) -> bool:
-        """Finish a task whose judge is overdue, so no reader waits forever on a dead judge fleet."""
+    def settle(self, record: TaskRecord, with_steps: bool = False) -> TaskRecord:
+        """The record as it stands once an overdue judge is given up on.
+
+        Reads never write; the producer calls this on what it is about to show, so no reader
+        waits forever on a dead judge fleet (a judge that answers later finds the task finished).
+        """
         if not record.judge_overdue:
-            return False
-        return self.finish_unjudged(
-            str(record.id),
-            "the judge did not answer before its deadline (is a worker consuming the judge queue?)",
-        )
+            return record
+        self.finish_unjudged(str(record.id), OVERDUE_JUDGE)
+        return self.load(str(record.id), with_steps) or record
+
+    def keep_step_screenshot(self, task_id: str, number: int, image: str) -> None:
+        """Keep a step's screenshot (base64) for the task viewer's replay."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(keys.step_screenshots(task_id), str(number), image)
+        pipe.expire(keys.step_screenshots(task_id), self.ttl_s)
+        pipe.execute()
+
+    def keep_judge_screenshots(self, task_id: str, images: list[str], ttl_s: int) -> None:
+        """The last screenshots the judge will look at (replacing any of an earlier delivery)."""
+        pipe = self._redis.pipeline()
+        pipe.delete(keys.judge_screenshots(task_id))
+        if images:
+            pipe.rpush(keys.judge_screenshots(task_id), *images)
+            pipe.expire(keys.judge_screenshots(task_id), ttl_s)
+        pipe.execute()
+
+    def judge_screenshots(self, task_id: str) -> list[str]:
+        return [str(s) for s in self._redis.lrange(keys.judge_screenshots(task_id), 0, -1)]
+
+    def drop_judge_screenshots(self, task_id: str) -> None:
+        """Called once the verdict is written (a redelivered judge still finds them before)."""
+        self._redis.delete(keys.judge_screenshots(task_id))
+
+    def clear_run(self, task_id: str) -> None:
+        """Forget the steps and files of an earlier delivery before the task runs again."""
+        self._redis.delete(keys.steps(task_id), keys.output_files(task_id), keys.output_file_data(task_id))
 
     def request_stop(self, task_id: str) -> None:
-        self.redis.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
+        self._redis.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
 
     def count_delivery(self, task_id: str) -> int:
         """Count one more delivery of the task to a worker; returns the total."""
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.incr(keys.deliveries(task_id))
         pipe.expire(keys.deliveries(task_id), self.ttl_s)
         return int(pipe.execute()[0])
 
     def delete(self, task_id: str, session_id: str) -> None:
         status, owner = (json.loads(v) if v else None
-                         for v in self.redis.hmget(keys.task(task_id), ["status", "owner"]))
-        pipe = self.redis.pipeline()
+                         for v in self._redis.hmget(keys.task(task_id), ["status", "owner"]))
+        pipe = self._redis.pipeline()
         pipe.delete(*keys.task_keys(task_id))
         for index in _indexes(owner, status):
             pipe.zrem(index, task_id)
@@ -284,17 +316,17 @@ class TaskStore:
 
     # -- reads ------------------------------------------------------------
     def stop_requested(self, task_id: str) -> bool:
-        return bool(self.redis.exists(keys.stop_flag(task_id)))
+        return bool(self._redis.exists(keys.stop_flag(task_id)))
 
     def load(self, task_id: str, with_steps: bool = False) -> TaskRecord | None:
         if with_steps:
-            pipe = self.redis.pipeline(transaction=False)
+            pipe = self._redis.pipeline(transaction=False)
             pipe.hgetall(keys.task(task_id))
             pipe.lrange(keys.steps(task_id), 0, -1)
             pipe.hvals(keys.output_files(task_id))
             raw, *rest = pipe.execute()
         else:
-            raw = self.redis.hgetall(keys.task(task_id))
+            raw = self._redis.hgetall(keys.task(task_id))
         if not raw:
             return None
         data = {name: json.loads(value) for name, value in raw.items()}
@@ -302,24 +334,15 @@ class TaskStore:
             data["steps"] = [json.loads(s) for s in rest[0]]
             files = sorted((json.loads(m) for m in rest[1]), key=lambda m: m["createdAt"])
             data["output_files"] = [{"id": m["id"], "file_name": m["fileName"]} for m in files]
-        record = TaskRecord.model_validate(data)
-        if self._settle(record):
-            return self.load(task_id, with_steps)
-        return record
+        return TaskRecord.model_validate(data)
 
-    def load_status(self, task_id: str) -> tuple[TaskStatusView, str | None] | None:
-        """The polled view and the task's owner, from only the fields they need (one HMGET)."""
-        found = status_from_fields(self.redis.hmget(keys.task(task_id), STATUS_FIELDS))
-        if found is None:
-            return None
-        if found.judge_overdue:
-            record = self.load(task_id)  # settles it
-            return (record.status_view(), record.owner) if record else None
-        return found.view, found.owner
+    def load_status(self, task_id: str) -> StatusFields | None:
+        """The polled view, the task's owner and whether its judge is overdue (one HMGET)."""
+        return status_from_fields(self._redis.hmget(keys.task(task_id), STATUS_FIELDS))
 
     def output_file(self, task_id: str, file_id: str) -> tuple[dict[str, Any], bytes] | None:
         """One output file's metadata (fileName, contentType, size) and content, if kept."""
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         pipe.hget(keys.output_files(task_id), file_id)
         pipe.hget(keys.output_file_data(task_id), file_id)
         meta, data = pipe.execute()
@@ -328,14 +351,25 @@ class TaskStore:
         return json.loads(meta), base64.b64decode(data)
 
     def status(self, task_id: str) -> TaskStatus | None:
-        raw = self.redis.hget(keys.task(task_id), "status")
+        raw = self._redis.hget(keys.task(task_id), "status")
         return TaskStatus(json.loads(raw)) if raw else None
 
-    def step_count(self, task_id: str) -> int:
-        return int(self.redis.llen(keys.steps(task_id)))
+    def created_at(self, task_id: str) -> datetime | None:
+        raw = self._redis.hget(keys.task(task_id), "created_at")
+        return datetime.fromisoformat(json.loads(raw)) if raw else None
+
+    def exists(self, task_id: str) -> bool:
+        return bool(self._redis.exists(keys.task(task_id)))
+
+    def step_screenshot(self, task_id: str, number: int) -> str | None:
+        raw = self._redis.hget(keys.step_screenshots(task_id), str(number))
+        return None if raw is None else str(raw)
+
+    def step_screenshot_numbers(self, task_id: str) -> list[int]:
+        return sorted(int(n) for n in self._redis.hkeys(keys.step_screenshots(task_id)))
 
     def steps(self, task_id: str, start: int = 0) -> list[TaskStepView]:
-        raw = self.redis.lrange(keys.steps(task_id), start, -1)
+        raw = self._redis.lrange(keys.steps(task_id), start, -1)
         return [TaskStepView.model_validate_json(s) for s in raw]
 
     def page_ids(
@@ -356,7 +390,7 @@ class TaskStore:
         expired = time.time() - self.ttl_s
         low = max(after.timestamp(), expired) if after else expired
         high: float | str = before.timestamp() if before else "+inf"
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._redis.pipeline(transaction=False)
         pipe.zremrangebyscore(index, "-inf", f"({expired}")
         pipe.zcount(index, low, high)
         offset = min(max(page_number - 1, 0) * page_size, MAX_OFFSET)  # a page past the end is empty
@@ -369,17 +403,23 @@ class TaskStore:
         """A session's task ids, newest first (sessions hold few tasks: read whole)."""
         high = before.timestamp() if before else "+inf"
         low = after.timestamp() if after else "-inf"
-        return [str(i) for i in self.redis.zrevrangebyscore(keys.session_tasks(session_id), high, low)]
+        return [str(i) for i in self._redis.zrevrangebyscore(keys.session_tasks(session_id), high, low)]
 
     def load_many(self, task_ids: list[str]) -> list[TaskRecord]:
-        pipe = self.redis.pipeline()
+        pipe = self._redis.pipeline()
         for task_id in task_ids:
             pipe.hgetall(keys.task(task_id))
-        records = []
-        for raw in pipe.execute():
-            if raw:
-                record = TaskRecord.model_validate({k: json.loads(v) for k, v in raw.items()})
-                if self._settle(record):
-                    record = self.load(str(record.id)) or record
-                records.append(record)
-        return records
+        return [
+            TaskRecord.model_validate({k: json.loads(v) for k, v in raw.items()})
+            for raw in pipe.execute() if raw
+        ]
+
+
+class AsyncStatusReader:
+    """The status poll on an event loop (the HTTP API's): one async ``HMGET``, no thread hop."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = connect_async(url)
+
+    async def load_status(self, task_id: str) -> StatusFields | None:
+        return status_from_fields(await self._redis.hmget(keys.task(task_id), STATUS_FIELDS))

@@ -15,10 +15,11 @@ from decimal import Decimal
 
 from playwright.async_api import Error as PlaywrightError
 
-from shared import crypto, keys
+from shared import crypto
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
 from shared.settings import Settings, get_settings
+from shared.stores import Stores
 from shared.task_store import TaskRecord, TaskStore
 from workers import log_masking, recording, session_carryover
 from workers.actions import ACTIONS
@@ -45,9 +46,13 @@ Emit = Callable[[TaskStepView], None]
 class RecordHooks:
     """The agent's hooks: stop flag and step records in Redis, progress events for Flower."""
 
-    tasks: TaskStore
+    stores: Stores
     task_id: str
     emit: Emit
+
+    @property
+    def tasks(self) -> TaskStore:
+        return self.stores.tasks
 
     async def should_stop(self) -> bool:
         return await asyncio.to_thread(self.tasks.stop_requested, self.task_id)
@@ -59,14 +64,7 @@ class RecordHooks:
     async def on_screenshot(self, number: int, image: str) -> None:
         """Keep the step's screenshot for the task viewer (taken only when no secret was visible)."""
         if get_settings().step_screenshots:
-            await asyncio.to_thread(keep_screenshot, self.tasks, self.task_id, number, image)
-
-
-def keep_screenshot(tasks: TaskStore, task_id: str, number: int, image: str) -> None:
-    pipe = tasks.redis.pipeline(transaction=False)
-    pipe.hset(keys.step_screenshots(task_id), str(number), image)
-    pipe.expire(keys.step_screenshots(task_id), tasks.ttl_s)
-    pipe.execute()
+            await asyncio.to_thread(self.tasks.keep_step_screenshot, self.task_id, number, image)
 
 
 def agent_request(record: TaskRecord) -> CreateTaskRequest:
@@ -113,7 +111,7 @@ async def _browse(
     skills: dict[str, Action],
     files: TaskFiles,
 ) -> AgentOutcome:
-    start = await asyncio.to_thread(session_carryover.load, record, hooks.tasks, settings)
+    start = await asyncio.to_thread(session_carryover.load, record, hooks.stores, settings)
     config = _agent_config(request, settings, llm, start)
     try:
         viewport = start.viewport or _viewport(request, settings)
@@ -128,7 +126,8 @@ async def _browse(
                 config, session, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
             )
             try:
-                async with live_view(hooks.tasks.redis, hooks.task_id, session, vault, settings):
+                stores = hooks.stores
+                async with live_view(stores.live, stores.frames, hooks.task_id, session, vault, settings):
                     outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
             except TimeoutError:
                 outcome = AgentOutcome(

@@ -11,7 +11,7 @@ from celery import Celery
 from celery.signals import after_setup_logger, worker_process_shutdown, worker_ready, worker_shutdown
 
 from shared.celery_config import RUN_TASK, celery_config
-from shared.consumers import HEARTBEAT_S, ConsumerRegistry
+from shared.consumers import HEARTBEAT_S
 from shared.settings import get_settings
 
 settings = get_settings()
@@ -34,13 +34,13 @@ def _mask_logs(logger: logging.Logger | None = None, **_: object) -> None:
 @worker_ready.connect
 def _start_reaper(**_: object) -> None:
     """Every worker watches for tasks whose worker died, and re-enqueues them."""
-    from workers.context import store
+    from workers.context import stores
     from workers.lease import Reaper
 
     def requeue(task_id: str) -> None:
         app.send_task(RUN_TASK, args=[task_id], task_id=task_id, queue=settings.queue)
 
-    Reaper(store(), requeue, settings.lease_ttl_s).start()
+    Reaper(stores().leases, stores().tasks, requeue, settings.lease_ttl_s).start()
 
 
 def _consumed_queues() -> list[str]:
@@ -56,11 +56,11 @@ def _publish_skills(sender: object = None, **_: object) -> None:
     """
     if settings.queue not in _consumed_queues():
         return
-    from workers.context import store
+    from workers.context import stores
     from workers.skills.registry import get_registry, publish_manifest
 
     try:
-        publish_manifest(store().redis, get_registry(), str(getattr(sender, "hostname", "worker")))
+        publish_manifest(stores().skills, get_registry(), str(getattr(sender, "hostname", "worker")))
     except Exception:  # Redis down at start: tasks still run; producers just see no new skills
         log.exception("skill manifest not published")
 
@@ -74,9 +74,9 @@ class _Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from workers.context import store
+        from workers.context import stores
 
-        registry = ConsumerRegistry(store().redis)
+        registry = stores().consumers
         while True:
             try:
                 registry.beat(self.node, self.queues)

@@ -1,4 +1,4 @@
-"""The worker process's shared objects: the task store, the lease holder, result views.
+"""The worker process's shared objects: its stores, the lease holder, result views.
 
 One home for what the Celery glue, the execution of a run and the judge all need, so none
 of them imports another for it (and the judge worker imports no browser code).
@@ -9,27 +9,32 @@ from __future__ import annotations
 from typing import Any
 
 from shared.settings import get_settings
+from shared.stores import Stores
 from shared.task_store import TaskStore
 from workers.lease import Leases
 
-_store: TaskStore | None = None
+_stores: Stores | None = None
 _leases: Leases | None = None
 
 
+def stores() -> Stores:
+    """This process's stores (one Redis client, thread-safe)."""
+    global _stores
+    if _stores is None:
+        _stores = Stores(get_settings())
+    return _stores
+
+
 def store() -> TaskStore:
-    """This process's task store (one Redis client, thread-safe)."""
-    global _store
-    if _store is None:
-        settings = get_settings()
-        _store = TaskStore.from_url(settings.redis_url, settings.record_ttl_s)
-    return _store
+    """This process's task store."""
+    return stores().tasks
 
 
 def leases() -> Leases:
     """This process's leases on the tasks it runs."""
     global _leases
     if _leases is None:
-        _leases = Leases(store().redis, get_settings().lease_ttl_s)
+        _leases = Leases(stores().leases)
     return _leases
 
 

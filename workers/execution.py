@@ -13,14 +13,13 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from shared import keys
 from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
 from shared.task_store import TaskRecord, TaskStore, utcnow
 from workers import metrics, session_carryover
 from workers.agent.runner import AgentOutcome
 from workers.assembly import Emit, RecordHooks, run_record
-from workers.context import leases, result_of, store
+from workers.context import leases, result_of, store, stores
 from workers.handoff import hand_off, send_judge, wants_judge
 from workers.runtime import get_runtime
 
@@ -69,10 +68,10 @@ def _execute_leased(
         return result_of(task_id)
     if deliveries > 1:
         log.warning("task %s redelivered (delivery %d); restarting it", task_id, deliveries)
-        tasks.redis.delete(keys.steps(task_id), keys.output_files(task_id), keys.output_file_data(task_id))
+        tasks.clear_run(task_id)
     log.info("task %s started (llm=%s)", task_id, record.llm)
     metrics.TASKS_STARTED.inc()
-    hooks = RecordHooks(tasks, task_id, emit)
+    hooks = RecordHooks(stores(), task_id, emit)
     started = time.monotonic()
     try:
         outcome, cost = get_runtime().run(run_record(record, settings, hooks))
@@ -82,7 +81,7 @@ def _execute_leased(
     _observe(outcome, time.monotonic() - started)
     if wants_judge(record, outcome):
         hand_off(tasks, task_id, outcome, cost, settings)
-        session_carryover.task_ended(tasks, settings, task_id)
+        session_carryover.task_ended(stores(), task_id)
     else:
         _finish(tasks, task_id, outcome, cost)
     return result_of(task_id)
@@ -106,7 +105,7 @@ def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal
         error=outcome.error,
         cost=cost,
     )
-    session_carryover.task_ended(tasks, get_settings(), task_id)
+    session_carryover.task_ended(stores(), task_id)
     log.info("task %s %s (success=%s, steps=%d, cost=%s)%s", task_id, outcome.status.value,
              outcome.is_success, outcome.steps, format_cost(cost),
              f": {outcome.error}" if outcome.error else "")

@@ -14,7 +14,6 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from shared import keys
 from shared.celery_config import JUDGE_TASK
 from shared.models import TaskStatus
 from shared.settings import Settings
@@ -49,11 +48,7 @@ def hand_off(
     """Write the agent's result, mark the judge pending and enqueue it."""
     shots = outcome.screenshots[-settings.judge_screenshots :] if settings.judge_screenshots > 0 else []
     if shots:
-        pipe = tasks.redis.pipeline()
-        pipe.delete(keys.judge_screenshots(task_id))
-        pipe.rpush(keys.judge_screenshots(task_id), *shots)
-        pipe.expire(keys.judge_screenshots(task_id), int(settings.judge_timeout_s) + 60)
-        pipe.execute()
+        tasks.keep_judge_screenshots(task_id, shots, int(settings.judge_timeout_s) + 60)
     tasks.update(
         task_id,
         output=outcome.output,

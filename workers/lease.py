@@ -18,22 +18,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-import redis
-
-from shared import keys
+from shared.lease_store import LeaseStore
 from shared.models import TaskStatus
+from shared.redis_client import StoreError
 from shared.task_store import TaskStore
 
 log = logging.getLogger(__name__)
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -41,30 +31,26 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 class Leases:
     """This process's leases, renewed by one background thread."""
 
-    def __init__(self, client: redis.Redis, ttl_s: float) -> None:
-        self.redis = client
-        self.ttl_ms = int(ttl_s * 1000)
+    def __init__(self, store: LeaseStore) -> None:
+        self.store = store
+        self.ttl_ms = store.ttl_ms
         self._held: set[str] = set()
         self._lock = threading.Lock()
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
         self._thread: threading.Thread | None = None
 
     def acquire(self, task_id: str) -> bool:
         """Claim ``task_id``; False when another live worker holds it."""
-        if not self.redis.set(keys.lease(task_id), OWNER, nx=True, px=self.ttl_ms):
+        if not self.store.take(task_id, OWNER):
             return False
         with self._lock:
             self._held.add(task_id)
-        self.redis.zadd(keys.RUNNING, {task_id: time.time()})
         self._ensure_thread()
         return True
 
     def release(self, task_id: str) -> None:
         with self._lock:
             self._held.discard(task_id)
-        self._release(keys=[keys.lease(task_id)], args=[OWNER])
-        self.redis.zrem(keys.RUNNING, task_id)
+        self.store.give_back(task_id, OWNER)
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -78,27 +64,24 @@ class Leases:
                 held = list(self._held)
             for task_id in held:
                 try:
-                    self._renew(keys=[keys.lease(task_id)], args=[OWNER, self.ttl_ms])
-                except redis.RedisError as exc:  # Redis restarting: try again next round
+                    self.store.renew(task_id, OWNER)
+                except StoreError as exc:  # Redis restarting: try again next round
                     log.warning("lease renewal for %s failed: %s", task_id, exc)
 
 
-def reap(tasks: TaskStore, requeue: Callable[[str], None], grace_s: float) -> list[str]:
+def reap(
+    leases: LeaseStore, tasks: TaskStore, requeue: Callable[[str], None], grace_s: float
+) -> list[str]:
     """Re-enqueue started tasks whose lease has expired (their worker died); returns their ids."""
-    client = tasks.redis
     revived = []
-    cutoff = time.time() - grace_s
-    for task_id in client.zrangebyscore(keys.RUNNING, "-inf", cutoff):
-        task_id = str(task_id)
-        if client.exists(keys.lease(task_id)):
-            continue
+    for task_id in leases.orphans(time.time() - grace_s):
         if tasks.status(task_id) != TaskStatus.started:
-            client.zrem(keys.RUNNING, task_id)
+            leases.forget(task_id)
             continue
-        if not client.set(keys.reaping(task_id), OWNER, nx=True, ex=max(5, int(grace_s * 2))):
+        if not leases.claim_reaping(task_id, OWNER, max(5, int(grace_s * 2))):
             continue
         log.warning("task %s lost its worker (lease expired); re-enqueueing", task_id)
-        client.zrem(keys.RUNNING, task_id)
+        leases.forget(task_id)
         requeue(task_id)
         revived.append(task_id)
     return revived
@@ -107,16 +90,18 @@ def reap(tasks: TaskStore, requeue: Callable[[str], None], grace_s: float) -> li
 class Reaper(threading.Thread):
     """Runs :func:`reap` every ``interval_s`` in a worker process."""
 
-    def __init__(self, tasks: TaskStore, requeue: Callable[[str], None], interval_s: float) -> None:
+    def __init__(
+        self, leases: LeaseStore, tasks: TaskStore, requeue: Callable[[str], None], interval_s: float
+    ) -> None:
         super().__init__(name="lease-reaper", daemon=True)
-        self.tasks, self.requeue, self.interval_s = tasks, requeue, interval_s
+        self.leases, self.tasks, self.requeue, self.interval_s = leases, tasks, requeue, interval_s
         self._stop = threading.Event()
 
     def run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                reap(self.tasks, self.requeue, self.interval_s)
-            except redis.RedisError as exc:
+                reap(self.leases, self.tasks, self.requeue, self.interval_s)
+            except StoreError as exc:
                 log.warning("reaper: Redis unavailable: %s", exc)
 
     def stop(self) -> None:

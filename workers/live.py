@@ -15,49 +15,29 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis
-
-from shared import keys
-from shared.live import LiveLinks
+from shared.live import LiveFrames, LiveLinks
 from shared.settings import Settings
 from workers.browser.screencast import CastLimits, Screencast
 from workers.browser.tabs import BrowserTabs
 from workers.policy.secrets import SecretVault
 
-LAST_FRAME_TTL_S = 30
 
+class FrameSink:
+    """Publishes one task's frames and counts them (off the event loop: the store is sync)."""
 
-class RedisFrameSink:
-    """Publishes frames and counts them, per task."""
-
-    def __init__(self, client: redis.Redis, task_id: str) -> None:
-        self.redis = client
+    def __init__(self, frames: LiveFrames, task_id: str) -> None:
+        self.frames = frames
         self.task_id = task_id
 
     async def frame(self, data_b64: str, size: int) -> None:
         message = json.dumps({"type": "frame", "data": data_b64, "at": time.time()})  # "at": lag for viewers
-        await asyncio.to_thread(self._frame, message, size)
-
-    def _frame(self, message: str, size: int) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.publish(keys.live_frames(self.task_id), message)
-        pipe.set(keys.live_last_frame(self.task_id), message, ex=LAST_FRAME_TTL_S)
-        pipe.hincrby(keys.live_stats(self.task_id), "sent", 1)
-        pipe.hincrby(keys.live_stats(self.task_id), "bytes", size)
-        pipe.execute()
+        await asyncio.to_thread(self.frames.frame, self.task_id, message, size)
 
     async def withheld(self) -> None:
-        await asyncio.to_thread(self._withheld)
-
-    def _withheld(self) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.publish(keys.live_frames(self.task_id), json.dumps({"type": "sealed"}))
-        pipe.delete(keys.live_last_frame(self.task_id))  # a new viewer must not see the page before it
-        pipe.hincrby(keys.live_stats(self.task_id), "withheld", 1)
-        pipe.execute()
+        await asyncio.to_thread(self.frames.withheld, self.task_id)
 
     async def dropped(self) -> None:
-        await asyncio.to_thread(self.redis.hincrby, keys.live_stats(self.task_id), "dropped", 1)
+        await asyncio.to_thread(self.frames.dropped, self.task_id)
 
 
 def limits(settings: Settings) -> CastLimits:
@@ -73,15 +53,15 @@ def limits(settings: Settings) -> CastLimits:
 
 @asynccontextmanager
 async def live_view(
-    client: redis.Redis, task_id: str, session: BrowserTabs, vault: SecretVault, settings: Settings
+    links: LiveLinks, frames: LiveFrames, task_id: str, session: BrowserTabs, vault: SecretVault,
+    settings: Settings,
 ) -> AsyncIterator[Screencast]:
     """Cast ``session`` while the block runs and someone watches."""
-    links = LiveLinks(client, settings.record_ttl_s)
 
     async def viewers() -> int:
         return await asyncio.to_thread(links.viewers, task_id)
 
-    cast = Screencast(session, vault, RedisFrameSink(client, task_id), viewers, limits(settings))
+    cast = Screencast(session, vault, FrameSink(frames, task_id), viewers, limits(settings))
     runner = asyncio.get_running_loop().create_task(cast.run())
     try:
         yield cast
@@ -90,4 +70,4 @@ async def live_view(
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await runner
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(client.delete, keys.live_last_frame(task_id))
+            await asyncio.to_thread(frames.ended, task_id)

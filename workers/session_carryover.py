@@ -21,11 +21,12 @@ from typing import Any
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
-from shared import crypto, keys
+from shared import crypto
 from shared.models import SessionStatus
-from shared.profiles import ProfileStore, cookie_domains
-from shared.session_store import SessionRecord, SessionStore
+from shared.profiles import cookie_domains
+from shared.session_store import SessionRecord
 from shared.settings import Settings
+from shared.stores import Stores
 from shared.task_store import TaskRecord, TaskStore
 from workers.browser.tabs import BrowserTabs
 
@@ -33,14 +34,6 @@ log = logging.getLogger(__name__)
 
 MEMORY_TASKS = 5  # earlier tasks summarised for the agent
 _TASK_CHARS, _OUTPUT_CHARS = 300, 400
-
-# KEYS[1] session hash, KEYS[2] state key. ARGV: token, ttl. Never revive a stopped session's state.
-_SAVE = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
-return 1
-"""
-
 
 @dataclass
 class CarryOver:
@@ -54,7 +47,7 @@ class CarryOver:
     keep_state: bool = False
     secrets_key: str | None = field(default=None, repr=False)
     ttl_s: int = 0
-    redis: Any = field(default=None, repr=False)
+    stores: Stores | None = field(default=None, repr=False)
     profile_id: str | None = None  # the profile this session started from, written back at the end
     record: bool = False  # enableRecording: the task's pages are recorded (workers.browser.recording)
 
@@ -75,56 +68,50 @@ class CarryOver:
             return
         data = {"storage_state": state, "url": url if url.startswith(("http://", "https://")) else None}
         token = crypto.encrypt_json(data, self.secrets_key)
-        sid = self.session_id
-        await asyncio.to_thread(
-            self.redis.eval, _SAVE, 2, keys.session(sid), keys.session_state(sid), token, self.ttl_s
-        )
+        assert self.stores is not None
+        await asyncio.to_thread(self.stores.sessions.save_state, self.session_id, token, self.ttl_s)
 
     def _save_profile(self, state: dict[str, Any]) -> None:
-        assert self.profile_id is not None
+        assert self.profile_id is not None and self.stores is not None
         token = crypto.encrypt_json(state, self.secrets_key)
-        version = ProfileStore(self.redis).save_state(self.profile_id, token, cookie_domains(state))
+        version = self.stores.profiles.save_state(self.profile_id, token, cookie_domains(state))
         if version:
             log.info("session %s: profile %s saved (version %d)", self.session_id, self.profile_id, version)
         else:
             log.info("session %s: profile %s is gone; state not saved", self.session_id, self.profile_id)
 
 
-def sessions(tasks: TaskStore, settings: Settings) -> SessionStore:
-    return SessionStore(tasks.redis, settings.record_ttl_s, settings.session_idle_timeout_s)
-
-
-def load(record: TaskRecord, tasks: TaskStore, settings: Settings) -> CarryOver:
+def load(record: TaskRecord, stores: Stores, settings: Settings) -> CarryOver:
     """What the task inherits from its session (nothing for a one-off session)."""
     sid = str(record.session_id)
-    session = sessions(tasks, settings).load(sid)
+    session = stores.sessions.load(sid)
     if session is None:
         return CarryOver(session_id=sid)
     if session.one_off:
         start = CarryOver(session_id=sid, record=session.enable_recording)
-        return _from_profile(start, session, tasks, settings)
+        return _from_profile(start, session, stores, settings)
     start = CarryOver(
         session_id=sid,
         viewport=_viewport(session, settings),
         keep_state=session.keep_alive and session.status == SessionStatus.active,
         secrets_key=settings.secrets_key,
         ttl_s=settings.session_idle_timeout_s or settings.record_ttl_s,
-        redis=tasks.redis,
+        stores=stores,
         record=session.enable_recording,
     )
     if start.keep_state and not settings.secrets_key:
         log.warning("session %s: no BROWSERFLEET_SECRETS_KEY: browser state is not kept between tasks", sid)
         start.keep_state = False
-    saved = _saved_state(tasks, sid, settings.secrets_key)
+    saved = _saved_state(stores, sid, settings.secrets_key)
     start.storage_state = saved.get("storage_state")
     start.resume_url = saved.get("url") or session.start_url
     if session.persist_memory:
-        start.memory = summarise(tasks, sessions(tasks, settings).task_ids(sid), str(record.id))
-    return _from_profile(start, session, tasks, settings)
+        start.memory = summarise(stores.tasks, stores.sessions.task_ids(sid), str(record.id))
+    return _from_profile(start, session, stores, settings)
 
 
 def _from_profile(
-    start: CarryOver, session: SessionRecord, tasks: TaskStore, settings: Settings
+    start: CarryOver, session: SessionRecord, stores: Stores, settings: Settings
 ) -> CarryOver:
     """A session's first task starts from its profile's state; every task writes it back at its end."""
     if session.profile_id is None:
@@ -133,19 +120,19 @@ def _from_profile(
     if not settings.secrets_key:
         log.warning("session %s: no BROWSERFLEET_SECRETS_KEY: profile %s is not used", start.session_id, pid)
         return start
-    start.profile_id, start.secrets_key, start.redis = pid, settings.secrets_key, tasks.redis
+    start.profile_id, start.secrets_key, start.stores = pid, settings.secrets_key, stores
     if start.storage_state is None:
-        token = ProfileStore(tasks.redis).state_token(pid)
+        token = stores.profiles.state_token(pid)
         state = _decrypt(token, settings.secrets_key, f"profile {pid}") if token else None
         start.storage_state = state if isinstance(state, dict) else None
     return start
 
 
-def task_ended(tasks: TaskStore, settings: Settings, task_id: str) -> None:
+def task_ended(stores: Stores, task_id: str) -> None:
     """Free the task's session for its next task; a one-off session stops here."""
-    record = tasks.load(task_id)
+    record = stores.tasks.load(task_id)
     if record is not None:
-        sessions(tasks, settings).release(str(record.session_id), task_id)
+        stores.sessions.release(str(record.session_id), task_id)
 
 
 def summarise(tasks: TaskStore, task_ids: list[str], current: str) -> str:
@@ -163,11 +150,11 @@ def summarise(tasks: TaskStore, task_ids: list[str], current: str) -> str:
     return "\n".join(lines)
 
 
-def _saved_state(tasks: TaskStore, session_id: str, key: str | None) -> dict[str, Any]:
-    token = tasks.redis.get(keys.session_state(session_id))
+def _saved_state(stores: Stores, session_id: str, key: str | None) -> dict[str, Any]:
+    token = stores.sessions.state_token(session_id)
     if not token or not key:
         return {}
-    data = _decrypt(str(token), key, f"session {session_id}")
+    data = _decrypt(token, key, f"session {session_id}")
     return data if isinstance(data, dict) else {}
 
 

@@ -1,21 +1,17 @@
 """Presigned download URLs served by this server (task logs, output files).
 
 ``GET /tasks/{id}/logs`` and the output-file route hand out a URL with a random,
-single-purpose token that expires after ``download_url_ttl_s``; the URL itself is the
-credential (like a presigned S3 URL), so any HTTP client can fetch it. Tokens live in
-Redis, so any API replica can serve them.
+single-purpose token that expires after ``download_url_ttl_s`` (:mod:`shared.downloads`);
+the URL itself is the credential, so any HTTP client can fetch it, from any API replica.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
 from typing import Any
 
 from fastapi import Request
 
 from producer.client import Producer
-from shared import keys
 from shared.models import TaskView, format_cost
 
 PATH = "/api/v2/downloads"
@@ -23,16 +19,13 @@ PATH = "/api/v2/downloads"
 
 def issue(request: Request, producer: Producer, target: dict[str, Any]) -> str:
     """A fresh download URL for ``target`` (``{"kind": ..., "task_id": ..., ...}``)."""
-    token = secrets.token_urlsafe(32)
-    ttl = max(1, producer.settings.download_url_ttl_s)
-    producer.store.redis.set(keys.download(token), json.dumps(target), ex=ttl)
+    token = producer.stores.downloads.issue(target, producer.settings.download_url_ttl_s)
     base = producer.settings.public_url or str(request.base_url)
     return f"{base.rstrip('/')}{PATH}/{token}"
 
 
 def resolve(producer: Producer, token: str) -> dict[str, Any] | None:
-    raw = producer.store.redis.get(keys.download(token))
-    return json.loads(str(raw)) if raw else None
+    return producer.stores.downloads.resolve(token)
 
 
 def render_log(view: TaskView) -> str:

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -30,6 +29,7 @@ from producer.errors import (
     TaskValidationError,
     TooManySessionsError,
 )
+from shared.redis_client import StoreError
 
 from .schemas import ErrorDetail
 
@@ -130,7 +130,7 @@ def install(app: FastAPI) -> None:
     for kind in _PLAIN:
         app.add_exception_handler(kind, _plain)
     app.add_exception_handler(EnqueueError, _unavailable)
-    app.add_exception_handler(redis.RedisError, _unavailable)
+    app.add_exception_handler(StoreError, _unavailable)
     app.add_exception_handler(Exception, _internal)
 
 

@@ -2,9 +2,9 @@
 
 ``GET /tasks/{id}/status`` is what SDKs poll (``wait()``), often many clients at once;
 through the sync producer every poll paid a thread-pool hop on top of the framework's
-own cost. This reader makes the same read with ``redis.asyncio`` (same retry policy, so a
-Redis restart never blocks the event loop), and hands the rare record whose judge is
-overdue to the sync producer, which settles it.
+own cost. This reader makes the same read asynchronously (same retry policy, so a Redis
+restart never blocks the event loop), and hands the rare record whose judge is overdue
+to the sync producer, which settles it.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ from __future__ import annotations
 from functools import cached_property
 from uuid import UUID
 
-import redis.asyncio
 from starlette.concurrency import run_in_threadpool
 
 from producer.client import Producer
 from producer.errors import TaskNotFoundError
-from shared import keys
 from shared.models import TaskStatusView
-from shared.redis_client import connect_async
-from shared.task_store import STATUS_FIELDS, status_from_fields
+from shared.task_store import AsyncStatusReader
 
 
 class StatusReader:
@@ -30,12 +27,11 @@ class StatusReader:
         self.producer = producer
 
     @cached_property
-    def redis(self) -> redis.asyncio.Redis:
-        return connect_async(self.producer.settings.redis_url)
+    def reader(self) -> AsyncStatusReader:
+        return AsyncStatusReader(self.producer.settings.redis_url)
 
     async def get(self, task_id: UUID, owner: str | None) -> TaskStatusView:
-        raw = await self.redis.hmget(keys.task(str(task_id)), STATUS_FIELDS)
-        found = status_from_fields(raw)
+        found = await self.reader.load_status(str(task_id))
         if found is None or (owner is not None and found.owner != owner):
             raise TaskNotFoundError(str(task_id))
         if found.judge_overdue:

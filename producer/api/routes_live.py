@@ -21,15 +21,13 @@ from importlib import resources
 from typing import Annotated, Any
 from uuid import UUID
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from producer.client import Producer
 from producer.errors import TaskNotFoundError
 from producer.live import ShareNotFoundError
-from shared import keys
-from shared.live import Grant, LiveLinks
+from shared.live import Grant, LiveFeed, LiveLinks
 from shared.models import SessionStatus, ShareView, TaskView
 
 from .auth import CallerDep
@@ -52,7 +50,7 @@ def create_public_share(
     session_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
 ) -> ShareView:
     """Create, or return the existing, read-only viewer link of the session (it expires)."""
-    return producer.create_public_share(session_id, owner=caller.owner, base=str(request.base_url))
+    return producer.live.create_share(session_id, owner=caller.owner, base=str(request.base_url))
 
 
 @router.get("/{session_id}/public-share", summary="Get Session Public Share", responses=responses(404))
@@ -60,7 +58,7 @@ def get_public_share(
     session_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
 ) -> ShareView:
     try:
-        return producer.get_public_share(session_id, owner=caller.owner, base=str(request.base_url))
+        return producer.live.get_share(session_id, owner=caller.owner, base=str(request.base_url))
     except ShareNotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -69,13 +67,13 @@ def get_public_share(
                responses=responses(404))
 def delete_public_share(session_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
     """Revoke the link: it stops working at once, and open viewers close."""
-    producer.delete_public_share(session_id, owner=caller.owner)
+    producer.live.delete_share(session_id, owner=caller.owner)
     return Response(status_code=204)
 
 
 # -- the viewer ------------------------------------------------------------------
 def _grant(producer: Producer, token: str) -> Grant:
-    grant = producer.live.resolve(token)
+    grant = producer.stores.live.resolve(token)
     if grant is None:
         raise HTTPException(404, "This live link is unknown, expired or revoked")
     return grant
@@ -98,13 +96,13 @@ def _task_for(producer: Producer, grant: Grant, wanted: UUID | None) -> str | No
 
 def _session_task(producer: Producer, session_id: str) -> str | None:
     """The session's running task, else its latest; ``None`` while it has none."""
-    record = producer.sessions.load(session_id)
+    record = producer.stores.sessions.load(session_id)
     if record is None:
         raise HTTPException(404, "Session not found")
     candidates = [record.running_task] if record.running_task else []
-    candidates += producer.sessions.task_ids(session_id)[-1:]
+    candidates += producer.stores.sessions.task_ids(session_id)[-1:]
     for task_id in candidates:  # a task is claimed a moment before its record is written
-        if producer.store.redis.exists(keys.task(task_id)):
+        if producer.store.exists(task_id):
             return task_id
     return None
 
@@ -114,7 +112,7 @@ def viewer(token: str, producer: ProducerDep) -> HTMLResponse:
     """The viewer page (it reads its token from its own URL)."""
     grant = _grant(producer, token)
     if grant.kind == "share":
-        producer.live.count_view(grant.id)
+        producer.stores.live.count_view(grant.id)
     headers = {
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
@@ -133,7 +131,7 @@ def _page() -> str:
 def screenshot(token: str, task_id: UUID, number: int, producer: ProducerDep) -> Response:
     """A recorded step's screenshot (vision tasks; taken only when no secret was on screen)."""
     found = _task_for(producer, _grant(producer, token), task_id)
-    raw = producer.store.redis.hget(keys.step_screenshots(str(found)), str(number))
+    raw = producer.store.step_screenshot(str(found), number)
     if not raw:
         raise HTTPException(404, "No screenshot for this step")
     data = base64.b64decode(str(raw).partition(",")[2])
@@ -175,7 +173,7 @@ class _Stream:
         self, producer: Producer, token: str, grant: Grant, task_id: str | None, *, follow_session: bool
     ) -> None:
         self.producer = producer
-        self.links: LiveLinks = producer.live
+        self.links: LiveLinks = producer.stores.live
         self.token = token
         self.grant = grant
         self.task_id = task_id
@@ -185,7 +183,7 @@ class _Stream:
         self._next_beat = 0.0
 
     async def run(self) -> AsyncIterator[str]:
-        client = aioredis.from_url(self.producer.settings.redis_url, decode_responses=True)
+        feed = LiveFeed(self.producer.settings.redis_url)
         watched: str | None = None
         try:
             yield _sse({"type": "hello", "kind": self.grant.kind, "heartbeatS": self.heartbeat_s})
@@ -194,7 +192,7 @@ class _Stream:
                 self.task_id = await self._next_task(None)
             while self.task_id is not None:
                 watched = self.task_id
-                async for event in self._follow(client, self.task_id):
+                async for event in self._follow(feed, self.task_id):
                     yield event
                 if not self.follow_session:
                     break
@@ -209,7 +207,7 @@ class _Stream:
                 with contextlib.suppress(Exception):
                     self.links.leave(watched, self.viewer)
             with contextlib.suppress(Exception):
-                await asyncio.shield(client.aclose())
+                await asyncio.shield(feed.close())
 
     async def _check_token(self) -> None:
         if await asyncio.to_thread(self.links.resolve, self.token) is None:
@@ -222,7 +220,7 @@ class _Stream:
             found = await asyncio.to_thread(_session_task, self.producer, self.grant.id)
             if found is not None and found != after:
                 return found
-            session = await asyncio.to_thread(self.producer.sessions.load, self.grant.id)
+            session = await asyncio.to_thread(self.producer.stores.sessions.load, self.grant.id)
             if session is None or session.status != SessionStatus.active:
                 return None
             await asyncio.sleep(self.heartbeat_s)
@@ -234,11 +232,10 @@ class _Stream:
         await self._check_token()
         await asyncio.to_thread(self.links.beat, task_id, self.viewer, self.heartbeat_s * 3)
 
-    async def _follow(self, client: aioredis.Redis, task_id: str) -> AsyncIterator[str]:
+    async def _follow(self, feed: LiveFeed, task_id: str) -> AsyncIterator[str]:
         """The record, then frames and steps until the task ends."""
         loop = asyncio.get_running_loop()
-        pubsub = client.pubsub()
-        await pubsub.subscribe(keys.live_frames(task_id))
+        await feed.watch(task_id)
         try:
             view = await asyncio.to_thread(self.producer.get_task, task_id)
             seen = len(view.steps)
@@ -247,14 +244,14 @@ class _Stream:
                 yield _sse({"type": "end", "status": view.status.value})
                 return
             await self._beat(task_id, loop.time())
-            last = await client.get(keys.live_last_frame(task_id))
+            last = await feed.last_frame(task_id)
             if last:
-                yield _sse(str(last))
+                yield _sse(last)
             status, next_poll = view.status, 0.0
             while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S)
-                if message and message.get("type") == "message":
-                    yield _sse(str(message["data"]))
+                frame = await feed.next_frame(POLL_S)
+                if frame is not None:
+                    yield _sse(frame)
                 now = loop.time()
                 await self._beat(task_id, now)
                 if now < next_poll:
@@ -263,7 +260,7 @@ class _Stream:
                 for step in await asyncio.to_thread(self.producer.store.steps, task_id, seen):
                     seen += 1
                     yield _sse({"type": "step", "step": step.wire(),
-                                "screenshot": await self._has_shot(client, task_id, step.number)})
+                                "screenshot": await feed.has_screenshot(task_id, step.number)})
                 current = (await asyncio.to_thread(self.producer.get_status, task_id)).status
                 if current != status:
                     status = current
@@ -274,16 +271,10 @@ class _Stream:
                         return
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.shield(pubsub.aclose())
-            with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.links.leave, task_id, self.viewer)
-
-    async def _has_shot(self, client: aioredis.Redis, task_id: str, number: int) -> bool:
-        return bool(await client.hexists(keys.step_screenshots(task_id), str(number)))
 
     def _snapshot(self, view: TaskView) -> dict[str, Any]:
         """What the page shows: the record (secrets are already placeholders in it)."""
         data = view.wire()
-        shots = self.producer.store.redis.hkeys(keys.step_screenshots(str(view.id)))
-        data["screenshotSteps"] = sorted(int(n) for n in shots)
+        data["screenshotSteps"] = self.producer.store.step_screenshot_numbers(str(view.id))
         return data

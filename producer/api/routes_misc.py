@@ -43,7 +43,7 @@ def get_account(caller: CallerDep, producer: ProducerDep) -> AccountView:
         name="browserfleet",
         rate_limit=limit,
         concurrent_session_limit=limit,
-        active_session_count=producer.count_active_sessions(caller.owner),
+        active_session_count=producer.sessions.count_active(caller.owner),
         plan_info=PlanInfo(plan_name="self-hosted"),
         project_id=uuid.uuid5(uuid.NAMESPACE_URL, f"browserfleet:project:{caller.owner or 'fleet'}"),
         api_key_id=caller.key_id,

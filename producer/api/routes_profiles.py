@@ -21,7 +21,7 @@ def create_profile(
     caller: CallerDep, producer: ProducerDep, body: Annotated[ProfileCreateRequest | None, Body()] = None
 ) -> ProfileView:
     """An empty profile: a session started from it fills it with its cookies and local storage."""
-    return producer.create_profile(body, owner=caller.owner)
+    return producer.profiles.create(body, owner=caller.owner)
 
 
 @router.get("", summary="List Profiles")
@@ -32,23 +32,23 @@ def list_profiles(
     page_number: Annotated[int, Query(alias="pageNumber", ge=1)] = 1,
     query: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ProfileListResponse:
-    return producer.list_profiles(page_size, page_number, query, owner=caller.owner)
+    return producer.profiles.list(page_size, page_number, query, owner=caller.owner)
 
 
 @router.get("/{profile_id}", summary="Get Profile", responses=responses(404))
 def get_profile(profile_id: UUID, caller: CallerDep, producer: ProducerDep) -> ProfileView:
-    return producer.get_profile(profile_id, owner=caller.owner)
+    return producer.profiles.get(profile_id, owner=caller.owner)
 
 
 @router.patch("/{profile_id}", summary="Update Profile", responses=responses(404))
 def update_profile(
     profile_id: UUID, body: ProfileUpdateRequest, caller: CallerDep, producer: ProducerDep
 ) -> ProfileView:
-    return producer.update_profile(profile_id, body, owner=caller.owner)
+    return producer.profiles.update(profile_id, body, owner=caller.owner)
 
 
 @router.delete("/{profile_id}", status_code=204, summary="Delete Profile", responses=responses(404))
 def delete_profile(profile_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
     """Remove the profile and its stored state."""
-    producer.delete_profile(profile_id, owner=caller.owner)
+    producer.profiles.delete(profile_id, owner=caller.owner)
     return Response(status_code=204)

@@ -33,7 +33,7 @@ def create_session(
     body: Annotated[CreateSessionRequest | None, Body()] = None,
 ) -> SessionItemView:
     """An active session; its tasks share cookies, storage and (with persistMemory) memory."""
-    return with_session_live_url(request, producer, producer.create_session(body, owner=caller.owner))
+    return with_session_live_url(request, producer, producer.sessions.create(body, owner=caller.owner))
 
 
 @router.get("", summary="List Sessions")
@@ -45,14 +45,14 @@ def list_sessions(
     page_number: Annotated[int, Query(alias="pageNumber", ge=1)] = 1,
     filter_by: Annotated[SessionStatus | None, Query(alias="filterBy")] = None,
 ) -> SessionListResponse:
-    page = producer.list_sessions(page_size, page_number, filter_by, owner=caller.owner)
+    page = producer.sessions.list(page_size, page_number, filter_by, owner=caller.owner)
     page.items = [with_session_live_url(request, producer, item) for item in page.items]
     return page
 
 
 @router.get("/{session_id}", summary="Get Session", responses=responses(404))
 def get_session(session_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> SessionView:
-    return _for_client(request, producer.get_session(session_id, owner=caller.owner))
+    return _for_client(request, producer.sessions.get(session_id, owner=caller.owner))
 
 
 @router.patch("/{session_id}", summary="Update Session", responses=responses(404))
@@ -60,15 +60,13 @@ def update_session(
     session_id: UUID, body: UpdateSessionRequest, request: Request, caller: CallerDep, producer: ProducerDep
 ) -> SessionView:
     """``stop``: the session (and its running task) stops for good."""
-    return _for_client(request, producer.stop_session(session_id, owner=caller.owner))
+    return _for_client(request, producer.sessions.stop(session_id, owner=caller.owner))
 
 
 @router.delete("/{session_id}", status_code=204, summary="Delete Session", responses=responses(404))
 def delete_session(session_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
     """Remove the session and every record of its tasks; their live links and share stop working."""
-    task_ids = producer.sessions.task_ids(str(session_id))
-    producer.delete_session(session_id, owner=caller.owner)
-    producer.forget_links(str(session_id), task_ids)
+    producer.sessions.delete(session_id, owner=caller.owner)
     return Response(status_code=204)
 
 

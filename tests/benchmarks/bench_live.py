@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 from playwright.async_api import async_playwright  # noqa: E402
 
 from producer import Producer  # noqa: E402
-from shared.live import LiveLinks  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.support.api import ApiServer, api_settings  # noqa: E402
 from workers.browser.exposure import page_shows_secret  # noqa: E402
@@ -92,9 +91,8 @@ class Viewer(threading.Thread):
 async def _bench(settings: Settings, server: ApiServer, producer: Producer, seconds: float) -> dict[str, Any]:
     created = producer.create_task({"task": "bench live view"})
     task_id = str(created.id)
-    links = LiveLinks(producer.store.redis, 3600)
+    links = producer.stores.live
     token = links.task_token(task_id)
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     async with async_playwright() as playwright:
         browser = await launch_chromium(playwright)
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
@@ -102,7 +100,8 @@ async def _bench(settings: Settings, server: ApiServer, producer: Producer, seco
         session = BrowserTabs(context)
         page = await session.page()
         await page.set_content(ANIMATED)
-        async with live_view(client, task_id, session, SecretVault(), settings) as cast:
+        frames = producer.stores.frames
+        async with live_view(links, frames, task_id, session, SecretVault(), settings) as cast:
             busy0, total0 = _cpu()
             await asyncio.sleep(seconds)  # animating, nobody watching
             busy1, total1 = _cpu()

@@ -54,7 +54,7 @@ def test_killed_worker_task_is_re_enqueued_and_finishes(
         doomed.stop()
     view = producer.wait(created.id, timeout=60)
     assert view.status == TaskStatus.finished and view.output == "survived", view.error
-    assert int(producer.store.redis.get(keys.deliveries(str(created.id)))) == 2
+    assert int(producer.store._redis.get(keys.deliveries(str(created.id)))) == 2
     assert f"task {created.id} lost its worker" in worker.log()
     # No Chromium (nor Playwright driver) of the killed worker outlives it.
     _wait(lambda: not [p for p in spawned if alive(p)], 15, "the killed worker's browser to exit")
@@ -65,7 +65,7 @@ def test_a_task_past_the_redelivery_cap_fails_with_a_reason(producer, fake_llm, 
     marker = fake_llm.script(sid, [step({"done": {"text": "should not run"}})])
     parked = producer.__class__(settings.model_copy(update={"queue": settings.queue + "-parked"}))
     created = parked.create_task({"task": f"Cap. {marker}"})
-    producer.store.redis.set(keys.deliveries(str(created.id)), settings.max_deliveries)
+    producer.store._redis.set(keys.deliveries(str(created.id)), settings.max_deliveries)
     producer.celery.send_task(RUN_TASK, args=[str(created.id)], task_id=str(created.id), queue=settings.queue)
     view = producer.wait(created.id, timeout=30)
     assert view.status == TaskStatus.failed

@@ -146,7 +146,7 @@ def test_a_killed_workers_task_is_redelivered_by_rabbitmq_and_finishes(
     try:
         view = producer.wait(created.id, timeout=90)
         assert view.status == TaskStatus.finished and view.output == "survived", rescuer.log()[-2000:]
-        assert int(producer.store.redis.get(keys.deliveries(str(created.id)))) >= 2
+        assert int(producer.store._redis.get(keys.deliveries(str(created.id)))) >= 2
     finally:
         rescuer.stop()
     assert not [cmdline(p) for p in spawned if alive(p) and "chrom" in cmdline(p)]

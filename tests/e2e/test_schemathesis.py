@@ -37,8 +37,8 @@ def fuzzed_api(settings: Settings, redis_client: redis.Redis) -> Iterator[ApiSer
     server.stop()
     producer = server.app.state.producer
     owner = server.app.state.api_keys.check(FUZZ_KEY).owner
-    for session in producer.list_sessions(page_size=1_000_000, owner=owner).items:
-        producer.delete_session(session.id)
+    for session in producer.sessions.list(page_size=1_000_000, owner=owner).items:
+        producer.sessions.delete(session.id)
     redis_client.delete(queue)
 
 

@@ -202,7 +202,7 @@ def test_a_login_with_secrets_leaks_nothing(
     assert_absent(needles, json.dumps(tap.events, default=str), "the Celery event stream")
     assert_absent(needles, worker.log(), "the worker log")
     assert assert_redis_clean(needles) > 0
-    assert producer.store.redis.hget(keys.task(str(view.id)), "secrets_token")  # kept, encrypted
+    assert producer.store._redis.hget(keys.task(str(view.id)), "secrets_token")  # kept, encrypted
 
 
 @pytest.mark.usefixtures("worker")

@@ -45,7 +45,7 @@ def test_a_valid_batch_records_and_enqueues_every_task(
         view = bench_producer.get_task(item.id)
         assert (view.task, view.status, view.metadata, view.session_id) == (
             f"task {i}", TaskStatus.created, {"n": str(i)}, item.session_id)
-        session = bench_producer.get_session(item.session_id)
+        session = bench_producer.sessions.get(item.session_id)
         assert [t.id for t in session.tasks] == [item.id]
         assert not session.keep_alive
         assert redis_client.ttl(keys.task(str(item.id))) > 0
@@ -88,14 +88,14 @@ def test_a_batch_over_the_queue_limit_is_refused_whole(
 
 
 def test_a_session_error_in_a_batch_releases_the_sessions_it_claimed(bench_producer: Any) -> None:
-    session = bench_producer.create_session()
+    session = bench_producer.sessions.create()
     with pytest.raises(SessionBusyError):  # one session runs one task at a time
         bench_producer.create_tasks([{"task": "a", "sessionId": str(session.id)},
                                      {"task": "b", "sessionId": str(session.id)}])
-    assert bench_producer.sessions.load(str(session.id)).running_task is None
+    assert bench_producer.stores.sessions.load(str(session.id)).running_task is None
     created = bench_producer.create_task({"task": "c", "sessionId": str(session.id)})
     assert created.session_id == session.id
-    assert bench_producer.get_session(session.id).tasks[0].id == created.id
+    assert bench_producer.sessions.get(session.id).tasks[0].id == created.id
 
 
 def test_an_empty_batch_creates_nothing(bench_producer: Any, redis_client: redis.Redis) -> None:
@@ -116,7 +116,7 @@ def test_one_create_is_one_round_trip(bench_producer: Any, redis_client: redis.R
 def _count_commands(producer: Any, action: Any) -> int:
     """Commands the producer's Redis clients send while ``action`` runs."""
     counted = 0
-    clients = {id(c): c for c in (producer.store.redis, producer._broker.redis)}
+    clients = {id(c): c for c in (producer.store._redis, producer.broker.redis)}
     originals = {}
     for key, client in clients.items():
         original = client.execute_command

@@ -147,25 +147,25 @@ def test_session_pages_follow_owner_and_status_through_stops(lister: Producer, o
     made = []
     for i in range(12):
         owner = OWNERS[i % 2]
-        session = lister.create_session({"keepAlive": True}, owner=owner)
+        session = lister.sessions.create({"keepAlive": True}, owner=owner)
         made.append((str(session.id), owner))
         time.sleep(0.001)
     one_off = lister.create_task({"task": "alone"}, owner="owner-a")  # its one-off session is listed too
     made.append((str(one_off.session_id), "owner-a"))
     stopped = {sid for sid, _ in made[:12:3]}
     for sid in stopped:
-        lister.stop_session(sid)
+        lister.sessions.stop(sid)
     newest_first = list(reversed(made))
     for owner in (None, *OWNERS):
         for status in (None, SessionStatus.active, SessionStatus.stopped):
             expected = [sid for sid, o in newest_first if (owner is None or o == owner) and (
                 status is None or (sid in stopped) == (status == SessionStatus.stopped))]
-            listed = lister.list_sessions(3, 1, status, owner=owner)
+            listed = lister.sessions.list(3, 1, status, owner=owner)
             assert listed.total_items == len(expected), (owner, status)
             assert [str(s.id) for s in listed.items] == expected[:3], (owner, status)
-    assert lister.count_active_sessions("owner-a") == sum(
+    assert lister.sessions.count_active("owner-a") == sum(
         1 for sid, o in made if o == "owner-a" and sid not in stopped)
-    lister.delete_session(made[0][0])
+    lister.sessions.delete(made[0][0])
     assert own_db.zscore(keys.sessions_by(owner=made[0][1]), made[0][0]) is None
 
 
@@ -173,7 +173,7 @@ def test_a_page_number_past_any_redis_offset_is_an_empty_page(lister: Producer) 
     lister.create_task({"task": "one"}, owner="owner-a")
     huge = 280658684509127318948148980365698007040
     tasks = lister.list_tasks(10, huge)
-    sessions = lister.list_sessions(33, huge, SessionStatus.active)
+    sessions = lister.sessions.list(33, huge, SessionStatus.active)
     assert (tasks.items, tasks.total_items) == ([], 1)
     assert (sessions.items, sessions.total_items) == ([], 1)
 
@@ -182,4 +182,4 @@ def test_a_page_number_below_one_reads_as_the_first_page(lister: Producer) -> No
     """Library callers are not validated by the API's ``ge=1``: no negative Redis offsets."""
     lister.create_task({"task": "one"}, owner="owner-a")
     assert [i.id for i in lister.list_tasks(10, 0).items] == [i.id for i in lister.list_tasks(10, 1).items]
-    assert len(lister.list_sessions(10, -3).items) == 1
+    assert len(lister.sessions.list(10, -3).items) == 1

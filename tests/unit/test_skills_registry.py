@@ -12,6 +12,7 @@ from pydantic import Field
 
 from shared import keys
 from shared.settings import Settings
+from shared.skill_manifests import SkillManifests
 from workers.actions.base import ActionContext, ActionError, ActionResult
 from workers.policy.secrets import SecretVault
 from workers.skills import Skill, SkillContext, SkillParams, skill
@@ -233,7 +234,7 @@ def test_published_manifest_drives_producer_validation(producer, redis_client) -
         assert "no skills are known yet" in str(nothing.value)
         producer.validate({"task": "t", "skillIds": ["*"]})
 
-        reg.publish_manifest(redis_client, {"echo": echo, "fails": fails}, "unit@test")
+        reg.publish_manifest(SkillManifests(redis_client), {"echo": echo, "fails": fails}, "unit@test")
         listed = producer.list_skills()
         assert [s["id"] for s in listed] == ["echo", "fails"]
         assert listed[0]["parameters"]["required"] == ["text"] and listed[0]["publishedBy"] == "unit@test"

@@ -44,7 +44,7 @@ def _wire(producer: Any, queue: str) -> WireFormat:
 
 
 def _db(producer: Any) -> int:
-    return int(producer.store.redis.connection_pool.connection_kwargs.get("db", 0))
+    return int(producer.store._redis.connection_pool.connection_kwargs.get("db", 0))
 
 
 def test_task_message_matches_send_task(producer, redis_client: redis.Redis) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared import crypto, keys
+from shared import crypto
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
@@ -113,7 +113,7 @@ def judge(task_id: str) -> dict[str, Any]:
     if record.status != TaskStatus.started or record.judge_deadline is None:
         log.info("task %s is %s with no judge pending; not judged", task_id, record.status.value)
         return result_of(task_id)
-    screenshots = [str(s) for s in tasks.redis.lrange(keys.judge_screenshots(task_id), 0, -1)]
+    screenshots = tasks.judge_screenshots(task_id)
     budget_s = (record.judge_deadline - utcnow()).total_seconds()
     try:
         result = get_loop().run(evaluate(record, settings, screenshots, budget_s))
@@ -130,7 +130,7 @@ def judge(task_id: str) -> dict[str, Any]:
         cost=(record.cost or Decimal(0)) + result.cost,
         judge_deadline=None,
     )
-    tasks.redis.delete(keys.judge_screenshots(task_id))
+    tasks.drop_judge_screenshots(task_id)
     if written:
         log.info("task %s judged: verdict=%s (judge cost %s)",
                  task_id, result.verdict, format_cost(result.cost))

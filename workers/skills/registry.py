@@ -16,7 +16,6 @@ with ``HDEL bf:skills <id>``.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import sys
 import types
@@ -27,10 +26,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import redis
-
-from shared import keys
 from shared.settings import Settings, get_settings
+from shared.skill_manifests import SkillManifests
 from workers.actions.base import Action
 from workers.skills.base import Skill
 from workers.skills.files import TaskFiles
@@ -124,16 +121,16 @@ def get_registry() -> dict[str, Skill]:
     return load_registry(get_settings())
 
 
-def publish_manifest(client: redis.Redis, registry: Mapping[str, Skill], worker: str) -> None:
-    """Write (add or replace) every skill's manifest entry into ``keys.SKILLS``."""
+def publish_manifest(manifests: SkillManifests, registry: Mapping[str, Skill], worker: str) -> None:
+    """Add or replace every skill's manifest entry, so producers validate ``skillIds``."""
     if not registry:
         return
     stamp = datetime.now(UTC).isoformat()
     entries = {
-        skill_id: json.dumps({**item.manifest(), "publishedBy": worker, "publishedAt": stamp})
+        skill_id: {**item.manifest(), "publishedBy": worker, "publishedAt": stamp}
         for skill_id, item in registry.items()
     }
-    client.hset(keys.SKILLS, mapping=entries)  # type: ignore[arg-type]
+    manifests.publish(entries)
     log.info("published %d skills: %s", len(entries), ", ".join(sorted(entries)))
 
 

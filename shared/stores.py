@@ -1,0 +1,68 @@
+"""Every store of one process over one Redis client: the only way code outside ``shared`` reaches Redis.
+
+The producer, the HTTP API and each worker process make one :class:`Stores` and take the
+store that owns what they read or write (tasks, sessions, profiles, live links, ...). The
+client itself stays private, so what is stored where is decided in ``shared`` alone.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from shared.consumers import ConsumerRegistry
+from shared.downloads import DownloadTokens
+from shared.lease_store import LeaseStore
+from shared.live import LiveFrames, LiveLinks
+from shared.profiles import ProfileStore
+from shared.redis_client import connect
+from shared.session_store import SessionStore
+from shared.settings import Settings
+from shared.skill_manifests import SkillManifests
+from shared.task_store import TaskStore
+
+
+class Stores:
+    """Created lazily, shared by threads (redis-py clients are thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._redis = connect(settings.redis_url)
+
+    @cached_property
+    def tasks(self) -> TaskStore:
+        return TaskStore(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        return SessionStore(self._redis, self.settings.record_ttl_s, self.settings.session_idle_timeout_s)
+
+    @cached_property
+    def profiles(self) -> ProfileStore:
+        return ProfileStore(self._redis)
+
+    @cached_property
+    def live(self) -> LiveLinks:
+        return LiveLinks(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def frames(self) -> LiveFrames:
+        return LiveFrames(self._redis)
+
+    @cached_property
+    def consumers(self) -> ConsumerRegistry:
+        return ConsumerRegistry(self._redis)
+
+    @cached_property
+    def skills(self) -> SkillManifests:
+        return SkillManifests(self._redis)
+
+    @cached_property
+    def downloads(self) -> DownloadTokens:
+        return DownloadTokens(self._redis)
+
+    @cached_property
+    def leases(self) -> LeaseStore:
+        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000))
+
+    def ping(self) -> bool:
+        return bool(self._redis.ping())
