@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from playwright.async_api import ElementHandle, Page, Position
+from playwright.async_api import ElementHandle, Frame, Page, Position
 from playwright.async_api import Error as PlaywrightError
 
 #: Input types whose value is set, not typed (Chromium shows its own picker for them).
@@ -29,6 +29,7 @@ NATIVE_FORMATS = {
 
 # Where to click: a visible point of the element's own (not one of its listed children's),
 # or what covers it. Centre first, then a grid; points outside the viewport never count.
+# A point comes relative to the element (x, y) and to the frame's viewport (vx, vy).
 _CLICK_TARGET_JS = """(el) => {
   const s = window[Symbol.for('browserfleet')];
   if (!el.isConnected) return { kind: 'gone' };
@@ -91,7 +92,8 @@ _CLICK_TARGET_JS = """(el) => {
     const x = x0 + (x1 - x0) * fx;
     const y = y0 + (y1 - y0) * fy;
     const [kind, hit] = classify(x, y);
-    const point = { kind: 'point', x: x - r.left - el.clientLeft, y: y - r.top - el.clientTop };
+    const point = { kind: 'point', x: x - r.left - el.clientLeft, y: y - r.top - el.clientTop,
+      vx: x, vy: y };
     if (kind === 'own') return point;
     if (kind === 'child' && !child) child = point;
     if (kind === 'through' && !through) through = { ...point, force: true };
@@ -109,6 +111,58 @@ _CLICK_TARGET_JS = """(el) => {
     what: '<' + cover.localName + (cover.id ? ' id=' + cover.id : cls ? ' class=' + cls : '') +
       '>' + text,
   };
+}"""
+
+# One round trip instead of a handle lookup, a look and Playwright's ~15 for a click: find
+# element `i` of capture `id`, look where to click (as above) and, for a plain point, guard
+# it: until the verdict is read, trusted pointer events whose path does not reach the element
+# (or its label, or the host of its closed shadow root) are stopped, as Playwright's own
+# hit-target check does, so a page that moved in between gets no stray click.
+_CLICK_PLAN_JS = """([i, id]) => {
+  const s = window[Symbol.for('browserfleet')];
+  const el = s && s.captureId === id ? s.elements[i] : null;
+  if (!el || !el.isConnected) return { kind: 'stale' };
+  const target = (""" + _CLICK_TARGET_JS + """)(el);
+  if (target.kind !== 'point' || target.force) return target;
+  if (s.clickGuard) s.clickGuard.stop();
+  const accept = new Set([el, ...(el.labels ? el.labels : [])]);
+  for (let n = el; n;) {
+    const root = n.getRootNode ? n.getRootNode() : null;
+    n = root && root.host ? root.host : null;
+    if (n && root.mode === 'closed') accept.add(n);
+  }
+  const verdict = { hits: 0, miss: '' };
+  const TYPES = ['pointerdown', 'mousedown', 'pointerup', 'mouseup', 'click'];
+  const on = (e) => {
+    if (!e.isTrusted) return;
+    if (!verdict.miss && e.composedPath().some((n) => accept.has(n))) {
+      verdict.hits++;
+      return;
+    }
+    const t = e.target;
+    if (!verdict.miss && t && t.localName) {
+      verdict.miss = '<' + t.localName + (t.id ? ' id=' + t.id : '') + '>';
+    }
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  };
+  const OPTS = { capture: true };
+  for (const type of TYPES) window.addEventListener(type, on, OPTS);
+  const guard = { verdict, stop: () => {
+    for (const type of TYPES) window.removeEventListener(type, on, OPTS);
+    if (s.clickGuard === guard) s.clickGuard = null;
+  } };
+  s.clickGuard = guard;
+  s.setTimeout.call(window, guard.stop, 30000);  // never outlives a lost verdict for long
+  return target;
+}"""
+
+_CLICK_VERDICT_JS = """() => {
+  const s = window[Symbol.for('browserfleet')];
+  const guard = s && s.clickGuard;
+  if (!guard) return null;
+  guard.stop();
+  return guard.verdict;
 }"""
 
 # Resolve once nothing is pending (short timers, requests) and the page has been quiet: for
@@ -189,11 +243,24 @@ _SCROLL_JS = """(el, f) => {
 class ClickTarget:
     """Where a click should land (``position`` relative to the element), or why it cannot."""
 
-    kind: str  # point | covered | disabled | gone | nobox | offscreen
+    kind: str  # point | covered | disabled | gone | nobox | offscreen | stale
     position: Position | None = None
+    viewport: tuple[float, float] | None = None  # the same point in the frame's viewport
     force: bool = False  # the point reaches the element's ancestor: skip Playwright's hit check
     cover_local: int = -1  # frame-local index of the listed element on top, if any
     cover_what: str = ""
+
+
+@dataclass(frozen=True)
+class ClickVerdict:
+    """What the page saw of a guarded click: events that reached the element, or what got them."""
+
+    hits: int
+    miss: str
+
+    @property
+    def landed(self) -> bool:
+        return self.hits > 0 and not self.miss
 
 
 @dataclass(frozen=True)
@@ -227,11 +294,32 @@ class ScrollOutcome:
 
 
 async def click_target(handle: ElementHandle) -> ClickTarget:
-    raw: dict[str, Any] = await handle.evaluate(_CLICK_TARGET_JS)
+    return _click_target(await handle.evaluate(_CLICK_TARGET_JS))
+
+
+async def click_plan(frame: Frame, local: int, capture_id: str) -> ClickTarget:
+    """``click_target`` of element ``local`` of capture ``capture_id`` in one round trip, with
+    a guard on a plain point (read it with :func:`click_verdict` after the mouse went down);
+    kind ``stale`` if the element is gone or the frame has been captured anew."""
+    return _click_target(await frame.evaluate(_CLICK_PLAN_JS, [local, capture_id]))
+
+
+async def click_verdict(frame: Frame) -> ClickVerdict | None:
+    """The verdict of the guard :func:`click_plan` set, removing it; ``None`` if there is none
+    (the document was replaced: the click navigated)."""
+    try:
+        raw: dict[str, Any] | None = await frame.evaluate(_CLICK_VERDICT_JS)
+    except PlaywrightError:  # the click navigated and the old document is gone
+        return None
+    return None if raw is None else ClickVerdict(hits=int(raw["hits"]), miss=str(raw["miss"]))
+
+
+def _click_target(raw: dict[str, Any]) -> ClickTarget:
     kind = str(raw.get("kind"))
     if kind == "point":
         position: Position = {"x": max(0.0, float(raw["x"])), "y": max(0.0, float(raw["y"]))}
-        return ClickTarget(kind, position=position, force=bool(raw.get("force")))
+        viewport = (float(raw["vx"]), float(raw["vy"])) if "vx" in raw else None
+        return ClickTarget(kind, position=position, viewport=viewport, force=bool(raw.get("force")))
     if kind == "covered":
         return ClickTarget(kind, cover_local=int(raw.get("local", -1)), cover_what=str(raw.get("what", "")))
     return ClickTarget(kind)

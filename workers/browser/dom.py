@@ -47,9 +47,14 @@ _HANDLE_JS = """([i, id]) => {
   return el && el.isConnected ? el : null;
 }"""
 
-_MAIN_FRAME_TIMEOUT = 5.0
-_CHILD_FRAME_TIMEOUT = 2.0
-_HANDLE_TIMEOUT = 5.0
+# Bounds for a page that does not answer (a script in an endless loop), sized for a machine
+# whose renderers are starved of CPU (2 cores, 32 tasks: a capture may wait seconds for its
+# turn). Too tight, and a busy machine makes steps fail instead of slower: the model gets an
+# empty page, or is told a button it just saw is gone.
+_MAIN_FRAME_TIMEOUT = 20.0
+_CHILD_FRAME_TIMEOUT = 6.0
+_HANDLE_TIMEOUT = 15.0
+_CAPTURE_TIMEOUT = 30.0
 _URL_CHARS = 100
 
 
@@ -135,18 +140,32 @@ class ElementIndex:
             return None
         return self.describe(index - own + local)
 
-    async def handle(self, index: int) -> ElementHandle:
-        """A live handle on element ``index``; raises ``UnknownElementError`` if it is gone."""
+    def place(self, index: int) -> tuple[Frame, int, str, bool]:
+        """Where element ``index`` lives: its frame, frame-local index, capture id, and whether
+        the frame is the main one (page scripts know the element by the local index)."""
         fc, local = self._locate(index)
-        gone = UnknownElementError(
+        return fc.frame, local, fc.capture_id, fc.depth == 0
+
+    def gone(self, index: int) -> UnknownElementError:
+        """The error for an element the page no longer has."""
+        return UnknownElementError(
             f"element {self.describe(index)} is no longer on the page (the page changed "
             "since the last state); use the indices of the current state"
         )
+
+    async def handle(self, index: int) -> ElementHandle:
+        """A live handle on element ``index``; raises ``UnknownElementError`` if it is gone."""
+        fc, local = self._locate(index)
+        gone = self.gone(index)
         try:
             js = await asyncio.wait_for(
                 fc.frame.evaluate_handle(_HANDLE_JS, [local, fc.capture_id]), _HANDLE_TIMEOUT
             )
-        except (PlaywrightError, TimeoutError) as exc:
+        except TimeoutError as exc:  # busy or hung: the element may well be there
+            raise UnknownElementError(
+                f"the page did not answer in {_HANDLE_TIMEOUT:g}s when looking for {self.describe(index)}"
+            ) from exc
+        except PlaywrightError as exc:
             raise gone from exc
         element = js.as_element()
         if element is None:
@@ -365,7 +384,7 @@ async def capture_page(
     *,
     text_chars: int = 6000,
     previous: tuple[PageCapture, ElementIndex] | None = None,
-    timeout: float = 12.0,
+    timeout: float = _CAPTURE_TIMEOUT,
     window_pages: float | None = None,
 ) -> tuple[PageCapture, ElementIndex]:
     """Capture every visible frame of ``page``; reuse ``previous`` if nothing changed.
@@ -385,6 +404,8 @@ async def capture_page(
             return outcome
         if page.is_closed():
             raise outcome
+        if isinstance(outcome, TimeoutError):  # a second look would only queue behind the first
+            return _unavailable(page, "the page did not respond in time")
         # Most often "Execution context was destroyed": a navigation is under way.
         log.debug("capture failed, retrying after load: %s", outcome)
         with contextlib.suppress(PlaywrightError, TimeoutError):
