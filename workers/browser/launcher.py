@@ -1,7 +1,11 @@
 """Find and launch a Chromium: Playwright's own if installed, else a system one.
 
 Flags keep Chromium quiet on closed networks (no background networking, no component
-updates). Chromium's own sandbox (each renderer in its own namespaces, under seccomp) is on
+updates) and cheap per context: headless Chromium is the full browser, and every context is a
+window whose omnibox preloads its WebUI popups in a renderer process of their own (~1 extra
+renderer per task, never shown headless); those features are off (:func:`disabled_features`).
+
+Chromium's own sandbox (each renderer in its own namespaces, under seccomp) is on
 wherever the kernel lets it work: a non-root user with unprivileged user namespaces, or a
 setuid ``chrome-sandbox`` helper. As root Chromium refuses to start sandboxed, and some
 container profiles forbid the namespaces; only then is ``--no-sandbox`` used, and the
@@ -10,12 +14,15 @@ worker says so in its log (a warning, once per reason), so an operator can fix t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
 
+import playwright
 from playwright.async_api import Browser, Playwright
 from playwright.async_api import Error as PlaywrightError
 
@@ -47,6 +54,44 @@ CHROMIUM_ARGS = [
     # WebRTC may not open UDP sockets around the egress proxy (workers/browser/egress.py).
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
+
+
+# Chromium features that cost a renderer process per context and do nothing headless: the
+# omnibox's WebUI popups (chrome://omnibox-popup.top-chrome/), preloaded for every window.
+EXTRA_DISABLED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
+
+# Chromium honours only the last --disable-features switch, and Playwright passes its own list
+# (features that would break automation): ours must repeat Playwright's, read from its driver.
+_DRIVER_BUNDLES = ("lib/coreBundle.js", "lib/server/chromium/chromiumSwitches.js")
+_DISABLED_LIST = re.compile(r"disabledFeatures = (?:\([^)]*\) => )?\[(.*?)\]", re.S)
+
+
+@functools.cache
+def playwright_disabled_features(package: Path | None = None) -> tuple[str, ...] | None:
+    """The features Playwright's driver disables in Chromium; ``None`` if its source is not
+    where (or not how) this version expects it."""
+    package = package or Path(playwright.__file__).parent / "driver" / "package"
+    for name in _DRIVER_BUNDLES:
+        try:
+            source = (package / name).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        match = _DISABLED_LIST.search(source)
+        if match:
+            body = re.sub(r"//[^\n]*", "", match.group(1))
+            return tuple(re.findall(r'"([A-Za-z0-9_]+)"', body))
+    return None
+
+
+def disabled_features() -> list[str]:
+    """A ``--disable-features`` switch with Playwright's features and ours; none (Chromium
+    keeps Playwright's alone) if Playwright's list cannot be read."""
+    base = playwright_disabled_features()
+    if not base:
+        log.info("Playwright's disabled Chromium features not found; omnibox WebUI stays on")
+        return []
+    merged = dict.fromkeys([*base, *EXTRA_DISABLED_FEATURES])
+    return ["--disable-features=" + ",".join(merged)]
 
 
 class BrowserNotFoundError(RuntimeError):
@@ -118,15 +163,16 @@ async def launch_chromium(
     """Launch one Chromium process with browserfleet's flags, sandboxed wherever possible."""
     executable = find_chromium(playwright, configured)
     blocker = sandbox_blocker(os.geteuid(), user_namespaces_allowed(), _setuid_helper(executable))
+    args = [*CHROMIUM_ARGS, *disabled_features()]
     if blocker is None:
         try:
-            return await _launch(playwright, executable, headless, CHROMIUM_ARGS)
+            return await _launch(playwright, executable, headless, args)
         except PlaywrightError as exc:  # e.g. a container's seccomp profile forbids the namespaces
             blocker = f"the sandboxed launch failed ({exc.message.splitlines()[0][:200]})"
     if blocker not in _warned:
         _warned.add(blocker)
         log.warning("Chromium runs with %s: %s", NO_SANDBOX, blocker)
-    return await _launch(playwright, executable, headless, [*CHROMIUM_ARGS, NO_SANDBOX])
+    return await _launch(playwright, executable, headless, [*args, NO_SANDBOX])
 
 
 async def _launch(playwright: Playwright, executable: str | None, headless: bool, args: list[str]) -> Browser:
