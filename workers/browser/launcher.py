@@ -2,8 +2,8 @@
 
 Flags keep Chromium quiet on closed networks (no background networking, no component
 updates) and cheap per context: headless Chromium is the full browser, and every context is a
-window whose omnibox preloads its WebUI popups in a renderer process of their own (~1 extra
-renderer per task, never shown headless); those features are off (:func:`disabled_features`).
+window whose omnibox preloads its WebUI popups in a renderer process of their own (never shown
+headless), plus a spare renderer no task uses; those features are off (``EXTRA_DISABLED_FEATURES``).
 
 Chromium's own sandbox (each renderer in its own namespaces, under seccomp) is on
 wherever the kernel lets it work: a non-root user with unprivileged user namespaces, or a
@@ -56,9 +56,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-# Chromium features that cost a renderer process per context and do nothing headless: the
-# omnibox's WebUI popups (chrome://omnibox-popup.top-chrome/), preloaded for every window.
-EXTRA_DISABLED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
+# Chromium features that cost a renderer process per context and do nothing for us: the
+# omnibox's WebUI popups (chrome://omnibox-popup.top-chrome/), preloaded for every window and
+# never shown headless (~0.5 core-s per context: a WebUI page load); and the spare renderer
+# Chromium keeps warm for the last context's next navigation, discarded unused when the next
+# task's context is made (the pool's pre-opened blank page already holds a renderer that its
+# first navigation reuses). Measured: 3 renderer processes spawned per context → 1.
+EXTRA_DISABLED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess")
 
 # Chromium honours only the last --disable-features switch, and Playwright passes its own list
 # (features that would break automation): ours must repeat Playwright's, read from its driver.
