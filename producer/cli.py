@@ -29,7 +29,6 @@ console = Console()
 
 
 def _exec(argv: list[str]) -> None:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.execv(argv[0], argv)
 
 
@@ -68,7 +67,6 @@ def worker(
     judge_node = f"judge-{hostname}" if hostname and "@" not in hostname else "judge@%h"
     supervisor = Supervisor()
     supervisor.install_signal_handlers()
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     supervisor.start("agent worker", agent)
     judge_env = dict(os.environ)
     if metrics_port:

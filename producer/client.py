@@ -219,7 +219,6 @@ class Producer:
             else None
         )
         stored = request.model_dump(mode="json", exclude={"secrets"})
-        stored["secret_names"] = sorted(request.secrets or {})
         return TaskRecord(
             id=task_id,
             session_id=session.id,

@@ -135,7 +135,6 @@ def start_fleet(supervisor: Supervisor, settings: Settings, options: FleetOption
     api_key, secrets_key = local_credentials(options.data_dir, settings)
     env = {
         **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
         "BROWSERFLEET_SECRETS_KEY": secrets_key,
         "BROWSERFLEET_API_KEYS": ",".join(settings.api_keys) or api_key,
     }

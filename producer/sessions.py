@@ -92,7 +92,7 @@ class Sessions:
         """The session with its tasks, oldest first."""
         record = self.record(session_id, owner)
         tasks = self.stores.tasks.load_many(self.store.task_ids(str(record.id)))
-        return record.view([t.item() for t in tasks])
+        return record.view([self.stores.tasks.settle(t).item() for t in tasks])
 
     def list(
         self,

@@ -39,8 +39,9 @@ class LeaseStore:
         self._redis.zadd(keys.RUNNING, {task_id: time.time()})
         return True
 
-    def renew(self, task_id: str, owner: str) -> None:
-        self._renew(keys=[keys.lease(task_id)], args=[owner, self.ttl_ms])
+    def renew(self, task_id: str, owner: str) -> bool:
+        """Extend ``owner``'s lease; False when it no longer holds it (expired, or taken over)."""
+        return bool(self._renew(keys=[keys.lease(task_id)], args=[owner, self.ttl_ms]))
 
     def give_back(self, task_id: str, owner: str) -> None:
         self._release(keys=[keys.lease(task_id)], args=[owner])

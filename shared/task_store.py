@@ -237,7 +237,9 @@ class TaskStore:
     ) -> FileView:
         """Keep one output file of the task (base64 in Redis, with the record's TTL)."""
         if len(data) > max_bytes:
-            raise OutputFileTooLargeError(f"{file_name}: {len(data)} bytes, over the {max_bytes}-byte limit")
+            raise OutputFileTooLargeError(
+                f"{file_name} is {len(data)} bytes, over the {max_bytes}-byte file limit"
+            )
         file_id = str(uuid4())
         meta = {"id": file_id, "fileName": file_name, "contentType": content_type,
                 "size": len(data), "createdAt": utcnow().isoformat()}

@@ -68,7 +68,7 @@ class RecordHooks:
 
 
 def agent_request(record: TaskRecord) -> CreateTaskRequest:
-    data = {k: v for k, v in record.request.items() if k != "secret_names"}
+    data = {k: v for k, v in record.request.items() if k != "secret_names"}  # written before 2026-12
     return CreateTaskRequest.model_validate(data)
 
 

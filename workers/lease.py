@@ -64,9 +64,20 @@ class Leases:
                 held = list(self._held)
             for task_id in held:
                 try:
-                    self.store.renew(task_id, OWNER)
+                    self._keep(task_id)
                 except StoreError as exc:  # Redis restarting: try again next round
                     log.warning("lease renewal for %s failed: %s", task_id, exc)
+
+    def _keep(self, task_id: str) -> None:
+        """Renew one lease. One that expired while this process was too starved to renew it is
+        taken back at once, so the copy a reaper may have re-enqueued meanwhile is dropped as a
+        duplicate instead of running beside this one."""
+        if self.store.renew(task_id, OWNER):
+            return
+        if self.store.take(task_id, OWNER):
+            log.warning("task %s: its lease had expired (renewal came too late); taken back", task_id)
+        else:
+            log.error("task %s: its lease is held by another worker; two runs may overlap", task_id)
 
 
 def reap(

@@ -21,7 +21,17 @@ from shared.llms import model_table
 from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
-from . import downloads, errors, routes_live, routes_misc, routes_profiles, routes_sessions, routes_tasks
+from . import (
+    downloads,
+    errors,
+    routes_billing,
+    routes_files,
+    routes_live,
+    routes_profiles,
+    routes_sessions,
+    routes_skills,
+    routes_tasks,
+)
 from .auth import ApiKeys
 from .gate import GateMiddleware
 from .polling import StatusReader
@@ -54,9 +64,9 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
         open_paths=open_paths, open_prefixes=(downloads.PATH + "/",),
     )
     for router in (routes_tasks.router, routes_sessions.router, routes_profiles.router, routes_live.router,
-                   routes_misc.router):
+                   routes_billing.router, routes_skills.router, routes_files.router):
         app.include_router(router, prefix=PREFIX)
-    app.include_router(routes_misc.public)
+    app.include_router(routes_files.public)
     app.include_router(routes_live.public)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/metrics", metrics, include_in_schema=False)

@@ -8,7 +8,6 @@ may hold secrets). Session messages are the v2 API's own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,7 +34,6 @@ from .schemas import ErrorDetail
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
 _UNPARSABLE = "There was an error parsing the body"  # FastAPI's 400 when a body cannot even be decoded
 
 _PLAIN: dict[type[Exception], int] = {

@@ -52,7 +52,7 @@ def test_run_follows_steps_and_prints_structured_output(
     assert fake_llm.calls[sid][0].body["model"] == "gpt-4.1-mini"
     live = re.search(r"watch live: (http\S+/live/(\S+))", out)
     assert live is not None, out
-    assert Producer(Settings()).live.resolve(live.group(2)) == Grant("task", task_id)
+    assert Producer(Settings()).stores.live.resolve(live.group(2)) == Grant("task", task_id)
 
     status = cli(llm_base, "status", task_id, "--steps")
     assert status.returncode == 0 and "finished" in status.stdout and "read the page" in status.stdout

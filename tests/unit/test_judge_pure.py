@@ -96,6 +96,10 @@ def test_an_overdue_judge_finishes_the_task_for_every_reader(producer) -> None: 
                           judge_deadline=utcnow() + timedelta(seconds=30))
     assert producer.get_status(tid).status == TaskStatus.started  # pending, not overdue
     producer.store.update(tid, judge_deadline=utcnow() - timedelta(seconds=1))
+    # The store's reads never write: only the producer's readers settle the overdue judge.
+    assert producer.store.load(tid).status == TaskStatus.started
+    assert producer.store.load_many([tid])[0].status == TaskStatus.started
+    assert producer.store.load_status(tid).judge_overdue
     view = producer.wait(tid, timeout=5)
     assert view.status == TaskStatus.finished and view.finished_at is not None
     assert view.output == "agent says hi" and view.is_success is True and view.cost == Decimal("0.5")

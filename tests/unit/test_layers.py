@@ -78,3 +78,18 @@ def test_relative_imports_are_resolved() -> None:
     """The checker itself: ``from .client import Producer`` in producer/__init__.py is producer.client."""
     assert "producer.client" in imports(ROOT / "producer" / "__init__.py")
     assert "producer.api.errors" in imports(ROOT / "producer" / "api" / "app.py")
+
+
+def test_redis_only_behind_the_stores_in_shared() -> None:
+    """Outside ``shared`` nothing imports a Redis client or reaches for a store's private one:
+    every command goes through a store method (see ``shared/stores.py``)."""
+    violations = []
+    for package in ("producer", "workers"):
+        for path in files(package):
+            where = path.relative_to(ROOT)
+            violations += [f"{where} imports {name}" for name in imports(path)
+                           if name == "redis" or name.startswith("redis.")]
+            violations += [f"{where}:{node.lineno} uses ._redis"
+                           for node in ast.walk(ast.parse(path.read_text(), str(path)))
+                           if isinstance(node, ast.Attribute) and node.attr == "_redis"]
+    assert not violations, "\n".join(sorted(set(violations)))

@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shared.urls import parse_url
+from shared.urls import DEFAULT_PORTS, parse_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -27,7 +27,6 @@ NETWORK_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 LOCAL_SCHEMES = frozenset({"data", "blob"})
 # Chromium rewrites most about: URLs to chrome: pages; only these two are plain documents.
 ABOUT_URLS = frozenset({"about:blank", "about:srcdoc"})
-DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from shared.models import FileView
-from shared.task_store import TaskStore
+from shared.task_store import OutputFileTooLargeError, TaskStore
 from workers.actions.base import ActionError
 
 
@@ -19,8 +19,9 @@ class TaskFiles:
     max_bytes: int
 
     async def save(self, file_name: str, data: bytes, content_type: str) -> FileView:
-        if len(data) > self.max_bytes:
-            raise ActionError(f"{file_name} is {len(data)} bytes, over the {self.max_bytes}-byte file limit")
-        return await asyncio.to_thread(
-            self.store.add_output_file, self.task_id, file_name, data, content_type, self.max_bytes
-        )
+        try:
+            return await asyncio.to_thread(
+                self.store.add_output_file, self.task_id, file_name, data, content_type, self.max_bytes
+            )
+        except OutputFileTooLargeError as exc:
+            raise ActionError(str(exc)) from None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.settings import Settings, get_settings
+from shared.skill_ids import ALL
 from shared.skill_manifests import SkillManifests
 from workers.actions.base import Action
 from workers.skills.base import Skill
@@ -35,7 +36,6 @@ from workers.skills.files import TaskFiles
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "browserfleet.skills"
-ALL = "*"
 
 
 class UnknownSkillError(LookupError):
