@@ -10,13 +10,15 @@ from typing import Any
 
 from playwright.async_api import Browser
 
-from tests.support.procs import cmdline, descendants
+from tests.support.procs import children, cmdline
 from workers.browser import launcher
 
 
 def test_our_disable_features_switch_repeats_playwrights_and_adds_ours(browser: Browser) -> None:
     """Chromium reads only the last ``--disable-features``: it must be ours, holding Playwright's."""
-    main = [p for p in descendants(os.getpid()) if "--remote-debugging-pipe" in cmdline(p)]
+    tree = children(os.getpid())
+    drivers = tree.get(os.getpid(), [])  # this module's Playwright driver, not a worker's browsers
+    main = [p for d in drivers for p in tree.get(d, []) if "--remote-debugging-pipe" in cmdline(p)]
     switches = [re.findall(r"--disable-features=(\S+)", cmdline(p)) for p in main]
     assert switches and all(len(s) == 2 for s in switches), switches
     for playwrights, ours in switches:

@@ -73,6 +73,7 @@ class BrowserPool:
         self._slots: list[_Slot] = []
         self._spares: list[_Spare] = []
         self._refilling: dict[str, asyncio.Task[None]] = {}
+        self._awaited: set[str] = set()  # keys whose in-flight spare a task is already waiting for
         self._lock = asyncio.Lock()
         self.recycles = 0  # browsers closed after their quota (monotonic, for metrics)
         self.crashes = 0  # browsers found disconnected
@@ -165,11 +166,17 @@ class BrowserPool:
         """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit."""
         key = _key(options)
         spare = await self._take_spare(key)
-        if spare is None and key in self._refilling:
+        if spare is None and key is not None and key in self._refilling and key not in self._awaited:
             # A spare is being made for exactly these options: it started earlier than a
-            # fresh context would, so waiting for it is the faster way to a ready page.
-            with contextlib.suppress(TimeoutError):  # a stuck refill must not hold the task
-                await asyncio.wait_for(asyncio.shield(self._refilling[key]), SPARE_WAIT_S)
+            # fresh context would, so waiting for it is the faster way to a ready page. Only
+            # for one task: it is one context, and tasks queued behind it (16 starting at
+            # once) took ~1.3 s each to get a page, most of it this wait before their own.
+            self._awaited.add(key)
+            try:
+                with contextlib.suppress(TimeoutError):  # a stuck refill must not hold the task
+                    await asyncio.wait_for(asyncio.shield(self._refilling[key]), SPARE_WAIT_S)
+            finally:
+                self._awaited.discard(key)
             spare = await self._take_spare(key)
         slot, context = (spare.slot, spare.context) if spare else await self._open(options)
         self._refill(key, options)
