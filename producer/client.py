@@ -23,6 +23,7 @@ from shared import crypto, keys
 from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import ConsumerRegistry, QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
+from shared.ids import new_id
 from shared.llms import UnknownModelError, resolve_model
 from shared.metrics import QueueCollector
 from shared.models import (
@@ -39,9 +40,10 @@ from shared.redis_client import connect
 from shared.sessions import SessionRecord
 from shared.settings import Settings, get_settings
 from shared.skill_ids import to_slugs
-from shared.store import TaskRecord, TaskStore, utcnow
+from shared.store import TaskRecord, TaskStore
+from shared.task_queue import ListPublisher, NewTask, OneOffSession, TaskQueue
 
-from .enqueue import CeleryPublisher, Enqueuer, NewTask, Publisher, RedisListPublisher
+from .enqueue import CeleryPublisher, Enqueuer, PartlyEnqueuedError, Publisher, RedisListPublisher
 from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError
 from .live import LiveMethods
 from .profiles import ProfileMethods
@@ -77,9 +79,9 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
         if broker_redis is None:
             publisher = CeleryPublisher(self.celery, RUN_TASK, settings.queue)
         elif settings.broker != settings.redis_url:
-            publisher = RedisListPublisher(broker_redis, wire)
+            publisher = RedisListPublisher(ListPublisher(broker_redis), wire)
         return Enqueuer(
-            self.store,
+            TaskQueue(self.store.redis, settings.queue, settings.record_ttl_s),
             wire,
             broker=self._broker,
             publisher=publisher,
@@ -180,50 +182,38 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
         return self._create(requests, owner)
 
     def _create(self, requests: list[CreateTaskRequest], owner: str | None) -> list[TaskCreated]:
-        """Bind each request to its session, then record and enqueue them all in one script."""
+        """Bind each request to its session, then record and enqueue them (see :mod:`producer.enqueue`)."""
         tasks: list[NewTask] = []
-        claimed: list[tuple[SessionRecord, str]] = []
+        claimed: dict[str, SessionRecord] = {}  # task id -> the existing session claimed for it
         try:
             for validated in requests:
                 request = redact_request(validated)
-                task_id = uuid.uuid4()
-                session = self._session_for_task(request, str(task_id), owner)
-                if not session.one_off:
-                    claimed.append((session, str(task_id)))
-                tasks.append(NewTask(
-                    self._new_record(request, task_id, session, owner),
-                    session if session.one_off else None,
-                ))
+                task_id = new_id()
+                session = self._session_for_task(request, task_id, owner)
+                token = (crypto.encrypt_json(request.secrets, self.settings.secrets_key)
+                         if request.secrets else None)
+                if isinstance(session, OneOffSession):
+                    tasks.append(NewTask(task_id, new_id(), request, owner, token, session.proxy_country,
+                                         session))
+                else:
+                    claimed[task_id] = session
+                    tasks.append(NewTask(task_id, str(session.id), request, owner or session.owner, token,
+                                         session.proxy_country))
             self.enqueuer.push(tasks)
-        except BaseException:
-            for session, claimed_by in claimed:
-                self._unclaim(session, claimed_by)
+        except PartlyEnqueuedError as exc:
+            exc.created = [TaskCreated(id=t.task_id, session_id=t.session_id) for t in tasks[: exc.written]]
+            self._unclaim_all(claimed, {t.task_id for t in tasks[: exc.written]})
             raise
-        return [TaskCreated(id=t.record.id, session_id=t.record.session_id) for t in tasks]
+        except BaseException:
+            self._unclaim_all(claimed, set())
+            raise
+        return [TaskCreated(id=t.task_id, session_id=t.session_id) for t in tasks]
 
-    def _new_record(
-        self, request: CreateTaskRequest, task_id: uuid.UUID, session: SessionRecord, owner: str | None
-    ) -> TaskRecord:
-        secrets_token = (
-            crypto.encrypt_json(request.secrets, self.settings.secrets_key)
-            if request.secrets
-            else None
-        )
-        stored = request.model_dump(mode="json", exclude={"secrets"})
-        stored["secret_names"] = sorted(request.secrets or {})
-        return TaskRecord(
-            id=task_id,
-            session_id=session.id,
-            llm=request.llm,
-            task=request.task,
-            status=TaskStatus.created,
-            created_at=utcnow(),
-            metadata=dict(request.metadata or {}),
-            request=stored,
-            secrets_token=secrets_token,
-            owner=owner or session.owner,
-            proxy_country_code=session.proxy_country,
-        )
+    def _unclaim_all(self, claimed: dict[str, SessionRecord], enqueued: set[str]) -> None:
+        """Release the sessions claimed for tasks that were not enqueued."""
+        for task_id, session in claimed.items():
+            if task_id not in enqueued:
+                self._unclaim(session, task_id)
 
     # -- read -------------------------------------------------------------
     def _record(
