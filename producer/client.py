@@ -43,8 +43,8 @@ from shared.skill_ids import to_slugs
 from shared.store import TaskRecord, TaskStore
 from shared.task_queue import ListPublisher, NewTask, OneOffSession, TaskQueue
 
-from .enqueue import CeleryPublisher, Enqueuer, PartlyEnqueuedError, Publisher, RedisListPublisher
-from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError
+from .enqueue import CeleryPublisher, Enqueuer, Publisher, RedisListPublisher
+from .errors import PartlyEnqueuedError, TaskNotFoundError, TaskValidationError, WaitTimeoutError
 from .live import LiveMethods
 from .profiles import ProfileMethods
 from .sessions import SessionMethods
@@ -159,13 +159,16 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
     def create_tasks(
         self, payloads: Iterable[Payload], *, owner: str | None = None
     ) -> list[TaskCreated]:
-        """Create many tasks at once, all or none, in one Redis round trip (plus one per ``sessionId``).
+        """Create many tasks at once, all or none: one Redis request per ``CHUNK`` (200) tasks,
+        pipelined (plus one per ``sessionId``).
 
         Every payload is validated on its own; if any is invalid, :class:`TaskValidationError`
         lists every bad field of every bad payload, each path starting with the payload's
         index (``[3, "llm"]``), and nothing is written or enqueued, not even the valid ones.
         A full queue (``backlog + len(payloads) > max_queued_tasks``) refuses the whole batch
         with :class:`QueueFullError`; a session error (busy, stopped, not found) does too.
+        Only a Redis failure between two chunks splits a batch: :class:`PartlyEnqueuedError`
+        then lists the tasks enqueued (whole chunks, complete); the others were not written.
         """
         requests: list[CreateTaskRequest] = []
         errors: list[dict[str, Any]] = []

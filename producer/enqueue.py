@@ -22,10 +22,9 @@ from celery import Celery
 
 from shared.broker import BROKER_ERRORS, BrokerQueues
 from shared.metrics import ADMISSION_REJECTIONS
-from shared.models import TaskCreated
 from shared.task_queue import ListPublisher, NewTask, QueueRefusedError, TaskQueue, TaskQueueError
 
-from .errors import EnqueueError, QueueFullError
+from .errors import EnqueueError, PartlyEnqueuedError, QueueFullError
 from .wire import WireFormat
 
 
@@ -58,15 +57,6 @@ class CeleryPublisher:
             for task_id in task_ids:
                 self.app.send_task(self.task_name, args=[task_id], task_id=task_id, queue=self.queue,
                                    producer=producer)
-
-
-class PartlyEnqueuedError(EnqueueError):
-    """Redis failed mid-batch: the first ``written`` tasks are enqueued (complete), the rest are not."""
-
-    def __init__(self, message: str, written: int) -> None:
-        self.written = written
-        self.created: list[TaskCreated] = []  # the enqueued ones (set by the producer)
-        super().__init__(message)
 
 
 class Enqueuer:

@@ -6,13 +6,17 @@ the producer's create cost more than the Redis writes it exists for. The message
 ``browserfleet.run_task`` never vary except for the task id, so the producer builds them
 here, byte-compatible with what ``send_task`` would publish (Celery task protocol 2 in
 kombu's Redis envelope; ``tests/unit/test_wire.py`` compares both field by field), and
-pushes them in the same Lua script that writes the task record: one round trip per create
-(or per batch), and no task record without its message or message without its record.
+``shared.task_queue`` pushes them in the same Lua script that writes the task records: one
+request per create (or per chunk of a batch), and no task record without its message or
+message without its record.
 
-What a push does, exactly as kombu's Redis transport does it: ``LPUSH`` of the envelope
+What a push does, exactly as kombu's Redis transport does it: ``LPUSH`` of the envelopes
 onto the queue's list (priority 0; workers ``BRPOP`` it), and, when
-``task_send_sent_event`` is on, ``PUBLISH`` of a ``task-sent`` event on the events
-channel (``/{db}.celeryev/task.sent``), which is what Flower shows for queued tasks.
+``task_send_sent_event`` is on, ``PUBLISH`` of the ``task-sent`` events, which is what
+Flower shows for queued tasks: one event on ``/{db}.celeryev/task.sent`` for a single task;
+for a chunk of a batch one ``task.multi`` message carrying the list of its events, as
+Celery's own dispatcher sends a buffered event group (Flower unpacks it into one event
+per task, so it shows the same thing).
 """
 
 from __future__ import annotations
