@@ -23,8 +23,8 @@ from shared import crypto, keys
 from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import ConsumerRegistry, QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
-from shared.ids import new_id
-from shared.llms import UnknownModelError, resolve_model
+from shared.ids import new_ids
+from shared.llms import UnknownModelError, model_table, resolve_model
 from shared.metrics import QueueCollector
 from shared.models import (
     CreateTaskRequest,
@@ -127,6 +127,11 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
     def _known_skills(self) -> list[str]:
         return sorted(str(k) for k in self.store.redis.hkeys(keys.SKILLS))
 
+    @cached_property
+    def _model_names(self) -> frozenset[str]:
+        """The model names these settings accept (built once: a batch checks one per payload)."""
+        return frozenset(model_table(self.settings.default_model, self.settings.models))
+
     def _check_models(
         self, payload: Payload, request: CreateTaskRequest | None
     ) -> list[dict[str, Any]]:
@@ -140,7 +145,7 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
             }
         errors = []
         for field, name in names.items():
-            if not isinstance(name, str):
+            if not isinstance(name, str) or name in self._model_names:
                 continue
             try:
                 resolve_model(name, self.settings.default_model, self.settings.models)
@@ -188,15 +193,16 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
         """Bind each request to its session, then record and enqueue them (see :mod:`producer.enqueue`)."""
         tasks: list[NewTask] = []
         claimed: dict[str, SessionRecord] = {}  # task id -> the existing session claimed for it
+        ids = iter(new_ids(2 * len(requests)))  # each task's id and its one-off session's
         try:
             for validated in requests:
                 request = redact_request(validated)
-                task_id = new_id()
+                task_id, session_id = next(ids), next(ids)
                 session = self._session_for_task(request, task_id, owner)
                 token = (crypto.encrypt_json(request.secrets, self.settings.secrets_key)
                          if request.secrets else None)
                 if isinstance(session, OneOffSession):
-                    tasks.append(NewTask(task_id, new_id(), request, owner, token, session.proxy_country,
+                    tasks.append(NewTask(task_id, session_id, request, owner, token, session.proxy_country,
                                          session))
                 else:
                     claimed[task_id] = session

@@ -43,7 +43,7 @@ class RedisListPublisher:
 
     def publish(self, task_ids: Sequence[str]) -> None:
         channel, events = self.wire.sent_events(task_ids)
-        self.broker.push(self.wire.queue, [self.wire.message(t) for t in task_ids], channel, events)
+        self.broker.push(self.wire.queue, self.wire.messages(task_ids), channel, events)
 
 
 class CeleryPublisher:

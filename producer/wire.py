@@ -34,7 +34,7 @@ from typing import Any
 from celery import Celery
 from celery.utils.time import utcoffset
 
-from shared.ids import new_id
+from shared.ids import new_id, new_ids
 
 # The embed part of a protocol-2 body for a task with no callbacks, chain or chord.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -80,10 +80,17 @@ class WireFormat:
         """The PUB/SUB channel of ``task-sent`` events (kombu's fanout topic for Redis)."""
         return f"/{self.events_db}.celeryev/task.sent"
 
-    def message(self, task_id: str) -> str:
-        """The JSON envelope ``send_task(task_name, args=[task_id], task_id=task_id)`` pushes."""
+    def message(self, task_id: str, tag: str | None = None) -> str:
+        """The JSON envelope ``send_task(task_name, args=[task_id], task_id=task_id)`` pushes.
+
+        ``tag``: its delivery tag (a random UUID, as kombu makes; drawn here when not given).
+        """
         return (self._message.replace(_ID, task_id).replace(_BODY, _body(task_id))
-                .replace(_TAG, new_id()))
+                .replace(_TAG, tag or new_id()))
+
+    def messages(self, task_ids: Sequence[str]) -> list[str]:
+        """The messages of many tasks (their delivery tags drawn at once)."""
+        return [self.message(t, tag) for t, tag in zip(task_ids, new_ids(len(task_ids)), strict=True)]
 
     def event(self, task_id: str) -> str:
         """The ``task-sent`` event envelope ('' when sent events are off)."""

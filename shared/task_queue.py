@@ -171,8 +171,8 @@ def session_hash(task: NewTask, one_off: OneOffSession, started: float) -> list[
 class Envelopes(Protocol):
     """The broker's wire format of the tasks' messages (``producer.wire.WireFormat``)."""
 
-    def message(self, task_id: str) -> str:
-        """The Celery message that runs the task."""
+    def messages(self, task_ids: Sequence[str]) -> list[str]:
+        """The Celery messages that run these tasks."""
 
     def sent_events(self, task_ids: Sequence[str]) -> tuple[str, str]:
         """The channel and envelope of the ``task-sent`` events of these tasks (('', '') if none)."""
@@ -246,17 +246,18 @@ class TaskQueue:
     ) -> Iterator[_Chunk]:
         for start in range(0, len(tasks), CHUNK):
             chunk = tasks[start : start + CHUNK]
+            ids = [t.task_id for t in chunk]
+            messages = wire.messages(ids) if push else [""] * len(chunk)
             packed = []
-            for task in chunk:
+            for task, message in zip(chunk, messages, strict=True):
                 now = datetime.now(UTC)
-                score = repr(now.timestamp())
+                started = now.timestamp()
                 packed.append([
-                    task.task_id, task.session_id, score, task.owner or "",
-                    wire.message(task.task_id) if push else "",
+                    task.task_id, task.session_id, repr(started), task.owner or "", message,
                     record_hash(task, now),
-                    session_hash(task, task.one_off, now.timestamp()) if task.one_off else [],
+                    session_hash(task, task.one_off, started) if task.one_off else [],
                 ])
-            channel, event = wire.sent_events([t.task_id for t in chunk]) if push else ("", "")
+            channel, event = wire.sent_events(ids) if push else ("", "")
             yield _Chunk(len(chunk), [
                 "EVALSHA", self._script.sha, 3, self.queue, keys.TASK_INDEX, keys.SESSION_INDEX,
                 self.ttl_s, limit, "1" if push else "0", len(tasks) if start == 0 else 0,

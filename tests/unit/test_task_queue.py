@@ -137,11 +137,11 @@ def test_a_failure_between_chunks_leaves_whole_chunks_and_says_which(
     built = [0]
     message = wire.message
 
-    def failing(task_id: str) -> str:
+    def failing(task_id: str, tag: str | None = None) -> str:
         built[0] += 1
         if built[0] > CHUNK:
             raise RuntimeError("injected: the second chunk cannot be built")
-        return message(task_id)
+        return message(task_id, tag)
 
     monkeypatch.setattr(wire, "message", failing)
     before = redis_client.zcard(keys.TASK_INDEX)
