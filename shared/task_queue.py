@@ -138,13 +138,13 @@ def record_hash(task: NewTask, created_at: datetime) -> list[str]:
     request = task.request
     # the request as stored, plus the secrets' names (their values never): pydantic's own JSON
     # (compact, UTF-8), ~3x cheaper than dumping to a dict and encoding that
-    stored = request.model_dump_json(exclude={"secrets"})[:-1] + ',"secret_names":'
-    stored += _dumps(sorted(request.secrets or {})) + "}"
+    names = _dumps(sorted(request.secrets)) if request.secrets else "[]"
+    stored = request.model_dump_json(exclude={"secrets"})[:-1] + ',"secret_names":' + names + "}"
     pairs = [
         "id", f'"{task.task_id}"', "session_id", f'"{task.session_id}"',
         "llm", _dumps(request.llm), "task", _dumps(request.task), "status", '"created"',
-        "created_at", f'"{created_at.isoformat()}"', "metadata", _dumps(dict(request.metadata or {})),
-        "request", stored,
+        "created_at", f'"{created_at.isoformat()}"',
+        "metadata", _dumps(dict(request.metadata)) if request.metadata else "{}", "request", stored,
     ]
     if task.secrets_token is not None:
         pairs += ["secrets_token", _dumps(task.secrets_token)]
