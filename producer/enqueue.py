@@ -22,7 +22,7 @@ from celery import Celery
 
 from shared.broker import BROKER_ERRORS, BrokerQueues
 from shared.metrics import ADMISSION_REJECTIONS
-from shared.task_queue import ListPublisher, NewTask, QueueRefusedError, TaskQueue, TaskQueueError
+from shared.task_queue import CHUNK, ListPublisher, NewTask, QueueRefusedError, TaskQueue, TaskQueueError
 
 from .errors import EnqueueError, PartlyEnqueuedError, QueueFullError
 from .wire import WireFormat
@@ -42,8 +42,8 @@ class RedisListPublisher:
         self.broker, self.wire = broker, wire
 
     def publish(self, task_ids: Sequence[str]) -> None:
-        channel, events = self.wire.sent_events(task_ids)
-        self.broker.push(self.wire.queue, self.wire.messages(task_ids), channel, events)
+        events = [self.wire.sent_events(task_ids[i : i + CHUNK]) for i in range(0, len(task_ids), CHUNK)]
+        self.broker.push(self.wire.queue, self.wire.messages(task_ids), events)
 
 
 class CeleryPublisher:

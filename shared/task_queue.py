@@ -306,13 +306,15 @@ class ListPublisher:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def push(self, queue: str, messages: Sequence[str], channel: str, event: str) -> None:
-        """``LPUSH`` the messages (in order, ``CHUNK`` per command) and publish the event, in one pipeline."""
+    def push(self, queue: str, messages: Sequence[str], events: Sequence[tuple[str, str]]) -> None:
+        """``LPUSH`` the messages (in order, ``CHUNK`` per command) and publish the events
+        (channel, envelope), in one pipeline."""
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(messages), CHUNK):
             pipe.lpush(queue, *messages[start : start + CHUNK])
-        if channel:
-            pipe.publish(channel, event)
+        for channel, event in events:
+            if channel:
+                pipe.publish(channel, event)
         pipe.execute()
 
 

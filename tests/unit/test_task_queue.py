@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis
 
-from producer import PartlyEnqueuedError, Producer
+from producer import EnqueueError, PartlyEnqueuedError, Producer
 from shared import keys
 from shared.ids import new_id
 from shared.models import CreateTaskRequest, TaskStatus
@@ -179,3 +179,28 @@ def test_a_lost_answer_is_retried_without_writing_the_chunk_twice(
     assert lost == [2]
     queued = _queued(redis_client, batch_producer.settings.queue)
     assert queued[::-1] == [str(c.id) for c in created]
+
+
+def test_a_failed_publish_to_another_broker_takes_every_record_back(
+    settings: Any, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Broker elsewhere: records go first; a failed publish removes them, their sessions and indexes."""
+    queue = f"bf-chunks-{uuid.uuid4().hex[:8]}"
+    broker_url = settings.redis_url.replace("127.0.0.1", "localhost")
+    producer = Producer(settings.model_copy(update={"queue": queue, "max_queued_tasks": 0,
+                                                    "broker_url": broker_url}))
+    owner = f"owner-{uuid.uuid4().hex[:6]}"
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise redis.ConnectionError("injected: the broker is gone")
+
+    monkeypatch.setattr("shared.task_queue.ListPublisher.push", down)
+    before = redis_client.zcard(keys.TASK_INDEX), redis_client.zcard(keys.SESSION_INDEX)
+    with pytest.raises(EnqueueError) as info:
+        producer.create_tasks([{"task": f"f{i}"} for i in range(CHUNK + 2)], owner=owner)
+    assert not isinstance(info.value, PartlyEnqueuedError)
+    assert redis_client.llen(queue) == 0
+    for name in (keys.tasks_by(owner=owner), keys.tasks_by(owner=owner, status="created"),
+                 keys.sessions_by(owner=owner), keys.sessions_by(owner=owner, status="active")):
+        assert redis_client.zcard(name) == 0
+    assert (redis_client.zcard(keys.TASK_INDEX), redis_client.zcard(keys.SESSION_INDEX)) == before
