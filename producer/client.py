@@ -164,7 +164,7 @@ class Producer(SessionMethods, LiveMethods, ProfileMethods):
     def create_tasks(
         self, payloads: Iterable[Payload], *, owner: str | None = None
     ) -> list[TaskCreated]:
-        """Create many tasks at once, all or none: one Redis request per ``CHUNK`` (200) tasks,
+        """Create many tasks at once, all or none: one Redis request per ``CHUNK`` (100) tasks,
         pipelined (plus one per ``sessionId``).
 
         Every payload is validated on its own; if any is invalid, :class:`TaskValidationError`
