@@ -7,7 +7,7 @@ Redis is also the broker, pushes the chunk's Celery messages with one ``LPUSH`` 
 message, no message without its record.
 
 Why chunks, and why this shape (measured, see README "Enqueueing"): a script blocks Redis
-while it runs, ~35-50 µs per task, so a chunk of 100 holds it ~4 ms however large the
+while it runs, ~50 µs per task, so a chunk of 100 holds it ~5 ms however large the
 batch; the tasks travel as one msgpack argument per chunk (Redis decodes it in C with
 ``cmsgpack``: ~4x cheaper on both sides than one argument per value); and the chunks are
 pipelined: chunk k+1 is built in Python while Redis runs chunk k, so the two processes
@@ -35,7 +35,7 @@ import redis
 from shared import keys
 from shared.models import CreateTaskRequest
 
-CHUNK = 100  # tasks per script: ~4 ms of Redis time; smaller chunks overlap more, cost ~1 % more
+CHUNK = 100  # tasks per script: ~5 ms of Redis time; more of a batch overlaps than with 200 or 500
 
 _dumps = json.JSONEncoder().encode  # the encoding of shared.store's record values
 
