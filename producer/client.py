@@ -43,6 +43,7 @@ from shared.stores import Stores
 from shared.task_queue import ListPublisher, NewTask, OneOffSession
 from shared.task_store import TaskRecord
 
+from .admission import Admission
 from .enqueue import CeleryPublisher, Enqueuer, Publisher, RedisListPublisher
 from .errors import (
     PartlyEnqueuedError,
@@ -99,10 +100,10 @@ class Producer:
         return Enqueuer(
             self.stores.task_queue,
             wire,
-            broker=self.broker,
+            admission=Admission(
+                self.broker, settings.queue, settings.max_queued_tasks, settings.retry_after_s
+            ),
             publisher=publisher,
-            max_queued=settings.max_queued_tasks,
-            retry_after_s=settings.retry_after_s,
         )
 
     # -- create -----------------------------------------------------------

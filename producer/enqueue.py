@@ -1,10 +1,10 @@
-"""Record and enqueue new tasks: admission, the broker, and what a failure leaves behind.
+"""Record and enqueue new tasks: the broker, and what a failure leaves behind.
 
 The Redis work is :class:`shared.task_queue.TaskQueue`'s: one Lua script per chunk of
-``CHUNK`` tasks checks admission (the queue backlog against ``max_queued_tasks``, once for
-the whole batch), writes each task's record, indexes and one-off session, and pushes the
-chunk's Celery messages and ``task-sent`` events (see :mod:`producer.wire`). A full queue
-refuses the whole batch and writes nothing.
+``CHUNK`` tasks checks admission (:mod:`producer.admission`, once for the whole batch),
+writes each task's record, indexes and one-off session, and pushes the chunk's Celery
+messages and ``task-sent`` events (see :mod:`producer.wire`). A full queue refuses the
+whole batch and writes nothing.
 
 When the broker is elsewhere (``BROWSERFLEET_BROKER_URL``: another Redis, or RabbitMQ),
 the scripts write only the records, and a :class:`Publisher` sends the messages after an
@@ -20,11 +20,10 @@ from typing import Protocol
 
 from celery import Celery
 
-from shared.broker import BROKER_ERRORS, BrokerQueues
-from shared.metrics import ADMISSION_REJECTIONS
 from shared.task_queue import CHUNK, ListPublisher, NewTask, QueueRefusedError, TaskQueue, TaskQueueError
 
-from .errors import EnqueueError, PartlyEnqueuedError, QueueFullError
+from .admission import Admission
+from .errors import EnqueueError, PartlyEnqueuedError
 from .wire import WireFormat
 
 
@@ -67,18 +66,14 @@ class Enqueuer:
         queue: TaskQueue,
         wire: WireFormat,
         *,
-        broker: BrokerQueues,
+        admission: Admission,
         publisher: Publisher | None,
-        max_queued: int,
-        retry_after_s: int,
     ) -> None:
         """``publisher`` None: the broker is the records' Redis, and the scripts push too."""
         self.queue = queue
         self.wire = wire
-        self.broker = broker
+        self.admission = admission
         self.publisher = publisher
-        self.max_queued = max_queued
-        self.retry_after_s = retry_after_s
 
     def push(self, tasks: Sequence[NewTask]) -> None:
         """Record and enqueue ``tasks``; raises QueueFullError or EnqueueError.
@@ -89,11 +84,11 @@ class Enqueuer:
         if not tasks:
             return
         if self.publisher is not None:
-            self._admit_on_broker(len(tasks))
+            self.admission.check(len(tasks))
         try:
-            self.queue.write(tasks, self.wire, push=self.publisher is None, limit=self.max_queued)
+            self.queue.write(tasks, self.wire, push=self.publisher is None, limit=self.admission.limit)
         except QueueRefusedError as refused:
-            raise self._full(refused.backlog) from None
+            raise self.admission.refused(refused.backlog) from None
         except TaskQueueError as exc:
             if self.publisher is not None:  # nothing was sent yet: take the written records back
                 self._forget(tasks[: exc.written])
@@ -106,20 +101,6 @@ class Enqueuer:
             raise EnqueueError(str(exc)) from exc
         if self.publisher is not None:
             self._publish(tasks)
-
-    def _full(self, backlog: int) -> QueueFullError:
-        ADMISSION_REJECTIONS.inc()
-        return QueueFullError(backlog, self.max_queued, max(1, self.retry_after_s))
-
-    def _admit_on_broker(self, count: int) -> None:
-        if self.max_queued <= 0:
-            return
-        try:
-            backlog = self.broker.depth(self.wire.queue)
-        except BROKER_ERRORS as exc:
-            raise EnqueueError(f"could not enqueue task: the broker did not answer: {exc}") from exc
-        if backlog + count > self.max_queued:
-            raise self._full(backlog)
 
     def _publish(self, tasks: Sequence[NewTask]) -> None:
         assert self.publisher is not None
