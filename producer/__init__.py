@@ -9,6 +9,7 @@
 from producer.client import Producer
 from producer.errors import (
     EnqueueError,
+    PartlyEnqueuedError,
     ProducerError,
     ProfileNotFoundError,
     QueueFullError,
@@ -24,6 +25,7 @@ from producer.errors import (
 
 __all__ = [
     "EnqueueError",
+    "PartlyEnqueuedError",
     "Producer",
     "ProducerError",
     "ProfileNotFoundError",

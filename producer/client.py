@@ -23,7 +23,8 @@ from shared.broker import BrokerQueues, broker_queues
 from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
-from shared.llms import UnknownModelError, resolve_model
+from shared.ids import new_ids
+from shared.llms import UnknownModelError, model_table, resolve_model
 from shared.metrics import QueueCollector
 from shared.models import (
     CreateTaskRequest,
@@ -35,15 +36,22 @@ from shared.models import (
     TaskView,
 )
 from shared.redaction import redact_request
-from shared.redis_client import connect
 from shared.session_store import SessionRecord
 from shared.settings import Settings, get_settings
 from shared.skill_ids import to_slugs
 from shared.stores import Stores
-from shared.task_store import TaskRecord, utcnow
+from shared.task_queue import ListPublisher, NewTask, OneOffSession
+from shared.task_store import TaskRecord
 
-from .enqueue import CeleryPublisher, Enqueuer, NewTask, Publisher, RedisListPublisher
-from .errors import TaskNotFoundError, TaskValidationError, WaitTimeoutError, field_errors
+from .admission import Admission
+from .enqueue import CeleryPublisher, Enqueuer, Publisher, RedisListPublisher
+from .errors import (
+    PartlyEnqueuedError,
+    TaskNotFoundError,
+    TaskValidationError,
+    WaitTimeoutError,
+    field_errors,
+)
 from .live import Live
 from .profiles import Profiles
 from .sessions import Sessions, halt_task
@@ -76,12 +84,12 @@ class Producer:
         """The records' Redis is the broker: one script records and pushes. Another Redis or
         RabbitMQ: the script records, a publisher sends (see :mod:`producer.enqueue`)."""
         settings = self.settings
-        broker_redis = None if settings.amqp else connect(settings.broker)
+        broker_redis = None if settings.amqp else ListPublisher.from_url(settings.broker)
         wire = WireFormat(
             self.celery,
             RUN_TASK,
             settings.queue,
-            events_db=int(broker_redis.connection_pool.connection_kwargs.get("db", 0)) if broker_redis else 0,
+            events_db=broker_redis.db if broker_redis else 0,
             sent_event=bool(self.celery.conf.task_send_sent_event),
         )
         publisher: Publisher | None = None
@@ -90,12 +98,12 @@ class Producer:
         elif settings.broker != settings.redis_url:
             publisher = RedisListPublisher(broker_redis, wire)
         return Enqueuer(
-            self.store,
+            self.stores.task_queue,
             wire,
-            broker=self.broker,
+            admission=Admission(
+                self.broker, settings.queue, settings.max_queued_tasks, settings.retry_after_s
+            ),
             publisher=publisher,
-            max_queued=settings.max_queued_tasks,
-            retry_after_s=settings.retry_after_s,
         )
 
     # -- create -----------------------------------------------------------
@@ -134,6 +142,11 @@ class Producer:
     def _known_skills(self) -> list[str]:
         return self.stores.skills.ids()
 
+    @cached_property
+    def _model_names(self) -> frozenset[str]:
+        """The model names these settings accept (built once: a batch checks one per payload)."""
+        return frozenset(model_table(self.settings.default_model, self.settings.models))
+
     def _check_models(
         self, payload: Payload, request: CreateTaskRequest | None
     ) -> list[dict[str, Any]]:
@@ -147,7 +160,7 @@ class Producer:
             }
         errors = []
         for field, name in names.items():
-            if not isinstance(name, str):
+            if not isinstance(name, str) or name in self._model_names:
                 continue
             try:
                 resolve_model(name, self.settings.default_model, self.settings.models)
@@ -166,13 +179,16 @@ class Producer:
     def create_tasks(
         self, payloads: Iterable[Payload], *, owner: str | None = None
     ) -> list[TaskCreated]:
-        """Create many tasks at once, all or none, in one Redis round trip (plus one per ``sessionId``).
+        """Create many tasks at once, all or none: one Redis request per ``CHUNK`` (100) tasks,
+        pipelined (plus one per ``sessionId``).
 
         Every payload is validated on its own; if any is invalid, :class:`TaskValidationError`
         lists every bad field of every bad payload, each path starting with the payload's
         index (``[3, "llm"]``), and nothing is written or enqueued, not even the valid ones.
         A full queue (``backlog + len(payloads) > max_queued_tasks``) refuses the whole batch
         with :class:`QueueFullError`; a session error (busy, stopped, not found) does too.
+        Only a Redis failure between two chunks splits a batch: :class:`PartlyEnqueuedError`
+        then lists the tasks enqueued (whole chunks, complete); the others were not written.
         """
         requests: list[CreateTaskRequest] = []
         errors: list[dict[str, Any]] = []
@@ -189,49 +205,39 @@ class Producer:
         return self._create(requests, owner)
 
     def _create(self, requests: list[CreateTaskRequest], owner: str | None) -> list[TaskCreated]:
-        """Bind each request to its session, then record and enqueue them all in one script."""
+        """Bind each request to its session, then record and enqueue them (see :mod:`producer.enqueue`)."""
         tasks: list[NewTask] = []
-        claimed: list[tuple[SessionRecord, str]] = []
+        claimed: dict[str, SessionRecord] = {}  # task id -> the existing session claimed for it
+        ids = iter(new_ids(2 * len(requests)))  # each task's id and its one-off session's
         try:
             for validated in requests:
                 request = redact_request(validated)
-                task_id = uuid.uuid4()
-                session = self.sessions.bind(request, str(task_id), owner)
-                if not session.one_off:
-                    claimed.append((session, str(task_id)))
-                tasks.append(NewTask(
-                    self._new_record(request, task_id, session, owner),
-                    session if session.one_off else None,
-                ))
+                task_id, session_id = next(ids), next(ids)
+                session = self.sessions.bind(request, task_id, owner)
+                token = (crypto.encrypt_json(request.secrets, self.settings.secrets_key)
+                         if request.secrets else None)
+                if isinstance(session, OneOffSession):
+                    tasks.append(NewTask(task_id, session_id, request, owner, token, session.proxy_country,
+                                         session))
+                else:
+                    claimed[task_id] = session
+                    tasks.append(NewTask(task_id, str(session.id), request, owner or session.owner, token,
+                                         session.proxy_country))
             self.enqueuer.push(tasks)
-        except BaseException:
-            for session, claimed_by in claimed:
-                self.sessions.unbind(session, claimed_by)
+        except PartlyEnqueuedError as exc:
+            exc.created = [TaskCreated(id=t.task_id, session_id=t.session_id) for t in tasks[: exc.written]]
+            self._unclaim_all(claimed, {t.task_id for t in tasks[: exc.written]})
             raise
-        return [TaskCreated(id=t.record.id, session_id=t.record.session_id) for t in tasks]
+        except BaseException:
+            self._unclaim_all(claimed, set())
+            raise
+        return [TaskCreated(id=t.task_id, session_id=t.session_id) for t in tasks]
 
-    def _new_record(
-        self, request: CreateTaskRequest, task_id: uuid.UUID, session: SessionRecord, owner: str | None
-    ) -> TaskRecord:
-        secrets_token = (
-            crypto.encrypt_json(request.secrets, self.settings.secrets_key)
-            if request.secrets
-            else None
-        )
-        stored = request.model_dump(mode="json", exclude={"secrets"})
-        return TaskRecord(
-            id=task_id,
-            session_id=session.id,
-            llm=request.llm,
-            task=request.task,
-            status=TaskStatus.created,
-            created_at=utcnow(),
-            metadata=dict(request.metadata or {}),
-            request=stored,
-            secrets_token=secrets_token,
-            owner=owner or session.owner,
-            proxy_country_code=session.proxy_country,
-        )
+    def _unclaim_all(self, claimed: dict[str, SessionRecord], enqueued: set[str]) -> None:
+        """Release the sessions claimed for tasks that were not enqueued."""
+        for task_id, session in claimed.items():
+            if task_id not in enqueued:
+                self.sessions.unbind(session, task_id)
 
     # -- read -------------------------------------------------------------
     def _record(

@@ -4,6 +4,7 @@
     ├── TaskValidationError   the payload is invalid; nothing was written or enqueued
     ├── TaskNotFoundError     no task with that id
     ├── EnqueueError          the broker refused the task; its record was removed
+    │   └── PartlyEnqueuedError  Redis failed mid-batch: ``created`` were enqueued, the rest not at all
     ├── WaitTimeoutError      ``wait`` gave up before the task ended
     ├── QueueFullError        the fleet's backlog is over its limit; retry after ``retry_after_s``
     ├── SessionValidationError  the create-session (or profile) payload is invalid
@@ -21,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+
+from shared.models import TaskCreated
 
 
 class ProducerError(Exception):
@@ -44,6 +47,19 @@ class TaskNotFoundError(ProducerError, LookupError):
 
 class EnqueueError(ProducerError):
     """The broker could not take the task."""
+
+
+class PartlyEnqueuedError(EnqueueError):
+    """Redis failed between two chunks of a batch: the first ``written`` tasks are enqueued.
+
+    They are complete (record, session, message) and listed in ``created``; none of the
+    others was written. Resend only the payloads after ``written``.
+    """
+
+    def __init__(self, message: str, written: int) -> None:
+        self.written = written
+        self.created: list[TaskCreated] = []  # set by the producer
+        super().__init__(message)
 
 
 class WaitTimeoutError(ProducerError, TimeoutError):

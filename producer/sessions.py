@@ -29,6 +29,7 @@ from shared.proxies import ProxyConfigError, ProxyTable
 from shared.session_store import Claim, SessionRecord
 from shared.settings import Settings
 from shared.stores import Stores
+from shared.task_queue import OneOffSession
 from shared.task_store import utcnow
 
 from .errors import (
@@ -152,17 +153,18 @@ class Sessions:
         return record
 
     # -- tasks in sessions ------------------------------------------------
-    def bind(self, request: CreateTaskRequest, task_id: str, owner: str | None) -> SessionRecord:
+    def bind(
+        self, request: CreateTaskRequest, task_id: str, owner: str | None
+    ) -> SessionRecord | OneOffSession:
         """The session the new task runs in, claimed for it (the rules hold under concurrent creates).
 
-        A one-off session is only built here: it is written with the task's record.
+        A one-off session is only described here: it is written with the task's record.
         """
         if request.session_id is None:
             settings = request.session_settings
             country = self._task_proxy_country(settings)
             self.profiles.use(settings.profile_id if settings else None, owner)
-            return SessionRecord.new(_one_off_request(settings), owner=owner, one_off=True,
-                                     running_task=task_id, proxy_country=country)
+            return _one_off(settings, country)
         sid = str(request.session_id)
         claim = self.store.claim(sid, task_id, owner)
         if claim == Claim.missing:
@@ -219,16 +221,15 @@ def _validate_session(payload: SessionPayload) -> CreateSessionRequest:
     return request
 
 
-def _one_off_request(settings: SessionSettings | None) -> CreateSessionRequest:
-    """A task's ``sessionSettings`` as the create-session request of its one-off session."""
+def _one_off(settings: SessionSettings | None, country: str | None) -> OneOffSession:
+    """A task's ``sessionSettings`` as its one-off session (no memory kept, stopped when it ends)."""
     if settings is None:
-        return CreateSessionRequest(persist_memory=False, keep_alive=False)
-    return CreateSessionRequest(
-        browser_screen_width=settings.browser_screen_width,
-        browser_screen_height=settings.browser_screen_height,
-        profile_id=settings.profile_id,
+        return OneOffSession(proxy_country=country)
+    return OneOffSession(
+        screen_width=settings.browser_screen_width,
+        screen_height=settings.browser_screen_height,
+        profile_id=str(settings.profile_id) if settings.profile_id else None,
         enable_recording=settings.enable_recording,
-        persist_memory=False,
-        keep_alive=False,
+        proxy_country=country,
     )
 

@@ -60,6 +60,10 @@ class BrokerUnavailableError(ConnectionError):
     """The broker did not answer a question about its queues."""
 
 
+# What ``depth`` raises when the broker does not answer (Redis's own errors, or RabbitMQ's wrapped).
+BROKER_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, BrokerUnavailableError)
+
+
 class AmqpQueues:
     """RabbitMQ through kombu: a passive declare on a fresh channel of one shared connection."""
 

@@ -18,6 +18,7 @@ from shared.redis_client import connect
 from shared.session_store import SessionStore
 from shared.settings import Settings
 from shared.skill_manifests import SkillManifests
+from shared.task_queue import TaskQueue
 from shared.task_store import TaskStore
 
 
@@ -31,6 +32,11 @@ class Stores:
     @cached_property
     def tasks(self) -> TaskStore:
         return TaskStore(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def task_queue(self) -> TaskQueue:
+        """New tasks into Redis (records, sessions, indexes, Celery messages on ``settings.queue``)."""
+        return TaskQueue(self._redis, self.settings.queue, self.settings.record_ttl_s)
 
     @cached_property
     def sessions(self) -> SessionStore:

@@ -119,15 +119,15 @@ async def _browse(
         async with guard.running(), pool.context(
             viewport=viewport, storage_state=start.storage_state, **guard.context_options()
         ) as context:
-            session = BrowserTabs(context, settings.action_timeout_s)
+            tabs = BrowserTabs(context, settings.action_timeout_s)
             await guard.attach(context)
             recorder = await recording.start(context, vault, settings) if start.record else None
             agent = Agent(
-                config, session, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
+                config, tabs, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
             )
             try:
                 stores = hooks.stores
-                async with live_view(stores.live, stores.frames, hooks.task_id, session, vault, settings):
+                async with live_view(stores.live, stores.frames, hooks.task_id, tabs, vault, settings):
                     outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
             except TimeoutError:
                 outcome = AgentOutcome(
@@ -135,7 +135,7 @@ async def _browse(
                     is_success=False,
                     error=f"task budget of {settings.task_budget_s:g}s exhausted",
                 )
-            await start.save(context, session)
+            await start.save(context, tabs)
             outcome.screenshots = list(agent.screenshots)
             if recorder is not None:
                 await recording.keep(recorder, files)

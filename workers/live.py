@@ -53,15 +53,15 @@ def limits(settings: Settings) -> CastLimits:
 
 @asynccontextmanager
 async def live_view(
-    links: LiveLinks, frames: LiveFrames, task_id: str, session: BrowserTabs, vault: SecretVault,
+    links: LiveLinks, frames: LiveFrames, task_id: str, tabs: BrowserTabs, vault: SecretVault,
     settings: Settings,
 ) -> AsyncIterator[Screencast]:
-    """Cast ``session`` while the block runs and someone watches."""
+    """Cast the current tab of ``tabs`` while the block runs and someone watches."""
 
     async def viewers() -> int:
         return await asyncio.to_thread(links.viewers, task_id)
 
-    cast = Screencast(session, vault, FrameSink(frames, task_id), viewers, limits(settings))
+    cast = Screencast(tabs, vault, FrameSink(frames, task_id), viewers, limits(settings))
     runner = asyncio.get_running_loop().create_task(cast.run())
     try:
         yield cast

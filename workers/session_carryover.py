@@ -51,14 +51,14 @@ class CarryOver:
     profile_id: str | None = None  # the profile this session started from, written back at the end
     record: bool = False  # enableRecording: the task's pages are recorded (workers.browser.recording)
 
-    async def save(self, context: BrowserContext, browser: BrowserTabs) -> None:
+    async def save(self, context: BrowserContext, tabs: BrowserTabs) -> None:
         """Save cookies, storage and the current URL for the session's next task, and
         the cookies and storage for its profile (best effort)."""
         if not (self.keep_state or self.profile_id):
             return
         try:
             state = await context.storage_state()
-            url = (await browser.page()).url
+            url = (await tabs.page()).url
         except PlaywrightError as exc:
             log.warning("session %s: browser state not saved: %s", self.session_id, exc.message)
             return

@@ -97,11 +97,11 @@ async def _bench(settings: Settings, server: ApiServer, producer: Producer, seco
         browser = await launch_chromium(playwright)
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
         await context.new_page()
-        session = BrowserTabs(context)
-        page = await session.page()
+        tabs = BrowserTabs(context)
+        page = await tabs.page()
         await page.set_content(ANIMATED)
         frames = producer.stores.frames
-        async with live_view(links, frames, task_id, session, SecretVault(), settings) as cast:
+        async with live_view(links, frames, task_id, tabs, SecretVault(), settings) as cast:
             busy0, total0 = _cpu()
             await asyncio.sleep(seconds)  # animating, nobody watching
             busy1, total1 = _cpu()

@@ -92,7 +92,7 @@ async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict
     try:
         async with pool.context(viewport={"width": 1280, "height": 800}) as context:
             await context.add_init_script(script=INIT_SCRIPT)
-            session = BrowserTabs(context)
+            tabs = BrowserTabs(context)
             llm = TimedLLM("openai/gpt-4.1-mini", max_retries=0)
             hooks = _Hooks()
             config = AgentConfig(
@@ -102,7 +102,7 @@ async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict
                 vision=False,
                 element_window_pages=Settings().element_window_pages,  # as a worker runs it
             )
-            agent = Agent(config, session, llm, hooks)
+            agent = Agent(config, tabs, llm, hooks)
             overheads: list[float] = []
             original = agent._step
 

@@ -14,8 +14,10 @@ Measured in the same run, interleaved round by round so a busy machine disturbs 
 Reported: tasks/s (median of the rounds) and Redis requests per task (writes to a Redis
 socket, counted in redis-py's ``Connection.send_packed_command``, which kombu uses too: a
 pipeline or a script is one request; ``send_task``'s result-backend SUBSCRIBE/UNSUBSCRIBE
-count although it does not wait for their answers). Results are merged into
-``tests/benchmarks/results.json`` under ``"producer"``.
+count although it does not wait for their answers); and, less disturbed by a busy machine
+than the rates, the CPU time per task (median of the rounds) of this process and of the
+Redis server (``INFO cpu``: the whole server, so other clients of a shared Redis count too).
+Results are merged into ``tests/benchmarks/results.json`` under ``"producer"``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()[0]
     queue = f"bf-bench-{uuid.uuid4().hex[:8]}"
     settings = Settings().model_copy(update={"queue": queue, "max_queued_tasks": 0})
     producer = Producer(settings)
@@ -100,17 +103,26 @@ def main() -> None:
         "create_tasks": create_tasks,
     }
     rates: dict[str, list[float]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in paths}
+    redis_cpu: dict[str, list[float]] = {name: [] for name in paths}
     requests: dict[str, float] = {}
     counter = _RequestCounter()
+
+    def server_cpu() -> float:
+        info = admin.info("cpu")
+        return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
     try:
         for fn in paths.values():
             fn(50)  # connections, scripts, imports
         for _ in range(args.rounds):
             for name, fn in paths.items():
-                before = counter.count
-                started = time.perf_counter()
+                before, server = counter.count, server_cpu()
+                started, own = time.perf_counter(), time.process_time()
                 fn(args.tasks)
                 rates[name].append(args.tasks / (time.perf_counter() - started))
+                cpu[name].append((time.process_time() - own) / args.tasks * 1e6)
+                redis_cpu[name].append((server_cpu() - server) / args.tasks * 1e6)
                 requests[name] = (counter.count - before) / args.tasks
                 admin.delete(queue)
     finally:
@@ -119,6 +131,7 @@ def main() -> None:
         "tasks_per_round": args.tasks,
         "rounds": args.rounds,
         "batch": args.batch,
+        "load_avg_1m_start": round(load_at_start, 2),
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
     }
@@ -127,6 +140,8 @@ def main() -> None:
             "per_s": round(statistics.median(rates[name])),
             "per_s_rounds": [round(r) for r in rates[name]],
             "redis_requests_per_task": round(requests[name], 3),
+            "cpu_us_per_task": round(statistics.median(cpu[name]), 1),
+            "redis_cpu_us_per_task": round(statistics.median(redis_cpu[name]), 1),
         }
     floor = results["send_task"]["per_s"]
     for name in paths:

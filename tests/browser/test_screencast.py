@@ -76,14 +76,14 @@ async def _cast(
 ) -> tuple[Sink, Screencast]:
     context = await browser.new_context(viewport={"width": 800, "height": 600})
     await context.new_page()
-    session = BrowserTabs(context)
-    page = await session.page()
+    tabs = BrowserTabs(context)
+    page = await tabs.page()
     await page.set_content(ANIMATED)
     sink = Sink()
-    cast = Screencast(session, vault or SecretVault(), sink, viewers, limits)
+    cast = Screencast(tabs, vault or SecretVault(), sink, viewers, limits)
     task = asyncio.get_running_loop().create_task(cast.run())
     try:
-        await body(sink, cast, session)
+        await body(sink, cast, tabs)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -94,7 +94,7 @@ async def _cast(
 def test_no_viewer_no_screencast(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
     viewers = Viewers(0)
 
-    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
+    async def body(sink: Sink, cast: Screencast, tabs: BrowserTabs) -> None:
         await _until(lambda: viewers.polls >= 5)
 
     sink, cast = _run(loop, _cast(browser, CastLimits(poll_s=0.05), viewers, body))
@@ -104,7 +104,7 @@ def test_no_viewer_no_screencast(loop: asyncio.AbstractEventLoop, browser: Brows
 def test_casts_while_watched_and_stops_after(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
     viewers = Viewers(1)
 
-    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
+    async def body(sink: Sink, cast: Screencast, tabs: BrowserTabs) -> None:
         await _until(lambda: len(sink.sent) >= 3)
         viewers.count = 0
         polls = viewers.polls
@@ -117,7 +117,7 @@ def test_casts_while_watched_and_stops_after(loop: asyncio.AbstractEventLoop, br
 
 
 def test_frame_rate_is_bounded(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
-    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
+    async def body(sink: Sink, cast: Screencast, tabs: BrowserTabs) -> None:
         await _until(lambda: len(sink.sent) >= 5)
 
     sink, cast = _run(loop, _cast(browser, CastLimits(poll_s=0.05, fps=4), Viewers(1), body))
@@ -129,7 +129,7 @@ def test_frame_rate_is_bounded(loop: asyncio.AbstractEventLoop, browser: Browser
 def test_bandwidth_is_bounded(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
     budget = 60_000  # bytes/s: a few frames of this page per second at most
 
-    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
+    async def body(sink: Sink, cast: Screencast, tabs: BrowserTabs) -> None:
         await _until(lambda: len(sink.sent) >= 6, timeout=40)
 
     limits = CastLimits(poll_s=0.05, fps=30, max_bytes_per_s=budget, quality=90)
@@ -145,7 +145,7 @@ def test_bandwidth_is_bounded(loop: asyncio.AbstractEventLoop, browser: Browser)
 def test_frame_larger_than_the_budget_is_never_sent(
     loop: asyncio.AbstractEventLoop, browser: Browser
 ) -> None:
-    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
+    async def body(sink: Sink, cast: Screencast, tabs: BrowserTabs) -> None:
         await _until(lambda: sink.dropped_count >= 3)
 
     sink, _ = _run(loop, _cast(browser, CastLimits(poll_s=0.05, max_bytes_per_s=100), Viewers(1), body))
@@ -157,10 +157,10 @@ def test_frames_are_withheld_while_a_secret_is_typed_or_shown(
 ) -> None:
     vault = SecretVault({"pw": SECRET})
 
-    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
-        page = await session.page()
+    async def body(sink: Sink, cast: Screencast, tabs: BrowserTabs) -> None:
+        page = await tabs.page()
         await _until(lambda: len(sink.sent) >= 2)
-        with session.sealed(grace_s=0.5):  # what the agent does around an action that types a secret
+        with tabs.sealed(grace_s=0.5):  # what the agent does around an action that types a secret
             sent = len(sink.sent)
             await _until(lambda: len(sink.withheld_at) >= 2)
             assert len(sink.sent) <= sent + 1  # one frame may have been in delivery already
@@ -176,10 +176,10 @@ def test_frames_are_withheld_while_a_secret_is_typed_or_shown(
 
 
 def test_follows_the_current_tab(loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
-    async def body(sink: Sink, cast: Screencast, session: BrowserTabs) -> None:
-        first = await session.page()
+    async def body(sink: Sink, cast: Screencast, tabs: BrowserTabs) -> None:
+        first = await tabs.page()
         await _until(lambda: len(sink.sent) >= 1)
-        second = await session.new_tab()
+        second = await tabs.new_tab()
         await second.set_content(ANIMATED)
         await first.set_content("<p>still</p>")  # the old tab stops painting
         await _until(lambda: cast._page is second)

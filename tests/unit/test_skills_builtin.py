@@ -103,7 +103,7 @@ class Harness:
     def __init__(self, loop: asyncio.AbstractEventLoop, browser: Browser) -> None:
         self.loop = loop
         self.context = self.run(browser.new_context())
-        self.session = BrowserTabs(self.context, 5)
+        self.tabs = BrowserTabs(self.context, 5)
         self.files = MemoryFiles()
         self.vault = SecretVault({"pin": "4242"})
 
@@ -111,13 +111,13 @@ class Harness:
         return self.loop.run_until_complete(asyncio.wait_for(awaitable, 30))
 
     def goto(self, url: str) -> None:
-        self.run(self.run(self.session.page()).goto(url))
+        self.run(self.run(self.tabs.page()).goto(url))
 
     def call(self, skill_id: str, params: dict[str, Any]) -> ActionResult:
         async def extract(query: str, page_text: str) -> str:
             return ""
 
-        ctx = ActionContext(session=self.session, elements=None, vault=self.vault, extract=extract,
+        ctx = ActionContext(tabs=self.tabs, elements=None, vault=self.vault, extract=extract,
                             guard=lambda url: "blocked host" if "localhost" in url else None)
         action = SKILLS[skill_id].action(cast(TaskFiles, self.files))
         return self.run(action.run(ctx, action.params.model_validate(params)))
@@ -138,7 +138,7 @@ def test_fill_form_finds_fields_by_label_placeholder_and_name(harness: Harness, 
     }, "submit": True})
     assert result.text.startswith("skill fill_form: filled 5 field(s)") and "submitted, now at" in result.text
     assert "4242" not in result.text
-    page = harness.run(harness.session.page())
+    page = harness.run(harness.tabs.page())
     body = harness.run(page.inner_text("body"))
     assert body.split() == ["country=de", "email=ada@example.org", "fullname=Ada", "Lovelace", "news=on",
                             "pin=4242"]

@@ -45,7 +45,7 @@ def _ctx(vault: SecretVault | None = None) -> ActionContext:
         return ""
 
     return ActionContext(
-        session=cast(Any, None), elements=None, vault=vault or SecretVault(), extract=extract,
+        tabs=cast(Any, None), elements=None, vault=vault or SecretVault(), extract=extract,
         guard=lambda url: "not allowed" if "evil" in url else None,
     )
 

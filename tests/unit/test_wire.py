@@ -85,3 +85,47 @@ def _next_message(pubsub: Any) -> dict[str, Any]:
         if message and message["type"] == "message":
             return json.loads(message["data"])
     raise AssertionError("no task-sent event was published")
+
+
+def test_batched_sent_events_match_celerys_buffered_ones(producer, redis_client: redis.Redis) -> None:
+    """A chunk's events are one ``task.multi`` message, as Celery's dispatcher sends a buffered group."""
+    queue = f"bf-wire-{uuid.uuid4().hex[:8]}"
+    wire = _wire(producer, queue)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(wire.multi_channel)
+    pubsub.get_message(timeout=1.0)
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    with producer.celery.connection_for_write() as conn:
+        dispatcher = producer.celery.events.Dispatcher(conn, hostname=wire.origin, buffer_group=["task"],
+                                                       buffer_limit=10)
+        for task_id in ids:
+            dispatcher.send("task-sent", uuid=task_id, root_id=task_id, parent_id=None, name=RUN_TASK,
+                            args=f"('{task_id}',)", kwargs="{}", retries=0, eta=None, expires=None,
+                            queue=queue, exchange="", routing_key=queue)
+        dispatcher.flush()
+        dispatcher.close()
+    theirs = _next_message(pubsub)
+    channel, envelope = wire.sent_events(ids)
+    pubsub.close()
+    ours = json.loads(envelope)
+    assert channel == wire.multi_channel
+    assert _normalized(ours) == _normalized(theirs)
+    events = json.loads(base64.b64decode(ours["body"]))
+    assert [(e["type"], e["uuid"], e["queue"]) for e in events] == [("task-sent", i, queue) for i in ids]
+
+
+def test_celerys_event_receiver_reads_a_batch_as_one_event_per_task(producer) -> None:
+    """What Flower runs: Celery's receiver turns a ``task.multi`` body into one ``task-sent`` each.
+
+    (The transport part, PSUBSCRIBE on ``/{db}.celeryev/*``, is kombu's and the same for both
+    channels; the test above shows the message is the one Celery's dispatcher publishes.)
+    """
+    wire = _wire(producer, f"bf-wire-{uuid.uuid4().hex[:8]}")
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    _, envelope = wire.sent_events(ids)
+    body = json.loads(base64.b64decode(json.loads(envelope)["body"]))
+    seen: list[str] = []
+    with producer.celery.connection_for_read() as conn:
+        handlers = {"task-sent": lambda event: seen.append(event["uuid"])}
+        producer.celery.events.Receiver(conn, handlers=handlers)._receive(body, None)
+    assert seen == ids

@@ -50,9 +50,9 @@ class ActionResult:
 
 @dataclass
 class ActionContext:
-    """What an action may touch: the session, the last page's elements, secrets, helpers."""
+    """What an action may touch: the tabs, the last page's elements, secrets, helpers."""
 
-    session: BrowserTabs
+    tabs: BrowserTabs
     elements: ElementIndex | None
     vault: SecretVault
     extract: Extractor

@@ -12,7 +12,7 @@ class CloseTabParams(Params):
 
 async def close_tab(ctx: ActionContext, params: CloseTabParams) -> ActionResult:
     try:
-        await ctx.session.close_tab(params.tab_id)
+        await ctx.tabs.close_tab(params.tab_id)
     except TabError as exc:
         raise ActionError(str(exc)) from None
     return ActionResult(text=f"closed tab {params.tab_id}")

@@ -12,7 +12,7 @@ class ExtractParams(Params):
 
 
 async def extract(ctx: ActionContext, params: ExtractParams) -> ActionResult:
-    page = await ctx.session.page()
+    page = await ctx.tabs.page()
     text = await page.evaluate("() => document.body ? document.body.innerText : ''")
     text = ctx.vault.mask(text)[:EXTRACT_TEXT_CHARS]
     answer = await ctx.extract(params.query, text)

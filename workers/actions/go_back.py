@@ -10,7 +10,7 @@ class GoBackParams(Params):
 
 
 async def go_back(ctx: ActionContext, params: GoBackParams) -> ActionResult:
-    page = await ctx.session.page()
+    page = await ctx.tabs.page()
     response = await page.go_back(wait_until="domcontentloaded")
     if response is None and page.url in ("", "about:blank"):
         raise ActionError("no previous page")

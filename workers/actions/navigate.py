@@ -21,7 +21,7 @@ async def navigate(ctx: ActionContext, params: NavigateParams) -> ActionResult:
     if reason:
         metrics.REQUESTS_BLOCKED.labels(kind="navigate").inc()
         raise ActionError(f"navigation to {url[:300]} blocked: {reason}")
-    page = await ctx.session.new_tab() if params.new_tab else await ctx.session.page()
+    page = await ctx.tabs.new_tab() if params.new_tab else await ctx.tabs.page()
     try:
         await page.goto(url, wait_until="domcontentloaded")
     except PlaywrightError as exc:

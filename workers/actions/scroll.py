@@ -29,7 +29,7 @@ def _where(extent: Extent, down: bool, what: str) -> str:
 async def scroll(ctx: ActionContext, params: ScrollParams) -> ActionResult:
     factor = params.pages if params.down else -params.pages
     direction = "down" if params.down else "up"
-    page = await ctx.session.page()
+    page = await ctx.tabs.page()
     if params.index is None:
         out = await scroll_by(page, factor)
         note = "" if out.moved else " (the page did not move)"

@@ -12,7 +12,7 @@ class SendKeysParams(Params):
 
 
 async def send_keys(ctx: ActionContext, params: SendKeysParams) -> ActionResult:
-    page = await ctx.session.page()
+    page = await ctx.tabs.page()
     try:
         for combo in params.keys.split():
             await page.keyboard.press(combo)

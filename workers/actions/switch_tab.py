@@ -12,7 +12,7 @@ class SwitchTabParams(Params):
 
 async def switch_tab(ctx: ActionContext, params: SwitchTabParams) -> ActionResult:
     try:
-        page = ctx.session.switch(params.tab_id)
+        page = ctx.tabs.switch(params.tab_id)
     except TabError as exc:
         raise ActionError(str(exc)) from None
     await page.bring_to_front()

@@ -102,12 +102,12 @@ class _StepReport:
 
 
 class Agent:
-    """Runs one task in one browser session."""
+    """Runs one task in one browser context (its tabs)."""
 
     def __init__(
         self,
         config: AgentConfig,
-        session: BrowserTabs,
+        tabs: BrowserTabs,
         llm: LLMClient,
         hooks: RunHooks,
         vault: SecretVault | None = None,
@@ -116,7 +116,7 @@ class Agent:
         blocked: Callable[[], list[BlockedRequest]] | None = None,
     ) -> None:
         self.config = config
-        self.session = session
+        self.tabs = tabs
         self.llm = llm
         self.hooks = hooks
         self.vault = vault or SecretVault()
@@ -220,7 +220,7 @@ class Agent:
     # -- look -------------------------------------------------------------
     async def _page(self) -> Page:
         try:
-            return await self.session.page()
+            return await self.tabs.page()
         except PlaywrightError as exc:
             raise BrowserUnusableError(f"browser unusable: {exc.message}") from exc
 
@@ -237,7 +237,7 @@ class Agent:
                 raise BrowserUnusableError(f"browser unusable: {exc.message}") from exc
             raise
         self._last = (capture, index)
-        raw = await render_state(capture, self.session)
+        raw = await render_state(capture, self.tabs)
         state = self.vault.mask(raw)
         image = self._shot = None
         vision = self.config.vision
@@ -306,14 +306,14 @@ class Agent:
             await self._check_stop()
             page = await self._page()
             url_before = page.url
-            self.session.opened_tab = False
+            self.tabs.opened_tab = False
             result = await self._execute_one(planned.name, planned.params)
             results.append(result)
             if result.done or result.error:
                 break
             page_after = await self._page()
             changed = page_after is not page or page_after.url != url_before
-            if self.actions[planned.name].changes_page or changed or self.session.opened_tab:
+            if self.actions[planned.name].changes_page or changed or self.tabs.opened_tab:
                 break
         return results
 
@@ -322,7 +322,7 @@ class Agent:
         if not isinstance(params, action.params):
             params = action.params.model_validate(params)
         ctx = ActionContext(
-            session=self.session,
+            tabs=self.tabs,
             elements=self._last[1] if self._last else None,
             vault=self.vault,
             extract=self._extract,
@@ -331,7 +331,7 @@ class Agent:
             page_text_chars=self.config.page_text_chars,
         )
         try:
-            with self.session.sealed() if _types_secret(params) else nullcontext():
+            with self.tabs.sealed() if _types_secret(params) else nullcontext():
                 result = await action.run(ctx, params)
         except ActionError as exc:
             result = ActionResult(error=str(exc))
@@ -346,7 +346,7 @@ class Agent:
         return result
 
     def _browser_alive(self) -> bool:
-        browser = self.session.context.browser
+        browser = self.tabs.context.browser
         return browser is not None and browser.is_connected()
 
     async def _extract(self, query: str, page_text: str) -> str:

@@ -10,16 +10,16 @@ from workers.browser.dom import ElementIndex, PageCapture, highlight, unhighligh
 from workers.browser.tabs import BrowserTabs
 
 
-async def render_state(capture: PageCapture, session: BrowserTabs) -> str:
-    tabs = []
-    for tab_id, url, title in await session.tabs(current_title=capture.title):
-        mark = " (current)" if tab_id == session.current_tab else ""
-        tabs.append(f"[{tab_id}] {_clip(title, 60)} — {_clip(url, 200)}{mark}")
+async def render_state(capture: PageCapture, tabs: BrowserTabs) -> str:
+    open_tabs = []
+    for tab_id, url, title in await tabs.listing(current_title=capture.title):
+        mark = " (current)" if tab_id == tabs.current_tab else ""
+        open_tabs.append(f"[{tab_id}] {_clip(title, 60)} — {_clip(url, 200)}{mark}")
     scroll = capture.scroll
     lines = [
         f"url: {capture.url}",
         f"title: {capture.title}",
-        "tabs: " + "; ".join(tabs),
+        "tabs: " + "; ".join(open_tabs),
         f"scroll: {scroll.pixels_above}px above, {scroll.pixels_below}px below "
         f"(viewport {scroll.viewport_height}px)",
         f"interactive elements ({capture.element_count}):",

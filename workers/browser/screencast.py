@@ -62,17 +62,17 @@ class CastCounters:
 
 
 class Screencast:
-    """Casts ``session``'s current tab to ``sink`` while ``viewers()`` is positive."""
+    """Casts ``tabs``'s current tab to ``sink`` while ``viewers()`` is positive."""
 
     def __init__(
         self,
-        session: BrowserTabs,
+        tabs: BrowserTabs,
         vault: SecretVault,
         sink: FrameSink,
         viewers: Callable[[], Awaitable[int]],
         limits: CastLimits,
     ) -> None:
-        self.session = session
+        self.tabs = tabs
         self.vault = vault
         self.sink = sink
         self.viewers = viewers
@@ -105,7 +105,7 @@ class Screencast:
         except Exception as exc:  # Redis hiccup: better no frames than a failed task
             log.debug("live viewers unknown: %s", exc)
             watching = False
-        page = self.session.current_page() if watching else None
+        page = self.tabs.current_page() if watching else None
         if page is None or page.is_closed():
             await self._stop()
         elif page is not self._page:
@@ -194,12 +194,12 @@ class Screencast:
         return max(0.0, (size - self._allowance) / rate)
 
     async def _secret_on_screen(self, page: Page) -> bool:
-        if self.session.is_sealed:
+        if self.tabs.is_sealed:
             return True
         if page.is_closed():
             return True  # nothing to check it against: do not show it
         shows = await page_shows_secret(page, self.vault)
-        return shows or self.session.is_sealed
+        return shows or self.tabs.is_sealed
 
 
 async def _quiet(awaitable: Awaitable[Any]) -> None:

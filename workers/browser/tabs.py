@@ -100,7 +100,7 @@ class BrowserTabs:
     def is_sealed(self) -> bool:
         return self._sealed > 0 or time.monotonic() < self._sealed_until
 
-    async def tabs(self, current_title: str | None = None) -> list[tuple[int, str, str]]:
+    async def listing(self, current_title: str | None = None) -> list[tuple[int, str, str]]:
         """(id, url, title) of every open tab; pass the current tab's title if already known.
 
         Each ``title()`` is a browser round trip (tens of ms on a busy page), so the

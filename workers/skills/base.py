@@ -53,7 +53,7 @@ class SkillContext(ActionContext):
 
     async def page(self) -> Page:
         """The task's current tab."""
-        return await self.session.page()
+        return await self.tabs.page()
 
     def check_url(self, url: str) -> None:
         """Refuse (``ActionError``) a URL the task's policy forbids; for requests outside the page."""

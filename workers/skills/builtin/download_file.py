@@ -43,7 +43,7 @@ async def _fetch(ctx: SkillContext, url: str) -> tuple[str, APIResponse]:
         if parsed is None or not parsed.web:
             raise ActionError(f"only http(s) URLs can be downloaded, not {url[:300]}")
         ctx.check_url(url)
-        response = await ctx.session.context.request.get(url, max_redirects=0, fail_on_status_code=False)
+        response = await ctx.tabs.context.request.get(url, max_redirects=0, fail_on_status_code=False)
         location = response.headers.get("location")
         if response.status in (301, 302, 303, 307, 308) and location:
             await response.dispose()
