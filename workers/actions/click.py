@@ -71,7 +71,7 @@ async def _click_main_frame(ctx: ActionContext, index: int) -> bool:
         return False
     try:
         target = await asyncio.wait_for(
-            click_plan(frame, local, capture_id), ctx.session.action_timeout_ms / 1000
+            click_plan(frame, local, capture_id), ctx.tabs.action_timeout_ms / 1000
         )
     except (PlaywrightError, TimeoutError):
         return False
