@@ -33,7 +33,6 @@ class Leases:
 
     def __init__(self, store: LeaseStore) -> None:
         self.store = store
-        self.ttl_ms = store.ttl_ms
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -59,7 +58,7 @@ class Leases:
 
     def _renew_forever(self) -> None:
         while True:
-            time.sleep(self.ttl_ms / 3000)
+            time.sleep(self.store.ttl_ms / 3000)
             with self._lock:
                 held = list(self._held)
             for task_id in held:

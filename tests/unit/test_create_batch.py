@@ -19,6 +19,7 @@ from producer import Producer, QueueFullError, SessionBusyError, TaskValidationE
 from producer.enqueue import RedisListPublisher
 from shared import keys
 from shared.models import TaskStatus
+from tests.support.redis_requests import count_requests
 
 
 @pytest.fixture
@@ -107,26 +108,13 @@ def test_one_create_is_one_round_trip(
     bench_producer: Any, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bench_producer.create_task({"task": "warm up"})  # loads the script, opens the connection
-    requests = _count_requests(monkeypatch)
+    requests = count_requests(monkeypatch)
     bench_producer.create_task({"task": "counted"})
     assert requests == [1]
     bench_producer.create_tasks([{"task": "n"}] * 3)
     assert requests == [2]
     message = json.loads(redis_client.lindex(bench_producer.settings.queue, 0))
     assert json.loads(base64.b64decode(message["body"]))[0] == [message["headers"]["id"]]
-
-
-def _count_requests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Requests written to any Redis socket from now on (a script or a pipeline counts once)."""
-    counted = [0]
-    original = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(conn: Any, command: Any, check_health: bool = True) -> None:
-        counted[0] += 1
-        original(conn, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    return counted
 
 
 def test_a_broker_on_another_redis_gets_the_messages_after_the_records(

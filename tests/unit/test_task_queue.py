@@ -26,6 +26,7 @@ from shared.models import CreateTaskRequest, TaskStatus
 from shared.session_store import SessionRecord
 from shared.task_queue import CHUNK, NewTask, OneOffSession, TaskQueue, record_hash, session_hash
 from shared.task_store import TaskRecord, TaskStore
+from tests.support.redis_requests import count_requests
 
 
 @pytest.fixture
@@ -92,14 +93,7 @@ def test_a_batch_of_several_chunks_is_enqueued_in_order_one_request_per_chunk(
     redis_client.delete(batch_producer.settings.queue)
     owner = f"owner-{uuid.uuid4().hex[:6]}"
     count = 2 * CHUNK + 7
-    requests = [0]
-    original = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(conn: Any, command: Any, check_health: bool = True) -> None:
-        requests[0] += 1
-        original(conn, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    requests = count_requests(monkeypatch)
     created = batch_producer.create_tasks([{"task": f"t{i}"} for i in range(count)], owner=owner)
     monkeypatch.undo()
     assert requests == [3]
