@@ -5,6 +5,10 @@ here, so every task of the process shares one loop (never ``asyncio.run()`` per 
 breaks loop-bound clients such as Playwright's and litellm's). The loop starts lazily,
 after fork, on first use. The judge worker uses it bare; agent workers put the browser
 pool on it (``workers.runtime``).
+
+Blocking store calls (stop checks, step records, live frames) leave the loop through its
+default executor, sized here for the process's concurrency: asyncio's own default (CPU
+count + 4, six threads on two cores) made 32 tasks' calls queue behind each other.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from shared.settings import get_settings
 
 T = TypeVar("T")
 
@@ -21,8 +28,9 @@ T = TypeVar("T")
 class EventLoopThread:
     """A running event loop in a daemon thread; ``run`` blocks the caller for a result."""
 
-    def __init__(self) -> None:
+    def __init__(self, io_threads: int = 16) -> None:
         self.loop = asyncio.new_event_loop()
+        self.loop.set_default_executor(ThreadPoolExecutor(io_threads, thread_name_prefix="browserfleet-io"))
         self._thread = threading.Thread(target=self._serve, name="browserfleet-loop", daemon=True)
         self._thread.start()
 
@@ -45,6 +53,11 @@ class EventLoopThread:
             self._thread.join(timeout=5)
 
 
+def io_threads_for(concurrency: int) -> int:
+    """Default-executor threads for ``concurrency`` tasks: two calls in flight per task."""
+    return max(16, 2 * concurrency)
+
+
 _loop: EventLoopThread | None = None
 _pid: int | None = None
 _lock = threading.Lock()
@@ -55,5 +68,5 @@ def get_loop() -> EventLoopThread:
     global _loop, _pid
     with _lock:
         if _loop is None or _pid != os.getpid() or not _loop.alive:
-            _loop, _pid = EventLoopThread(), os.getpid()
+            _loop, _pid = EventLoopThread(io_threads_for(get_settings().concurrency)), os.getpid()
         return _loop

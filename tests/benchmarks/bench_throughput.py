@@ -44,7 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.support.fake_llm import Call, FakeLLM, Reply, step  # noqa: E402
+from tests.support.http_server import LocalServer  # noqa: E402
 from tests.support.procs import cmdline, descendants  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results.json"
@@ -226,7 +227,7 @@ class PageServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = LocalServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/form"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -14,8 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import LocalServer
 
 _MARKER = re.compile(r"\[\[script:([A-Za-z0-9_\-]+)\]\]")
 
@@ -107,7 +109,7 @@ class FakeLLM:
     calls: dict[str, list[Call]] = field(default_factory=dict)
     unscripted: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
+    server: LocalServer | None = None
 
     def script(self, script_id: str, script: Script | list[Reply | str]) -> str:
         """Register a script; returns the marker to put in the task text."""
@@ -167,6 +169,8 @@ class FakeLLM:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real provider: no new connection per call
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
@@ -181,8 +185,7 @@ class FakeLLM:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = LocalServer((host, port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return f"http://{host}:{self.server.server_address[1]}/v1"
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import html
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.http_server import LocalServer
 
 PASSWORD = "hunter2-s3cret"
 
@@ -46,7 +48,7 @@ class Site:
     pages: dict[str, str] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)  # GET path -> 302 Location
     forms: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # every POST's path and form
-    server: ThreadingHTTPServer | None = None
+    server: LocalServer | None = None
 
     @property
     def url(self) -> str:
@@ -117,8 +119,7 @@ class Site:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = LocalServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self.url
 

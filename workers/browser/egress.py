@@ -26,21 +26,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import ipaddress
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from workers.browser.resolver import CachingResolver, Resolve, ResolveError
 from workers.browser.upstream import Upstream, UpstreamError, check_target
 from workers.policy.navigation import BlockedRequest
 from workers.policy.network import IPAddress, NetworkPolicy, Target
 
 log = logging.getLogger(__name__)
 
-Resolve = Callable[[str], Awaitable[list[IPAddress]]]
 Connect = Callable[..., Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 OnBlock = Callable[[BlockedRequest], None]
 
@@ -51,50 +49,6 @@ CHUNK = 64 * 1024
 REFUSAL_MEMORY_S = 60.0
 _DESTINATIONS = {"document": "page", "iframe": "frame", "frame": "frame"}
 _HOP_HEADERS = {"proxy-connection", "proxy-authorization", "keep-alive", "connection"}
-
-
-class ResolveError(OSError):
-    """A host name that does not resolve."""
-
-
-async def system_resolve(host: str) -> list[IPAddress]:
-    """The addresses ``host`` resolves to, in the system resolver's order."""
-    try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ResolveError(f"{host} does not resolve ({exc})") from None
-    addresses: list[IPAddress] = []
-    for *_, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if ip not in addresses:
-            addresses.append(ip)
-    return addresses
-
-
-class CachingResolver:
-    """Resolves through ``resolve`` and keeps answers briefly, so the route guard and the
-    proxy agree on a host's addresses and a page's hundred requests cost one lookup."""
-
-    def __init__(self, resolve: Resolve = system_resolve, ttl_s: float = 30.0) -> None:
-        self._resolve = resolve
-        self._ttl_s = ttl_s
-        self._cache: dict[str, tuple[float, list[IPAddress]]] = {}
-
-    async def __call__(self, host: str) -> list[IPAddress]:
-        now = time.monotonic()
-        hit = self._cache.get(host)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        addresses = await self._resolve(host)
-        if len(self._cache) > 1024:
-            self._cache.clear()
-        self._cache[host] = (now + self._ttl_s, addresses)
-        return addresses
 
 
 class Refused(Exception):

@@ -61,8 +61,16 @@ CHROMIUM_ARGS = [
 # never shown headless (~0.5 core-s per context: a WebUI page load); and the spare renderer
 # Chromium keeps warm for the last context's next navigation, discarded unused when the next
 # task's context is made (the pool's pre-opened blank page already holds a renderer that its
-# first navigation reuses). Measured: 3 renderer processes spawned per context → 1.
-EXTRA_DISABLED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess")
+# first navigation reuses). Measured: 3 renderer processes spawned per context → 1. And
+# autofill's server queries (content-autofill.googleapis.com, one per page with a form, which
+# --disable-background-networking does not stop): the egress proxy refuses them anyway, after
+# a DNS lookup that on a closed network takes seconds to fail (548 in one 96-task run).
+EXTRA_DISABLED_FEATURES = (
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxAimPopup",
+    "SpareRendererForSitePerProcess",
+    "AutofillServerCommunication",
+)
 
 # Chromium honours only the last --disable-features switch, and Playwright passes its own list
 # (features that would break automation): ours must repeat Playwright's, read from its driver.

@@ -1,0 +1,174 @@
+"""The egress proxy's resolver: one lookup per name, failures remembered, its own threads."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+from typing import Any
+
+import pytest
+
+from workers.browser import resolver
+from workers.browser.resolver import CachingResolver, ResolveError, system_resolve
+from workers.policy.network import IPAddress
+
+
+class CountingNames:
+    """A resolver that knows one name, counts its lookups and answers when released."""
+
+    def __init__(self) -> None:
+        self.lookups: list[str] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, host: str) -> list[IPAddress]:
+        self.lookups.append(host)
+        await self.release.wait()
+        if host.lower() != "shop.example":
+            raise ResolveError(f"{host} does not resolve")
+        return [ipaddress.ip_address("93.184.216.34")]
+
+
+def test_concurrent_requests_for_one_name_share_one_lookup() -> None:
+    async def test() -> None:
+        names = CountingNames()
+        resolve = CachingResolver(names)
+        waiting = [asyncio.ensure_future(resolve("shop.example")) for _ in range(50)]
+        waiting.append(asyncio.ensure_future(resolve("SHOP.example")))
+        await asyncio.sleep(0)
+        names.release.set()
+        answers = await asyncio.gather(*waiting)
+        assert names.lookups == ["shop.example"]
+        assert all(a == [ipaddress.ip_address("93.184.216.34")] for a in answers)
+        assert await resolve("shop.example") == answers[0] and len(names.lookups) == 1
+
+    asyncio.run(test())
+
+
+def test_a_failure_is_remembered_and_shared() -> None:
+    async def test() -> None:
+        names = CountingNames()
+        names.release.set()
+        resolve = CachingResolver(names, failure_ttl_s=60)
+        results = await asyncio.gather(*(resolve("nope.invalid") for _ in range(20)), return_exceptions=True)
+        assert all(isinstance(r, ResolveError) and "nope.invalid" in str(r) for r in results)
+        with pytest.raises(ResolveError, match="does not resolve"):
+            await resolve("nope.invalid")
+        assert names.lookups == ["nope.invalid"]
+
+    asyncio.run(test())
+
+
+def test_a_failure_is_forgotten_after_its_ttl() -> None:
+    async def test() -> None:
+        names = CountingNames()
+        names.release.set()
+        resolve = CachingResolver(names, failure_ttl_s=0)
+        for _ in range(2):
+            with pytest.raises(ResolveError):
+                await resolve("nope.invalid")
+        assert names.lookups == ["nope.invalid", "nope.invalid"]
+
+    asyncio.run(test())
+
+
+def test_one_waiter_giving_up_does_not_cancel_the_lookup_for_the_others() -> None:
+    async def test() -> None:
+        names = CountingNames()
+        resolve = CachingResolver(names)
+        impatient = asyncio.ensure_future(resolve("shop.example"))
+        patient = asyncio.ensure_future(resolve("shop.example"))
+        await asyncio.sleep(0)
+        impatient.cancel()
+        names.release.set()
+        assert await patient == [ipaddress.ip_address("93.184.216.34")]
+        assert names.lookups == ["shop.example"]
+
+    asyncio.run(test())
+
+
+def test_a_full_cache_drops_what_expired_and_keeps_working() -> None:
+    async def test() -> None:
+        names = CountingNames()
+        names.release.set()
+        resolve = CachingResolver(names, limit=3)
+        for i in range(10):
+            with pytest.raises(ResolveError):
+                await resolve(f"n{i}.invalid")
+        assert await resolve("shop.example") == [ipaddress.ip_address("93.184.216.34")]
+        assert len(resolve._cache) <= 3
+
+    asyncio.run(test())
+
+
+def test_literals_and_bad_names_never_reach_a_name_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        raise OSError("no name server here")
+
+    monkeypatch.setattr(resolver.socket, "getaddrinfo", getaddrinfo)
+
+    async def test() -> None:
+        assert await system_resolve("10.0.0.1") == [ipaddress.ip_address("10.0.0.1")]
+        assert await system_resolve("[::1]") == [ipaddress.ip_address("::1")]
+        with pytest.raises(ResolveError, match="does not resolve"):
+            await system_resolve("a.example")
+
+    asyncio.run(test())
+    assert asked == ["a.example"]
+
+
+def test_names_that_cannot_be_looked_up_fail_as_resolve_errors() -> None:
+    async def test() -> None:
+        for host in ("bad\x00name.example", "x" * 300 + ".example", "\udcff.example"):
+            with pytest.raises(ResolveError):
+                await system_resolve(host)
+
+    asyncio.run(test())
+
+
+def test_hanging_lookups_never_hold_the_loops_own_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name server that hangs ties up the lookup threads only: the store calls every task
+    makes through ``asyncio.to_thread`` still run while 40 lookups wait."""
+    hang = threading.Event()
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        hang.wait(30)
+        raise OSError("gave up")
+
+    monkeypatch.setattr(resolver.socket, "getaddrinfo", getaddrinfo)
+
+    async def test() -> None:
+        asyncio.get_running_loop().set_default_executor(
+            resolver.ThreadPoolExecutor(2, thread_name_prefix="test-default")
+        )
+        lookups = [asyncio.ensure_future(system_resolve(f"h{i}.example", timeout_s=60)) for i in range(40)]
+        await asyncio.sleep(0)
+        store_calls = await asyncio.gather(*(asyncio.to_thread(lambda: "stored") for _ in range(20)))
+        assert store_calls == ["stored"] * 20
+        assert not any(lookup.done() for lookup in lookups)
+        hang.set()
+        results = await asyncio.gather(*lookups, return_exceptions=True)
+        assert all(isinstance(r, ResolveError) and "gave up" in str(r) for r in results)
+
+    try:
+        asyncio.run(test())
+    finally:
+        hang.set()
+
+
+def test_a_lookup_that_hangs_fails_at_its_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    hang = threading.Event()
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        hang.wait(30)
+        raise OSError("gave up")
+
+    monkeypatch.setattr(resolver.socket, "getaddrinfo", getaddrinfo)
+    try:
+        with pytest.raises(ResolveError, match=r"slow\.example did not resolve within 0\.2s"):
+            asyncio.run(system_resolve("slow.example", timeout_s=0.2))
+    finally:
+        hang.set()

@@ -1,0 +1,141 @@
+"""Host name resolution for the egress proxy: in its own threads, coalesced, cached, bounded.
+
+``getaddrinfo`` blocks, so it runs in threads. Not the event loop's default executor: that
+is where every task's Redis calls run (stop checks, step records), and a name server that
+takes seconds to say no (a closed network; a page asking for a thousand made-up names)
+would hold all of its threads and stall every task of the worker — measured: Chromium's
+autofill requests on a closed network held all six default threads 5 s at a time, and
+steps waited up to 10 s for a stop check. Here lookups get their own few threads, a time
+limit (queueing included), one lookup per name however many requests wait for it, and a
+memory of failures as well as answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from workers.policy.network import IPAddress
+
+Resolve = Callable[[str], Awaitable[list[IPAddress]]]
+
+LOOKUP_THREADS = 8
+LOOKUP_TIMEOUT_S = 5.0
+ANSWER_TTL_S = 30.0
+FAILURE_TTL_S = 15.0
+CACHE_LIMIT = 4096
+
+
+class ResolveError(OSError):
+    """A host name that does not resolve (or not in time)."""
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """``host`` as an IP address when it is one (IPv6 in brackets or not), else ``None``."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _lookup_pool() -> ThreadPoolExecutor:
+    """The process's lookup threads (made on first use, so a forked worker makes its own)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="browserfleet-dns")
+        return _pool
+
+
+def _addresses(host: str) -> list[IPAddress]:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError) as exc:  # gaierror, IDNA errors, NUL in the name
+        raise ResolveError(f"{host} does not resolve ({exc})") from None
+    addresses: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    return addresses
+
+
+async def system_resolve(host: str, timeout_s: float = LOOKUP_TIMEOUT_S) -> list[IPAddress]:
+    """The addresses ``host`` resolves to, in the system resolver's order, within ``timeout_s``."""
+    ip = literal_address(host)
+    if ip is not None:
+        return [ip]
+    lookup = asyncio.get_running_loop().run_in_executor(_lookup_pool(), _addresses, host)
+    try:
+        return await asyncio.wait_for(lookup, timeout_s)
+    except TimeoutError:
+        raise ResolveError(f"{host} did not resolve within {timeout_s:g}s") from None
+
+
+class CachingResolver:
+    """Resolves through ``resolve``; keeps answers ``ttl_s`` and failures ``failure_ttl_s``.
+
+    Requests for a name already being looked up wait for that lookup, so a page's hundred
+    requests cost one lookup, and so does a hundred requests' failure.
+    """
+
+    def __init__(
+        self,
+        resolve: Resolve = system_resolve,
+        ttl_s: float = ANSWER_TTL_S,
+        failure_ttl_s: float = FAILURE_TTL_S,
+        limit: int = CACHE_LIMIT,
+    ) -> None:
+        self._resolve = resolve
+        self._ttl_s = ttl_s
+        self._failure_ttl_s = failure_ttl_s
+        self._limit = limit
+        self._cache: dict[str, tuple[float, list[IPAddress] | ResolveError]] = {}
+        self._pending: dict[str, asyncio.Future[list[IPAddress]]] = {}
+
+    async def __call__(self, host: str) -> list[IPAddress]:
+        key = host.lower()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            if isinstance(hit[1], ResolveError):
+                raise ResolveError(*hit[1].args)
+            return hit[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = asyncio.ensure_future(self._lookup(key, host))
+            pending.add_done_callback(_retrieve)
+        return await asyncio.shield(pending)  # one waiter giving up does not cancel the others
+
+    async def _lookup(self, key: str, host: str) -> list[IPAddress]:
+        try:
+            addresses = await self._resolve(host)
+        except ResolveError as exc:
+            self._keep(key, self._failure_ttl_s, exc)
+            raise
+        finally:
+            self._pending.pop(key, None)
+        self._keep(key, self._ttl_s, addresses)
+        return addresses
+
+    def _keep(self, key: str, ttl_s: float, value: list[IPAddress] | ResolveError) -> None:
+        now = time.monotonic()
+        if len(self._cache) >= self._limit:
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) >= self._limit:
+                self._cache.clear()
+        self._cache[key] = (now + ttl_s, value)
+
+
+def _retrieve(future: asyncio.Future[list[IPAddress]]) -> None:
+    """Mark a lookup's failure as seen even when every waiter gave up before it ended."""
+    if not future.cancelled():
+        future.exception()
