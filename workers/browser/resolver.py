@@ -24,7 +24,7 @@ from workers.policy.network import IPAddress
 
 Resolve = Callable[[str], Awaitable[list[IPAddress]]]
 
-LOOKUP_THREADS = 8
+LOOKUP_THREADS = 16
 LOOKUP_TIMEOUT_S = 5.0
 ANSWER_TTL_S = 30.0
 FAILURE_TTL_S = 15.0
