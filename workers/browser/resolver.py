@@ -103,7 +103,7 @@ class CachingResolver:
         self._pending: dict[str, asyncio.Future[list[IPAddress]]] = {}
 
     async def __call__(self, host: str) -> list[IPAddress]:
-        key = host.lower()
+        key = host.lower() if host.isascii() else host  # DNS ignores ASCII case only
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
             if isinstance(hit[1], ResolveError):
