@@ -83,7 +83,12 @@ class Settings(BaseSettings):
     headless: bool = Field(True, description="Run Chromium headless (False needs a display).")
     browsers_per_worker: int = Field(1, description="Chromium processes per worker process.")
     tasks_per_browser: int = Field(50, description="Contexts served before a browser is recycled.")
-    spare_contexts: int = Field(1, description="Contexts kept open ahead of time per worker (fast starts).")
+    spare_contexts: int | None = Field(
+        None,
+        ge=0,
+        description="Contexts kept open ahead of time per worker (fast starts); "
+        "unset: half the concurrency, at least 1; 0: none.",
+    )
     concurrency: int = Field(4, description="Concurrent agent tasks per worker process.")
     viewport_width: int = Field(1280, description="Default viewport; sessionSettings can change it.")
     viewport_height: int = Field(800, description="Default viewport height.")
@@ -183,6 +188,13 @@ class Settings(BaseSettings):
             if lo > hi:
                 raise ValueError(f"time budgets must nest: {lo_name}={lo} > {hi_name}={hi}")
         return self
+
+    @property
+    def spares(self) -> int:
+        """Pre-opened contexts per worker: slots freed together (a batch, a burst) each find one."""
+        if self.spare_contexts is not None:
+            return self.spare_contexts
+        return max(1, self.concurrency // 2)
 
     @property
     def broker(self) -> str:

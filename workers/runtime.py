@@ -34,7 +34,7 @@ class Runtime:
             executable=settings.chromium_path,
             headless=settings.headless,
             init_scripts=(INIT_SCRIPT,),
-            spares=settings.spare_contexts,
+            spares=settings.spares,
             warm_up=capture_page,
         )
         metrics.watch_pool(self.pool)
