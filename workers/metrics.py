@@ -106,6 +106,9 @@ class PoolCollector(Collector):
                                   "Browsers closed after their quota.", value=stats.get("recycles", 0))
         yield CounterMetricFamily("browserfleet_pool_browser_crashes",
                                   "Browsers found disconnected.", value=stats.get("crashes", 0))
+        yield CounterMetricFamily("browserfleet_pool_spares_discarded",
+                                  "Spare contexts closed unused (their options fell out of demand).",
+                                  value=stats.get("spares_discarded", 0))
         yield GaugeMetricFamily("browserfleet_pool_browser_tree_pss_bytes",
                                 "PSS of the worker's child processes (driver, Chromium, renderers).",
                                 value=tree_pss_bytes(os.getpid()))

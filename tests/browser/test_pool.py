@@ -62,19 +62,50 @@ def test_every_task_gets_a_fresh_context_even_from_the_spares() -> None:
     asyncio.run(test())
 
 
-def test_spares_follow_the_options_last_asked_for() -> None:
+def test_spares_follow_what_recent_tasks_asked_for() -> None:
+    """A new shape gets a spare at once and the old shape's are closed as demand moves on."""
+
     async def test() -> None:
         pool = BrowserPool(spares=2)
         try:
             async with pool.context(**WIDE):
                 pass
-            wide = await _spares_settle(pool, 2)
+            wide = set(await _spares_settle(pool, 2))
             async with pool.context(**NARROW) as narrow_context:
                 assert narrow_context.pages[0].viewport_size == NARROW["viewport"]
-            narrow = await _spares_settle(pool, 2)
-            assert len(narrow) == 2 and set(narrow).isdisjoint(wide)
-            async with pool.context(**NARROW) as from_spare:
-                assert from_spare.pages[0].viewport_size == NARROW["viewport"]
+            keys = await _spares_settle(pool, 2)
+            narrow = set(keys) - wide
+            assert len(narrow) == 1 and len(keys) == 2  # one of each: half the recent tasks each
+            for _ in range(8):  # the wide shape falls out of the recent tasks
+                async with pool.context(**NARROW) as from_spare:
+                    assert from_spare.pages[0].viewport_size == NARROW["viewport"]
+            assert set(await _spares_settle(pool, 2)) == narrow
+            assert pool.discarded >= 1 and pool.stats()["spares_discarded"] == pool.discarded
+        finally:
+            await pool.close()
+
+    asyncio.run(test())
+
+
+def test_alternating_shapes_keep_spares_for_both_without_churn() -> None:
+    """Tasks of two shapes in turn (e.g. half with their own viewport): each shape keeps its
+    share of the spares, instead of one shape's spares being closed at every switch."""
+
+    async def test() -> None:
+        pool = BrowserPool(spares=4)
+        try:
+            for shape in (WIDE, NARROW) * 2:
+                async with pool.context(**shape):
+                    pass
+            await _spares_settle(pool, 4)
+            discarded = pool.discarded
+            for shape in (WIDE, NARROW) * 6:
+                async with pool.context(**shape) as context:
+                    assert context.pages[0].viewport_size == shape["viewport"]
+                await _spares_settle(pool, 4)
+            keys = [spare.key for spare in pool._spares]
+            assert len(keys) == 4 and len(set(keys)) == 2 and keys.count(keys[0]) == 2
+            assert pool.discarded == discarded  # every spare made in the alternation was used
         finally:
             await pool.close()
 

@@ -243,4 +243,6 @@ def test_one_worker_process_runs_tasks_concurrently_on_one_browser(
     latest_start = max(v.started_at for v in views if v.started_at)
     earliest_end = min(v.finished_at for v in views if v.finished_at)
     assert latest_start < earliest_end  # all four were running at the same moment
-    assert len(browser_pids(worker.proc.pid)) == 1  # ... in one browser (a context each)
+    # ... sharing a browser (a context each): one, or two while the session's worker recycles
+    # one after its quota (the old browser lives until its spare contexts are used).
+    assert len(browser_pids(worker.proc.pid)) <= 2

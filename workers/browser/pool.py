@@ -7,9 +7,11 @@ disconnects (crash); a context on a crashed browser fails only its own task.
 
 Opening the first page of a context costs ~120-170 ms idle and ~0.5 s when 16 tasks start
 at once, the largest part of a task's start. So the pool keeps ``spares`` contexts (init
-scripts added, one blank page open) ready for the options it was last asked for, and
-refills them in the background, one at a time, while tasks wait on their model: slots
-freed together (a batch, tasks stepping in lockstep) each find one ready.
+scripts added, one blank page open) and refills them in the background, one at a time,
+while tasks wait on their model: slots freed together (a batch, tasks stepping in lockstep)
+each find one ready. Contexts made with different options (viewport, proxy) are not
+interchangeable, so each shape gets its share of the spares by what recent tasks asked
+for (at least one for the latest), and a shape nobody asks for any more is closed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -76,7 +79,9 @@ class BrowserPool:
         self._spares: list[_Spare] = []
         self._refilling: dict[str, asyncio.Task[None]] = {}
         self._awaited: set[str] = set()  # keys whose in-flight spare a task is already waiting for
-        self._wanted: str | None = None  # the options the last task asked for: spares are made for them
+        self._wanted: str | None = None  # the options the last task asked for
+        self._recent: deque[str | None] = deque(maxlen=max(8, 4 * self.spares))  # what tasks asked for
+        self.discarded = 0  # spares closed unused (a shape fewer tasks ask for now; monotonic)
         self._lock = asyncio.Lock()
         self.recycles = 0  # browsers closed after their quota (monotonic, for metrics)
         self.crashes = 0  # browsers found disconnected
@@ -141,10 +146,17 @@ class BrowserPool:
             await self._release(spare.slot)
         return None
 
+    def _target(self, key: str) -> int:
+        """Spares to keep for ``key``: its share of recent tasks (at least one for the latest)."""
+        if not self._recent:
+            return 0
+        share = round(self.spares * self._recent.count(key) / len(self._recent))
+        return max(share, 1) if key == self._wanted else share
+
     def _refill(self, key: str | None, options: dict[str, Any]) -> None:
         if key is None or not self.spares or key in self._refilling:
             return
-        if sum(1 for s in self._spares if s.key == key) >= self.spares:
+        if sum(1 for s in self._spares if s.key == key) >= self._target(key):
             return
 
         async def refill() -> None:
@@ -152,25 +164,35 @@ class BrowserPool:
                 slot, context = await asyncio.wait_for(self._open(options), SPARE_OPEN_S)
                 if self.warm_up is not None:
                     await asyncio.wait_for(self.warm_up(context.pages[0]), SPARE_OPEN_S)
-                stale = [s for s in self._spares if s.key != key]  # keep only the latest shape
-                self._spares = [s for s in self._spares if s.key == key] + [_Spare(key, slot, context)]
-                for old in stale:
-                    await _quietly(old.context.close())
-                    await self._release(old.slot)
+                self._spares.append(_Spare(key, slot, context))
+                await self._trim()
             except Exception as exc:  # a spare is an optimisation: the next task opens its own
                 log.warning("could not prepare a spare browser context: %s", exc)
                 self._refilling.pop(key, None)
                 return
             self._refilling.pop(key, None)
-            if key == self._wanted:  # one at a time, until ``spares`` are ready for the latest shape
-                self._refill(key, options)
+            self._refill(key, options)  # one at a time, until this shape has its share
 
         self._refilling[key] = asyncio.get_running_loop().create_task(refill())
+
+    async def _trim(self) -> None:
+        """Close spares beyond ``spares`` in all, oldest first of the shapes over their share."""
+        while len(self._spares) > self.spares or any(
+            self._target(s.key) == 0 for s in self._spares
+        ):
+            counts = Counter(s.key for s in self._spares)
+            over = [s for s in self._spares if counts[s.key] > self._target(s.key)]
+            victim = (over or self._spares)[0]
+            self._spares.remove(victim)
+            self.discarded += 1
+            await _quietly(victim.context.close())
+            await self._release(victim.slot)
 
     @asynccontextmanager
     async def context(self, **options: Any) -> AsyncIterator[BrowserContext]:
         """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit."""
         key = self._wanted = _key(options)
+        self._recent.append(key)
         spare = await self._take_spare(key)
         if spare is None and key is not None and key in self._refilling and key not in self._awaited:
             # A spare is being made for exactly these options: it started earlier than a
@@ -199,6 +221,7 @@ class BrowserPool:
             "browsers": sum(1 for s in slots if s.browser.is_connected()),
             "contexts_in_use": sum(s.active for s in slots) - len(self._spares),
             "spare_contexts": len(self._spares),
+            "spares_discarded": self.discarded,
             "recycles": self.recycles,
             "crashes": self.crashes,
         }
