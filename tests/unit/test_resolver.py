@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -129,9 +130,9 @@ def test_names_that_cannot_be_looked_up_fail_as_resolve_errors() -> None:
     asyncio.run(test())
 
 
-def test_hanging_lookups_never_hold_the_loops_own_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A name server that hangs ties up the lookup threads only: the store calls every task
-    makes through ``asyncio.to_thread`` still run while 40 lookups wait."""
+@pytest.fixture
+def hanging_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """``getaddrinfo`` hangs until the event is set, then fails (set on teardown too)."""
     hang = threading.Event()
 
     def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
@@ -139,6 +140,13 @@ def test_hanging_lookups_never_hold_the_loops_own_threads(monkeypatch: pytest.Mo
         raise OSError("gave up")
 
     monkeypatch.setattr(resolver.socket, "getaddrinfo", getaddrinfo)
+    yield hang
+    hang.set()
+
+
+def test_hanging_lookups_never_hold_the_loops_own_threads(hanging_dns: threading.Event) -> None:
+    """A name server that hangs ties up the lookup threads only: the store calls every task
+    makes through ``asyncio.to_thread`` still run while 40 lookups wait."""
 
     async def test() -> None:
         asyncio.get_running_loop().set_default_executor(
@@ -149,26 +157,13 @@ def test_hanging_lookups_never_hold_the_loops_own_threads(monkeypatch: pytest.Mo
         store_calls = await asyncio.gather(*(asyncio.to_thread(lambda: "stored") for _ in range(20)))
         assert store_calls == ["stored"] * 20
         assert not any(lookup.done() for lookup in lookups)
-        hang.set()
+        hanging_dns.set()
         results = await asyncio.gather(*lookups, return_exceptions=True)
         assert all(isinstance(r, ResolveError) and "gave up" in str(r) for r in results)
 
-    try:
-        asyncio.run(test())
-    finally:
-        hang.set()
+    asyncio.run(test())
 
 
-def test_a_lookup_that_hangs_fails_at_its_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    hang = threading.Event()
-
-    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
-        hang.wait(30)
-        raise OSError("gave up")
-
-    monkeypatch.setattr(resolver.socket, "getaddrinfo", getaddrinfo)
-    try:
-        with pytest.raises(ResolveError, match=r"slow\.example did not resolve within 0\.2s"):
-            asyncio.run(system_resolve("slow.example", timeout_s=0.2))
-    finally:
-        hang.set()
+def test_a_lookup_that_hangs_fails_at_its_time_limit(hanging_dns: threading.Event) -> None:
+    with pytest.raises(ResolveError, match=r"slow\.example did not resolve within 0\.2s"):
+        asyncio.run(system_resolve("slow.example", timeout_s=0.2))
