@@ -79,7 +79,6 @@ class BrowserPool:
         self._spares: list[_Spare] = []
         self._refilling: dict[str, asyncio.Task[None]] = {}
         self._awaited: set[str] = set()  # keys whose in-flight spare a task is already waiting for
-        self._wanted: str | None = None  # the options the last task asked for
         self._recent: deque[str | None] = deque(maxlen=max(8, 4 * self.spares))  # what tasks asked for
         self.discarded = 0  # spares closed unused (a shape fewer tasks ask for now; monotonic)
         self._lock = asyncio.Lock()
@@ -151,7 +150,7 @@ class BrowserPool:
         if not self._recent:
             return 0
         share = round(self.spares * self._recent.count(key) / len(self._recent))
-        return max(share, 1) if key == self._wanted else share
+        return max(share, 1) if key == self._recent[-1] else share
 
     def _refill(self, key: str | None, options: dict[str, Any]) -> None:
         if key is None or not self.spares or key in self._refilling:
@@ -168,9 +167,9 @@ class BrowserPool:
                 await self._trim()
             except Exception as exc:  # a spare is an optimisation: the next task opens its own
                 log.warning("could not prepare a spare browser context: %s", exc)
-                self._refilling.pop(key, None)
                 return
-            self._refilling.pop(key, None)
+            finally:
+                self._refilling.pop(key, None)
             self._refill(key, options)  # one at a time, until this shape has its share
 
         self._refilling[key] = asyncio.get_running_loop().create_task(refill())
@@ -191,7 +190,7 @@ class BrowserPool:
     @asynccontextmanager
     async def context(self, **options: Any) -> AsyncIterator[BrowserContext]:
         """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit."""
-        key = self._wanted = _key(options)
+        key = _key(options)
         self._recent.append(key)
         spare = await self._take_spare(key)
         if spare is None and key is not None and key in self._refilling and key not in self._awaited:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from workers.policy.network import IPAddress
+from workers.policy.network import IPAddress, literal_address
 
 Resolve = Callable[[str], Awaitable[list[IPAddress]]]
 
@@ -33,14 +33,6 @@ CACHE_LIMIT = 4096
 
 class ResolveError(OSError):
     """A host name that does not resolve (or not in time)."""
-
-
-def literal_address(host: str) -> IPAddress | None:
-    """``host`` as an IP address when it is one (IPv6 in brackets or not), else ``None``."""
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
 
 
 _pool: ThreadPoolExecutor | None = None

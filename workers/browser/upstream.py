@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import logging
 import struct
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from shared import proxies
 from shared.proxies import display
 from shared.settings import Settings
-from workers.policy.network import NetworkPolicy, Target
+from workers.policy.network import NetworkPolicy, Target, literal_address
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +149,8 @@ async def _read(reader: asyncio.StreamReader, n: int, upstream: Upstream) -> byt
 
 def _socks_address(host: str) -> bytes:
     """The SOCKS5 address of ``host``: a literal as such, a name for the proxy to resolve."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+    ip = literal_address(host)
+    if ip is None:
         name = host.encode("idna")
         return b"\x03" + bytes([len(name)]) + name
     return (b"\x01" if ip.version == 4 else b"\x04") + ip.packed

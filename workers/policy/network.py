@@ -59,6 +59,14 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 HINT = "an operator can allow it with BROWSERFLEET_ALLOWED_NETWORKS"
 
 
+def literal_address(host: str) -> IPAddress | None:
+    """``host`` as an IP address when it is one (IPv6 in brackets or not), else ``None``."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
 def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo, NAT64), if any.
 
@@ -231,11 +239,8 @@ class NetworkPolicy:
         host = target.host.lower()
         if host in METADATA_HOSTS:
             return f"{host} is a cloud metadata host"
-        try:
-            ip = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return None
-        return self.address_reason(ip, target.port)
+        ip = literal_address(host)
+        return None if ip is None else self.address_reason(ip, target.port)
 
     def address_reason(self, ip: IPAddress, port: int) -> str | None:
         """Why the resolved address ``ip`` may not be connected to on ``port``, or ``None``."""
