@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from workers.browser import resolver
-from workers.browser.resolver import CachingResolver, ResolveError, system_resolve
+from workers.browser.resolver import CachingResolver, LookupTimeout, ResolveError, system_resolve
 from workers.policy.network import IPAddress
 
 
@@ -69,6 +69,46 @@ def test_a_failure_is_forgotten_after_its_ttl() -> None:
             with pytest.raises(ResolveError):
                 await resolve("nope.invalid")
         assert names.lookups == ["nope.invalid", "nope.invalid"]
+
+    asyncio.run(test())
+
+
+def test_a_timeout_is_not_remembered_as_the_names_answer() -> None:
+    """A page that floods the lookup threads with made-up names can make a real name time
+    out; that must not refuse the real name to every task for the failure's lifetime."""
+
+    async def test() -> None:
+        lookups: list[str] = []
+
+        async def busy_then_answers(host: str) -> list[IPAddress]:
+            lookups.append(host)
+            if len(lookups) == 1:
+                raise LookupTimeout(f"{host} did not resolve within 5s")
+            return [ipaddress.ip_address("93.184.216.34")]
+
+        resolve = CachingResolver(busy_then_answers, failure_ttl_s=60)
+        with pytest.raises(LookupTimeout):
+            await resolve("shop.example")
+        assert await resolve("shop.example") == [ipaddress.ip_address("93.184.216.34")]
+        assert lookups == ["shop.example", "shop.example"]
+
+    asyncio.run(test())
+
+
+def test_names_longer_than_dns_allows_are_refused_without_a_lookup_or_a_cache_entry() -> None:
+    async def test() -> None:
+        names = CountingNames()
+        names.release.set()
+        resolve = CachingResolver(names)
+        for host in ("x" * 70_000, ".".join(["a" * 63] * 4), "b" * 255):
+            with pytest.raises(ResolveError, match=r"longer than a DNS name can be") as caught:
+                await resolve(host)
+            assert len(str(caught.value)) < 200
+        assert names.lookups == [] and resolve._cache == {}
+        longest = ".".join(["c" * 63] * 3 + ["d" * 61]) + "."  # 253 characters and the root's dot
+        with pytest.raises(ResolveError, match="does not resolve"):
+            await resolve(longest)
+        assert names.lookups == [longest]
 
     asyncio.run(test())
 
@@ -165,5 +205,5 @@ def test_hanging_lookups_never_hold_the_loops_own_threads(hanging_dns: threading
 
 
 def test_a_lookup_that_hangs_fails_at_its_time_limit(hanging_dns: threading.Event) -> None:
-    with pytest.raises(ResolveError, match=r"slow\.example did not resolve within 0\.2s"):
+    with pytest.raises(LookupTimeout, match=r"slow\.example did not resolve within 0\.2s"):
         asyncio.run(system_resolve("slow.example", timeout_s=0.2))

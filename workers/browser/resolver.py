@@ -29,10 +29,16 @@ LOOKUP_TIMEOUT_S = 5.0
 ANSWER_TTL_S = 30.0
 FAILURE_TTL_S = 15.0
 CACHE_LIMIT = 4096
+MAX_NAME_CHARS = 254  # a DNS name is at most 253 characters, plus the root's trailing dot
 
 
 class ResolveError(OSError):
     """A host name that does not resolve (or not in time)."""
+
+
+class LookupTimeout(ResolveError):
+    """No answer within the time limit: says nothing of the name (the lookup threads may have
+    been busy with a page's made-up names), so it is never remembered as the name's answer."""
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -70,11 +76,12 @@ async def system_resolve(host: str, timeout_s: float = LOOKUP_TIMEOUT_S) -> list
     try:
         return await asyncio.wait_for(lookup, timeout_s)
     except TimeoutError:
-        raise ResolveError(f"{host} did not resolve within {timeout_s:g}s") from None
+        raise LookupTimeout(f"{host} did not resolve within {timeout_s:g}s") from None
 
 
 class CachingResolver:
-    """Resolves through ``resolve``; keeps answers ``ttl_s`` and failures ``failure_ttl_s``.
+    """Resolves through ``resolve``; keeps answers ``ttl_s`` and failures ``failure_ttl_s``
+    (a timeout is not a failure of the name: the next request looks it up again).
 
     Requests for a name already being looked up wait for that lookup, so a page's hundred
     requests cost one lookup, and so does a hundred requests' failure.
@@ -95,6 +102,8 @@ class CachingResolver:
         self._pending: dict[str, asyncio.Future[list[IPAddress]]] = {}
 
     async def __call__(self, host: str) -> list[IPAddress]:
+        if len(host) > MAX_NAME_CHARS:  # refused before any lookup or cache entry (memory is bounded)
+            raise ResolveError(f"{host[:60]}... is longer than a DNS name can be ({len(host)} characters)")
         key = host.lower() if host.isascii() else host  # DNS ignores ASCII case only
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
@@ -110,6 +119,8 @@ class CachingResolver:
     async def _lookup(self, key: str, host: str) -> list[IPAddress]:
         try:
             addresses = await self._resolve(host)
+        except LookupTimeout:
+            raise
         except ResolveError as exc:
             self._keep(key, self._failure_ttl_s, exc)
             raise
