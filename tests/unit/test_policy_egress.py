@@ -154,6 +154,24 @@ def test_refused_destinations_never_see_a_connection() -> None:
     _run(test)
 
 
+def test_a_host_longer_than_any_name_is_refused_and_not_remembered() -> None:
+    """The refusal memory keys on the host: one as long as the head allows would cost ~64 kB each."""
+
+    async def test() -> None:
+        proxy, rec = await _proxy([])
+        host = "a" * 60_000 + ".test"
+        answer = await _ask(proxy.url, f"CONNECT {host}:443 HTTP/1.1\r\n\r\n".encode())
+        named = await _ask(proxy.url, b"CONNECT nowhere.test:443 HTTP/1.1\r\n\r\n")
+        await proxy.close()
+        assert answer.startswith(b"HTTP/1.1 403") and named.startswith(b"HTTP/1.1 403")
+        assert rec.connected == [] and len(rec.blocked) == 2
+        assert proxy.refusal(host, 443) is None  # refused, explained to on_block, not kept
+        assert proxy.refusal("nowhere.test", 443) == "nowhere.test does not resolve"
+        assert all(len(name) < 300 for name, _ in proxy._refusals)
+
+    _run(test)
+
+
 def test_only_the_checked_address_of_a_mixed_dns_answer_is_dialled() -> None:
     """A name answering with a private and an allowed address: the proxy dials the allowed one."""
 

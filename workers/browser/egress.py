@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from workers.browser.resolver import CachingResolver, Resolve, ResolveError
+from workers.browser.resolver import MAX_NAME_CHARS, CachingResolver, Resolve, ResolveError
 from workers.browser.upstream import Upstream, UpstreamError, check_target
 from workers.policy.navigation import BlockedRequest
 from workers.policy.network import IPAddress, NetworkPolicy, Target
@@ -47,6 +47,7 @@ HEAD_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 CHUNK = 64 * 1024
 REFUSAL_MEMORY_S = 60.0
+REFUSAL_MEMORY_ENTRIES = 4096  # cleared whole past this: bounded, and a refusal is only an explanation
 _DESTINATIONS = {"document": "page", "iframe": "frame", "frame": "frame"}
 _HOP_HEADERS = {"proxy-connection", "proxy-authorization", "keep-alive", "connection"}
 
@@ -97,16 +98,19 @@ class EgressProxy:
 
     def refusal(self, host: str, port: int) -> str | None:
         """Why a connection to ``host:port`` was refused in the last minute, if it was."""
-        hit = self._refusals.get((host.lower().strip("[]"), port))
+        key = _refusal_key(host, port)
+        hit = self._refusals.get(key) if key else None
         if hit is None or hit[0] < time.monotonic() - REFUSAL_MEMORY_S:
             return None
         return hit[1]
 
     def _refused(self, target: Target, url: str, reason: str, kind: str) -> None:
-        log.info("egress blocked %s:%d: %s", target.host, target.port, reason)
-        if len(self._refusals) > 4096:
-            self._refusals.clear()
-        self._refusals[(target.host.lower().strip("[]"), target.port)] = (time.monotonic(), reason)
+        log.info("egress blocked %s:%d: %s", target.host[:300], target.port, reason[:500])
+        key = _refusal_key(target.host, target.port)
+        if key is not None:  # a host longer than any real name is refused but not remembered
+            if len(self._refusals) > REFUSAL_MEMORY_ENTRIES:
+                self._refusals.clear()
+            self._refusals[key] = (time.monotonic(), reason)
         if self.on_block is not None:
             self.on_block(BlockedRequest(url, reason, kind))
 
@@ -366,3 +370,9 @@ async def _start(policy: NetworkPolicy, upstream: Upstream | None = None) -> Egr
     await proxy.start()
     log.info("egress proxy listening on %s%s", proxy.url, f", through {upstream}" if upstream else "")
     return proxy
+
+
+def _refusal_key(host: str, port: int) -> tuple[str, int] | None:
+    """The refusal memory's key, or None for a host longer than a DNS name can be (memory stays small)."""
+    name = host.lower().strip("[]")
+    return (name, port) if len(name) <= MAX_NAME_CHARS else None
