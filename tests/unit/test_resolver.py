@@ -207,3 +207,88 @@ def test_hanging_lookups_never_hold_the_loops_own_threads(hanging_dns: threading
 def test_a_lookup_that_hangs_fails_at_its_time_limit(hanging_dns: threading.Event) -> None:
     with pytest.raises(LookupTimeout, match=r"slow\.example did not resolve within 0\.2s"):
         asyncio.run(system_resolve("slow.example", timeout_s=0.2))
+
+
+class SlowSite:
+    """``getaddrinfo`` that hangs for names under ``slow.example`` until released, and answers
+    every other name at once; counts the threads it holds."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, host: str, *args: Any, **kwargs: Any) -> Any:
+        if host.endswith("slow.example"):
+            with self.lock:
+                self.started.append(host)
+            self.release.wait(30)
+            raise OSError("gave up")
+        return [(2, 1, 6, "", ("93.184.216.34", 0))]
+
+
+@pytest.fixture
+def slow_site(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlowSite]:
+    fake = SlowSite()
+    monkeypatch.setattr(resolver.socket, "getaddrinfo", fake)
+    yield fake
+    fake.release.set()
+
+
+def test_a_slow_site_holds_only_its_share_of_the_lookup_threads(slow_site: SlowSite) -> None:
+    """A page asking for endless made-up names under one domain whose name server never
+    answers: other names still resolve, and that domain never holds more than its share."""
+
+    async def test() -> None:
+        made_up = [
+            asyncio.ensure_future(system_resolve(f"x{i}.y.slow.example", timeout_s=60)) for i in range(40)
+        ]
+        for _ in range(1000):  # until the site's share of threads is taken (bounded: never hangs)
+            if len(slow_site.started) >= resolver.SITE_LOOKUPS:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # time for any thread beyond the share to start, if one could
+        assert len(slow_site.started) == resolver.SITE_LOOKUPS
+        answers = await asyncio.gather(*(system_resolve(f"shop{i}.example", timeout_s=10) for i in range(30)))
+        assert answers == [[ipaddress.ip_address("93.184.216.34")]] * 30
+        assert not any(lookup.done() for lookup in made_up)
+        slow_site.release.set()
+        results = await asyncio.gather(*made_up, return_exceptions=True)
+        assert all(isinstance(r, ResolveError) and "gave up" in str(r) for r in results)
+        assert len(slow_site.started) == 40
+        await asyncio.sleep(0.05)  # the last threads' shares come back through the loop
+        assert resolver._gates().in_use() == {}
+
+    asyncio.run(test())
+
+
+def test_a_waiter_giving_up_does_not_free_its_share_while_the_thread_still_hangs(slow_site: SlowSite) -> None:
+    async def test() -> None:
+        first = [system_resolve(f"n{i}.slow.example", timeout_s=0.2) for i in range(resolver.SITE_LOOKUPS)]
+        results = await asyncio.gather(*first, return_exceptions=True)
+        assert all(isinstance(r, LookupTimeout) for r in results)
+        with pytest.raises(LookupTimeout):  # waits for a share, never reaches a thread
+            await system_resolve("late.slow.example", timeout_s=0.2)
+        assert len(slow_site.started) == resolver.SITE_LOOKUPS
+        assert resolver._gates().in_use() == {"slow.example": resolver.SITE_LOOKUPS}
+        slow_site.release.set()
+        await asyncio.sleep(0.05)
+        assert resolver._gates().in_use() == {}
+
+    asyncio.run(test())
+
+
+@pytest.mark.parametrize(
+    ("host", "site"),
+    [
+        ("a.b.example.com", "example.com"),
+        ("Example.COM.", "example.com"),
+        ("x.shop.example.co.uk", "example.co.uk"),
+        ("shop.com.au", "shop.com.au"),
+        ("co.uk", "co.uk"),
+        ("a.b.cdn.io", "cdn.io"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_names_are_grouped_by_the_domain_that_answers_for_them(host: str, site: str) -> None:
+    assert resolver.site_of(host) == site

@@ -6,17 +6,21 @@ takes seconds to say no (a closed network; a page asking for a thousand made-up 
 would hold all of its threads and stall every task of the worker — measured: Chromium's
 autofill requests on a closed network held all six default threads 5 s at a time, and
 steps waited up to 10 s for a stop check. Here lookups get their own few threads, a time
-limit (queueing included), one lookup per name however many requests wait for it, and a
-memory of failures as well as answers.
+limit (queueing included), one lookup per name however many requests wait for it, a
+memory of failures as well as answers, and a share of the threads per site: a page asking
+for endless made-up names under one slow-answering domain holds ``SITE_LOOKUPS`` threads,
+not all of them, so the worker's other tasks still resolve their names.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,6 +34,10 @@ ANSWER_TTL_S = 30.0
 FAILURE_TTL_S = 15.0
 CACHE_LIMIT = 4096
 MAX_NAME_CHARS = 254  # a DNS name is at most 253 characters, plus the root's trailing dot
+SITE_LOOKUPS = 4  # lookup threads one site (see site_of) may hold at once, of LOOKUP_THREADS
+# Second-level labels under which country domains register names (example.co.uk): an
+# approximation of the public suffix list, enough to keep one registrant's names together.
+_SECOND_LEVELS = frozenset({"ac", "co", "com", "edu", "gob", "gov", "ltd", "mil", "ne", "net", "or", "org"})
 
 
 class ResolveError(OSError):
@@ -68,15 +76,85 @@ def _addresses(host: str) -> list[IPAddress]:
 
 
 async def system_resolve(host: str, timeout_s: float = LOOKUP_TIMEOUT_S) -> list[IPAddress]:
-    """The addresses ``host`` resolves to, in the system resolver's order, within ``timeout_s``."""
+    """The addresses ``host`` resolves to, in the system resolver's order, within ``timeout_s``
+    (waiting for a thread, or for the site's share of them, included)."""
     ip = literal_address(host)
     if ip is not None:
         return [ip]
-    lookup = asyncio.get_running_loop().run_in_executor(_lookup_pool(), _addresses, host)
     try:
-        return await asyncio.wait_for(lookup, timeout_s)
+        async with asyncio.timeout(timeout_s):
+            return await _gates().lookup(site_of(host), host)
     except TimeoutError:
-        raise LookupTimeout(f"{host} did not resolve within {timeout_s:g}s") from None
+        raise LookupTimeout(f"{host[:100]} did not resolve within {timeout_s:g}s") from None
+
+
+def site_of(host: str) -> str:
+    """The registrable part of ``host`` as far as DNS load goes: ``a.b.example.com`` →
+    ``example.com``, ``x.example.co.uk`` → ``example.co.uk`` (one owner, one name server)."""
+    labels = host.rstrip(".").lower().split(".")
+    keep = 3 if len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVELS else 2
+    return ".".join(labels[-keep:])
+
+
+class _SiteGates:
+    """Per-site shares of the lookup threads, for one event loop.
+
+    A share is given back when the lookup's *thread* is done, not when its waiter gives up:
+    a thread stuck in ``getaddrinfo`` cannot be stopped, and it still counts.
+    """
+
+    def __init__(self, per_site: int = SITE_LOOKUPS) -> None:
+        self._per_site = per_site
+        self._gates: dict[str, tuple[asyncio.Semaphore, int]] = {}  # site -> (share, users)
+
+    async def lookup(self, site: str, host: str) -> list[IPAddress]:
+        gate, users = self._gates.get(site) or (asyncio.Semaphore(self._per_site), 0)
+        self._gates[site] = (gate, users + 1)
+        try:
+            await gate.acquire()
+        except BaseException:
+            self._leave(site)
+            raise
+        loop = asyncio.get_running_loop()
+        try:
+            work = _lookup_pool().submit(_addresses, host)  # no await between acquire and here
+        except BaseException:
+            self._release(site)
+            raise
+        work.add_done_callback(lambda _: _call_soon(loop, self._release, site))
+        return await asyncio.wrap_future(work)
+
+    def _release(self, site: str) -> None:
+        self._gates[site][0].release()
+        self._leave(site)
+
+    def _leave(self, site: str) -> None:
+        gate, users = self._gates[site]
+        if users == 1:
+            del self._gates[site]
+        else:
+            self._gates[site] = (gate, users - 1)
+
+    def in_use(self) -> dict[str, int]:
+        """Sites with lookups running or waiting, and how many (for tests and debugging)."""
+        return {site: users for site, (_, users) in self._gates.items()}
+
+
+_loop_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SiteGates] = weakref.WeakKeyDictionary()
+
+
+def _gates() -> _SiteGates:
+    loop = asyncio.get_running_loop()
+    gates = _loop_gates.get(loop)
+    if gates is None:
+        gates = _loop_gates[loop] = _SiteGates()
+    return gates
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[str], None], site: str) -> None:
+    """Run ``callback`` on ``loop`` from a lookup thread, unless the loop has closed meanwhile."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, site)
 
 
 class CachingResolver:
