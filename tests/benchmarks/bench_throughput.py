@@ -343,6 +343,9 @@ def full_round(
         # No browser recycling during a round: a recycled browser's orphaned zygote would be
         # reaped outside the tree and its renderers' CPU lost to the accounting.
         "BROWSERFLEET_TASKS_PER_BROWSER": "100000",
+        # The default lease, not the tests' 2 s (which makes every task renew it several times
+        # a second): the bench measures a worker as users run it.
+        "BROWSERFLEET_LEASE_TTL_S": "30",
     }
     os.environ.update(env)
     from producer import Producer
