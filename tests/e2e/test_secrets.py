@@ -105,11 +105,14 @@ class EventTap:
         ready.wait(5)
         time.sleep(0.5)
 
-    def of(self, task_id: str, at_least: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
+    def of(self, task_id: str, types: set[str], timeout: float = 10) -> list[dict[str, Any]]:
+        """The task's events once every one of ``types`` has arrived (or ``timeout`` passed):
+        the worker publishes ``task-succeeded`` after the result is stored, so a caller that
+        saw the task finish may still be ahead of it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             mine = [e for e in self.events if e.get("uuid") == task_id]
-            if len(mine) >= at_least:
+            if types <= {e["type"] for e in mine}:
                 return mine
             time.sleep(0.1)
         return [e for e in self.events if e.get("uuid") == task_id]
@@ -197,8 +200,9 @@ def test_a_login_with_secrets_leaks_nothing(
 
     assert_absent(needles, view.model_dump_json(), "the task view")
     assert_absent(needles, producer.get_task(view.id).model_dump_json(), "the stored task view")
-    events = tap.of(str(view.id), at_least=4)
-    assert {"task-received", "task-started", "task-progress", "task-succeeded"} <= {e["type"] for e in events}
+    expected = {"task-received", "task-started", "task-progress", "task-succeeded"}
+    events = tap.of(str(view.id), expected)
+    assert expected <= {e["type"] for e in events}
     assert_absent(needles, json.dumps(tap.events, default=str), "the Celery event stream")
     assert_absent(needles, worker.log(), "the worker log")
     assert assert_redis_clean(needles) > 0
