@@ -188,9 +188,9 @@ def test_the_judge_runs_on_its_own_worker_without_a_browser(
     marker = fake_llm.script(sid, judged_script(lambda call: DONE, lambda call: verdict(True)))
     view = run(producer, {"task": f"Read the total. {marker}", "judge": True})
     assert view.judge_verdict is True
-    assert f"task {view.id} judged: verdict=True" in judge_worker.log()
+    assert f"task {view.id} judged: verdict=True" in judge_worker.log_once(f"task {view.id} judged")
+    assert f"task {view.id} ran (success=True" in worker.log_once(f"task {view.id} ran")
     assert f"task {view.id} judged" not in worker.log()
-    assert f"task {view.id} ran (success=True" in worker.log()
     assert browser_pids(judge_worker.proc.pid) == []
 
 

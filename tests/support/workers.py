@@ -58,6 +58,14 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_once(self, text: str, timeout: float = 15) -> str:
+        """The log once it holds ``text`` (or after ``timeout``): a line written just after the
+        state a test waited for (a result stored, a verdict written) may not be there yet."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return log
+
     def stop(self) -> None:
         if self.log_file.closed:
             return
