@@ -36,6 +36,8 @@ def test_concurrent_requests_for_one_name_share_one_lookup() -> None:
         resolve = CachingResolver(names)
         waiting = [asyncio.ensure_future(resolve("shop.example")) for _ in range(50)]
         waiting.append(asyncio.ensure_future(resolve("SHOP.example")))
+        fullwidth = "\uff53\uff48\uff4f\uff50\u3002example"  # the same name once IDNA-encoded
+        waiting.append(asyncio.ensure_future(resolve(fullwidth)))
         await asyncio.sleep(0)
         names.release.set()
         answers = await asyncio.gather(*waiting)
@@ -290,6 +292,11 @@ def test_a_waiter_giving_up_does_not_free_its_share_while_the_thread_still_hangs
         ("co.uk", "co.uk"),
         ("a.b.cdn.io", "cdn.io"),
         ("localhost", "localhost"),
+        # spellings getaddrinfo's IDNA encoding turns into the same name are one site
+        ("x1.evil\u3002com", "evil.com"),
+        ("x2.\uff45vil.com", "evil.com"),
+        ("a.b\uff0eevil\uff0ecom", "evil.com"),
+        ("x.EVIL.com\u3002", "evil.com"),
     ],
 )
 def test_names_are_grouped_by_the_domain_that_answers_for_them(host: str, site: str) -> None:

@@ -88,10 +88,23 @@ async def system_resolve(host: str, timeout_s: float = LOOKUP_TIMEOUT_S) -> list
         raise LookupTimeout(f"{host[:100]} did not resolve within {timeout_s:g}s") from None
 
 
+def dns_name(host: str) -> str:
+    """``host`` as the name server is asked for it: ``getaddrinfo`` IDNA-encodes a non-ASCII
+    name (fullwidth letters and ideographic full stops become their ASCII selves), and DNS
+    ignores ASCII case. Caching and thread shares key on this, so spellings of one name
+    cannot pass for different names."""
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return host  # getaddrinfo cannot encode it either: it fails without a lookup
+    return host.lower()
+
+
 def site_of(host: str) -> str:
     """The registrable part of ``host`` as far as DNS load goes: ``a.b.example.com`` →
     ``example.com``, ``x.example.co.uk`` → ``example.co.uk`` (one owner, one name server)."""
-    labels = host.rstrip(".").lower().split(".")
+    labels = dns_name(host).rstrip(".").split(".")
     keep = 3 if len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVELS else 2
     return ".".join(labels[-keep:])
 
@@ -182,7 +195,7 @@ class CachingResolver:
     async def __call__(self, host: str) -> list[IPAddress]:
         if len(host) > MAX_NAME_CHARS:  # refused before any lookup or cache entry (memory is bounded)
             raise ResolveError(f"{host[:60]}... is longer than a DNS name can be ({len(host)} characters)")
-        key = host.lower() if host.isascii() else host  # DNS ignores ASCII case only
+        key = dns_name(host)
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
             if isinstance(hit[1], ResolveError):
