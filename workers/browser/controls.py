@@ -16,16 +16,7 @@ from typing import Any
 from playwright.async_api import ElementHandle, Frame, Page, Position
 from playwright.async_api import Error as PlaywrightError
 
-#: Input types whose value is set, not typed (Chromium shows its own picker for them).
-NATIVE_FORMATS = {
-    "date": "YYYY-MM-DD",
-    "time": "HH:MM (24 h)",
-    "datetime-local": "YYYY-MM-DDTHH:MM",
-    "month": "YYYY-MM",
-    "week": "YYYY-Www",
-    "color": "#rrggbb",
-    "range": "a number",
-}
+from workers.browser.overlays import COVERED_JS
 
 # Where to click: a visible point of the element's own (not one of its listed children's),
 # or what covers it. Centre first, then a grid; points outside the viewport never count.
@@ -86,6 +77,7 @@ _CLICK_TARGET_JS = """(el) => {
   let child = null;
   let through = null;
   let cover = null;
+  let coverAt = null;
   for (let i = 0; i < points.length; i++) {
     const [x0, x1, y0, y1] = boxes[i < boxes.length ? i : 0];
     const [fx, fy] = points[i];
@@ -97,20 +89,15 @@ _CLICK_TARGET_JS = """(el) => {
     if (kind === 'own') return point;
     if (kind === 'child' && !child) child = point;
     if (kind === 'through' && !through) through = { ...point, force: true };
-    if (kind === 'covered' && !cover) cover = hit;
+    if (kind === 'covered' && !cover) {
+      cover = hit;
+      coverAt = [x, y];
+    }
   }
   if (child || through) return child || through;
   if (!cover) return { kind: 'offscreen' };
-  let n = cover;
-  while (n && !set.has(n)) n = up(n);
-  const cls = (cover.getAttribute('class') || '').trim().split(/\\s+/)[0];
-  const text = (cover.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 40);
-  return {
-    kind: 'covered',
-    local: n ? listed.indexOf(n) : -1,
-    what: '<' + cover.localName + (cover.id ? ' id=' + cover.id : cls ? ' class=' + cls : '') +
-      '>' + text,
-  };
+  return coveredBy(cover, coverAt);
+""" + COVERED_JS + """
 }"""
 
 # One round trip instead of a handle lookup, a look and Playwright's ~15 for a click: find
@@ -185,29 +172,6 @@ _SETTLE_JS = """(el, [quiet, max]) => new Promise((resolve) => {
   s.setTimeout.call(window, tick, 25);
 })"""
 
-_FIELD_JS = """(el) => ({
-  tag: el.localName,
-  type: el.localName === 'input' ? (el.type || 'text') : '',
-  readonly: !!el.readOnly || el.getAttribute('aria-readonly') === 'true',
-  disabled: !!(el.matches && el.matches(':disabled')) || el.getAttribute('aria-disabled') === 'true',
-  value: 'value' in el ? String(el.value) : '',
-})"""
-
-# A value the browser rejects (wrong format) leaves the field as it was, with no events.
-_SET_VALUE_JS = """(el, value) => {
-  const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
-  const before = el.value;
-  el.focus();
-  setter.call(el, value);
-  if (value.trim() !== '' && el.value === '') {
-    setter.call(el, before);
-    return [false, before];
-  }
-  el.dispatchEvent(new Event('input', { bubbles: true }));
-  el.dispatchEvent(new Event('change', { bubbles: true }));
-  return [true, el.value];
-}"""
-
 _SCROLL_JS = """(el, f) => {
   const page = () => {
     const d = document.scrollingElement || document.documentElement;
@@ -247,8 +211,11 @@ class ClickTarget:
     position: Position | None = None
     viewport: tuple[float, float] | None = None  # the same point in the frame's viewport
     force: bool = False  # the point reaches the element's ancestor: skip Playwright's hit check
-    cover_local: int = -1  # frame-local index of the listed element on top, if any
+    cover_local: int = -1  # frame-local index of the listed element (or widget) on top, if any
     cover_what: str = ""
+    transient: bool = False  # what covers it is a popup a person would close (see overlays)
+    owner_local: int = -1  # frame-local index of the field that popup belongs to, if listed
+    owner_what: str = ""
 
 
 @dataclass(frozen=True)
@@ -261,20 +228,6 @@ class ClickVerdict:
     @property
     def landed(self) -> bool:
         return self.hits > 0 and not self.miss
-
-
-@dataclass(frozen=True)
-class Field:
-    tag: str
-    type: str
-    readonly: bool
-    disabled: bool
-    value: str
-
-    @property
-    def native_format(self) -> str | None:
-        """The value format of a native picker input (date, colour, range…), else ``None``."""
-        return NATIVE_FORMATS.get(self.type) if self.tag == "input" else None
 
 
 @dataclass(frozen=True)
@@ -321,7 +274,14 @@ def _click_target(raw: dict[str, Any]) -> ClickTarget:
         viewport = (float(raw["vx"]), float(raw["vy"])) if "vx" in raw else None
         return ClickTarget(kind, position=position, viewport=viewport, force=bool(raw.get("force")))
     if kind == "covered":
-        return ClickTarget(kind, cover_local=int(raw.get("local", -1)), cover_what=str(raw.get("what", "")))
+        return ClickTarget(
+            kind,
+            cover_local=int(raw.get("local", -1)),
+            cover_what=str(raw.get("what", "")),
+            transient=bool(raw.get("transient")),
+            owner_local=int(raw.get("owner", -1)),
+            owner_what=str(raw.get("ownerWhat", "")),
+        )
     return ClickTarget(kind)
 
 
@@ -333,24 +293,6 @@ async def settle(handle: ElementHandle, quiet_ms: int = 150, max_ms: int = 1500)
             await asyncio.wait_for(handle.evaluate(_SETTLE_JS, [quiet_ms, max_ms]), max_ms / 1000 + 1)
         )
     return False
-
-
-async def field(handle: ElementHandle) -> Field:
-    raw: dict[str, Any] = await handle.evaluate(_FIELD_JS)
-    return Field(
-        tag=str(raw["tag"]),
-        type=str(raw["type"]),
-        readonly=bool(raw["readonly"]),
-        disabled=bool(raw["disabled"]),
-        value=str(raw["value"]),
-    )
-
-
-async def set_value(handle: ElementHandle, value: str) -> tuple[bool, str]:
-    """Set an input's value as a picker would (value, then ``input`` and ``change``); returns
-    whether the browser took it, and what the field holds afterwards."""
-    took, held = await handle.evaluate(_SET_VALUE_JS, value)
-    return bool(took), str(held)
 
 
 async def scroll(target: ElementHandle | Page, factor: float) -> ScrollOutcome:
