@@ -29,7 +29,7 @@ JQUI = """<!doctype html><html><head><title>Hotel booking</title><style>
 <form method="post" action="/submit/jqui">
 <p><label>Guest <input name="guest" value="Ada"></label></p>
 <p><label>Check-in <input id="checkin" name="checkin" readonly placeholder="mm/dd/yyyy"></label></p>
-<button type="submit">Submit booking</button>
+<p style="padding-left: 90px"><button type="submit">Submit booking</button></p>
 <input type="hidden" id="checkin_iso" name="checkin_iso">
 </form>
 <div id="ui-datepicker-div" class="ui-datepicker"></div>
@@ -318,4 +318,95 @@ PAGES = {
     "/pickers/native": NATIVE,
     "/pickers/alt": ALT,
     "/pickers/stays-open": STAYS_OPEN,
+}
+
+# A page that guards its field against scripts: the `value` setter throws, on the prototype
+# and on the field itself, and so does the field's focus(). The form still sends whatever
+# the field holds.
+HOSTILE = """<!doctype html><html><head><title>Guarded</title></head><body>
+<h1>Arrival</h1>
+<form method="post" action="/submit/hostile">
+<p><label>Arrival <input id="arrival" name="arrival" readonly placeholder="YYYY-MM-DD"></label></p>
+<button type="submit">Send</button>
+</form>
+<script>
+  const d = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value');
+  const guard = { configurable: true, get() { return d.get.call(this); },
+    set() { throw new Error('value is read-only here'); } };
+  Object.defineProperty(HTMLInputElement.prototype, 'value', guard);
+  const arrival = document.getElementById('arrival');
+  Object.defineProperty(arrival, 'value', guard);
+  arrival.focus = () => { throw new Error('no focus'); };
+</script></body></html>"""
+
+# A readonly field whose change submits its form at once (the page navigates mid-action).
+NAVIGATES = """<!doctype html><html><head><title>Quick</title></head><body>
+<h1>Pick and go</h1>
+<form method="post" action="/submit/navigates">
+<p><label>Leave on <input name="leave" readonly placeholder="YYYY-MM-DD"
+  onchange="this.form.submit()"></label></p>
+</form></body></html>"""
+
+# Inside a frame of another site (the test serves it as http://localhost:<port>, the outer
+# page as 127.0.0.1): a readonly field that shows its format, and the frame's own form.
+INNER = """<!doctype html><html><head><title>Inner</title></head><body>
+<form method="post" action="/submit/inner">
+<label>Day <input name="day" readonly placeholder="dd.mm.yyyy"></label>
+<button type="submit">Send day</button>
+</form></body></html>"""
+
+OUTER = """<!doctype html><html><head><title>Outer</title></head><body>
+<h1>Outer page</h1>
+<iframe src="{inner}" width="600" height="200"></iframe>
+</body></html>"""
+
+# A menu that a person closes only with its own Close button: Escape and clicks outside do
+# nothing. It covers the Submit button.
+STUBBORN = """<!doctype html><html><head><title>Export</title><style>
+.wrap { position: relative; }
+.dropdown-menu { position: absolute; top: 28px; left: 0; width: 260px; background: #fff;
+  border: 1px solid #888; padding: 4px; z-index: 5; }
+.dropdown-menu td a { display: block; padding: 6px; cursor: pointer; }
+</style></head><body>
+<h1>Export</h1>
+<form method="post" action="/submit/stubborn">
+<div class="wrap">
+  <button type="button" id="fmt" aria-haspopup="true" aria-controls="menu">Format:
+    <span id="chosen">csv</span></button>
+  <div id="menu" class="dropdown-menu"><table><tr><td><a>csv</a></td><td><a>json</a></td></tr>
+    <tr><td><a>xml</a></td><td><a>yaml</a></td></tr></table>
+    <button type="button" id="close">Close</button></div>
+</div>
+<input type="hidden" name="format" value="csv">
+<p><button type="submit">Export now</button></p>
+</form>
+<script>
+  const menu = document.getElementById('menu');
+  document.getElementById('fmt').addEventListener('click', () => { menu.hidden = false; });
+  menu.addEventListener('click', (e) => {
+    const a = e.target.closest('a');
+    if (a) {
+      document.getElementById('chosen').textContent = a.textContent;
+      document.querySelector('[name=format]').value = a.textContent;
+    }
+  });
+  document.getElementById('close').addEventListener('click', () => { menu.hidden = true; });
+</script></body></html>"""
+
+# A readonly date of birth for a secret, and the same field in a sandboxed frame that sends
+# whatever it gets to an "attacker" ({attacker}).
+SECRET = """<!doctype html><html><head><title>Profile</title></head><body>
+<h1>Your profile</h1>
+<form method="post" action="/submit/secret">
+<p><label>Date of birth <input name="dob" readonly placeholder="YYYY-MM-DD"></label></p>
+<button type="submit">Save profile</button>
+</form>
+<iframe sandbox="allow-scripts" srcdoc="{frame}"></iframe>
+</body></html>"""
+
+MORE_PAGES = {
+    "/pickers/hostile": HOSTILE,
+    "/pickers/navigates": NAVIGATES,
+    "/pickers/inner": INNER,
+    "/pickers/stubborn": STUBBORN,
 }

@@ -28,9 +28,10 @@ from workers.browser.field_value import Field, Shown, Written
 
 _SHOWN_CHARS = 80
 _PICKER_HINT = "click it, or the button next to it, to open its picker and choose the value there"
-# (what the field is, as the refusal says it; as the success note says it)
-_READONLY = ("is readonly", "readonly field")
-_UNTYPABLE = ("did not take the typed text", "typing did not go in")
+_FORMAT_HINT = "it may want another format, or a choice from its own list or picker"
+# (what the field is, as the refusal says it; as the success note says it; what to do instead)
+_READONLY = ("is readonly", "readonly field", _PICKER_HINT)
+_UNTYPABLE = ("did not take the typed text", "typing did not go in", _FORMAT_HINT)
 
 
 async def inspect(ctx: ActionContext, index: int, handle: ElementHandle) -> Field:
@@ -67,7 +68,7 @@ async def write(
             await handle.type(value)
     except PlaywrightError as exc:
         raise ActionError(f"could not type into [{index}]: {exc.message.splitlines()[0]}") from None
-    await controls.settle(handle)
+    await controls.settle(handle, keyup=clear)
     shown = await field_value.read(handle) if field.holds_text else None
     want = value if clear else field.value + value
     if shown is not None and shown.value == field.value != want:  # the keys did not go in
@@ -134,7 +135,7 @@ async def _set_as_picker(
     value: str,
     how: str,
     clear: bool,
-    why: tuple[str, str],
+    why: tuple[str, str, str],
 ) -> ActionResult:
     """Set a readonly or picker-only field's value as its picker would, and keep it only if
     the page did: else the error says what the page did and to use the picker."""
@@ -143,7 +144,7 @@ async def _set_as_picker(
     written = await _set(index, handle, value, clear=clear, focus=not field.readonly)
     if written.error:
         raise ActionError(
-            f"{refuse}, and the page did not let its value be set ({written.error}); {_PICKER_HINT}{fmt}"
+            f"{refuse}, and the page did not let its value be set ({written.error}); {why[2]}{fmt}"
         )
     await controls.settle(handle)
     shown = await field_value.read(handle)
@@ -155,7 +156,7 @@ async def _set_as_picker(
     want = value if clear else written.before + value
     problem = _not_kept(shown, written, want)
     if problem:
-        raise ActionError(f"{refuse}, and {problem}; {_PICKER_HINT}{fmt}")
+        raise ActionError(f"{refuse}, and {problem}; {why[2]}{fmt}")
     return ActionResult(
         text=f"set [{index}] to {value!r} as its picker would ({why[1]}{how})" + _notes(field, shown, want)
     )
@@ -178,16 +179,11 @@ def _not_kept(shown: Shown, written: Written, want: str) -> str:
         return f"the page marks {_clip(shown.value)!r} invalid ({shown.invalid})"
     before = dict(written.hidden)
     for name, now in shown.hidden:
-        # the hidden field a picker fills beside its text (flatpickr's altInput, jQuery UI's
-        # altField) did not follow: the form would send what it held before
-        if name in before and before[name] == now and (now == "" or _looks_like_value(now)) and want:
-            return f"the page did not take it (the form's hidden field {name!r} beside it holds {now!r})"
+        # the hidden field a picker fills beside its text (flatpickr's altInput) stayed empty:
+        # the form would send nothing. (One that held a value and kept it proves nothing.)
+        if before.get(name) == now == "" and want:
+            return f"the page did not take it (the form's hidden field {name!r} beside it is still empty)"
     return ""
-
-
-def _looks_like_value(text: str) -> bool:
-    """A hidden field holding a short value with digits (a date, an id) rather than a token."""
-    return len(text) <= 32 and any(c.isdigit() for c in text) and " " not in text
 
 
 def _notes(field: Field, shown: Shown | None, want: str) -> str:

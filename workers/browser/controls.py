@@ -156,8 +156,12 @@ _CLICK_VERDICT_JS = """() => {
 # `min` ms if nothing changed since the wait began (a plain field costs just that), else for
 # `quiet` ms after the last change; after `max` ms whatever happens. Uses the page's original
 # setTimeout, so waiting is not itself a pending timer.
-_SETTLE_JS = """(el, [quiet, max]) => new Promise((resolve) => {
+_SETTLE_JS = """(el, [quiet, max, keyup]) => new Promise((resolve) => {
   const s = window[Symbol.for('browserfleet')];
+  if (keyup && el.isConnected) {
+    el.dispatchEvent(new KeyboardEvent('keyup', { bubbles: true, cancelable: true, composed: true,
+      key: 'Unidentified' }));
+  }
   if (!s || !s.busy) { resolve(false); return; }
   const t0 = performance.now();
   const MIN = 50;
@@ -285,12 +289,18 @@ def _click_target(raw: dict[str, Any]) -> ClickTarget:
     return ClickTarget(kind)
 
 
-async def settle(handle: ElementHandle, quiet_ms: int = 150, max_ms: int = 1500) -> bool:
+async def settle(
+    handle: ElementHandle, quiet_ms: int = 150, max_ms: int = 1500, *, keyup: bool = False
+) -> bool:
     """Wait (bounded) until the element's page has no pending short timers or requests and
-    has not changed for ``quiet_ms``; ``True`` if it got quiet. Never raises."""
+    has not changed for ``quiet_ms``; ``True`` if it got quiet. Never raises. ``keyup`` first
+    sends the field the ``keyup`` that ends a person's typing (Playwright's ``fill`` inserts
+    text without key events; jQuery UI's datepicker and others parse the field on keyup)."""
     with contextlib.suppress(PlaywrightError, TimeoutError):
         return bool(
-            await asyncio.wait_for(handle.evaluate(_SETTLE_JS, [quiet_ms, max_ms]), max_ms / 1000 + 1)
+            await asyncio.wait_for(
+                handle.evaluate(_SETTLE_JS, [quiet_ms, max_ms, keyup]), max_ms / 1000 + 1
+            )
         )
     return False
 

@@ -143,6 +143,15 @@ SET_JS = """(el, a) => {""" + _ACCESSOR_JS + """
   }
   try {
     el.dispatchEvent(key('keydown'));
+    if (acc && text === before && Object.prototype.hasOwnProperty.call(el, 'value')) {
+      // the field shows the value already but a framework's tracker on it (React's own `value`
+      // property) may not know: through that property first, so the change below is heard
+      try {
+        el.value = '';
+      } catch (_) {
+        // a page whose own setter throws: the change below still goes through
+      }
+    }
     write(text);
     if (acc && text.trim() !== '' && read() === '') {
       write(before);

@@ -36,7 +36,7 @@ _HELPERS_JS = """
   const nodeText = (n) => {
     const cls = (n.getAttribute('class') || '').trim().split(/\\s+/)[0];
     const role = n.getAttribute('role');
-    const text = (n.innerText || n.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 40);
+    const text = (n.innerText || n.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 40).trim();
     return '<' + n.localName + (n.id ? ' id=' + n.id : cls ? ' class=' + cls : '') +
       (role ? ' role=' + role : '') + '>' + text;
   };
