@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from playwright.async_api import ElementHandle
 from playwright.async_api import Error as PlaywrightError
 
@@ -27,6 +29,15 @@ from workers.browser import controls, field_value
 from workers.browser.field_value import Field, Shown, Written
 
 _SHOWN_CHARS = 80
+@dataclass(frozen=True)
+class Target:
+    """The field as results name it (``[3]`` for ``input``, ``'Check-in'`` for ``fill_form``)
+    and as refusals show it (its line in the state)."""
+
+    ref: str
+    line: str
+
+
 _PICKER_HINT = "click it, or the button next to it, to open its picker and choose the value there"
 _FORMAT_HINT = "it may want another format, or a choice from its own list or picker"
 # (what the field is, as the refusal says it; as the success note says it; what to do instead)
@@ -34,102 +45,105 @@ _READONLY = ("is readonly", "readonly field", _PICKER_HINT)
 _UNTYPABLE = ("did not take the typed text", "typing did not go in", _FORMAT_HINT)
 
 
-async def inspect(ctx: ActionContext, index: int, handle: ElementHandle) -> Field:
+async def inspect(target: Target, handle: ElementHandle) -> Field:
     """The field, if something can be written into it; an ``ActionError`` at once if it is
     disabled."""
     try:
         field = await field_value.inspect(handle)
     except PlaywrightError as exc:
-        raise ActionError(f"could not inspect [{index}]: {exc.message.splitlines()[0]}") from None
+        raise ActionError(f"could not inspect {target.ref}: {exc.message.splitlines()[0]}") from None
     if field.disabled:
         raise ActionError(
-            f"{_line(ctx, index)} is disabled: nothing can be typed into it until the page enables it"
+            f"{target.line} is disabled: nothing can be typed into it until the page enables it"
         )
     return field
 
 
 async def write(
-    ctx: ActionContext, index: int, handle: ElementHandle, field: Field, text: str, clear: bool
+    ctx: ActionContext, target: Target, handle: ElementHandle, field: Field, text: str, clear: bool
 ) -> ActionResult:
     """Put ``text`` (no secrets) into the field and report what it holds."""
     hints = _hints(field)
     if field.native_format:
-        return await _set_native(ctx, index, handle, field, text, hints)
+        return await _set_native(ctx, target, handle, field, text, hints)
     value, how = text, ""
     reading = date_text.in_page_format(text, hints) if clear and field.holds_text else None
     if reading is not None:
         value, how = reading.value, f"; {text!r} {reading.how}"
     if field.readonly:
-        return await _set_as_picker(ctx, index, handle, field, value, how, clear, _READONLY)
+        return await _set_as_picker(ctx, target, handle, field, value, how, clear, _READONLY)
     try:
         if clear:
             await handle.fill(value)
         else:
             await handle.type(value)
     except PlaywrightError as exc:
-        raise ActionError(f"could not type into [{index}]: {exc.message.splitlines()[0]}") from None
+        raise ActionError(f"could not type into {target.ref}: {exc.message.splitlines()[0]}") from None
     await controls.settle(handle, keyup=clear)
     shown = await field_value.read(handle) if field.holds_text else None
     want = value if clear else field.value + value
     if shown is not None and shown.value == field.value != want:  # the keys did not go in
-        return await _set_as_picker(ctx, index, handle, field, value, how, clear, _UNTYPABLE)
-    return ActionResult(text=f"typed {value!r} into [{index}]{how}" + _notes(field, shown, want))
+        return await _set_as_picker(ctx, target, handle, field, value, how, clear, _UNTYPABLE)
+    return ActionResult(text=f"typed {value!r} into {target.ref}{how}" + _notes(field, shown, want))
 
 
 async def write_secret(
-    ctx: ActionContext, index: int, handle: ElementHandle, field: Field, text: str, clear: bool
+    ctx: ActionContext, target: Target, handle: ElementHandle, field: Field, text: str, clear: bool
 ) -> ActionResult:
     """Put a text with secret placeholders into the field, through every check of
     :func:`type_secret`; the result never shows the value."""
     kept = await type_secret(handle, text, ctx.vault, ctx.guard, clear=clear, verify=True)
     how = " as its picker would (readonly field)" if field.readonly else ""
     if kept in ("kept", "gone"):
-        return ActionResult(text=f"typed {text!r} into [{index}]{how}")
+        return ActionResult(text=f"typed {text!r} into {target.ref}{how}")
     if kept == "changed":
-        return ActionResult(text=f"typed {text!r} into [{index}]{how}; the page reformatted it")
+        return ActionResult(text=f"typed {text!r} into {target.ref}{how}; the page reformatted it")
     what = "emptied it" if kept == "empty" else "put back what it held before"
     fix = _PICKER_HINT if field.readonly else "check the field's format"
     if field.native_format:
         fix = f"a {field.type} field takes {field.native_format}"
-    raise ActionError(f"{_line(ctx, index)}: the page did not keep the secret (it {what}); {fix}")
+    raise ActionError(f"{target.line}: the page did not keep the secret (it {what}); {fix}")
 
 
 async def _set_native(
-    ctx: ActionContext, index: int, handle: ElementHandle, field: Field, text: str, hints: date_text.Hints
+    ctx: ActionContext, target: Target, handle: ElementHandle, field: Field, text: str, hints: date_text.Hints
 ) -> ActionResult:
     """Date, time, colour, range… inputs take one value format, set the way their own picker
     sets it; the model's text is read in whatever format the page shows first."""
     try:
         reading = date_text.native_value(field.type, text, hints)
     except date_text.DateTextError as exc:
-        raise ActionError(f"[{index}] is a {field.type} field and could not take {text!r}: {exc}") from None
-    written = await _set(index, handle, reading.value, clear=True, focus=True)
+        raise ActionError(
+            f"{target.ref} is a {field.type} field and could not take {text!r}: {exc}"
+        ) from None
+    written = await _set(target, handle, reading.value, clear=True, focus=True)
     if written.error == "rejected":
         raise ActionError(
-            f"[{index}] is a {field.type} field and did not take {reading.value!r}: give the value as "
+            f"{target.ref} is a {field.type} field and did not take {reading.value!r}: give the value as "
             f"{field.native_format} (it still holds {written.before!r})"
         )
     if written.error:
-        raise ActionError(f"could not set [{index}]: {written.error}")
+        raise ActionError(f"could not set {target.ref}: {written.error}")
     await controls.settle(handle)
     shown = await field_value.read(handle)
     if shown is None:
-        return ActionResult(text=f"set [{index}] ({field.type}) to {reading.value!r}; the page then moved on")
+        return ActionResult(
+            text=f"set {target.ref} ({field.type}) to {reading.value!r}; the page then moved on"
+        )
     if shown.value == written.before != reading.value:
         raise ActionError(
-            f"{_line(ctx, index)}: the page did not keep {reading.value!r} (it went back to "
+            f"{target.line}: the page did not keep {reading.value!r} (it went back to "
             f"{written.before!r}); {_PICKER_HINT}"
         )
     source = f" from {text!r}" if text.strip() != reading.value else ""
     how = f", {reading.how}" if reading.how else ""
-    return ActionResult(
-        text=f"set [{index}] ({field.type}) to {reading.value!r}{source}{how}; it now holds {shown.value!r}"
-    )
+    held = f"; it now holds {shown.value!r}"
+    return ActionResult(text=f"set {target.ref} ({field.type}) to {reading.value!r}{source}{how}{held}")
 
 
 async def _set_as_picker(
     ctx: ActionContext,
-    index: int,
+    target: Target,
     handle: ElementHandle,
     field: Field,
     value: str,
@@ -139,9 +153,9 @@ async def _set_as_picker(
 ) -> ActionResult:
     """Set a readonly or picker-only field's value as its picker would, and keep it only if
     the page did: else the error says what the page did and to use the picker."""
-    refuse = f"{_line(ctx, index)} {why[0]}"
+    refuse = f"{target.line} {why[0]}"
     fmt = _format_note(field)
-    written = await _set(index, handle, value, clear=clear, focus=not field.readonly)
+    written = await _set(target, handle, value, clear=clear, focus=not field.readonly)
     if written.error:
         raise ActionError(
             f"{refuse}, and the page did not let its value be set ({written.error}); {why[2]}{fmt}"
@@ -149,24 +163,24 @@ async def _set_as_picker(
     await controls.settle(handle)
     shown = await field_value.read(handle)
     if shown is None:
-        page = await ctx.tabs.page()
+        url = (await ctx.tabs.page()).url[:200]
         return ActionResult(
-            text=f"set [{index}] to {value!r} as its picker would; the page then moved on to {page.url[:200]}"
+            text=f"set {target.ref} to {value!r} as its picker would; the page then moved on to {url}"
         )
     want = value if clear else written.before + value
     problem = _not_kept(shown, written, want)
     if problem:
         raise ActionError(f"{refuse}, and {problem}; {why[2]}{fmt}")
     return ActionResult(
-        text=f"set [{index}] to {value!r} as its picker would ({why[1]}{how})" + _notes(field, shown, want)
+        text=f"set {target.ref} to {value!r} as its picker would ({why[1]}{how})" + _notes(field, shown, want)
     )
 
 
-async def _set(index: int, handle: ElementHandle, value: str, *, clear: bool, focus: bool) -> Written:
+async def _set(target: Target, handle: ElementHandle, value: str, *, clear: bool, focus: bool) -> Written:
     try:
         return await field_value.set_value(handle, value, clear=clear, focus=focus)
     except PlaywrightError as exc:
-        raise ActionError(f"could not set [{index}]: {exc.message.splitlines()[0]}") from None
+        raise ActionError(f"could not set {target.ref}: {exc.message.splitlines()[0]}") from None
 
 
 def _not_kept(shown: Shown, written: Written, want: str) -> str:
@@ -213,10 +227,6 @@ def _hints(field: Field) -> date_text.Hints:
 def _format_note(field: Field) -> str:
     pattern = date_text.field_pattern(field.hints).pattern
     return f" (the field shows the format {pattern})" if pattern else ""
-
-
-def _line(ctx: ActionContext, index: int) -> str:
-    return ctx.elements.describe(index) if ctx.elements is not None else f"[{index}]"
 
 
 def _clip(text: str) -> str:

@@ -15,10 +15,12 @@ class InputParams(Params):
 
 async def input_text(ctx: ActionContext, params: InputParams) -> ActionResult:
     handle = await ctx.element(params.index)
-    field = await fields.inspect(ctx, params.index, handle)  # disabled: fail fast
+    line = ctx.elements.describe(params.index) if ctx.elements is not None else f"[{params.index}]"
+    target = fields.Target(ref=f"[{params.index}]", line=line)
+    field = await fields.inspect(target, handle)  # disabled: fail fast
     if ctx.vault.has_placeholder(params.text):
-        return await fields.write_secret(ctx, params.index, handle, field, params.text, params.clear)
-    return await fields.write(ctx, params.index, handle, field, params.text, params.clear)
+        return await fields.write_secret(ctx, target, handle, field, params.text, params.clear)
+    return await fields.write(ctx, target, handle, field, params.text, params.clear)
 
 
 ACTION = Action(
