@@ -61,6 +61,7 @@ test: install test-deps services lint  ## the README's test command
 bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_dom.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_pipeline.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_flows.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_guard.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_api.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_live.py --out tests/benchmarks/results.json

@@ -228,6 +228,46 @@ def dates(call: Call) -> str:
     return step({"click": {"index": checkin}})
 
 
+def suggest(call: Call) -> str:
+    """An autocomplete: type, pick the second suggestion, search."""
+    text = _text(call)
+    if "Flights to" in text:
+        return _done()
+    lines = _elements(call)
+    field = next(body for _, _, body in lines if "label=Destination" in body)
+    if "value=" not in field:
+        return step({"input": {"index": _find(call, "label=Destination"), "text": "An"}})
+    items = [i for depth, i, body in lines if depth == 1 and body.startswith("<li>")]
+    if items:
+        return step({"click": {"index": items[1]}})
+    return step({"click": {"index": _find(call, r"<button>Search flights")}})
+
+
+def tree(call: Call) -> str:
+    """Expand a folder of a tree by its bare toggle, open a file."""
+    if "Contents of report.txt" in _text(call):
+        return _done()
+    report = _find(call, r"<span>report\.txt$")
+    if report is not None:
+        return step({"click": {"index": report}})
+    lines = _elements(call)
+    for pos, (depth, _, body) in enumerate(lines):
+        if body.endswith(">Documents") and " collapsed" in body:
+            return step({"click": {"index": lines[pos + 1][1]}})
+    return step({"wait": {"seconds": 0.2}})
+
+
+def multi(call: Call) -> str:
+    """Three options of a multi-select, one taken off again, then order."""
+    if "Toppings:" in _text(call):
+        return _done()
+    select = _find(call, "<select")
+    if 'selected="Cheese | Ham | Pineapple"' in call.user:
+        return step({"select_dropdown": {"index": select, "text": "Pineapple", "remove": True}},
+                    {"click": {"index": _find(call, "<button>Order pizza")}})
+    return step(*({"select_dropdown": {"index": select, "text": t}} for t in ("Cheese", "Ham", "Pineapple")))
+
+
 @dataclass(frozen=True)
 class Flow:
     name: str
@@ -261,6 +301,10 @@ FLOWS = [
          _posted("/submit/stays-open", topics="Science,Travel")),
     Flow("late_menu_over_button", "/controls/late", late, _shows("Saved city Par")),
     Flow("readonly_and_native_dates", "/controls/dates", dates, _shows("Booked 2026-12-15 to 2026-12-20")),
+    # pages this change does not touch: the steps must not change
+    Flow("autocomplete", "/controls/suggest", suggest, _shows("Flights to Angola")),
+    Flow("tree", "/controls/tree", tree, _shows("Contents of report.txt: Q3 revenue: 42")),
+    Flow("multi_select", "/controls/multi", multi, _shows("Toppings: Cheese, Ham")),
 ]
 
 
