@@ -34,31 +34,27 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from tests.benchmarks.bench_pipeline import _Hooks  # noqa: E402
 from tests.support import controls, pickers  # noqa: E402
 from tests.support.fake_llm import Call, FakeLLM, step  # noqa: E402
 from tests.support.site import Site  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results.json"
 MAX_STEPS = 16
-LINE = re.compile(r"^(\t*)\[(\d+)\](.*)$")
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December"]
 
 
 def _elements(call: Call) -> list[tuple[int, int, str]]:
-    state = call.user.split("interactive elements", 1)[1].split("\npage text:", 1)[0]
-    return [(len(m[1]), int(m[2]), m[3]) for line in state.splitlines() if (m := LINE.match(line))]
+    return call.elements()
 
 
 def _text(call: Call) -> str:
-    return call.user.split("\npage text:\n", 1)[1].split("</state>", 1)[0]
+    return call.page_text
 
 
 def _last(call: Call) -> str:
-    if "<history>" not in call.user:
-        return ""
-    history = call.user.split("<history>\n", 1)[1].split("\n</history>", 1)[0]
-    return history.splitlines()[-1]
+    return call.last_result
 
 
 def _find(call: Call, pattern: str) -> int | None:
@@ -251,7 +247,7 @@ def tree(call: Call) -> str:
     if report is not None:
         return step({"click": {"index": report}})
     lines = _elements(call)
-    for pos, (depth, _, body) in enumerate(lines):
+    for pos, (_, _, body) in enumerate(lines):
         if body.endswith(">Documents") and " collapsed" in body:
             return step({"click": {"index": lines[pos + 1][1]}})
     return step({"wait": {"seconds": 0.2}})
@@ -315,23 +311,10 @@ async def _run_flow(site: Site, fake: FakeLLM, flow: Flow) -> dict[str, Any]:
     from workers.browser.pool import BrowserPool
     from workers.browser.tabs import BrowserTabs
 
-    class Hooks:
-        def __init__(self) -> None:
-            self.steps: list[Any] = []
-
-        async def should_stop(self) -> bool:
-            return False
-
-        async def on_step(self, s: Any) -> None:
-            self.steps.append(s)
-
-        async def on_screenshot(self, number: int, image: str) -> None:
-            pass
-
     sid = f"flow-{flow.name}-{time.time_ns()}"
     marker = fake.script(sid, flow.policy)
     before = len(site.forms)
-    hooks = Hooks()
+    hooks = _Hooks()
     page_text = ""
     pool = BrowserPool()
     try:

@@ -23,9 +23,6 @@ from tests.support.site import Site
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-LINE = re.compile(r"^(\t*)\[(\d+)\](.*)$")
-
-
 @pytest.fixture(autouse=True)
 def _pages(site: Site) -> Iterator[None]:
     site.pages.update(PAGES)
@@ -37,23 +34,15 @@ def done(text: str, success: bool = True) -> str:
 
 
 def elements(call: Call) -> list[tuple[int, int, str]]:
-    """(depth, index, body) of every element line of the state."""
-    state = call.user.split("interactive elements", 1)[1].split("\npage text:", 1)[0]
-    return [
-        (len(m.group(1)), int(m.group(2)), m.group(3))
-        for line in state.splitlines()
-        if (m := LINE.match(line))
-    ]
+    return call.elements()
 
 
 def page_text(call: Call) -> str:
-    return call.user.split("\npage text:\n", 1)[1].split("</state>", 1)[0]
+    return call.page_text
 
 
 def last_result(call: Call) -> str:
-    """The last history line (the previous step's actions and results)."""
-    history = call.user.split("<history>\n", 1)[1].split("\n</history>", 1)[0]
-    return history.splitlines()[-1]
+    return call.last_result
 
 
 def _run(producer, fake_llm: FakeLLM, site: Site, name: str, path: str, script: Script) -> TaskView:  # type: ignore[no-untyped-def]

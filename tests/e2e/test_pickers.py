@@ -22,9 +22,6 @@ from tests.support.site import Site
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-LINE = re.compile(r"^(\t*)\[(\d+)\](.*)$")
-
-
 @pytest.fixture(autouse=True)
 def _pages(site: Site) -> Iterator[None]:
     site.pages.update(PAGES)
@@ -37,18 +34,15 @@ def done(text: str = "done", success: bool = True) -> str:
 
 
 def page_text(call: Call) -> str:
-    return call.user.split("\npage text:\n", 1)[1].split("</state>", 1)[0]
+    return call.page_text
 
 
 def last_result(call: Call) -> str:
-    if "<history>" not in call.user:
-        return ""
-    history = call.user.split("<history>\n", 1)[1].split("\n</history>", 1)[0]
-    return history.splitlines()[-1]
+    return call.last_result
 
 
 def listed(call: Call, pattern: str) -> bool:
-    return any(re.search(pattern, line) for line in call.user.splitlines() if LINE.match(line.strip("\t")))
+    return any(re.search(pattern, body) for _, _, body in call.elements())
 
 
 def _run(producer: Any, fake_llm: FakeLLM, site: Site, name: str, path: str, script: Script,
