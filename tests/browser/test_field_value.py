@@ -13,7 +13,7 @@ from tests.support.pickers import HOSTILE, REACT, STAYS_OPEN
 from workers.browser import field_value
 from workers.browser.controls import click_target
 from workers.browser.dom import capture_page
-from workers.browser.overlays import escape_target
+from workers.browser.overlays import close_cover, escape_target
 
 
 def _page(run: Callable[[Awaitable[Any]], Any], context: BrowserContext, html: str) -> Page:
@@ -125,3 +125,31 @@ def test_escape_goes_to_the_field_a_popup_listens_on(context: BrowserContext, ru
     assert run(page.evaluate("document.getElementById('topics-list').hidden")) is True
     # Nothing open any more: keys go where focus is.
     assert run(escape_target(page.main_frame)) is None
+
+
+SHADOW = """<!doctype html><html><body style="margin:0">
+<x-select></x-select>
+<button id="go" style="position:absolute;top:60px;left:10px">Go</button>
+<script>
+customElements.define('x-select', class extends HTMLElement {
+  connectedCallback() {
+    const root = this.attachShadow({ mode: 'open' });
+    root.innerHTML = '<input id="f" placeholder="Fruit"><ul role="listbox" style="position:absolute;' +
+      'top:30px;left:0;width:240px;margin:0;background:#fff;z-index:3"><li role="option">Apple</li>' +
+      '<li role="option">Pear</li><li role="option">Plum</li><li role="option">Fig</li></ul>';
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') root.querySelector('ul').hidden = true;
+    });
+  }
+});
+</script></body></html>"""
+
+
+def test_a_popup_inside_a_web_component_is_named_and_closed(context: BrowserContext, run: Any) -> None:
+    page = _page(run, context, SHADOW)
+    run(capture_page(page))
+    covered = run(click_target(run(page.query_selector("#go"))))
+    assert covered.kind == "covered" and covered.transient, covered
+    assert covered.cover_what.startswith("<ul role=listbox>Apple"), covered
+    assert run(close_cover(page, page.main_frame)) == "Escape"
+    assert run(click_target(run(page.query_selector("#go")))).kind == "point"

@@ -138,6 +138,8 @@ async def _set_native(
     source = f" from {text!r}" if text.strip() != reading.value else ""
     how = f", {reading.how}" if reading.how else ""
     held = f"; it now holds {shown.value!r}"
+    if shown.invalid:  # e.g. before the field's min
+        held += f"; the page marks it invalid: {shown.invalid}"
     return ActionResult(text=f"set {target.ref} ({field.type}) to {reading.value!r}{source}{how}{held}")
 
 
@@ -157,9 +159,10 @@ async def _set_as_picker(
     fmt = _format_note(field)
     written = await _set(target, handle, value, clear=clear, focus=not field.readonly)
     if written.error:
-        raise ActionError(
-            f"{refuse}, and the page did not let its value be set ({written.error}); {why[2]}{fmt}"
-        )
+        error = written.error
+        if error == "rejected":
+            error = f"the browser refused it as a {field.type} value"
+        raise ActionError(f"{refuse}, and the page did not let its value be set ({error}); {why[2]}{fmt}")
     await controls.settle(handle)
     shown = await field_value.read(handle)
     if shown is None:
@@ -189,7 +192,7 @@ def _not_kept(shown: Shown, written: Written, want: str) -> str:
         return f"the page did not keep {want!r} (it went back to {_clip(shown.value)!r})"
     if shown.value == "" and want != "":
         return f"the page did not keep {want!r} (it emptied the field)"
-    if shown.invalid and not written.invalid:
+    if shown.invalid and not written.invalid:  # it was not invalid before
         return f"the page marks {_clip(shown.value)!r} invalid ({shown.invalid})"
     before = dict(written.hidden)
     for name, now in shown.hidden:

@@ -118,9 +118,11 @@ _INSPECT_JS = """(el) => {""" + _ACCESSOR_JS + """
   };
 }"""
 
-#: ``(el, {value, clear, focus}) -> {error, before, hidden}``: set a field's value as a picker
-#: does. ``error`` is ``'rejected'`` when the browser refused the value (a native input given
-#: another format: the field is left as it was, no events), or says what went wrong.
+#: ``(el, {value, clear, focus}) -> {error, before, invalid, hidden}``: set a field's value as
+#: a picker does; ``before`` and ``invalid`` are the value and the page's invalid mark before,
+#: ``hidden`` the hidden fields beside it. ``error`` is ``'rejected'`` when the browser refused
+#: the value (a native input given another format: the field is left as it was, no events),
+#: or says what went wrong.
 SET_JS = """(el, a) => {""" + _ACCESSOR_JS + """
   const doc = el.ownerDocument;
   const win = doc && doc.defaultView;
@@ -131,6 +133,7 @@ SET_JS = """(el, a) => {""" + _ACCESSOR_JS + """
   const read = () => (acc ? String(acc.get.call(el)) : el.textContent);
   const write = (v) => (acc ? acc.set.call(el, v) : (el.textContent = v));
   const before = read();
+  const wasInvalid = invalid(el);
   const text = a.clear ? a.value : before + a.value;
   const key = (type) => new win.KeyboardEvent(type, {
     bubbles: true, cancelable: true, composed: true, key: 'Unidentified' });
@@ -164,7 +167,7 @@ SET_JS = """(el, a) => {""" + _ACCESSOR_JS + """
   } catch (e) {
     return { error: 'the page threw ' + String(e).slice(0, 120), before, hidden: [] };
   }
-  return { error: '', before, invalid: invalid(el), hidden: hidden(el).map((n) => [n.name, n.value]) };
+  return { error: '', before, invalid: wasInvalid, hidden: hidden(el).map((n) => [n.name, n.value]) };
 }"""
 
 _READ_JS = """(el) => {""" + _ACCESSOR_JS + """
@@ -208,9 +211,9 @@ class Written:
     """What :func:`set_value` did: ``error`` empty if the value went in."""
 
     error: str
-    before: str = ""
-    invalid: str = ""
-    hidden: tuple[tuple[str, str], ...] = ()
+    before: str = ""  # the value before
+    invalid: str = ""  # the page's invalid mark before
+    hidden: tuple[tuple[str, str], ...] = ()  # the hidden fields beside it, before
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,20 @@ _HELPERS_JS = """
     return '<' + n.localName + (n.id ? ' id=' + n.id : cls ? ' class=' + cls : '') +
       (role ? ' role=' + role : '') + '>' + text;
   };
+  // the element at a viewport point, inside open and (recorded) closed shadow roots too
+  const hitAt = (x, y, s) => {
+    let h = document.elementFromPoint(x, y);
+    for (let i = 0; h && i < 20; i++) {
+      const r = h.shadowRoot || (s && s.closedRoots ? s.closedRoots.get(h) : null);
+      const inner = r ? r.elementFromPoint(x, y) : null;
+      if (!inner || inner === h) break;
+      h = inner;
+    }
+    return h;
+  };
+  const POPUPISH = new RegExp('popup|popover|dropdown|drop-down|menu|picker|calendar|suggest|' +
+    'autocomplete|listbox|flyout|tooltip|combo', 'i');
+  const popupish = (n) => POPUPISH.test((n.id || '') + ' ' + (n.getAttribute('class') || ''));
   const FIELD = 'input,textarea,select,[role=combobox],[contenteditable]';
   const deref = (r) => (r && r.deref ? r.deref() : null) || null;
   // Where Escape for popup `root` must go: the focused element inside it if it or something
@@ -100,14 +114,16 @@ COVERED_JS = (
     const POPUP_ROLES = new Set(['listbox', 'menu', 'dialog', 'grid', 'tree', 'tooltip']);
     let root = null;
     let roled = null;
+    let named = null;
     for (let n = cover; n && n !== document.body && n !== document.documentElement; n = up(n)) {
       if (holds(n, el)) break;
       const pos = getComputedStyle(n).position;
       if (pos === 'absolute' || pos === 'fixed' || n.matches(':popover-open') ||
           (n.localName === 'dialog' && n.open)) root = n;
       if (POPUP_ROLES.has(n.getAttribute('role'))) roled = n;
+      if (popupish(n)) named = n;
     }
-    root = root || roled;
+    root = root || roled || named;
     let shown = cover;
     while (shown && !set.has(shown)) shown = up(shown);
     if (!root) {
@@ -119,11 +135,9 @@ COVERED_JS = (
     const big = rr.width * rr.height >= 0.6 * window.innerWidth * window.innerHeight;
     const modal = root.matches('dialog:modal') || (!owner && (role === 'alertdialog' ||
       root.getAttribute('aria-modal') === 'true'));
-    const popupish = POPUP_ROLES.has(role) ||
-      !!root.querySelector('[role=option],[role=menuitem],[role=gridcell],[role=treeitem]') ||
-      /popup|popover|dropdown|drop-down|menu|picker|calendar|suggest|autocomplete|listbox|flyout|tooltip|combo/i
-        .test((root.id || '') + ' ' + (root.getAttribute('class') || ''));
-    const transient = !modal && !big && (popupish || !!owner);
+    const looks = POPUP_ROLES.has(role) || popupish(root) ||
+      !!root.querySelector('[role=option],[role=menuitem],[role=gridcell],[role=treeitem]');
+    const transient = !modal && !big && (looks || !!owner);
     if (s && window.WeakRef) {
       s.lastCover = { root: new WeakRef(root), owner: owner ? new WeakRef(owner) : null,
         target: new WeakRef(el), x: coverAt[0], y: coverAt[1] };
@@ -159,7 +173,7 @@ _COVER_GONE_JS = """(max) => new Promise((resolve) => {""" + _HELPERS_JS + """
   const t0 = performance.now();
   const gone = () => {
     if (!root || !root.isConnected || !root.checkVisibility()) return true;
-    const hit = document.elementFromPoint(c.x, c.y);
+    const hit = hitAt(c.x, c.y, s);
     return !hit || !holds(root, hit);
   };
   const tick = () => {
@@ -199,7 +213,7 @@ _OUTSIDE_POINT_JS = """() => {""" + _HELPERS_JS + """
     [4, 4], [vw - 4, 4], [4, vh - 4], [vw - 4, vh - 4], [vw / 2, 4], [vw / 2, vh - 4]];
   for (const [x, y] of points) {
     if (x < 1 || y < 1 || x > vw - 1 || y > vh - 1) continue;
-    const hit = document.elementFromPoint(x, y);
+    const hit = hitAt(x, y, s);
     if (hit && quiet(hit)) return [x, y];
   }
   return null;
