@@ -13,7 +13,7 @@ from tests.support.pickers import HOSTILE, REACT, STAYS_OPEN
 from workers.browser import field_value
 from workers.browser.controls import click_target
 from workers.browser.dom import capture_page
-from workers.browser.overlays import close_cover, escape_target
+from workers.browser.overlays import close_cover, covering, escape_target
 
 
 def _page(run: Callable[[Awaitable[Any]], Any], context: BrowserContext, html: str) -> Page:
@@ -99,7 +99,8 @@ def test_what_covers_a_target_is_named_by_its_root_and_only_a_popup_may_be_close
     _, index = run(capture_page(page))
 
     def target(selector: str) -> Any:
-        return run(click_target(run(page.query_selector(selector))))
+        look = run(click_target(run(page.query_selector(selector))))
+        return run(covering(page.main_frame, look)) if look.kind == "covered" else look
 
     popup = target("#under-popup")
     assert popup.kind == "covered" and popup.transient
@@ -148,7 +149,7 @@ customElements.define('x-select', class extends HTMLElement {
 def test_a_popup_inside_a_web_component_is_named_and_closed(context: BrowserContext, run: Any) -> None:
     page = _page(run, context, SHADOW)
     run(capture_page(page))
-    covered = run(click_target(run(page.query_selector("#go"))))
+    covered = run(covering(page.main_frame, run(click_target(run(page.query_selector("#go"))))))
     assert covered.kind == "covered" and covered.transient, covered
     assert covered.cover_what.startswith("<ul role=listbox>Apple"), covered
     assert run(close_cover(page, page.main_frame)) == "Escape"

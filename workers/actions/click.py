@@ -25,7 +25,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
 from workers.browser.controls import ClickTarget, click_plan, click_target, click_verdict
 from workers.browser.dom import UnknownElementError
-from workers.browser.overlays import close_cover
+from workers.browser.overlays import close_cover, covering
 
 # Once a clear point was found, the click itself should take milliseconds; this only bounds
 # the case where something moves over the point between the look and the click. A click that
@@ -62,7 +62,7 @@ async def _click(ctx: ActionContext, index: int) -> None:
     if await _click_main_frame(ctx, index):
         return
     handle = await ctx.element(index)
-    target = await click_target(handle)
+    target = await _look(handle)
     _refuse(ctx, index, target)
     try:
         if target.position is None:  # no box yet, or out of view: let Playwright wait for it as usual
@@ -73,7 +73,7 @@ async def _click(ctx: ActionContext, index: int) -> None:
                     position=target.position, force=target.force, timeout=POSITIONED_CLICK_TIMEOUT_MS
                 )
             except PlaywrightTimeoutError:
-                target = await click_target(handle)
+                target = await _look(handle)
                 _refuse(ctx, index, target)
                 await handle.click(position=target.position, force=target.force)
     except PlaywrightError as exc:
@@ -108,6 +108,8 @@ async def _click_main_frame(ctx: ActionContext, index: int) -> bool:
         return False
     if target.kind == "stale":
         raise ActionError(str(ctx.elements.gone(index)))
+    if target.kind == "covered":
+        target = await covering(frame, target)
     _refuse(ctx, index, target)
     if target.kind != "point" or target.force or target.position is None:
         return False
@@ -165,10 +167,20 @@ def _covered(ctx: ActionContext, index: int, target: ClickTarget, *, tried: bool
     )
 
 
+async def _look(handle: ElementHandle) -> ClickTarget:
+    """Where to click ``handle``; what covers it named by its widget (``overlays.covering``)."""
+    target = await click_target(handle)
+    if target.kind == "covered":
+        frame = await handle.owner_frame()
+        if frame is not None:
+            target = await covering(frame, target)
+    return target
+
+
 async def _explain(ctx: ActionContext, index: int, handle: ElementHandle) -> None:
     """After a failed click, say why if the page now shows a reason (e.g. a menu on top)."""
     try:
-        target = await click_target(handle)
+        target = await _look(handle)
     except PlaywrightError:
         return
     _refuse(ctx, index, target)

@@ -16,8 +16,6 @@ from typing import Any
 from playwright.async_api import ElementHandle, Frame, Page, Position
 from playwright.async_api import Error as PlaywrightError
 
-from workers.browser.overlays import COVERED_JS
-
 # Where to click: a visible point of the element's own (not one of its listed children's),
 # or what covers it. Centre first, then a grid; points outside the viewport never count.
 # A point comes relative to the element (x, y) and to the frame's viewport (vx, vy).
@@ -96,8 +94,20 @@ _CLICK_TARGET_JS = """(el) => {
   }
   if (child || through) return child || through;
   if (!cover) return { kind: 'offscreen' };
-  return coveredBy(cover, coverAt);
-""" + COVERED_JS + """
+  // what covers it, for overlays.covering() to name by its widget's root if it is asked
+  if (s && window.WeakRef) {
+    s.coverHit = { cover: new WeakRef(cover), target: new WeakRef(el), x: coverAt[0], y: coverAt[1] };
+  }
+  let n = cover;
+  while (n && !set.has(n)) n = up(n);
+  const cls = (cover.getAttribute('class') || '').trim().split(/\\s+/)[0];
+  const text = (cover.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 40);
+  return {
+    kind: 'covered',
+    local: n ? listed.indexOf(n) : -1,
+    what: '<' + cover.localName + (cover.id ? ' id=' + cover.id : cls ? ' class=' + cls : '') +
+      '>' + text,
+  };
 }"""
 
 # One round trip instead of a handle lookup, a look and Playwright's ~15 for a click: find
@@ -217,8 +227,10 @@ class ClickTarget:
     force: bool = False  # the point reaches the element's ancestor: skip Playwright's hit check
     cover_local: int = -1  # frame-local index of the listed element (or widget) on top, if any
     cover_what: str = ""
-    transient: bool = False  # what covers it is a popup a person would close (see overlays)
-    owner_local: int = -1  # frame-local index of the field that popup belongs to, if listed
+    # filled in by overlays.covering(): whether what covers it is a popup a person would
+    # close, and the field it belongs to
+    transient: bool = False
+    owner_local: int = -1  # frame-local index of that field, if listed
     owner_what: str = ""
 
 
@@ -278,14 +290,7 @@ def _click_target(raw: dict[str, Any]) -> ClickTarget:
         viewport = (float(raw["vx"]), float(raw["vy"])) if "vx" in raw else None
         return ClickTarget(kind, position=position, viewport=viewport, force=bool(raw.get("force")))
     if kind == "covered":
-        return ClickTarget(
-            kind,
-            cover_local=int(raw.get("local", -1)),
-            cover_what=str(raw.get("what", "")),
-            transient=bool(raw.get("transient")),
-            owner_local=int(raw.get("owner", -1)),
-            owner_what=str(raw.get("ownerWhat", "")),
-        )
+        return ClickTarget(kind, cover_local=int(raw.get("local", -1)), cover_what=str(raw.get("what", "")))
     return ClickTarget(kind)
 
 

@@ -1,13 +1,14 @@
 """What covers an element, and closing it when it is a popup that a person would close.
 
-A picker or menu often stays open after a choice and covers the next target (Submit). The
-click's look (``controls``) names the covering *widget*, not the cell that happens to be on
-top: from the element hit, up to the highest ancestor out of the page's flow (positioned,
-popover, open dialog) or with a popup role, that does not hold the target. It is *transient*
-when it looks like a popup (a popup role, options or menu items or grid cells inside, a class
-or id such as ``datepicker``, ``dropdown``, ``menu``) or has an owner (the field that opened
-it: named by ``aria-controls``/``aria-owns``, or focused, or last focused, right beside it),
-and is not modal nor a page-sized backdrop. The look leaves it in the page's state
+A picker or menu often stays open after a choice and covers the next target (Submit). When
+the click's look (``controls``) finds its target covered, :func:`covering` names the covering
+*widget*, not the cell that happens to be on top (one more round trip, only then): from the
+element hit, up to the highest ancestor out of the page's flow (positioned, popover, open
+dialog), or else with a popup role or a popup-ish class, that does not hold the target. It is
+*transient* when it looks like a popup (a popup role, options or menu items or grid cells
+inside, a class or id such as ``datepicker``, ``dropdown``, ``menu``) or has an owner (the
+field that opened it: named by ``aria-controls``/``aria-owns``, or focused, or last focused,
+right beside it), and is not modal nor a page-sized backdrop. It is left in the page's state
 (``lastCover``), so :func:`close_cover` can close it the way a person would: Escape where the
 widget listens (the focused element inside it if it or a parent up to the popup listens for
 keys, ``dom_init.js`` records who does; else its owner field), then, if it is still there, a
@@ -19,10 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Frame, Page
+
+from workers.browser.controls import ClickTarget
 
 # Shared helpers: walking up through slots and shadow roots, "is n inside root", a short
 # description of a node, and the owner of a popup.
@@ -103,56 +107,49 @@ _HELPERS_JS = """
   };
 """
 
-#: Appended to the click look (it uses the look's ``el``, ``s``, ``set``, ``listed``):
-#: ``coveredBy(cover, coverAt)`` is the ``covered`` answer for ``cover``, what is on top at
-#: viewport point ``coverAt``, naming the widget's root and whether it is a transient popup.
-COVERED_JS = (
-    """
-  function coveredBy(cover, coverAt) {"""
-    + _HELPERS_JS
-    + """
-    const POPUP_ROLES = new Set(['listbox', 'menu', 'dialog', 'grid', 'tree', 'tooltip']);
-    let root = null;
-    let roled = null;
-    let named = null;
-    for (let n = cover; n && n !== document.body && n !== document.documentElement; n = up(n)) {
-      if (holds(n, el)) break;
-      const pos = getComputedStyle(n).position;
-      if (pos === 'absolute' || pos === 'fixed' || n.matches(':popover-open') ||
-          (n.localName === 'dialog' && n.open)) root = n;
-      if (POPUP_ROLES.has(n.getAttribute('role'))) roled = n;
-      if (popupish(n)) named = n;
-    }
-    root = root || roled || named;
-    let shown = cover;
-    while (shown && !set.has(shown)) shown = up(shown);
-    if (!root) {
-      return { kind: 'covered', local: shown ? listed.indexOf(shown) : -1, what: nodeText(cover) };
-    }
-    const owner = ownerOf(root, s);
-    const role = root.getAttribute('role') || '';
-    const rr = root.getBoundingClientRect();
-    const big = rr.width * rr.height >= 0.6 * window.innerWidth * window.innerHeight;
-    const modal = root.matches('dialog:modal') || (!owner && (role === 'alertdialog' ||
-      root.getAttribute('aria-modal') === 'true'));
-    const looks = POPUP_ROLES.has(role) || popupish(root) ||
-      !!root.querySelector('[role=option],[role=menuitem],[role=gridcell],[role=treeitem]');
-    const transient = !modal && !big && (looks || !!owner);
-    if (s && window.WeakRef) {
-      s.lastCover = { root: new WeakRef(root), owner: owner ? new WeakRef(owner) : null,
-        target: new WeakRef(el), x: coverAt[0], y: coverAt[1] };
-    }
-    return {
-      kind: 'covered',
-      local: listed.indexOf(root),
-      what: nodeText(root),
-      transient,
-      owner: owner ? listed.indexOf(owner) : -1,
-      ownerWhat: owner ? nodeText(owner) : '',
-    };
+# After a click look found its target covered (``coverHit``): the covering widget's root, from
+# what is on top up to the highest ancestor out of the page's flow (or with a popup role, or a
+# popup-ish class) that does not hold the target; whether it is a transient popup; its owner.
+# Leaves it in ``lastCover`` for close_cover/escape_target. null if the look left nothing.
+_COVERING_JS = """() => {""" + _HELPERS_JS + """
+  const s = window[Symbol.for('browserfleet')];
+  const hit = s && s.coverHit;
+  const cover = deref(hit && hit.cover);
+  const el = deref(hit && hit.target);
+  if (!cover || !el || !cover.isConnected) return null;
+  const listed = s.elements || [];
+  const POPUP_ROLES = new Set(['listbox', 'menu', 'dialog', 'grid', 'tree', 'tooltip']);
+  let root = null;
+  let roled = null;
+  let named = null;
+  for (let n = cover; n && n !== document.body && n !== document.documentElement; n = up(n)) {
+    if (holds(n, el)) break;
+    const pos = getComputedStyle(n).position;
+    if (pos === 'absolute' || pos === 'fixed' || n.matches(':popover-open') ||
+        (n.localName === 'dialog' && n.open)) root = n;
+    if (POPUP_ROLES.has(n.getAttribute('role'))) roled = n;
+    if (popupish(n)) named = n;
   }
-"""
-)
+  root = root || roled || named;
+  if (!root) return null;
+  const owner = ownerOf(root, s);
+  const role = root.getAttribute('role') || '';
+  const rr = root.getBoundingClientRect();
+  const big = rr.width * rr.height >= 0.6 * window.innerWidth * window.innerHeight;
+  const modal = root.matches('dialog:modal') || (!owner && (role === 'alertdialog' ||
+    root.getAttribute('aria-modal') === 'true'));
+  const looks = POPUP_ROLES.has(role) || popupish(root) ||
+    !!root.querySelector('[role=option],[role=menuitem],[role=gridcell],[role=treeitem]');
+  s.lastCover = { root: new WeakRef(root), owner: owner ? new WeakRef(owner) : null,
+    target: hit.target, x: hit.x, y: hit.y };
+  return {
+    local: listed.indexOf(root),
+    what: nodeText(root),
+    transient: !modal && !big && (looks || !!owner),
+    owner: owner ? listed.indexOf(owner) : -1,
+    ownerWhat: owner ? nodeText(owner) : '',
+  };
+}"""
 
 # Escape for the popup the last look found goes where it listens (routeEscape); 'gone' if it
 # has closed already.
@@ -259,6 +256,26 @@ _ESCAPE_TARGET_JS = """() => {""" + _HELPERS_JS + """
 
 #: How long a closing popup may take to go (a fade-out animation).
 CLOSE_WAIT_MS = 1000
+
+
+async def covering(frame: Frame, target: ClickTarget) -> ClickTarget:
+    """``target`` (a ``covered`` click look in ``frame``) with what covers it named by its
+    widget's root, and whether that is a popup a click may close; as it was if the page has
+    nothing more to say (no init script, the cover gone)."""
+    try:
+        raw: dict[str, Any] | None = await frame.evaluate(_COVERING_JS)
+    except PlaywrightError:
+        return target
+    if raw is None:
+        return target
+    return dataclasses.replace(
+        target,
+        cover_local=int(raw["local"]),
+        cover_what=str(raw["what"]),
+        transient=bool(raw["transient"]),
+        owner_local=int(raw["owner"]),
+        owner_what=str(raw["ownerWhat"]),
+    )
 
 
 async def close_cover(page: Page, frame: Frame) -> str | None:
