@@ -47,7 +47,11 @@ _SET_JS = (
     + SET_JS
     + """)(el, {value: a.value, clear: a.clear, focus: !el.readOnly});
   if (done.error === 'rejected') return {refused: 'the field does not take a value written that way'};
-  return done.error ? {refused: done.error} : {refused: '', before: done.before};
+  // (what a page's script threw may quote what it was given)
+  if (done.error) {
+    return {refused: /^the page threw/.test(done.error) ? 'the page threw an error' : done.error};
+  }
+  return {refused: '', before: done.before};
 }
 """
 )
