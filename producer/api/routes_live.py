@@ -73,10 +73,17 @@ def delete_public_share(session_id: UUID, caller: CallerDep, producer: ProducerD
 
 # -- the viewer ------------------------------------------------------------------
 def _grant(producer: Producer, token: str) -> Grant:
+    """What ``token`` grants, while the task or session it names still exists."""
     grant = producer.stores.live.resolve(token)
-    if grant is None:
+    if grant is None or not _exists(producer, grant):
         raise HTTPException(404, "This live link is unknown, expired or revoked")
     return grant
+
+
+def _exists(producer: Producer, grant: Grant) -> bool:
+    if grant.kind == "task":
+        return producer.store.exists(grant.id)
+    return producer.stores.sessions.load(grant.id) is not None
 
 
 def _task_for(producer: Producer, grant: Grant, wanted: UUID | None) -> str | None:
@@ -131,7 +138,9 @@ def _page() -> str:
 def screenshot(token: str, task_id: UUID, number: int, producer: ProducerDep) -> Response:
     """A recorded step's screenshot (vision tasks; taken only when no secret was on screen)."""
     found = _task_for(producer, _grant(producer, token), task_id)
-    raw = producer.store.step_screenshot(str(found), number)
+    if found is None or not producer.store.exists(found):  # the record went: so do its screenshots
+        raise HTTPException(404, "Task not found")
+    raw = producer.store.step_screenshot(found, number)
     if not raw:
         raise HTTPException(404, "No screenshot for this step")
     data = base64.b64decode(str(raw).partition(",")[2])
@@ -201,7 +210,7 @@ class _Stream:
         except _Revoked:
             yield _sse({"type": "revoked"})
         except (TaskNotFoundError, HTTPException):  # the task or session was deleted while watched
-            yield _sse({"type": "end", "status": "deleted"})
+            yield _sse({"type": "deleted"})
         finally:
             if watched is not None:
                 with contextlib.suppress(Exception):
@@ -250,7 +259,7 @@ class _Stream:
             status, next_poll = view.status, 0.0
             while True:
                 frame = await feed.next_frame(POLL_S)
-                if frame is not None:
+                if frame is not None and '"type": "frame"' in frame[:40] or frame == '{"type": "sealed"}':
                     yield _sse(frame)
                 now = loop.time()
                 await self._beat(task_id, now)
