@@ -259,7 +259,7 @@ class _Stream:
             status, next_poll = view.status, 0.0
             while True:
                 frame = await feed.next_frame(POLL_S)
-                if frame is not None and '"type": "frame"' in frame[:40] or frame == '{"type": "sealed"}':
+                if frame is not None and ('"type": "frame"' in frame[:40] or frame == '{"type": "sealed"}'):
                     yield _sse(frame)
                 now = loop.time()
                 await self._beat(task_id, now)
