@@ -14,6 +14,7 @@ the unexpired entries (one ``ZCOUNT``) to decide whether to screencast at all.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -25,6 +26,7 @@ import redis
 import redis.asyncio
 
 from shared import keys, live_events
+from shared.models import TaskStepView
 from shared.redis_client import connect_async
 
 PATH = "/live"
@@ -241,7 +243,7 @@ class LiveFrames:
     def withheld(self, task_id: str) -> None:
         """A frame was not sent (a secret on screen): viewers blank, a new one must not see the page."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.publish(keys.live_frames(task_id), json.dumps({"type": "sealed"}))
+        pipe.publish(keys.live_frames(task_id), live_events.sealed())
         pipe.delete(keys.live_last_frame(task_id))
         pipe.hincrby(keys.live_stats(task_id), "withheld", 1)
         pipe.execute()
@@ -253,25 +255,74 @@ class LiveFrames:
         self._redis.delete(keys.live_last_frame(task_id))
 
 
-class LiveFeed:
-    """The viewer's side, on the API's event loop: one task's frames as they are published."""
+class LiveChannels:
+    """The API process's side, on its event loop: one pub/sub connection for every watched task
+    (and the control channel), and the few reads its live hub makes per process, not per viewer.
+
+    Message formats: :mod:`shared.live_events`.
+    """
 
     def __init__(self, url: str) -> None:
         self._redis: redis.asyncio.Redis = connect_async(url)
-        self._pubsub: Any = None
+        self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
 
-    async def watch(self, task_id: str) -> None:
-        """Receive ``task_id``'s frames from now on (and no other task's)."""
-        await self._unwatch()
-        self._pubsub = self._redis.pubsub()
-        await self._pubsub.subscribe(keys.live_frames(task_id))
+    # -- pub/sub --------------------------------------------------------------
+    @staticmethod
+    def task_channel(task_id: str) -> str:
+        return keys.live_frames(task_id)
 
-    async def next_frame(self, timeout_s: float) -> str | None:
-        """The next published message of the watched task, or ``None`` after ``timeout_s``."""
+    @staticmethod
+    def task_of(channel: str) -> str:
+        """The task id of a task channel's name."""
+        return channel.removeprefix(keys.task("")).removesuffix(keys.live_frames("")[len(keys.task("")):])
+
+    CONTROL = keys.LIVE_CONTROL
+
+    async def subscribe(self, *channels: str) -> None:
+        await self._pubsub.subscribe(*channels)
+
+    async def unsubscribe(self, *channels: str) -> None:
+        await self._pubsub.unsubscribe(*channels)
+
+    async def next_message(self, timeout_s: float) -> tuple[str, str] | None:
+        """The next message of any subscribed channel as (channel, data); ``None`` after
+        ``timeout_s`` (or while nothing is subscribed)."""
+        if not self._pubsub.subscribed:
+            await asyncio.sleep(timeout_s)
+            return None
         message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout_s)
         if message and message.get("type") == "message":
-            return str(message["data"])
+            return str(message["channel"]), str(message["data"])
         return None
+
+    # -- reads ----------------------------------------------------------------
+    async def grants(self, tokens: list[str]) -> list[Grant | None]:
+        """What each token grants now (``None``: revoked or expired), in one round trip."""
+        if not tokens:
+            return []
+        raws = await self._redis.mget([keys.live_grant(t) for t in tokens])
+        found: list[Grant | None] = []
+        for raw in raws:
+            data = json.loads(str(raw)) if raw else None
+            found.append(Grant(str(data["kind"]), str(data["id"])) if data else None)
+        return found
+
+    async def progress(self, task_ids: list[str]) -> dict[str, tuple[str | None, int]]:
+        """Each task's status (``None``: no record) and step count, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.hget(keys.task(task_id), "status")
+            pipe.llen(keys.steps(task_id))
+        raw = await pipe.execute()
+        return {
+            task_id: (json.loads(raw[2 * i]) if raw[2 * i] else None, int(raw[2 * i + 1]))
+            for i, task_id in enumerate(task_ids)
+        }
+
+    async def steps(self, task_id: str, start: int) -> list[dict[str, Any]]:
+        """The task's steps from ``start`` on, as wire dicts."""
+        raw = await self._redis.lrange(keys.steps(task_id), start, -1)
+        return [TaskStepView.model_validate_json(s).wire() for s in raw]
 
     async def last_frame(self, task_id: str) -> str | None:
         raw = await self._redis.get(keys.live_last_frame(task_id))
@@ -280,13 +331,25 @@ class LiveFeed:
     async def has_screenshot(self, task_id: str, number: int) -> bool:
         return bool(await self._redis.hexists(keys.step_screenshots(task_id), str(number)))
 
-    async def _unwatch(self) -> None:
-        if self._pubsub is not None:
-            pubsub, self._pubsub = self._pubsub, None
-            await pubsub.aclose()
+    async def beat(self, viewers: dict[str, list[str]], ttl_s: float) -> None:
+        """Renew the heartbeats of every viewer of every watched task, in one round trip."""
+        if not viewers:
+            return
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for task_id, ids in viewers.items():
+            key = keys.live_viewers(task_id)
+            if ids:
+                pipe.zadd(key, dict.fromkeys(ids, now + ttl_s))
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.expire(key, max(1, int(ttl_s * 4)))
+        await pipe.execute()
+
+    async def leave(self, task_id: str, viewer: str) -> None:
+        await self._redis.zrem(keys.live_viewers(task_id), viewer)
 
     async def close(self) -> None:
         try:
-            await self._unwatch()
+            await self._pubsub.aclose()
         finally:
             await self._redis.aclose()

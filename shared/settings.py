@@ -138,7 +138,9 @@ class Settings(BaseSettings):
         1024 * 1024, ge=1024, description="Largest request body the HTTP API reads (413 above it)."
     )
     max_queued_tasks: int = Field(1000, description="Queue backlog at which new tasks get 429; 0 = no limit.")
-    retry_after_s: int = Field(5, description="Retry-After (seconds) sent with a 429 for a full queue.")
+    retry_after_s: int = Field(
+        5, description="Retry-After (seconds) sent with a 429 (a full queue, a live-viewer cap)."
+    )
     max_active_sessions: int = Field(100, description="Active sessions allowed at once; 0 = no limit.")
     session_idle_timeout_s: int = Field(1800, description="An idle session stops (and its state is dropped).")
     public_url: str | None = Field(None, description="External base URL of the API, for download links.")
@@ -159,6 +161,18 @@ class Settings(BaseSettings):
         2.0, description="A viewer's heartbeat; the screencast stops ~3 heartbeats after the last viewer."
     )
     public_share_ttl_s: int = Field(7 * 24 * 3600, description="How long a public share link stays valid.")
+    live_max_viewers: int = Field(
+        1000, ge=0, description="Live viewers (open event streams) one API process serves at once; one more "
+        "gets 429 with Retry-After. 0 = no limit."
+    )
+    live_max_viewers_per_link: int = Field(
+        500, ge=0,
+        description="Live viewers of one link (a liveUrl or public share) per API process; 0 = no limit.",
+    )
+    live_max_viewers_per_client: int = Field(
+        20, ge=0, description="Live viewers from one client address per API process (behind a reverse proxy, "
+        "run the API with --proxy-headers so the address is the client's); 0 = no limit."
+    )
     step_screenshots: bool = Field(
         True, description="Keep each step's screenshot (vision tasks) for the task viewer (~50-150 kB each)."
     )

@@ -99,6 +99,15 @@ async def get_task_status(task_id: UUID, request: Request, caller: CallerDep) ->
     return conditional_json(request, for_client(request, await reader.get(task_id, caller.owner)))
 
 
+@router.delete("/{task_id}/live-url", status_code=204, summary="Revoke Task Live URL",
+               responses=responses(404))
+def revoke_task_live_url(task_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
+    """Our own: the task's ``liveUrl`` stops working at once and its open viewers are cut off;
+    the next read of the task carries a new one."""
+    producer.live.revoke_task_url(task_id, owner=caller.owner)
+    return Response(status_code=204)
+
+
 @router.get("/{task_id}/logs", summary="Get Task Logs", responses=responses(404))
 def get_task_logs(
     task_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
