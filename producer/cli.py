@@ -119,6 +119,7 @@ def api(
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
     loglevel: Annotated[str, typer.Option()] = "info",
+    root_path: Annotated[str, typer.Option(help="Prefix a reverse proxy strips, e.g. /fleet.")] = "",
 ) -> None:
     """Serve the HTTP API (Browser Use Cloud v2 compatible, under /api/v2) with uvicorn."""
     from .api.auth import ApiKeyConfigError, ApiKeys
@@ -130,7 +131,7 @@ def api(
     except ApiKeyConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    serve(settings, host, port, workers, loglevel)
+    serve(settings, host, port, workers, loglevel, root_path)
 
 
 @app.command()

@@ -67,3 +67,30 @@ def test_hostile_schemas_are_a_422_naming_the_field_over_http(make_api) -> None:
             answer = client.post("/tasks", json={"task": "t", "structuredOutput": schema})
             assert answer.status_code == 422, (schema[:40], answer.text[:300])
             assert ["body", "structuredOutput"] in [e["loc"] for e in answer.json()["detail"]]
+
+
+def test_the_gate_holds_behind_a_root_path(settings, redis_client) -> None:
+    """``browserfleet api --root-path /fleet`` behind a proxy that strips ``/fleet``: uvicorn
+    hands the app ``path=/fleet/api/v2/...`` with ``root_path=/fleet``. The gate now reads the
+    path as the router does; before, it compared the raw path, which did not start with
+    ``/api/v2/``, so bodies were parsed before the key was checked (422, not 401) and had no
+    size limit."""
+    import uuid
+
+    from tests.support.api import ApiServer, api_settings
+
+    queue = f"bf-idle-{uuid.uuid4().hex[:8]}"
+    limited = api_settings(settings, queue=queue, api_max_body_bytes=4096)
+    api = ApiServer(limited, root_path="/fleet").start()
+    try:
+        with httpx.Client(base_url=f"{api.url}/api/v2", timeout=30) as client:  # what the proxy forwards
+            json_type = {"content-type": "application/json"}
+            malformed = client.post("/tasks", content=b"{not json", headers=json_type)
+            assert malformed.status_code == 401, malformed.text
+            big = client.post("/tasks", json={"task": "t" * 5000}, headers=headers())
+            assert big.status_code == 413, big.text
+            assert client.post("/tasks", json={"task": "small"}, headers=headers()).status_code == 202
+            assert client.get("/openapi.json").status_code == 200
+    finally:
+        api.stop()
+        redis_client.delete(queue)

@@ -40,7 +40,7 @@ def headers(key: str = FULL_KEY) -> dict[str, str]:
 class ApiServer:
     """``create_app(settings)`` served by uvicorn on 127.0.0.1 (a free port), in a daemon thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, root_path: str = "") -> None:
         self.settings = settings
         self.app = create_app(settings)
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only then (else +40 ms per request).
@@ -48,7 +48,7 @@ class ApiServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", root_path=root_path)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, name="api-server", daemon=True
