@@ -175,6 +175,12 @@ def task_keys(task_id: str) -> list[str]:
 
 
 PROFILE_INDEX = f"{PREFIX}:profiles"  # zset: profile id -> created timestamp
+PROFILES_INDEXED = f"{PREFIX}:profiles:owner-indexed"  # string: the per-owner indexes are complete
+
+
+def profiles_of(owner: str) -> str:
+    """Zset: one owner's profile ids -> created timestamp (listing, and the per-key quota)."""
+    return f"{PREFIX}:profiles:owner:{owner}"
 
 
 def profile(profile_id: str) -> str:

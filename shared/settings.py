@@ -142,6 +142,10 @@ class Settings(BaseSettings):
         5, description="Retry-After (seconds) sent with a 429 (a full queue, a live-viewer cap)."
     )
     max_active_sessions: int = Field(100, description="Active sessions allowed at once; 0 = no limit.")
+    max_profiles_per_key: int = Field(
+        100, ge=0, description="Profiles one scoped API key may hold (POST /profiles answers 402 past it); "
+        "0 = no limit. Full-access keys are not limited."
+    )
     session_idle_timeout_s: int = Field(1800, description="An idle session stops (and its state is dropped).")
     public_url: str | None = Field(None, description="External base URL of the API, for download links.")
     download_url_ttl_s: int = Field(900, description="How long a log/file download URL stays valid.")

@@ -15,47 +15,20 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 import redis
 
 from shared import live_events
 from shared.live import LiveFrames
 from shared.models import TaskStatus, TaskStepView
-from shared.settings import Settings
 from shared.task_store import TaskStore, utcnow
-from tests.e2e.test_redis_restart import RedisServer
-from tests.support.api import ApiServer, api_settings
+from tests.support.api import ApiServer
+from tests.support.redis_server import RedisServer
 
 VIEWERS = 30
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def crowd_api(settings: Settings, own_redis: RedisServer) -> Iterator[Callable[..., ApiServer]]:
-    servers: list[ApiServer] = []
-
-    def make(**overrides: Any) -> ApiServer:
-        url = f"redis://127.0.0.1:{own_redis.port}/0"
-        server = ApiServer(api_settings(settings, redis_url=url, broker_url=url, result_backend=url,
-                                        queue=f"bf-nobody-{uuid.uuid4().hex[:6]}", **overrides)).start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
 
 
 class Stream(threading.Thread):
@@ -120,9 +93,9 @@ def _queued_task(server: ApiServer, **extra: Any) -> tuple[str, str]:
 
 
 def test_a_crowd_costs_one_subscription_and_no_polls(
-    crowd_api: Callable[..., ApiServer], own_redis: RedisServer
+    own_api: Callable[..., ApiServer], own_redis: RedisServer
 ) -> None:
-    server = crowd_api(live_heartbeat_s=0.5, live_max_viewers_per_client=0)
+    server = own_api(live_heartbeat_s=0.5, live_max_viewers_per_client=0)
     client = redis.Redis(port=own_redis.port, decode_responses=True)
     task_id, token = _queued_task(server)
     connections_before = len(client.client_list())
@@ -171,8 +144,8 @@ def _reads(client: redis.Redis) -> int:
     return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
 
 
-def test_viewers_are_capped_per_link_per_address_and_overall(crowd_api: Callable[..., ApiServer]) -> None:
-    server = crowd_api(live_max_viewers=5, live_max_viewers_per_link=3, live_max_viewers_per_client=2,
+def test_viewers_are_capped_per_link_per_address_and_overall(own_api: Callable[..., ApiServer]) -> None:
+    server = own_api(live_max_viewers=5, live_max_viewers_per_link=3, live_max_viewers_per_client=2,
                        retry_after_s=7)
     _, link_a = _queued_task(server)
     _, link_b = _queued_task(server)
@@ -215,9 +188,9 @@ def test_viewers_are_capped_per_link_per_address_and_overall(crowd_api: Callable
 
 
 def test_a_public_share_shows_the_work_not_the_tenants_configuration(
-    crowd_api: Callable[..., ApiServer],
+    own_api: Callable[..., ApiServer],
 ) -> None:
-    server = crowd_api()
+    server = own_api()
     with server.client() as client:
         session_id = client.post("/sessions", json={}).json()["id"]
         task_id = client.post("/tasks", json={
@@ -243,8 +216,8 @@ def test_a_public_share_shows_the_work_not_the_tenants_configuration(
     assert "acme-internal-7" not in json.dumps(seen_by_public)
 
 
-def test_a_task_live_url_is_revoked_at_once_and_replaced(crowd_api: Callable[..., ApiServer]) -> None:
-    server = crowd_api(live_heartbeat_s=30)  # a revocation is pushed, not found at the next heartbeat
+def test_a_task_live_url_is_revoked_at_once_and_replaced(own_api: Callable[..., ApiServer]) -> None:
+    server = own_api(live_heartbeat_s=30)  # a revocation is pushed, not found at the next heartbeat
     task_id, token = _queued_task(server)
     viewer = _open(f"{server.url}/live/{token}/events")
     try:
