@@ -196,11 +196,13 @@ class Screencast:
         if await self._secret_on_screen(page):
             self._exposed = True  # still there: its leaving repaints, and that frame is decided then
             return
-        viewport = page.viewport_size or {"width": self.limits.max_width, "height": self.limits.max_height}
-        scale = min(1.0, self.limits.max_width / viewport["width"], self.limits.max_height / viewport["height"])
+        limits = self.limits
+        size_of = page.viewport_size or {"width": limits.max_width, "height": limits.max_height}
+        width, height = size_of["width"], size_of["height"]
+        scale = min(1.0, limits.max_width / width, limits.max_height / height)
         shot = await cdp.send("Page.captureScreenshot", {
-            "format": "jpeg", "quality": max(1, min(100, self.limits.quality)),
-            "clip": {"x": 0, "y": 0, "width": viewport["width"], "height": viewport["height"], "scale": scale},
+            "format": "jpeg", "quality": max(1, min(100, limits.quality)),
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": scale},
         })
         self._exposed = await self._secret_on_screen(page)
         if self._exposed or self._navigated.get(page, 0.0) >= started or self._pending is not None:
