@@ -24,7 +24,9 @@ from .errors import ProducerError, TaskValidationError
 from .fleet import FleetError, FleetOptions, celery_argv, start_fleet, worker_argv
 from .supervisor import Supervisor
 
-app = typer.Typer(help="browserfleet: LLM browser agents on a Celery fleet.", no_args_is_help=True)
+# No local variables in tracebacks: they would print settings, keys and task payloads.
+app = typer.Typer(help="browserfleet: LLM browser agents on a Celery fleet.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 console = Console()
 
 

@@ -20,7 +20,10 @@ from shared.broker import is_amqp
 class Settings(BaseSettings):
     """Every knob of browserfleet; see the configuration table in the README."""
 
-    model_config = SettingsConfigDict(env_prefix="BROWSERFLEET_", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a settings error at start must not print the values (keys among them)
+    model_config = SettingsConfigDict(
+        env_prefix="BROWSERFLEET_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
@@ -113,7 +116,10 @@ class Settings(BaseSettings):
         "`browserfleet worker` starts uses the next port."
     )
 
-    secrets_key: str | None = Field(None, description="Fernet key shared by producers and workers.")
+    secrets_key: SecretStr | None = Field(
+        None, description="Fernet key shared by producers and workers (`browserfleet keygen`); several, "
+        "comma-separated, newest first, to rotate: new ciphertexts use the first, every one still decrypts."
+    )
     op_service_account_token: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("OP_SERVICE_ACCOUNT_TOKEN", "BROWSERFLEET_OP_SERVICE_ACCOUNT_TOKEN"),
@@ -129,7 +135,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="API keys that see only the tasks and sessions they created (same format).",
     )
-    api_key_op_vaults: dict[str, list[str]] = Field(
+    api_key_op_vaults: Annotated[dict[str, list[str]], NoDecode] = Field(
         default_factory=dict,
         description="opVaultId binding (JSON): scoped API key (raw or 'sha256:<hex>') -> the 1Password vault "
         "ids it may use. A scoped key not listed may use none (403); full-access keys may use any.",
@@ -180,6 +186,23 @@ class Settings(BaseSettings):
     step_screenshots: bool = Field(
         True, description="Keep each step's screenshot (vision tasks) for the task viewer (~50-150 kB each)."
     )
+
+    @field_validator("api_key_op_vaults", mode="before")
+    @classmethod
+    def _key_bindings(cls, value: Any) -> Any:
+        """A mapping of API keys to lists of ids. Checked here so that an error names the setting,
+        never the key (pydantic would put a bad entry's key, a raw API key, in the error's path)."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "{}")
+            except ValueError:
+                raise ValueError("must be a JSON object: API key -> list of ids") from None
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(i, str) for i in v)
+            for k, v in value.items()
+        ):
+            raise ValueError("must map each API key to a list of ids (strings)")
+        return value
 
     @field_validator("api_keys", "scoped_api_keys", "allowed_networks", mode="before")
     @classmethod
