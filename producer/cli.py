@@ -129,7 +129,9 @@ def api(
 
     settings = get_settings()
     try:
-        ApiKeys(settings.api_keys, settings.scoped_api_keys)  # fail fast, before any process starts
+        # fail fast, before any process starts
+        ApiKeys(settings.api_keys, settings.scoped_api_keys, settings.api_key_op_vaults,
+                settings.api_key_skills)
     except ApiKeyConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         description="opVaultId binding (JSON): scoped API key (raw or 'sha256:<hex>') -> the 1Password vault "
         "ids it may use. A scoped key not listed may use none (403); full-access keys may use any.",
     )
+    api_key_skills: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict,
+        description="Skill binding (JSON): scoped API key (raw or 'sha256:<hex>') -> the skill ids it may "
+        "use (`*`: every skill). A scoped key not listed may use none (403), and `[\"*\"]` in its "
+        "skillIds means its own skills; full-access keys may use any.",
+    )
     api_max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request body the HTTP API reads (413 above it)."
     )
@@ -187,7 +193,7 @@ class Settings(BaseSettings):
         True, description="Keep each step's screenshot (vision tasks) for the task viewer (~50-150 kB each)."
     )
 
-    @field_validator("api_key_op_vaults", mode="before")
+    @field_validator("api_key_op_vaults", "api_key_skills", mode="before")
     @classmethod
     def _key_bindings(cls, value: Any) -> Any:
         """A mapping of API keys to lists of ids. Checked here so that an error names the setting,
