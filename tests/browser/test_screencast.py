@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import TypeVar
 
 import pytest
 from playwright.async_api import Browser
 
-from tests.support.http_server import LocalServer
+from tests.support.http_server import serving
 from workers.browser.screencast import CastLimits, Screencast
 from workers.browser.tabs import BrowserTabs
 from workers.policy.secrets import SecretVault
@@ -221,29 +219,15 @@ def slow_site() -> Iterator[str]:
     render-blocking stylesheet takes 2 s: Chromium keeps showing the old page's pixels meanwhile
     while the DOM is already the next page's."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/slow.css":
-                time.sleep(2)
-                body, kind = b"p { color: #333 }", "text/css"
-            elif self.path == "/next":
-                body, kind = NEXT.encode(), "text/html"
-            else:
-                body, kind = SHOWS_SECRET.replace("SECRET", SECRET).encode(), "text/html"
-            self.send_response(200)
-            self.send_header("content-type", kind)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def route(path: str) -> tuple[bytes, dict[str, str]]:
+        if path == "/slow.css":
+            time.sleep(2)
+            return b"p { color: #333 }", {"content-type": "text/css"}
+        page = NEXT if path == "/next" else SHOWS_SECRET.replace("SECRET", SECRET)
+        return page.encode(), {"content-type": "text/html"}
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = LocalServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(route) as url:
+        yield url
 
 
 def test_a_frame_painted_before_the_secret_left_is_never_sent(

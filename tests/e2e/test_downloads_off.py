@@ -8,10 +8,8 @@ link to a 5 MB attachment.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from shared.settings import Settings
 from tests.conftest import WorkerProcess
 from tests.e2e.helpers import run, script_id
 from tests.support.fake_llm import Call, FakeLLM, step
-from tests.support.http_server import LocalServer
+from tests.support.http_server import serving
 
 SIZE = 5 * 1024 * 1024
 
@@ -42,29 +40,16 @@ def tmp_worker(
 def attachment_site() -> Iterator[tuple[str, list[str]]]:
     served: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            served.append(self.path)
-            if self.path == "/report.bin":
-                body, headers = b"\0" * SIZE, {"content-type": "application/octet-stream",
-                                               "content-disposition": 'attachment; filename="report.bin"'}
-            else:
-                body, headers = b'<title>Reports</title><a href="/report.bin">Get the report</a>', {
-                    "content-type": "text/html"}
-            self.send_response(200)
-            for name, value in {**headers, "content-length": str(len(body))}.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+    def route(path: str) -> tuple[bytes, dict[str, str]]:
+        served.append(path)
+        if path == "/report.bin":
+            return b"\0" * SIZE, {"content-type": "application/octet-stream",
+                                  "content-disposition": 'attachment; filename="report.bin"'}
+        page = b'<title>Reports</title><a href="/report.bin">Get the report</a>'
+        return page, {"content-type": "text/html"}
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = LocalServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", served
-    server.shutdown()
-    server.server_close()
+    with serving(route) as url:
+        yield url, served
 
 
 def test_a_clicked_attachment_is_not_saved(
