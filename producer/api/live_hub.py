@@ -139,7 +139,7 @@ class TaskWatch:
 
     async def start(self) -> None:
         try:
-            await self.hub.channels.subscribe(self.hub.channels.task_channel(self.task_id))
+            await self.hub.subscribe(self.hub.channels.task_channel(self.task_id))
             self.view = await self.hub.snapshot(self.task_id)
             if self.view is not None and not self.terminal:
                 self.last_frame = await self.hub.channels.last_frame(self.task_id)
@@ -296,6 +296,7 @@ class LiveHub:
         self.by_client: Counter[str] = Counter()
         self._started: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
+        self._subscribed: Counter[str] = Counter()  # channel -> watches that asked for it
 
     # -- admission --------------------------------------------------------------
     def admit(self, token: str, grant: Grant, client: str) -> Viewer:
@@ -381,7 +382,23 @@ class LiveHub:
             if not watch.viewers and self.tasks.get(task_id) is watch:
                 del self.tasks[task_id]
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self.channels.unsubscribe(self.channels.task_channel(task_id)))
+                    await asyncio.shield(self._drop(watch))
+
+    async def subscribe(self, channel: str) -> None:
+        """Subscribe the process's connection to ``channel`` (counted: a watch dropped while a
+        new one for the same task starts must not unsubscribe the new one)."""
+        self._subscribed[channel] += 1
+        if self._subscribed[channel] == 1:
+            await self.channels.subscribe(channel)
+
+    async def _drop(self, watch: TaskWatch) -> None:
+        """Unsubscribe a watch nobody watches any more, once its own subscribe has happened."""
+        await asyncio.wait_for(watch.ready.wait(), 30)
+        channel = self.channels.task_channel(watch.task_id)
+        self._subscribed[channel] -= 1
+        if self._subscribed[channel] <= 0:
+            del self._subscribed[channel]
+            await self.channels.unsubscribe(channel)
 
     async def _next_task(self, viewer: Viewer, after: str | None) -> str | None:
         """Wait for the session's next task (running or latest, not ``after``); ``None``: it stopped."""

@@ -132,6 +132,11 @@ def test_a_crowd_costs_one_subscription_and_no_polls(
         assert store.transition(task_id, TaskStatus.finished, [TaskStatus.started], finished_at=utcnow())
         for viewer in viewers:
             assert viewer.next("end")["status"] == "finished"
+        # Nobody watches a finished task: the process lets go of its subscription.
+        deadline = time.monotonic() + 10
+        while client.pubsub_numsub(f"bf:task:{task_id}:live")[0][1] != 0:
+            assert time.monotonic() < deadline, "the subscription outlived its viewers"
+            time.sleep(0.05)
     finally:
         for viewer in viewers:
             viewer.close()
