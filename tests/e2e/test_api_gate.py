@@ -3,6 +3,7 @@ scoped key may use only the 1Password vaults an operator bound to it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -106,8 +107,13 @@ def test_skills_are_bound_to_scoped_keys(make_api, worker, redis_client) -> None
 
     api = make_api(api_key_skills={SCOPED_KEY_A: ["extract_links"]})
     with api.client(SCOPED_KEY_A) as a, api.client(SCOPED_KEY_B) as b, api.client(FULL_KEY) as full:
-        every = {s["slug"] for s in full.get("/skills", params={"pageSize": 100}).json()["items"]}
-        assert {"extract_links", "fill_form"} <= every  # the worker published its registry
+        def published() -> set[str]:
+            return {s["slug"] for s in full.get("/skills", params={"pageSize": 100}).json()["items"]}
+
+        deadline = time.monotonic() + 30  # the worker publishes its registry just after "ready."
+        while not {"extract_links", "fill_form"} <= (every := published()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert {"extract_links", "fill_form"} <= every
 
         def stored(task_id: str) -> object:
             return _json.loads(redis_client.hget(_keys.task(task_id), "request"))["skill_ids"]
