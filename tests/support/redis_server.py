@@ -18,14 +18,15 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path) -> None:
-        self.port, self.dir = _free_port(), directory
+    def __init__(self, directory: Path, appendonly: bool = True) -> None:
+        self.port, self.dir, self.appendonly = _free_port(), directory, appendonly
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        durability = ["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else []
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)],
+             "--appendonly", "no", *durability, "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
