@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 ADMISSION_REJECTIONS = Counter(
     "browserfleet_admission_rejections", "Tasks refused because the queue backlog was at its limit (429)."
 )
+BUDGET_REFUSALS = Counter(
+    "browserfleet_budget_refusals",
+    "Creates refused by an API key's quota (active, queued: 429) or spent budget (daily_budget, "
+    "monthly_budget, session_budget: 402).",
+    ["reason"],
+)
 
 
 class QueueCollector(Collector):

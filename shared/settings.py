@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.broker import is_amqp
+from shared.limits import Dollars, KeyLimits, KeyWebhook, LlmLimit, check_webhook_url
 
 
 class Settings(BaseSettings):
@@ -163,6 +164,72 @@ class Settings(BaseSettings):
         True, description="Keep each step's screenshot (vision tasks) for the task viewer (~50-150 kB each)."
     )
 
+    # -- fleet controls: webhooks, per-key quotas and budgets, LLM rate limits ----------
+    webhook_url: str | None = Field(
+        None, description="Fleet default webhook: every task status change (and `test` events) is "
+        "POSTed here, signed like Browser Use Cloud's; a key's entry in `BROWSERFLEET_API_KEY_WEBHOOKS` "
+        "overrides it."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signing secret of the fleet default webhook (and of per-key webhooks "
+        "that give none); required with `BROWSERFLEET_WEBHOOK_URL`."
+    )
+    api_key_webhooks: SecretStr | None = Field(
+        None, description="Per-key webhooks (JSON): API key (raw or 'sha256:<hex>') -> "
+        '`{"url": "https://...", "secret": "..."}` (`"url": null`: none for that key).'
+    )
+    webhook_queue: str = Field("webhooks", description="Celery queue of webhook deliveries.")
+    webhook_concurrency: int = Field(
+        4, ge=0, description="Deliveries at once in the webhook worker `browserfleet worker`/`up` start "
+        "beside the agent worker when a webhook is configured; 0 = none (dedicated webhook workers only)."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="One delivery attempt's timeout (connect to answer)."
+    )
+    webhook_backoff_s: float = Field(
+        5.0, gt=0, description="Delay before a failed delivery's first retry; doubles per attempt."
+    )
+    webhook_max_backoff_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
+    webhook_max_age_s: int = Field(
+        86400, ge=1, description="How long an event is retried before it is dropped (logged as expired)."
+    )
+    webhook_log_size: int = Field(
+        100, ge=1, description="Delivery attempts kept per key in its delivery log."
+    )
+    max_task_cost_usd: Dollars | None = Field(
+        None, description="Default cap of one task's LLM cost in USD (per key in "
+        "`BROWSERFLEET_API_KEY_LIMITS`); a task crossing it stops at its next step."
+    )
+    key_max_active_tasks: int = Field(
+        0, ge=0, description="Default per API key: tasks queued or running at once (429 beyond); "
+        "0 = no limit."
+    )
+    key_max_queued_tasks: int = Field(
+        0, ge=0, description="Default per API key: tasks waiting to start (429 beyond); 0 = no limit."
+    )
+    key_daily_budget_usd: Dollars | None = Field(
+        None, description="Default per API key: LLM spend allowed per UTC day (402 once spent)."
+    )
+    key_monthly_budget_usd: Dollars | None = Field(
+        None, description="Default per API key: LLM spend allowed per UTC calendar month (402 once spent)."
+    )
+    api_key_limits: dict[str, KeyLimits] = Field(
+        default_factory=dict, description="Per-key overrides (JSON): API key (raw or 'sha256:<hex>') -> "
+        '`{"maxActiveTasks", "maxQueuedTasks", "maxActiveSessions", "dailyBudgetUsd", "monthlyBudgetUsd", '
+        '"maxTaskCostUsd"}`.'
+    )
+    llm_limits: dict[str, LlmLimit] = Field(
+        default_factory=dict, description="Fleet-wide LLM rate limits (JSON), per model name as in the "
+        '`llm` field (or a litellm id): `{"gpt-4.1": {"rpm": 60, "tpm": 200000}}`; enforced across every '
+        "worker through Redis."
+    )
+    llm_limit_window_s: float = Field(
+        60.0, gt=0, description="The window `rpm`/`tpm` count in (a minute; tests shrink it)."
+    )
+    llm_limit_max_wait_s: float = Field(
+        120.0, ge=0, description="Longest a call waits for a rate-limit slot before its step fails."
+    )
+
     @field_validator("api_keys", "scoped_api_keys", "allowed_networks", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -173,6 +240,22 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return check_webhook_url(value) if value else None
+
+    @model_validator(mode="after")
+    def check_webhooks(self) -> Settings:
+        """A webhook needs a secret; per-key entries must parse (errors never echo a secret)."""
+        if self.webhook_url and not self.webhook_secret_value:
+            raise ValueError("BROWSERFLEET_WEBHOOK_URL needs BROWSERFLEET_WEBHOOK_SECRET")
+        for key, hook in self.key_webhooks.items():
+            if hook.url and hook.secret is None and not self.webhook_secret_value:
+                raise ValueError(f"BROWSERFLEET_API_KEY_WEBHOOKS: the entry of key {key[:12]}... has a url "
+                                 "but no secret, and BROWSERFLEET_WEBHOOK_SECRET is not set")
+        return self
 
     @model_validator(mode="after")
     def check_budgets(self) -> Settings:
@@ -188,6 +271,37 @@ class Settings(BaseSettings):
             if lo > hi:
                 raise ValueError(f"time budgets must nest: {lo_name}={lo} > {hi_name}={hi}")
         return self
+
+    @property
+    def webhook_secret_value(self) -> str:
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+
+    @property
+    def key_webhooks(self) -> dict[str, KeyWebhook]:
+        """``api_key_webhooks`` parsed (``ValueError`` naming the bad entry, never its secret)."""
+        raw = self.api_key_webhooks.get_secret_value() if self.api_key_webhooks else ""
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ValueError("BROWSERFLEET_API_KEY_WEBHOOKS is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ValueError("BROWSERFLEET_API_KEY_WEBHOOKS must be a JSON object: key -> {url, secret}")
+        hooks = {}
+        for key, entry in data.items():
+            try:
+                hooks[str(key)] = KeyWebhook.model_validate(entry)
+            except ValueError as exc:
+                reasons = "; ".join(e["msg"] for e in getattr(exc, "errors", lambda: [])()) or "invalid"
+                raise ValueError(f"BROWSERFLEET_API_KEY_WEBHOOKS: the entry of key {str(key)[:12]}...: "
+                                 f"{reasons}") from None
+        return hooks
+
+    @property
+    def webhooks_configured(self) -> bool:
+        """Whether any task can have a webhook (the fleet default or a key's own)."""
+        return bool(self.webhook_url) or any(h.url for h in self.key_webhooks.values())
 
     @property
     def spares(self) -> int:

@@ -23,6 +23,7 @@ import redis
 from shared import keys
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
 from shared.redis_client import connect, connect_async
+from shared.task_events import STATUS_EVENT_LUA
 
 # Keeps the listing indexes (``keys.tasks_by``) in step with a task's status; every status
 # change goes through a script that calls it, so a page of any index is exact.
@@ -47,17 +48,29 @@ end
 """
 
 # KEYS: [1] task hash, [2] the index of all tasks. ARGV: [1] allowed statuses, [2] task id,
-# [3] the indexes' prefix, then field/value pairs (status among them).
-_TRANSITION = INDEX_LUA + """
+# [3] the indexes' prefix, [4] the webhook outbox's TTL, then field/value pairs (status among them).
+# A real change also updates the account's sets and emits the status event (shared.task_events).
+_TRANSITION = INDEX_LUA + STATUS_EVENT_LUA + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if not string.find(ARGV[1], '|' .. cur .. '|', 1, true) then return 0 end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local new = redis.call('HGET', KEYS[1], 'status')
-local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if new ~= cur and score then
-  index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
+if new ~= cur then
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
+  if score then
+    index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
+  end
+  status_changed(KEYS[1], ARGV[2], cjson.decode(new), ARGV[4])
 end
+return 1
+"""
+
+# KEYS: [1] task hash. ARGV: [1] task id, [2] the outbox TTL. A task deleted while queued or
+# running (its session was deleted) ends here: its account's sets and webhook hear "stopped".
+_DELETING = STATUS_EVENT_LUA + """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if cur == '"created"' or cur == '"started"' then status_changed(KEYS[1], ARGV[1], 'stopped', ARGV[2]) end
 return 1
 """
 
@@ -76,6 +89,10 @@ class TaskRecord(TaskView):
     request: dict[str, Any]
     secrets_token: str | None = None
     owner: str | None = None
+    # The API key the task was created with (shared.accounts): its quotas, budget and webhook.
+    account: str | None = None
+    # Whether its status changes go to a webhook (decided at creation, see shared.task_events).
+    webhook: bool | None = None
     # Set while the judge is pending (status stays ``started``): past it, readers finish the task.
     judge_deadline: datetime | None = None
 
@@ -181,6 +198,7 @@ class TaskStore:
         self._redis = client
         self.ttl_s = ttl_s
         self._transition = client.register_script(_TRANSITION)
+        self._deleting = client.register_script(_DELETING)
 
     @classmethod
     def from_url(cls, url: str, ttl_s: int) -> TaskStore:
@@ -215,10 +233,10 @@ class TaskStore:
     ) -> bool:
         """Set ``status=to`` (and ``fields``) only if the current status is in ``allowed_from``."""
         allowed = "|" + "|".join(_encode(s.value) for s in allowed_from) + "|"
-        args: list[str] = [allowed, "status", _encode(to.value)]
+        args: list[str | int] = [allowed, "status", _encode(to.value)]
         for name, value in fields.items():
             args += [name, _encode(value)]
-        args[1:1] = [task_id, keys.TASKS_BY]
+        args[1:1] = [task_id, keys.TASKS_BY, self.ttl_s]
         result = self._transition(keys=[keys.task(task_id), keys.TASK_INDEX], args=args)
         return int(result) == 1
 
@@ -307,6 +325,8 @@ class TaskStore:
         return int(pipe.execute()[0])
 
     def delete(self, task_id: str, session_id: str) -> None:
+        """Remove the record; one still queued or running is "stopped" for its account and webhook."""
+        self._deleting(keys=[keys.task(task_id)], args=[task_id, self.ttl_s])
         status, owner = (json.loads(v) if v else None
                          for v in self._redis.hmget(keys.task(task_id), ["status", "owner"]))
         pipe = self._redis.pipeline()

@@ -60,6 +60,15 @@ def parse_url(url: str, base: str | None = None) -> ParsedUrl | None:
     return ParsedUrl(href=parsed.href, scheme=scheme, host=host, port=port, origin=parsed.origin)
 
 
+def has_credentials(url: str) -> bool:
+    """Whether ``url`` carries a user name or password (``https://user:pass@host/``)."""
+    try:
+        parsed = ada_url.URL(url)
+    except ValueError:
+        return False
+    return bool(parsed.username or parsed.password)
+
+
 def with_scheme(text: str) -> str:
     """What a person means by ``example.com/a``: ``https://`` unless the text names a scheme.
 

@@ -9,7 +9,6 @@ full-access key acts as an administrator (owner ``None``).
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
+from shared.accounts import KeyEntryError, account_of_digest, key_digest
+
 HEADER = "X-Browser-Use-API-Key"
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 api_key_header = APIKeyHeader(
     name=HEADER,
@@ -35,11 +35,13 @@ class ApiKeyConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the key's public id and the owner it acts as (``None`` = full access)."""
+    """Who is calling: the key's public id, the owner it acts as (``None`` = full access) and
+    its account (``shared.accounts``: quotas, budget, webhook; every key has one)."""
 
     key_id: uuid.UUID
     owner: str | None
     op_vaults: frozenset[str] | None = None  # None: any vault (full access)
+    account: str | None = None
 
     def may_use_vault(self, vault_id: str) -> bool:
         return self.op_vaults is None or vault_id in self.op_vaults
@@ -47,12 +49,10 @@ class Caller:
 
 def digest(entry: str) -> str:
     """The SHA-256 hex digest of a configured key (raw, or already ``sha256:<hex>``)."""
-    if entry.startswith("sha256:"):
-        value = entry.removeprefix("sha256:").strip().lower()
-        if not _HEX64.match(value):
-            raise ApiKeyConfigError("an API key entry 'sha256:...' must hold 64 hex digits")
-        return value
-    return hashlib.sha256(entry.encode()).hexdigest()
+    try:
+        return key_digest(entry)
+    except KeyEntryError as exc:
+        raise ApiKeyConfigError(str(exc)) from None
 
 
 class ApiKeys:
@@ -69,9 +69,10 @@ class ApiKeys:
         for entries, is_scoped in ((full, False), (scoped, True)):
             for entry in entries:
                 hexdigest = digest(entry)
-                owner = f"key:{hexdigest[:16]}" if is_scoped else None
+                owner = account_of_digest(hexdigest) if is_scoped else None
                 bound = vaults.get(hexdigest, frozenset()) if is_scoped else None
-                self._callers[hexdigest] = Caller(uuid.UUID(hexdigest[:32]), owner, bound)
+                self._callers[hexdigest] = Caller(uuid.UUID(hexdigest[:32]), owner, bound,
+                                                  account_of_digest(hexdigest))
         unknown = set(vaults) - {d for d, c in self._callers.items() if c.owner is not None}
         if unknown:
             raise ApiKeyConfigError(

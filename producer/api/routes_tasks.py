@@ -34,13 +34,13 @@ router = APIRouter(prefix="/tasks", tags=["Tasks"], responses=responses(401))
     "",
     status_code=202,
     summary="Create Task",
-    responses=responses(400, 403, 404, 413, 429, 503),
+    responses=responses(400, 402, 403, 404, 413, 429, 503),
 )
 def create_task(body: CreateTaskRequest, caller: CallerDep, producer: ProducerDep) -> TaskCreated:
     """Validate and enqueue a task; without ``sessionId`` it runs in a one-off session."""
     if body.op_vault_id and not caller.may_use_vault(body.op_vault_id):
         raise HTTPException(403, "This API key may not use that opVaultId")
-    return producer.create_task(body, owner=caller.owner)
+    return producer.create_task(body, owner=caller.owner, account=caller.account)
 
 
 @router.get("", summary="List Tasks")
