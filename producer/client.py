@@ -220,6 +220,7 @@ class Producer:
     ) -> list[TaskCreated]:
         """Bind each request to its session, then record and enqueue them (see :mod:`producer.enqueue`)."""
         webhook = self.controls.webhook(account) is not None
+        cost_limits = self.controls.limits(account).for_record()
         tasks: list[NewTask] = []
         claimed: dict[str, SessionRecord] = {}  # task id -> the existing session claimed for it
         ids = iter(new_ids(2 * len(requests)))  # each task's id and its one-off session's
@@ -232,11 +233,11 @@ class Producer:
                          if request.secrets else None)
                 if isinstance(session, OneOffSession):
                     tasks.append(NewTask(task_id, session_id, request, owner, token, session.proxy_country,
-                                         session, account, webhook))
+                                         session, account, webhook, cost_limits))
                 else:
                     claimed[task_id] = session
                     tasks.append(NewTask(task_id, str(session.id), request, owner or session.owner, token,
-                                         session.proxy_country, None, account, webhook))
+                                         session.proxy_country, None, account, webhook, cost_limits))
             self.enqueuer.push(tasks, self.budgets.gate(account))
         except AccountRefusedError as exc:
             self._unclaim_all(claimed, set())

@@ -61,6 +61,25 @@ class Limits:
     def budgeted(self) -> bool:
         return self.daily_budget_usd is not None or self.monthly_budget_usd is not None
 
+    def for_record(self) -> dict[str, str] | None:
+        """What a running task must respect (its cap, its key's budgets), as kept on its record:
+        the producer decides at creation, so workers need no per-key settings."""
+        found = {name: str(value) for name, value in (
+            ("max_task_cost_usd", self.max_task_cost_usd), ("daily_budget_usd", self.daily_budget_usd),
+            ("monthly_budget_usd", self.monthly_budget_usd)) if value is not None}
+        return found or None
+
+    @classmethod
+    def from_record(cls, stored: dict[str, str] | None) -> Limits:
+        """The limits :meth:`for_record` kept (none: no cap, no budget)."""
+        stored = stored or {}
+
+        def money(name: str) -> Decimal | None:
+            return Decimal(stored[name]) if stored.get(name) is not None else None
+
+        return cls(max_task_cost_usd=money("max_task_cost_usd"), daily_budget_usd=money("daily_budget_usd"),
+                   monthly_budget_usd=money("monthly_budget_usd"))
+
 
 @dataclass(frozen=True)
 class WebhookEndpoint:

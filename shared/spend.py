@@ -49,16 +49,17 @@ class Spent:
     def over(self, limits: Limits) -> str | None:
         """Why the account may spend no more (its daily or monthly budget is used up), or None."""
         if limits.daily_budget_usd is not None and self.today >= limits.daily_budget_usd:
-            return (f"the API key's daily budget of ${limits.daily_budget_usd} is spent "
-                    f"(${_short(self.today)} today, UTC)")
+            return (f"the API key's daily budget of ${usd(limits.daily_budget_usd)} is spent "
+                    f"(${usd(self.today)} today, UTC)")
         if limits.monthly_budget_usd is not None and self.this_month >= limits.monthly_budget_usd:
-            return (f"the API key's monthly budget of ${limits.monthly_budget_usd} is spent "
-                    f"(${_short(self.this_month)} this month, UTC)")
+            return (f"the API key's monthly budget of ${usd(limits.monthly_budget_usd)} is spent "
+                    f"(${usd(self.this_month)} this month, UTC)")
         return None
 
 
-def _short(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.000001")).normalize(), "f")
+def usd(value: Decimal) -> str:
+    """Dollars as people write them: ``0.0000001``, ``12.5``, never ``1E-7``."""
+    return format(value.normalize(), "f")
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,7 @@ class NewTask:
     one_off: OneOffSession | None = None  # None: an existing session, already claimed for it
     account: str | None = None  # the API key's account (shared.accounts): quotas, budget, webhook
     webhook: bool = False  # its status changes go to a webhook (shared.task_events)
+    cost_limits: dict[str, str] | None = None  # its cap and its key's budgets (Limits.for_record)
 
 
 def record_hash(task: NewTask, created_at: datetime) -> list[str]:
@@ -182,6 +183,8 @@ def record_hash(task: NewTask, created_at: datetime) -> list[str]:
         pairs += ["account", _dumps(task.account)]
     if task.webhook:
         pairs += ["webhook", "true"]
+    if task.cost_limits:
+        pairs += ["cost_limits", _dumps(task.cost_limits)]
     return pairs
 
 

@@ -93,6 +93,8 @@ class TaskRecord(TaskView):
     account: str | None = None
     # Whether its status changes go to a webhook (decided at creation, see shared.task_events).
     webhook: bool | None = None
+    # Its cost cap and its key's budgets, as decided at creation (shared.accounts.Limits.for_record).
+    cost_limits: dict[str, str] | None = None
     # Set while the judge is pending (status stays ``started``): past it, readers finish the task.
     judge_deadline: datetime | None = None
 

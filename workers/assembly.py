@@ -16,6 +16,7 @@ from decimal import Decimal
 from playwright.async_api import Error as PlaywrightError
 
 from shared import crypto
+from shared.accounts import Limits
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
 from shared.settings import Settings, get_settings
@@ -30,7 +31,7 @@ from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.tabs import BrowserTabs
 from workers.browser.upstream import UpstreamError, upstream_for
-from workers.context import controls, limiter_for
+from workers.context import limiter_for
 from workers.live import live_view
 from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
@@ -98,7 +99,7 @@ async def run_record(
     except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
     hooks.budget = TaskBudget(hooks.stores.spend, hooks.task_id, record.account,
-                              controls().limits(record.account), llm)
+                              Limits.from_record(record.cost_limits), llm)
     await hooks.budget.before_start()
     if hooks.budget.reason:
         return AgentOutcome(TaskStatus.stopped, error=hooks.budget.reason), Decimal(0)

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from shared.accounts import Limits
 from shared.models import format_cost
-from shared.spend import SpendStore, Spent
+from shared.spend import SpendStore, Spent, usd
 from workers import metrics
 from workers.agent.llm import LLMClient
 
@@ -53,7 +53,7 @@ class TaskBudget:
         cap = self.limits.max_task_cost_usd
         if cap is not None and self.llm.cost >= cap:
             self.reason = (f"the task's LLM cost (${format_cost(self.llm.cost)}) reached its cap of "
-                           f"${cap}; stopped before its next step")
+                           f"${usd(cap)}; stopped before its next step")
             metrics.BUDGET_STOPS.labels(reason="task_cap").inc()
         elif spent is not None and (over := spent.over(self.limits)):
             self.reason = f"{over}; stopped before its next step"
