@@ -7,7 +7,10 @@ admitted for a moment still to come. One Lua script per call *reserves* the earl
 ``t`` at which the call fits: no earlier than now (Redis's clock, shared by every worker),
 than the bucket's last reservation (first come, first served), than the end of a provider's
 cooldown, and late enough that the window ``(t - W, t]`` holds fewer than ``rpm`` calls and at
-most ``tpm`` tokens with it. The caller sleeps until ``t``; nobody polls. Because reservation
+most ``tpm`` tokens with it. The caller sleeps until ``t``; nobody polls. Consecutive reservations
+are at least a quarter of the even spacing apart (``window / rpm / 4``): a burst still goes out
+at four times the average rate, but not all in one instant (providers enforce per-minute limits
+over shorter periods too, and a worker that sends many calls at once sends the last ones late). Because reservation
 times never decrease and each keeps its window within the limits, *every* window of length
 ``W`` holds at most ``rpm`` calls and ``tpm`` tokens, fleet-wide (a token bucket or GCRA with a
 burst lets up to twice the rate through some windows). A reservation more than ``max_wait``
@@ -60,7 +63,11 @@ if rpm == 0 and tpm == 0 then
   return {1, at - now}
 end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if #last > 0 then at = math.max(at, tonumber(last[2])) end
+if #last > 0 then
+  local gap = 0
+  if rpm > 0 then gap = math.floor(window / rpm / PACING) end
+  at = math.max(at, tonumber(last[2]) + gap)
+end
 if rpm > 0 then
   local nth = redis.call('ZRANGE', KEYS[1], -rpm, -rpm, 'WITHSCORES')
   if #nth > 0 then at = math.max(at, tonumber(nth[2]) + window) end
@@ -89,7 +96,7 @@ local ttl = at - now + window * 2
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 return {1, at - now}
-"""
+""".replace("PACING", "4")
 
 # KEYS[1] cooldown. ARGV: seconds. Only ever pushes the cooldown later (Redis's clock).
 _COOLDOWN = """

@@ -93,10 +93,13 @@ _heartbeats: list[_Heartbeat] = []
 
 @worker_ready.connect
 def _load_litellm(**_: object) -> None:
-    """Import litellm now (seconds), with its closed-network setting, not inside the first task."""
-    from workers.agent.llm import configure
+    """Import litellm now (seconds), with its closed-network setting, and run its first-call
+    set-up offline: not inside the first task."""
+    from workers.agent.llm import configure, warm_up
+    from workers.loop import get_loop
 
     configure()
+    get_loop().run(warm_up(settings.default_model), timeout=30)
 
 
 @worker_ready.connect

@@ -60,6 +60,11 @@ LLM_LIMIT_WAIT_SECONDS = Histogram(
     ["model"],
     buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
 )
+LLM_LIMIT_LATE = Counter(
+    "browserfleet_llm_limiter_late",
+    "Rate-limit slots given up because the call woke up too late for them (it reserved again).",
+    ["model"],
+)
 LLM_LIMIT_REFUSALS = Counter(
     "browserfleet_llm_limiter_refusals",
     "LLM calls refused because their rate-limit slot was further than BROWSERFLEET_LLM_LIMIT_MAX_WAIT_S.",

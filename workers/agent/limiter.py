@@ -8,8 +8,12 @@ so two fleets or two accounts with their own keys never share one. Models withou
 configured limit still get a bucket: a provider's 429 pauses every worker's calls to it for
 its ``Retry-After``.
 
-The bucket's window is the configured one plus a small margin (5%, at least 0.25 s): a call
-leaves a worker a little after its reserved moment, and the provider counts arrivals.
+A call leaves a worker a little after its reserved moment, and the provider counts arrivals:
+so the bucket's window is the configured one plus a margin (5%, at least 1 s), and a call that
+wakes up later than its moment plus that margin (a starved process, a slow thread hop) does not
+go: it reserves again (``browserfleet_llm_limiter_late_total``). Calls then reach the provider
+within the margin after their reserved moments, and no window of the configured length at the
+provider holds more than the limit.
 """
 
 from __future__ import annotations
@@ -17,19 +21,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.limits import LlmLimit
-from shared.llm_limits import LlmLimitStore, WaitTooLongError
+from shared.llm_limits import LlmLimitStore, Reservation, WaitTooLongError
 from shared.llms import model_table
 from workers import metrics
 
 OUTPUT_TOKENS_GUESS = 500  # reserved for the answer until the provider says what it used
 IMAGE_TOKENS_GUESS = 1000
 MARGIN = 0.05
-MIN_MARGIN_S = 0.25
+MIN_MARGIN_S = 1.0
 
 
 class RateLimitWaitError(RuntimeError):
@@ -89,19 +94,45 @@ class ModelLimiter:
     bucket: str
     limit: LlmLimit
     window_s: float
+    margin_s: float
     max_wait_s: float
     _last: str | None = field(default=None, repr=False)  # the last reservation (tpm buckets)
     _real: int | None = field(default=None, repr=False)  # its tokens as the provider counted them
 
     async def acquire(self, messages: list[dict[str, Any]]) -> None:
-        """Reserve this call's moment and sleep until it; :class:`RateLimitWaitError` past the bound."""
+        """Reserve this call's moment and sleep until it; :class:`RateLimitWaitError` past the bound.
+
+        Woken later than the moment plus the margin, it reserves again rather than send late.
+        """
+        tokens, waited = estimate_tokens(messages), 0.0
+        started = time.monotonic()
+        while True:
+            asked = time.monotonic()
+            reservation = await self._reserve(tokens, started)
+            if reservation.wait_s > 0:
+                await asyncio.sleep(reservation.wait_s)
+            # the moment was at the latest ``asked + wait_s`` (Redis ran the script after ``asked``)
+            late = time.monotonic() - (asked + reservation.wait_s)
+            waited = time.monotonic() - started
+            if late <= self.margin_s or not self.limited:
+                break
+            metrics.LLM_LIMIT_LATE.labels(model=self.model).inc()
+        if waited > 0.05:
+            metrics.LLM_LIMIT_WAITS.labels(model=self.model).inc()
+            metrics.LLM_LIMIT_WAIT_SECONDS.labels(model=self.model).observe(waited)
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.limit.rpm or self.limit.tpm)
+
+    async def _reserve(self, tokens: int, started: float) -> Reservation:
         correct = (self._last, self._real) if self._last and self._real is not None else None
         self._last = self._real = None
+        budget = max(0.0, self.max_wait_s - (time.monotonic() - started))
         try:
             reservation = await asyncio.to_thread(
-                self.store.reserve, self.bucket, rpm=self.limit.rpm, tpm=self.limit.tpm,
-                tokens=estimate_tokens(messages), window_s=self.window_s, max_wait_s=self.max_wait_s,
-                correct=correct,
+                self.store.reserve, self.bucket, rpm=self.limit.rpm, tpm=self.limit.tpm, tokens=tokens,
+                window_s=self.window_s + self.margin_s, max_wait_s=budget, correct=correct,
             )
         except WaitTooLongError as exc:
             metrics.LLM_LIMIT_REFUSALS.labels(model=self.model).inc()
@@ -110,10 +141,7 @@ class ModelLimiter:
                 f"(BROWSERFLEET_LLM_LIMIT_MAX_WAIT_S={self.max_wait_s:g})"
             ) from None
         self._last = reservation.member if self.limit.tpm else None
-        if reservation.wait_s > 0:
-            metrics.LLM_LIMIT_WAITS.labels(model=self.model).inc()
-            metrics.LLM_LIMIT_WAIT_SECONDS.labels(model=self.model).observe(reservation.wait_s)
-            await asyncio.sleep(reservation.wait_s)
+        return reservation
 
     def used(self, tokens: int) -> None:
         """The provider's count for the last call: corrects its reservation at the next acquire."""
@@ -137,10 +165,11 @@ class FleetLimits:
     ) -> None:
         self.store = store
         self.limits = dict(limits)
-        self.window_s = window_s + max(MIN_MARGIN_S, MARGIN * window_s)
+        self.window_s = window_s
+        self.margin_s = max(MIN_MARGIN_S, MARGIN * window_s)
         self.max_wait_s = max_wait_s
 
     def for_model(self, model: str) -> ModelLimiter:
         bucket = f"{model}@{credentials_fingerprint(model)}"
         return ModelLimiter(self.store, model, bucket, self.limits.get(model, LlmLimit()), self.window_s,
-                            self.max_wait_s)
+                            self.margin_s, self.max_wait_s)

@@ -45,6 +45,17 @@ def configure() -> ModuleType:
     return _litellm
 
 
+async def warm_up(model: str) -> None:
+    """One offline completion (litellm's ``mock_response``: no request leaves the process), so a
+    worker's first real call does not pay litellm's first-call set-up (~0.2 s, seconds on a busy
+    machine): a call sent late could land outside the fleet-wide limiter's slot."""
+    try:
+        await configure().acompletion(model=model, messages=[{"role": "user", "content": "warm-up"}],
+                                      mock_response="ok")
+    except Exception as exc:  # only a warm-up: the first real call pays instead
+        log.info("litellm warm-up skipped: %s", exc)
+
+
 def _transient() -> tuple[type[BaseException], ...]:
     """Faults worth a retry: timeouts, 429, 5xx, connection errors."""
     lib = configure()
