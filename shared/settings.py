@@ -21,7 +21,9 @@ from shared.limits import Dollars, KeyLimits, KeyWebhook, LlmLimit, check_webhoo
 class Settings(BaseSettings):
     """Every knob of browserfleet; see the configuration table in the README."""
 
-    model_config = SettingsConfigDict(env_prefix="BROWSERFLEET_", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a bad value may hold a secret (a webhook URL's token, a proxy's password)
+    model_config = SettingsConfigDict(env_prefix="BROWSERFLEET_", extra="ignore", populate_by_name=True,
+                                      hide_input_in_errors=True)
 
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
