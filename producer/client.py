@@ -26,7 +26,7 @@ from shared.consumers import QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
 from shared.ids import new_ids
 from shared.llms import UnknownModelError, model_table, resolve_model
-from shared.metrics import QueueCollector
+from shared.metrics import QueueCollector, WebhookCollector
 from shared.models import (
     CreateTaskRequest,
     TaskCreated,
@@ -365,6 +365,7 @@ class Producer:
         registry = CollectorRegistry()
         queues = (self.settings.queue, self.settings.judge_queue)
         registry.register(QueueCollector(self.broker, self.store, queues))
+        registry.register(WebhookCollector(self.stores.webhooks))
         return registry
 
     def queues(self) -> list[QueueHealth]:

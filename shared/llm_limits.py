@@ -6,15 +6,17 @@ keeps in Redis the times (and token amounts) of the calls it admitted, including
 admitted for a moment still to come. One Lua script per call *reserves* the earliest moment
 ``t`` at which the call fits: no earlier than now (Redis's clock, shared by every worker),
 than the bucket's last reservation (first come, first served), than the end of a provider's
-cooldown, and late enough that the window ``(t - W, t]`` holds fewer than ``rpm`` calls and at
-most ``tpm`` tokens with it. The caller sleeps until ``t``; nobody polls. Consecutive reservations
-are at least a quarter of the even spacing apart (``window / rpm / 4``): a burst still goes out
-at four times the average rate, but not all in one instant (providers enforce per-minute limits
-over shorter periods too, and a worker that sends many calls at once sends the last ones late). Because reservation
-times never decrease and each keeps its window within the limits, *every* window of length
-``W`` holds at most ``rpm`` calls and ``tpm`` tokens, fleet-wide (a token bucket or GCRA with a
-burst lets up to twice the rate through some windows). A reservation more than ``max_wait``
-away is refused instead (the caller's step fails with the reason).
+cooldown, and late enough that the window ``(t - W, t]`` holds fewer than ``rpm`` calls and
+at most ``tpm`` tokens with it. The caller sleeps until ``t``; nobody polls. Because
+reservation times never decrease and each keeps its window within the limits, *every* window
+of length ``W`` holds at most ``rpm`` calls and ``tpm`` tokens, fleet-wide (a token bucket or
+GCRA with a burst lets up to twice the rate through some windows). A reservation more than
+``max_wait`` away is refused instead (the caller's step fails with the reason).
+
+Consecutive reservations are at least a quarter of the even spacing apart (``W / rpm / 4``):
+a burst still goes out at four times the average rate, but not all in one instant (providers
+enforce per-minute limits over shorter periods too, and a worker that sends many calls at
+once sends the last ones late).
 
 Tokens are reserved as an estimate and corrected with the provider's count in the caller's
 next reservation (the same script call). A provider's 429 sets a cooldown (its
