@@ -24,12 +24,15 @@ from shared.models import TaskStatus
 from shared.settings import Settings
 from tests.conftest import base_env
 from tests.e2e.helpers import script_id
+from tests.e2e.test_api import free_port
+from tests.e2e.test_metrics import scrape, value
 from tests.support.fake_llm import FakeLLM, Reply, step
 from tests.support.workers import WorkerProcess
 
 WINDOW_S = 10.0
 LIMIT = 20  # per window: 120 requests a minute, scaled to the 10 s window
 TASKS = 32
+METRICS: list[str] = []  # the two workers' metrics URLs
 WAIT = step({"wait": {"seconds": 0}})
 DONE = step({"done": {"text": "done", "success": True}})
 
@@ -48,10 +51,18 @@ def limited(
         "BROWSERFLEET_SPARE_CONTEXTS": "2",
     }
     folder: Path = tmp_path_factory.mktemp("limits")
-    workers = [WorkerProcess(env, queue, folder / f"worker{n}.log", concurrency=16) for n in range(2)]
+    ports = [free_port(), free_port()]
+    workers = [WorkerProcess({**env, "BROWSERFLEET_METRICS_PORT": str(port)}, queue,
+                             folder / f"worker{n}.log", concurrency=16) for n, port in enumerate(ports)]
+    METRICS.extend(f"http://127.0.0.1:{port}/metrics" for port in ports)
     yield Producer(settings.model_copy(update={"queue": queue}))
     for worker in workers:
         worker.stop()
+
+
+def counted(name: str, **labels: str) -> float:
+    """``name`` summed over both workers' metrics."""
+    return sum(value(scrape(url), name, **labels) for url in METRICS)
 
 
 def most_in_any_window(times: list[float], window: float) -> int:
@@ -75,6 +86,9 @@ def test_two_workers_never_exceed_the_fleet_wide_limit_and_no_task_fails(
     assert most_in_any_window(arrivals, WINDOW_S) <= LIMIT, spread
     # and it did limit: 64 requests at 20 per 10 s cannot arrive in less than ~22 s
     assert max(arrivals) - min(arrivals) >= (2 * TASKS - LIMIT) / (LIMIT / WINDOW_S) - 1
+    waits = counted("browserfleet_llm_limiter_waits_total", model="openai/gpt-4.1-mini")
+    assert waits >= 2 * TASKS - LIMIT - 2
+    assert counted("browserfleet_llm_limiter_wait_seconds_count", model="openai/gpt-4.1-mini") >= 1
 
 
 def test_a_providers_429_is_retried_after_its_retry_after_and_pauses_the_others(
@@ -100,3 +114,4 @@ def test_a_providers_429_is_retried_after_its_retry_after_and_pauses_the_others(
     retry = fake_llm.calls[first][1].at
     assert retry - limited_at >= 3 - 0.05  # not before Retry-After
     assert fake_llm.calls[other][0].at - limited_at >= 3 - 0.05  # another task, another worker maybe: too
+    assert counted("browserfleet_llm_provider_rate_limited_total", model="openai/gpt-4.1-mini") == 1

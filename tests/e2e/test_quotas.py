@@ -68,6 +68,10 @@ def test_active_tasks_per_key_answer_the_v2_429_and_write_nothing(
         # a stopped task frees its place at once
         assert client.patch(f"/tasks/{first[0].json()['id']}", json={"action": "stop"}).status_code == 200
         assert client.post("/tasks", json={"task": "x"}).status_code == 202
+        from tests.e2e.test_metrics import scrape, value
+
+        samples = scrape(server.url + "/metrics")
+        assert value(samples, "browserfleet_budget_refusals_total", reason="active") >= 1
         # a batch through the producer is refused whole
         producer: Producer = server.app.state.producer
         with pytest.raises(Exception, match="Too many concurrent"):

@@ -69,6 +69,7 @@ class Hooks:
     settings: Settings
     env: dict[str, str]
     worker: WorkerProcess
+    metrics_url: str
 
     def client(self, key: str, idle: bool = False) -> httpx.Client:
         return (self.idle_api if idle else self.api).client(key)
@@ -102,8 +103,9 @@ def hooks(
         "BROWSERFLEET_WEBHOOK_MAX_BACKOFF_S": "1",
         "BROWSERFLEET_WEBHOOK_TIMEOUT_S": "3",
     }
+    metrics_port = free_port()
     env = {
-        **base_env(llm_base), **shared_env,
+        **base_env(llm_base), **shared_env, "BROWSERFLEET_METRICS_PORT": str(metrics_port),
         # the webhook worker under the strict network policy, opened for the two receivers only
         "BROWSERFLEET_ALLOW_PRIVATE_NETWORKS": "false",
         "BROWSERFLEET_ALLOWED_NETWORKS": f"127.0.0.1:{receiver.port},127.0.0.1:{down.port}",
@@ -119,7 +121,7 @@ def hooks(
     idle = ApiServer(api_settings(hooked, scoped_api_keys=scoped,
                                   queue=f"bf-idle-{uuid.uuid4().hex[:8]}")).start()
     yield Hooks(secret, flaky_secret, receiver, down, outsider, api, idle, hooked,
-                {**shared_env, "REDIS_URL": env["REDIS_URL"]}, worker)
+                {**shared_env, "REDIS_URL": env["REDIS_URL"]}, worker, f"http://127.0.0.1:{metrics_port}/metrics")
     for server in (api, idle):
         server.stop()
     worker.stop()
@@ -317,3 +319,21 @@ def test_tasks_without_a_key_use_the_fleet_default(hooks: Hooks, fake_llm: FakeL
     assert statuses(hooks.receiver, "/fleet", str(created.id))[-1] == ("finished", "finished")
     log = producer.webhooks.deliveries(None)
     assert any(e["task_id"] == str(created.id) and e["result"] == "delivered" for e in log)
+
+
+def test_deliveries_are_counted_in_the_webhook_workers_metrics(hooks: Hooks) -> None:
+    from tests.e2e.test_metrics import scrape, value
+
+    ok, blocked = hooks.client(KEY_OK), hooks.client(KEY_BLOCKED)
+    delivered_id = ok.post("/webhooks/test").json()["deliveryId"]
+    blocked_id = blocked.post("/webhooks/test").json()["deliveryId"]
+    for client, delivery in ((ok, delivered_id), (blocked, blocked_id)):
+        wait_for(lambda c=client, d=delivery: any(
+            e["deliveryId"] == d for e in c.get("/webhooks/deliveries").json()["items"]), "the attempt")
+    samples = scrape(hooks.metrics_url)
+    assert value(samples, "browserfleet_webhook_deliveries_total", result="delivered") >= 1
+    assert value(samples, "browserfleet_webhook_deliveries_total", result="blocked") >= 1
+    assert value(samples, "browserfleet_webhook_delivery_seconds_count") >= 2
+    assert value(samples, "browserfleet_webhook_event_age_seconds_count") >= 1
+    api_samples = scrape(hooks.api.url + "/metrics")
+    assert ("browserfleet_webhook_pending_streams", ()) in api_samples

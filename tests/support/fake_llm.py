@@ -133,7 +133,8 @@ class FakeLLM:
         with self.lock:
             if not match or match.group(1) not in self.scripts:
                 self.unscripted.append(body)
-                return 400, {"error": {"message": "no script for this request", "type": "invalid_request"}}, {}
+                error = {"error": {"message": "no script for this request", "type": "invalid_request"}}
+                return 400, error, {}
             script_id = match.group(1)
             call = Call(body=body, index=len(self.calls[script_id]))
             self.calls[script_id].append(call)
