@@ -209,3 +209,29 @@ def test_secret_values_never_reach_a_repr() -> None:
     settings = make(webhook_url="https://fleet.example/hook", webhook_secret=SECRET,
                     api_key_webhooks=SecretStr(hooks))
     assert SECRET not in repr(settings) and "zzz-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433", "0x7f.1", "[::ffff:127.0.0.1]",
+                                  "127.1", "LOCALHOST.", "[::1]"])
+def test_webhook_deliveries_refuse_loopback_however_it_is_spelt(host: str) -> None:
+    import socket
+
+    from workers.policy.network import NetworkPolicy
+    from workers.webhooks.transport import BlockedError, post
+
+    listener = socket.socket(socket.AF_INET6 if host == "[::1]" else socket.AF_INET)
+    listener.bind(("::1" if host == "[::1]" else "127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    try:
+        with pytest.raises(BlockedError, match="loopback"):
+            post(f"http://{host}:{port}/hook", b"{}", {}, NetworkPolicy(), 2.0)
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nothing ever connected
+    finally:
+        listener.close()
+    with pytest.raises(BlockedError, match="metadata"):
+        post("http://169.254.169.254/latest/", b"{}", {}, NetworkPolicy(allow_private=True), 2.0)
+    with pytest.raises(BlockedError, match="metadata"):
+        post("http://metadata.google.internal/", b"{}", {}, NetworkPolicy(allow_private=True), 2.0)

@@ -55,7 +55,7 @@ class _GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        target = Target(self.scheme, host.strip("[]").lower(), port)
+        target = Target(self.scheme, host.strip("[]").lower().rstrip("."), port)
         reason = self.policy.precheck(target)
         if reason:
             raise BlockedError(reason)
