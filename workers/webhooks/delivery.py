@@ -34,6 +34,7 @@ from workers.webhooks.signing import serialize, signed_headers
 log = logging.getLogger(__name__)
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 EVENTS_PER_FLUSH = 20  # then the stream goes back to the queue, so one chatty stream cannot hog a thread
+# (a flush also stops while its lock still has a whole attempt's time left)
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,15 @@ class Deliverer:
         """Deliver the stream's events in order until one fails or none is left; returns how many
         were delivered. Another thread already flushing the stream makes this a no-op."""
         owner = f"{OWNER}:{uuid.uuid4().hex[:8]}"
-        if not self.store.lock(stream, owner, self.settings.webhook_timeout_s * 3 + 30):
+        lock_s = self.settings.webhook_timeout_s * 6 + 30  # an attempt: resolve, connect, send, read
+        if not self.store.lock(stream, owner, lock_s):
             return 0
-        delivered = 0
+        delivered, started = 0, time.monotonic()
         try:
             for _ in range(EVENTS_PER_FLUSH):
+                # never attempt past the lock: another worker could then flush the stream too
+                if time.monotonic() - started + 4 * self.settings.webhook_timeout_s > lock_s:
+                    break
                 head = self.store.head(stream)
                 if head is None:
                     break
