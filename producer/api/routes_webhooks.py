@@ -36,7 +36,7 @@ def _account(caller: Caller, asked: str | None) -> str | None:
     return None if asked == FLEET else asked
 
 
-@router.get("", summary="Get Webhook")
+@router.get("", summary="Get Webhook", responses=responses(403))
 def get_webhook(caller: CallerDep, producer: ProducerDep, account: AccountQuery = None) -> WebhookConfigView:
     """Where the key's task events go (``source``: its own webhook or the fleet's), without the secret."""
     config = producer.webhooks.config(_account(caller, account))
