@@ -369,9 +369,13 @@ class Producer:
         return registry
 
     def queues(self) -> list[QueueHealth]:
-        """The agent and judge queues: waiting tasks, live consumers, a warning when work has none."""
+        """The agent and judge queues (and, with webhooks, the tasks whose events wait for delivery):
+        waiting work, live consumers, a warning when work has none."""
         queues = (self.settings.queue, self.settings.judge_queue)
-        return queue_health(self.stores.consumers, self.broker, queues)
+        health = queue_health(self.stores.consumers, self.broker, queues)
+        if self.settings.webhooks_configured:
+            health.append(self.webhooks.health(self.stores.consumers, self.settings.webhook_queue))
+        return health
 
 
 def _wants_skills(payload: Payload) -> bool:

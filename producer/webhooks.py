@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.accounts import FLEET, Controls
+from shared.consumers import ConsumerRegistry, QueueHealth
 from shared.webhook_store import WebhookStore
 
 from .errors import WebhookNotConfiguredError
@@ -49,3 +50,13 @@ class Webhooks:
         if self.controls.webhook(account) is None:
             raise WebhookNotConfiguredError()
         return self.store.add_test(account)
+
+    def health(self, registry: ConsumerRegistry, queue: str) -> QueueHealth:
+        """The webhook queue as ``/healthz`` lists it: tasks with undelivered events, live webhook
+        workers, and a warning when events wait and no webhook worker runs."""
+        pending, consumers = self.store.pending(), len(registry.live(queue))
+        warning = None
+        if pending and not consumers:
+            warning = (f"{pending} task(s) have undelivered webhook events and no webhook worker consumes "
+                       f"queue {queue!r}: start one (browserfleet worker --queues {queue})")
+        return QueueHealth(name=queue, waiting=pending, consumers=consumers, warning=warning)

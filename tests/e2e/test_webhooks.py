@@ -294,6 +294,8 @@ def test_a_test_delivery_on_demand_and_a_config_that_never_shows_the_secret(
                                      if r["headers"]["X-Browserfleet-Delivery-Id"] == delivery), None),
                        "the test event")
     assert request["verified"] == {"type": "test", "payload": {"test": "ok"}}
+    health = {q["name"]: q for q in httpx.get(hooks.api.url + "/healthz").json()["queues"]}
+    assert health[WEBHOOK_QUEUE]["consumers"] >= 1  # /healthz lists the webhook workers too
     assert hooks.client(KEY_NONE).post("/webhooks/test").status_code == 404
     assert hooks.client(KEY_NONE).get("/webhooks").json()["url"] is None
     # the CLI shows the same log, and never the secret
