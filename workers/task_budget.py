@@ -1,11 +1,12 @@
 """A running task's cost against its cap and its API key's budget (``shared.accounts``).
 
 After each step the task's cost so far (``LLMClient.cost``, litellm's prices) is charged to
-its key's spend for the day and month: one store call per step (:meth:`SpendStore.charge`,
-which also writes the cost so far to the record, so views show it live), and none at all for
-a task with no key. When the task's cost reaches its cap, or the key's spend reaches a
-budget, the agent stops before its next step with the reason (``stopped``), its cost so far
-recorded. What the last, interrupted step spent is charged when the run ends (:meth:`settle`).
+its key's spend for the day and month when the key has a budget: one store call per step
+(:meth:`SpendStore.charge`, which also writes the cost so far to the record, so views show it
+live). A key without a budget is charged once, when the run ends, and a task with no key
+never. When the task's cost reaches its cap, or the key's spend reaches a budget, the agent
+stops before its next step with the reason (``stopped``), its cost so far recorded. What the
+last, interrupted step spent is charged when the run ends (:meth:`settle`).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class TaskBudget:
             metrics.BUDGET_STOPS.labels(reason="daily_budget" if "daily" in over else "monthly_budget").inc()
 
     async def after_step(self) -> None:
-        """Charge what the step cost (one store call, only with an account) and check the limits."""
+        """Charge what the step cost and check the limits: one store call, and only when the key has
+        a budget (a key without one is charged once, when the run ends: :meth:`settle`)."""
         spent = None
-        if self.account is not None and self.llm.cost > self.charged:
+        if self.account is not None and self.limits.budgeted and self.llm.cost > self.charged:
             spent = await asyncio.to_thread(self._charge)
         if self.reason is not None:
             return
