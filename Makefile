@@ -73,6 +73,7 @@ bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_producer.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_listing.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_throughput.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_llm_limits.py --out tests/benchmarks/results.json
 
 quickstart: install  ## a real task end to end (needs an LLM key, e.g. OPENAI_API_KEY)
 	bash deploy/quickstart.sh

@@ -8,7 +8,9 @@
 
 from producer.client import Producer
 from producer.errors import (
+    BudgetExceededError,
     EnqueueError,
+    KeyQueueFullError,
     PartlyEnqueuedError,
     ProducerError,
     ProfileNotFoundError,
@@ -19,12 +21,16 @@ from producer.errors import (
     SessionValidationError,
     TaskNotFoundError,
     TaskValidationError,
+    TooManyActiveTasksError,
     TooManySessionsError,
     WaitTimeoutError,
+    WebhookNotConfiguredError,
 )
 
 __all__ = [
+    "BudgetExceededError",
     "EnqueueError",
+    "KeyQueueFullError",
     "PartlyEnqueuedError",
     "Producer",
     "ProducerError",
@@ -36,6 +42,8 @@ __all__ = [
     "SessionValidationError",
     "TaskNotFoundError",
     "TaskValidationError",
+    "TooManyActiveTasksError",
     "TooManySessionsError",
     "WaitTimeoutError",
+    "WebhookNotConfiguredError",
 ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared.accounts import KeyEntryError, account_of
 from shared.crypto import new_key
 from shared.models import TaskStatus, TaskStepView, TaskView, format_cost
 from shared.settings import get_settings
@@ -48,13 +51,24 @@ def worker(
         ),
     ] = None,
     judge_concurrency: Annotated[int, typer.Option(help="Judge calls at once (default: setting).")] = 0,
-    metrics_port: Annotated[int, typer.Option(help="Serve Prometheus metrics (judge: port + 1).")] = 0,
+    webhooks: Annotated[
+        bool | None,
+        typer.Option(
+            "--webhooks/--no-webhooks",
+            help="Also run a webhook worker (default: on when a webhook is configured, unless --queues).",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus metrics (judge: port + 1, webhooks: the next).")
+    ] = 0,
 ) -> None:
     """Start a worker: one process, one event loop, N concurrent agent tasks.
 
     By default a small judge worker runs beside it in its own process, so judged tasks finish
-    with only this command running and judge calls never wait behind long agent tasks. Fleets
-    with dedicated judge workers pass ``--no-judge`` (or name ``--queues``).
+    with only this command running and judge calls never wait behind long agent tasks; and,
+    when a webhook is configured (``BROWSERFLEET_WEBHOOK_URL`` or a key's), a webhook worker
+    that delivers task status events. Fleets with dedicated judge or webhook workers pass
+    ``--no-judge``/``--no-webhooks`` (or name ``--queues``).
     """
     settings = get_settings()
     metrics_port = metrics_port or settings.metrics_port or 0
@@ -63,18 +77,25 @@ def worker(
     agent = worker_argv(queues or settings.queue, concurrency or settings.concurrency, loglevel, hostname)
     judge_threads = judge_concurrency or settings.judge_concurrency
     with_judge = (judge if judge is not None else not queues) and judge_threads > 0
-    if not with_judge:
+    with_webhooks = (webhooks if webhooks is not None else not queues and settings.webhooks_configured) \
+        and settings.webhook_concurrency > 0
+    if not with_judge and not with_webhooks:
         _exec(agent)
         return
-    judge_node = f"judge-{hostname}" if hostname and "@" not in hostname else "judge@%h"
     supervisor = Supervisor()
     supervisor.install_signal_handlers()
     supervisor.start("agent worker", agent)
-    judge_env = dict(os.environ)
-    if metrics_port:
-        judge_env["BROWSERFLEET_METRICS_PORT"] = str(metrics_port + 1)
-    supervisor.start("judge worker", worker_argv(settings.judge_queue, judge_threads, loglevel, judge_node),
-                     env=judge_env)
+    helpers = []  # beside the agent worker, each in its own process
+    if with_judge:
+        helpers.append(("judge", settings.judge_queue, judge_threads))
+    if with_webhooks:
+        helpers.append(("webhook", settings.webhook_queue, settings.webhook_concurrency))
+    for offset, (role, queue, threads) in enumerate(helpers, start=1):
+        node = f"{role}-{hostname}" if hostname and "@" not in hostname else f"{role}@%h"
+        env = dict(os.environ)
+        if metrics_port:
+            env["BROWSERFLEET_METRICS_PORT"] = str(metrics_port + offset)
+        supervisor.start(f"{role} worker", worker_argv(queue, threads, loglevel, node), env=env)
     raise typer.Exit(supervisor.run())
 
 
@@ -258,6 +279,103 @@ def _print_queues(producer: Producer) -> None:
     for queue in queues:
         if queue.warning:
             console.print(f"[yellow]warning:[/yellow] {queue.warning}")
+
+
+webhooks_app = typer.Typer(help="Webhooks: a key's configuration, its delivery log, a test delivery.")
+app.add_typer(webhooks_app, name="webhooks")
+KeyOption = Annotated[
+    str | None,
+    typer.Option("--key", help="An API key (raw or sha256:<hex>) or its account (key:<16 hex>); "
+                 "none: tasks created without a key (the fleet default)."),
+]
+
+
+def _account(key: str | None) -> str | None:
+    if key is None or (key.startswith("key:") and len(key) == 20):
+        return key
+    try:
+        return account_of(key)
+    except KeyEntryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@webhooks_app.command("show")
+def webhooks_show(key: KeyOption = None) -> None:
+    """Where the key's task events go (never the secret: a hint of it)."""
+    config = Producer().webhooks.config(_account(key))
+    if config.url is None:
+        console.print("no webhook configured")
+        raise typer.Exit(1)
+    console.print(f"url: {config.url}\nsecret: {config.secret_hint}\nsource: {config.source}",
+                  markup=False, highlight=False)
+
+
+@webhooks_app.command("log")
+def webhooks_log(
+    key: KeyOption = None, limit: Annotated[int, typer.Option(help="Attempts to show.")] = 20
+) -> None:
+    """The key's last delivery attempts, newest first."""
+    table = Table("at", "event", "task", "status", "attempt", "result", "code", "error")
+    for entry in Producer().webhooks.deliveries(_account(key), limit):
+        at = datetime.fromtimestamp(entry["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(at, entry["event"], entry.get("task_id") or "-", entry.get("status") or "-",
+                      str(entry["attempt"]), entry["result"], str(entry.get("status_code") or "-"),
+                      (entry.get("error") or "")[:80])
+    console.print(table)
+
+
+@webhooks_app.command("test")
+def webhooks_test(
+    key: KeyOption = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the first attempt (0: do not wait).")] = 30,
+) -> None:
+    """Send a ``test`` event to the key's webhook (a webhook worker delivers it)."""
+    producer = Producer()
+    account = _account(key)
+    try:
+        delivery_id = producer.webhooks.send_test(account)
+    except ProducerError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"test event {delivery_id} queued")
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        log = producer.webhooks.deliveries(account, 50)
+        attempt = next((e for e in log if e["delivery_id"] == delivery_id), None)
+        if attempt is not None:
+            code = attempt.get("status_code")
+            console.print(f"{attempt['result']} (HTTP {code or '-'}) {attempt.get('error') or ''}".strip(),
+                          markup=False, highlight=False)
+            raise typer.Exit(0 if attempt["result"] == "delivered" else 1)
+        time.sleep(0.2)
+    if wait:
+        console.print("[yellow]no attempt yet: is a webhook worker running?[/yellow]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def usage(key: KeyOption = None) -> None:
+    """A key's budget, spend (UTC day and month) and task limits."""
+    account = _account(key)
+    if account is None:
+        console.print("[red]--key is required[/red]")
+        raise typer.Exit(2)
+    found = Producer().budgets.usage(account)
+    table = Table(show_header=False)
+    limits = found.limits
+    for name, value in (
+        ("account", account),
+        ("spent today", f"${format_cost(found.spent.today)}"),
+        ("daily budget", "none" if limits.daily_budget_usd is None else f"${limits.daily_budget_usd}"),
+        ("spent this month", f"${format_cost(found.spent.this_month)}"),
+        ("monthly budget", "none" if limits.monthly_budget_usd is None else f"${limits.monthly_budget_usd}"),
+        ("task cost cap", "none" if limits.max_task_cost_usd is None else f"${limits.max_task_cost_usd}"),
+        ("active tasks", f"{found.active_tasks} (limit {limits.max_active_tasks or 'none'})"),
+        ("queued tasks", f"{found.queued_tasks} (limit {limits.max_queued_tasks or 'none'})"),
+    ):
+        table.add_row(name, value)
+    console.print(table)
 
 
 @app.command()

@@ -19,13 +19,14 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from shared import crypto
+from shared.accounts import Controls
 from shared.broker import BrokerQueues, broker_queues
 from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
 from shared.ids import new_ids
 from shared.llms import UnknownModelError, model_table, resolve_model
-from shared.metrics import QueueCollector
+from shared.metrics import QueueCollector, WebhookCollector
 from shared.models import (
     CreateTaskRequest,
     TaskCreated,
@@ -40,10 +41,11 @@ from shared.session_store import SessionRecord
 from shared.settings import Settings, get_settings
 from shared.skill_ids import to_slugs
 from shared.stores import Stores
-from shared.task_queue import ListPublisher, NewTask, OneOffSession
+from shared.task_queue import AccountRefusedError, ListPublisher, NewTask, OneOffSession
 from shared.task_store import TaskRecord
 
 from .admission import Admission
+from .budgets import Budgets
 from .enqueue import CeleryPublisher, Enqueuer, Publisher, RedisListPublisher
 from .errors import (
     PartlyEnqueuedError,
@@ -55,6 +57,7 @@ from .errors import (
 from .live import Live
 from .profiles import Profiles
 from .sessions import Sessions, halt_task
+from .webhooks import Webhooks
 from .wire import WireFormat
 
 Payload = CreateTaskRequest | Mapping[str, Any]
@@ -68,8 +71,11 @@ class Producer:
         self.settings = settings or get_settings()
         self.stores = Stores(self.settings)
         self.store = self.stores.tasks
+        self.controls = Controls(self.settings)
+        self.budgets = Budgets(self.controls, self.stores.spend, self.settings.retry_after_s)
+        self.webhooks = Webhooks(self.controls, self.stores.webhooks)
         self.profiles = Profiles(self.stores.profiles)
-        self.sessions = Sessions(self.settings, self.stores, self.profiles)
+        self.sessions = Sessions(self.settings, self.stores, self.profiles, self.budgets)
         self.live = Live(self.settings, self.stores.live, self.store, self.sessions)
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
@@ -168,16 +174,21 @@ class Producer:
                 errors.append(_error(field, str(exc), "unknown_model"))
         return errors
 
-    def create_task(self, payload: Payload, *, owner: str | None = None) -> TaskCreated:
+    def create_task(
+        self, payload: Payload, *, owner: str | None = None, account: str | None = None
+    ) -> TaskCreated:
         """Validate, admit, bind to a session (claimed atomically), record and enqueue one task.
 
         Without ``sessionId`` the task gets a one-off session that stops when the task ends.
         Recording and enqueueing are one Redis round trip (see :mod:`producer.enqueue`).
+        ``account`` (an API key's, :mod:`shared.accounts`) brings its quotas, budget and webhook:
+        :class:`TooManyActiveTasksError`/:class:`KeyQueueFullError` (429) and
+        :class:`BudgetExceededError` (402) refuse the task before anything is written.
         """
-        return self._create([self.validate(payload)], owner)[0]
+        return self._create([self.validate(payload)], owner, account)[0]
 
     def create_tasks(
-        self, payloads: Iterable[Payload], *, owner: str | None = None
+        self, payloads: Iterable[Payload], *, owner: str | None = None, account: str | None = None
     ) -> list[TaskCreated]:
         """Create many tasks at once, all or none: one Redis request per ``CHUNK`` (100) tasks,
         pipelined (plus one per ``sessionId``).
@@ -202,10 +213,14 @@ class Producer:
                 errors += [{**e, "loc": [index, *e["loc"]]} for e in exc.errors]
         if errors:
             raise TaskValidationError(errors)
-        return self._create(requests, owner)
+        return self._create(requests, owner, account)
 
-    def _create(self, requests: list[CreateTaskRequest], owner: str | None) -> list[TaskCreated]:
+    def _create(
+        self, requests: list[CreateTaskRequest], owner: str | None, account: str | None
+    ) -> list[TaskCreated]:
         """Bind each request to its session, then record and enqueue them (see :mod:`producer.enqueue`)."""
+        webhook = self.controls.webhook(account) is not None
+        cost_limits = self.controls.limits(account).for_record()
         tasks: list[NewTask] = []
         claimed: dict[str, SessionRecord] = {}  # task id -> the existing session claimed for it
         ids = iter(new_ids(2 * len(requests)))  # each task's id and its one-off session's
@@ -219,12 +234,16 @@ class Producer:
                          if request.secrets else None)
                 if isinstance(session, OneOffSession):
                     tasks.append(NewTask(task_id, session_id, request, owner, token, session.proxy_country,
-                                         session))
+                                         session, account, webhook, cost_limits))
                 else:
                     claimed[task_id] = session
                     tasks.append(NewTask(task_id, str(session.id), request, owner or session.owner, token,
-                                         session.proxy_country))
-            self.enqueuer.push(tasks)
+                                         session.proxy_country, None, account, webhook, cost_limits))
+            self.enqueuer.push(tasks, self.budgets.gate(account))
+        except AccountRefusedError as exc:
+            self._unclaim_all(claimed, set())
+            assert account is not None
+            raise self.budgets.refused(account, exc.reason) from None
         except PartlyEnqueuedError as exc:
             exc.created = [TaskCreated(id=t.task_id, session_id=t.session_id) for t in tasks[: exc.written]]
             self._unclaim_all(claimed, {t.task_id for t in tasks[: exc.written]})
@@ -347,12 +366,17 @@ class Producer:
         registry = CollectorRegistry()
         queues = (self.settings.queue, self.settings.judge_queue)
         registry.register(QueueCollector(self.broker, self.store, queues))
+        registry.register(WebhookCollector(self.stores.webhooks))
         return registry
 
     def queues(self) -> list[QueueHealth]:
-        """The agent and judge queues: waiting tasks, live consumers, a warning when work has none."""
+        """The agent and judge queues (and, with webhooks, the tasks whose events wait for delivery):
+        waiting work, live consumers, a warning when work has none."""
         queues = (self.settings.queue, self.settings.judge_queue)
-        return queue_health(self.stores.consumers, self.broker, queues)
+        health = queue_health(self.stores.consumers, self.broker, queues)
+        if self.settings.webhooks_configured:
+            health.append(self.webhooks.health(self.stores.consumers, self.settings.webhook_queue))
+        return health
 
 
 def _wants_skills(payload: Payload) -> bool:

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from celery import Celery
 
+from shared.spend import AccountGate
 from shared.task_queue import CHUNK, ListPublisher, NewTask, QueueRefusedError, TaskQueue, TaskQueueError
 
 from .admission import Admission
@@ -75,8 +76,9 @@ class Enqueuer:
         self.admission = admission
         self.publisher = publisher
 
-    def push(self, tasks: Sequence[NewTask]) -> None:
-        """Record and enqueue ``tasks``; raises QueueFullError or EnqueueError.
+    def push(self, tasks: Sequence[NewTask], gate: AccountGate | None = None) -> None:
+        """Record and enqueue ``tasks``; raises QueueFullError, AccountRefusedError (``gate``: the
+        batch's account quotas and budget, checked in the same script) or EnqueueError.
 
         All or none, except when Redis fails between two chunks of a batch pushed here:
         then :class:`PartlyEnqueuedError` says how many of the first tasks were enqueued.
@@ -86,7 +88,8 @@ class Enqueuer:
         if self.publisher is not None:
             self.admission.check(len(tasks))
         try:
-            self.queue.write(tasks, self.wire, push=self.publisher is None, limit=self.admission.limit)
+            self.queue.write(tasks, self.wire, push=self.publisher is None, limit=self.admission.limit,
+                             gate=gate)
         except QueueRefusedError as refused:
             raise self.admission.refused(refused.backlog) from None
         except TaskQueueError as exc:

@@ -7,11 +7,15 @@
     │   └── PartlyEnqueuedError  Redis failed mid-batch: ``created`` were enqueued, the rest not at all
     ├── WaitTimeoutError      ``wait`` gave up before the task ended
     ├── QueueFullError        the fleet's backlog is over its limit; retry after ``retry_after_s``
+    │   └── KeyQueueFullError   the API key's own queued tasks are at its limit
+    ├── BudgetExceededError   the API key's daily or monthly LLM budget is spent (HTTP 402)
+    ├── WebhookNotConfiguredError  a test delivery was asked for a key without a webhook
     ├── SessionValidationError  the create-session (or profile) payload is invalid
     ├── SessionNotFoundError  no session with that id (or not yours)
     ├── SessionStoppedError   the session is stopped; start a new one
     ├── SessionBusyError      the session already runs a task
     ├── TooManySessionsError  the limit of active sessions is reached
+    │   └── TooManyActiveTasksError  the API key's queued + running tasks are at its limit
     ├── ProfileNotFoundError  no profile with that id (or not yours)
     └── ProfileLimitError     the key holds as many profiles as it may
 
@@ -78,6 +82,29 @@ class QueueFullError(ProducerError):
         )
 
 
+class KeyQueueFullError(QueueFullError):
+    """The API key's own tasks waiting to start are at its limit (``maxQueuedTasks``)."""
+
+    def __init__(self, queued: int, limit: int, retry_after_s: int) -> None:
+        ProducerError.__init__(
+            self, f"this API key has {queued} tasks waiting to start (its limit is {limit}); "
+            f"retry in {retry_after_s} seconds"
+        )
+        self.retry_after_s = retry_after_s
+
+
+class BudgetExceededError(ProducerError):
+    """The API key's LLM budget (per UTC day or month) is spent: nothing more is accepted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason}; no new tasks are accepted until it resets or the operator raises it")
+
+
+class WebhookNotConfiguredError(ProducerError, LookupError):
+    def __init__(self) -> None:
+        super().__init__("no webhook is configured for this API key (nor a fleet default)")
+
+
 class SessionValidationError(ProducerError, ValueError):
     """Every bad field of a create-session payload."""
 
@@ -118,6 +145,15 @@ class ProfileLimitError(ProducerError):
             f"This API key already has {limit} profiles, the most it may hold "
             "(BROWSERFLEET_MAX_PROFILES_PER_KEY); delete one first."
         )
+
+
+class TooManyActiveTasksError(TooManySessionsError):
+    """The API key's tasks queued or running are at its limit (``maxActiveTasks``): the v2 API's
+    "too many concurrent active sessions" (each task runs in a session)."""
+
+    def __init__(self, active: int, limit: int, retry_after_s: int) -> None:
+        super().__init__()
+        self.active, self.limit, self.retry_after_s = active, limit, retry_after_s
 
 
 class ProfileNotFoundError(ProducerError, LookupError):

@@ -1,7 +1,8 @@
 """``browserfleet up``: a whole local fleet in the foreground, one command, any machine.
 
 Redis (the configured one when it answers, else an embedded ``redis-server`` persisting
-to the data folder), N agent workers, a judge worker, the HTTP API and Flower, supervised
+to the data folder), N agent workers, a judge worker, a webhook worker (when a webhook is
+configured), the HTTP API and Flower, supervised
 together (:mod:`producer.supervisor`): Ctrl-C stops workers first (warm), then Redis,
 leaving queued tasks in the data folder's append-only file for the next start. The
 generated API key and secrets key are kept in the data folder too, so a client's key and
@@ -157,6 +158,9 @@ def start_fleet(supervisor: Supervisor, settings: Settings, options: FleetOption
     if options.judge and settings.judge_concurrency > 0:
         start("judge worker", worker_argv(settings.judge_queue, settings.judge_concurrency, options.loglevel,
                                           "judge@%h"), "judge.log")
+    if settings.webhooks_configured and settings.webhook_concurrency > 0:
+        start("webhook worker", worker_argv(settings.webhook_queue, settings.webhook_concurrency,
+                                            options.loglevel, "webhook@%h"), "webhooks.log")
     api_url = f"http://{options.api_host}:{options.api_port}"
     start("api", [sys.executable, "-m", "producer.cli", "api", "--host", options.api_host,
                   "--port", str(options.api_port)], "api.log")

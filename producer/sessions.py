@@ -32,6 +32,7 @@ from shared.stores import Stores
 from shared.task_queue import OneOffSession
 from shared.task_store import utcnow
 
+from .budgets import Budgets
 from .errors import (
     SessionBusyError,
     SessionNotFoundError,
@@ -66,20 +67,28 @@ def halt_task(stores: Stores, task_id: str) -> bool:
 class Sessions:
     """Session CRUD, and the session each new task runs in."""
 
-    def __init__(self, settings: Settings, stores: Stores, profiles: Profiles) -> None:
+    def __init__(self, settings: Settings, stores: Stores, profiles: Profiles, budgets: Budgets) -> None:
         self.settings = settings
         self.stores = stores
         self.store = stores.sessions
         self.profiles = profiles
+        self.budgets = budgets
 
     # -- sessions ---------------------------------------------------------
-    def create(self, payload: SessionPayload = None, *, owner: str | None = None) -> SessionItemView:
-        """Create an active session (no browser is held: its state lives in Redis between tasks)."""
+    def create(
+        self, payload: SessionPayload = None, *, owner: str | None = None, account: str | None = None
+    ) -> SessionItemView:
+        """Create an active session (no browser is held: its state lives in Redis between tasks).
+
+        ``account``'s session limit (``maxActiveSessions``, else ``BROWSERFLEET_MAX_ACTIVE_SESSIONS``)
+        answers :class:`TooManySessionsError`, a spent budget :class:`BudgetExceededError`.
+        """
         request = _validate_session(payload)
         self.profiles.use(request.profile_id, owner)
-        limit = self.settings.max_active_sessions
+        limit = self.budgets.controls.limits(account).max_active_sessions
         if limit > 0 and self.count_active(owner) >= limit:
             raise TooManySessionsError()
+        self.budgets.check_spendable(account)
         explicit = "proxy_country_code" in request.model_fields_set
         try:
             country = self.proxy_table.choose(request.proxy_country_code, explicit)

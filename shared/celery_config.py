@@ -16,6 +16,7 @@ from shared.settings import Settings
 
 RUN_TASK = "browserfleet.run_task"
 JUDGE_TASK = "browserfleet.judge_task"
+WEBHOOK_TASK = "browserfleet.deliver_webhooks"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def _rabbitmq_broker(settings: Settings) -> dict[str, Any]:
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
         "task_queues": [
             Queue(name, Exchange(name, "direct"), routing_key=name, queue_arguments=arguments)
-            for name in (settings.queue, settings.judge_queue)
+            for name in (settings.queue, settings.judge_queue, settings.webhook_queue)
         ],
         "task_create_missing_queue_type": "quorum",
         "worker_detect_quorum_queues": True,
@@ -73,6 +74,7 @@ def _common(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             RUN_TASK: {"queue": settings.queue},
             JUDGE_TASK: {"queue": settings.judge_queue},
+            WEBHOOK_TASK: {"queue": settings.webhook_queue},
         },
         "task_default_queue": settings.queue,
         "worker_hijack_root_logger": False,

@@ -191,3 +191,45 @@ def profile(profile_id: str) -> str:
 def profile_state(profile_id: str) -> str:
     """String: the profile's browser storage state (cookies, localStorage), encrypted."""
     return f"{PREFIX}:profile:{profile_id}:state"
+
+
+# -- fleet controls: accounts, webhooks, LLM rate limits (shared/accounts.py, spend.py,
+#    webhook_store.py, llm_limits.py) ------------------------------------------------
+
+ACCOUNTS = f"{PREFIX}:acct:"  # prefix of every per-account key (the Lua scripts append to it)
+
+
+def account_tasks(account: str, state: str) -> str:
+    """Zset: task id -> created timestamp, the account's tasks that are ``active`` (queued or
+    running) or ``queued``; kept by the create script and every status change."""
+    return f"{ACCOUNTS}{account}:tasks:{state}"
+
+
+def account_spend(account: str, period: str) -> str:
+    """String: the account's LLM spend in nano-dollars for one period (``d20261206``, ``m202612``)."""
+    return f"{ACCOUNTS}{account}:spend:{period}"
+
+
+WEBHOOKS_DUE = f"{PREFIX}:webhooks:due"  # zset: stream -> when its next delivery is due (epoch s)
+WEBHOOK_OUTBOX = f"{PREFIX}:webhooks:outbox:"  # prefix of the outboxes (the Lua scripts append the stream)
+
+
+def webhook_outbox(stream: str) -> str:
+    """List: one stream's undelivered events, oldest first (a stream is a task id, or a test's id)."""
+    return f"{WEBHOOK_OUTBOX}{stream}"
+
+
+def webhook_lock(stream: str) -> str:
+    """String with a short TTL: the delivery worker flushing this stream right now."""
+    return f"{PREFIX}:webhooks:lock:{stream}"
+
+
+def webhook_log(account: str) -> str:
+    """List: the account's last delivery attempts (JSON), newest first, capped."""
+    return f"{PREFIX}:webhooks:log:{account}"
+
+
+def llm_bucket(bucket: str, part: str) -> str:
+    """One fleet-wide LLM rate-limit bucket's ``requests``/``tokens`` log (zsets), ``token-sum``
+    (string) or ``cooldown`` (string: until when a provider's 429 asked everyone to wait)."""
+    return f"{PREFIX}:llm:{bucket}:{part}"

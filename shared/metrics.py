@@ -23,9 +23,16 @@ from shared.redis_client import StoreError
 
 if TYPE_CHECKING:
     from shared.task_store import TaskStore
+    from shared.webhook_store import WebhookStore
 
 ADMISSION_REJECTIONS = Counter(
     "browserfleet_admission_rejections", "Tasks refused because the queue backlog was at its limit (429)."
+)
+BUDGET_REFUSALS = Counter(
+    "browserfleet_budget_refusals",
+    "Creates refused by an API key's quota (active, queued: 429) or spent budget (daily_budget, "
+    "monthly_budget, session_budget: 402).",
+    ["reason"],
 )
 
 
@@ -59,6 +66,22 @@ class QueueCollector(Collector):
         if created is None:
             return 0.0
         return max(0.0, time.time() - created.timestamp())
+
+
+class WebhookCollector(Collector):
+    """``browserfleet_webhook_pending_streams``: tasks (and test events) with undelivered webhook
+    events, delivering or waiting for a retry; a number that only grows says no webhook worker runs."""
+
+    def __init__(self, store: WebhookStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            pending = self.store.pending()
+        except StoreError:
+            return
+        yield GaugeMetricFamily("browserfleet_webhook_pending_streams",
+                                "Tasks and test events with undelivered webhook events.", value=pending)
 
 
 def exposition(extra: CollectorRegistry) -> bytes:

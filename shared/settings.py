@@ -6,6 +6,7 @@ hard limit < visibility timeout. :meth:`Settings.check_budgets` enforces it at s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from itertools import pairwise
@@ -15,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.broker import is_amqp
+from shared.limits import Dollars, KeyLimits, KeyWebhook, LlmLimit, check_webhook_url
 
 
 class Settings(BaseSettings):
@@ -128,20 +130,20 @@ class Settings(BaseSettings):
 
     # -- HTTP API, sessions ------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
+        default_factory=list, repr=False,
         description="API keys with full access, comma-separated; each raw or 'sha256:<hex digest>'.",
     )
     scoped_api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
+        default_factory=list, repr=False,
         description="API keys that see only the tasks and sessions they created (same format).",
     )
     api_key_op_vaults: Annotated[dict[str, list[str]], NoDecode] = Field(
-        default_factory=dict,
+        default_factory=dict, repr=False,
         description="opVaultId binding (JSON): scoped API key (raw or 'sha256:<hex>') -> the 1Password vault "
         "ids it may use. A scoped key not listed may use none (403); full-access keys may use any.",
     )
     api_key_skills: Annotated[dict[str, list[str]], NoDecode] = Field(
-        default_factory=dict,
+        default_factory=dict, repr=False,
         description="Skill binding (JSON): scoped API key (raw or 'sha256:<hex>') -> the skill ids it may "
         "use (`*`: every skill). A scoped key not listed may use none (403), and `[\"*\"]` in its "
         "skillIds means its own skills; full-access keys may use any.",
@@ -193,6 +195,93 @@ class Settings(BaseSettings):
         True, description="Keep each step's screenshot (vision tasks) for the task viewer (~50-150 kB each)."
     )
 
+    # -- fleet controls: webhooks, per-key quotas and budgets, LLM rate limits ----------
+    webhook_url: str | None = Field(
+        None, description="Fleet default webhook: every task status change (and `test` events) is "
+        "POSTed here, signed like Browser Use Cloud's; a key's entry in `BROWSERFLEET_API_KEY_WEBHOOKS` "
+        "overrides it."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signing secret of the fleet default webhook (and of per-key webhooks "
+        "that give none); required with `BROWSERFLEET_WEBHOOK_URL`."
+    )
+    api_key_webhooks: SecretStr | None = Field(
+        None, description="Per-key webhooks (JSON): API key (raw or 'sha256:<hex>') -> "
+        '`{"url": "https://...", "secret": "..."}` (`"url": null`: none for that key).'
+    )
+    webhook_queue: str = Field("webhooks", description="Celery queue of webhook deliveries.")
+    webhook_concurrency: int = Field(
+        4, ge=0, description="Deliveries at once in the webhook worker `browserfleet worker`/`up` start "
+        "beside the agent worker when a webhook is configured; 0 = none (dedicated webhook workers only)."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="One delivery attempt's timeout (connect to answer)."
+    )
+    webhook_backoff_s: float = Field(
+        5.0, gt=0, description="Delay before a failed delivery's first retry; doubles per attempt."
+    )
+    webhook_max_backoff_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
+    webhook_max_age_s: int = Field(
+        86400, ge=1, description="How long an event is retried before it is dropped (logged as expired)."
+    )
+    webhook_log_size: int = Field(
+        100, ge=1, description="Delivery attempts kept per key in its delivery log."
+    )
+    max_task_cost_usd: Dollars | None = Field(
+        None, description="Default cap of one task's LLM cost in USD (per key in "
+        "`BROWSERFLEET_API_KEY_LIMITS`); a task crossing it stops at its next step."
+    )
+    key_max_active_tasks: int = Field(
+        0, ge=0, description="Default per API key: tasks queued or running at once (429 beyond); "
+        "0 = no limit."
+    )
+    key_max_queued_tasks: int = Field(
+        0, ge=0, description="Default per API key: tasks waiting to start (429 beyond); 0 = no limit."
+    )
+    key_daily_budget_usd: Dollars | None = Field(
+        None, description="Default per API key: LLM spend allowed per UTC day (402 once spent)."
+    )
+    key_monthly_budget_usd: Dollars | None = Field(
+        None, description="Default per API key: LLM spend allowed per UTC calendar month (402 once spent)."
+    )
+    api_key_limits: dict[str, KeyLimits] = Field(
+        default_factory=dict, repr=False,
+        description="Per-key overrides (JSON): API key (raw or 'sha256:<hex>') -> "
+        '`{"maxActiveTasks", "maxQueuedTasks", "maxActiveSessions", "dailyBudgetUsd", "monthlyBudgetUsd", '
+        '"maxTaskCostUsd"}`.'
+    )
+    llm_limits: dict[str, LlmLimit] = Field(
+        default_factory=dict, description="Fleet-wide LLM rate limits (JSON), per model name as in the "
+        '`llm` field (or a litellm id): `{"gpt-4.1": {"rpm": 60, "tpm": 200000}}`; enforced across every '
+        "worker through Redis."
+    )
+    llm_limit_window_s: float = Field(
+        60.0, gt=0, description="The window `rpm`/`tpm` count in (a minute; tests shrink it)."
+    )
+    llm_limit_max_wait_s: float = Field(
+        120.0, ge=0, description="Longest a call waits for a rate-limit slot before its step fails."
+    )
+
+    @field_validator("api_key_limits", mode="before")
+    @classmethod
+    def _key_limits(cls, value: Any) -> Any:
+        """Per-key limits, each entry checked here so that an error names the key's account,
+        never the key (pydantic would put the raw key in the error's path)."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "{}")
+            except ValueError:
+                raise ValueError("must be a JSON object: API key -> limits") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object: API key -> limits")
+        checked = {}
+        for key, entry in value.items():
+            try:
+                checked[str(key)] = KeyLimits.model_validate(entry)
+            except ValueError as exc:
+                raise ValueError(f"the entry of {key_label(str(key))}: {_reasons(exc)}") from None
+        return checked
+
     @field_validator("api_key_op_vaults", "api_key_skills", mode="before")
     @classmethod
     def _key_bindings(cls, value: Any) -> Any:
@@ -221,6 +310,22 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return check_webhook_url(value) if value else None
+
+    @model_validator(mode="after")
+    def check_webhooks(self) -> Settings:
+        """A webhook needs a secret; per-key entries must parse (errors never echo a secret)."""
+        if self.webhook_url and not self.webhook_secret_value:
+            raise ValueError("BROWSERFLEET_WEBHOOK_URL needs BROWSERFLEET_WEBHOOK_SECRET")
+        for key, hook in self.key_webhooks.items():
+            if hook.url and hook.secret is None and not self.webhook_secret_value:
+                raise ValueError(f"BROWSERFLEET_API_KEY_WEBHOOKS: the entry of {key_label(key)} has a url "
+                                 "but no secret, and BROWSERFLEET_WEBHOOK_SECRET is not set")
+        return self
+
     @model_validator(mode="after")
     def check_budgets(self) -> Settings:
         chain = [
@@ -235,6 +340,36 @@ class Settings(BaseSettings):
             if lo > hi:
                 raise ValueError(f"time budgets must nest: {lo_name}={lo} > {hi_name}={hi}")
         return self
+
+    @property
+    def webhook_secret_value(self) -> str:
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+
+    @property
+    def key_webhooks(self) -> dict[str, KeyWebhook]:
+        """``api_key_webhooks`` parsed (``ValueError`` naming the bad entry, never its secret)."""
+        raw = self.api_key_webhooks.get_secret_value() if self.api_key_webhooks else ""
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ValueError("BROWSERFLEET_API_KEY_WEBHOOKS is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ValueError("BROWSERFLEET_API_KEY_WEBHOOKS must be a JSON object: key -> {url, secret}")
+        hooks = {}
+        for key, entry in data.items():
+            try:
+                hooks[str(key)] = KeyWebhook.model_validate(entry)
+            except ValueError as exc:
+                raise ValueError(f"BROWSERFLEET_API_KEY_WEBHOOKS: the entry of {key_label(str(key))}: "
+                                 f"{_reasons(exc)}") from None
+        return hooks
+
+    @property
+    def webhooks_configured(self) -> bool:
+        """Whether any task can have a webhook (the fleet default or a key's own)."""
+        return bool(self.webhook_url) or any(h.url for h in self.key_webhooks.values())
 
     @property
     def spares(self) -> int:
@@ -277,3 +412,16 @@ def markdown_table() -> str:
 
 if __name__ == "__main__":
     print(markdown_table())
+
+
+def key_label(entry: str) -> str:
+    """How settings errors name a configured API key: its account (``key:<16 hex of its
+    SHA-256>``, as ``shared.accounts`` names it), never any part of the key itself."""
+    digest = entry.removeprefix("sha256:").strip().lower() if entry.startswith("sha256:") else (
+        hashlib.sha256(entry.encode()).hexdigest())
+    return f"key:{digest[:16]}"
+
+
+def _reasons(exc: ValueError) -> str:
+    """A validation error's messages without its input (which may hold a secret)."""
+    return "; ".join(e["msg"] for e in getattr(exc, "errors", lambda: [])()) or "invalid"

@@ -13,13 +13,16 @@ from shared.consumers import ConsumerRegistry
 from shared.downloads import DownloadTokens
 from shared.lease_store import LeaseStore
 from shared.live import LiveFrames, LiveLinks
+from shared.llm_limits import LlmLimitStore
 from shared.profiles import ProfileStore
 from shared.redis_client import connect
 from shared.session_store import SessionStore
 from shared.settings import Settings
 from shared.skill_manifests import SkillManifests
+from shared.spend import SpendStore
 from shared.task_queue import TaskQueue
 from shared.task_store import TaskStore
+from shared.webhook_store import WebhookStore
 
 
 class Stores:
@@ -69,6 +72,21 @@ class Stores:
     @cached_property
     def leases(self) -> LeaseStore:
         return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000))
+
+    @cached_property
+    def spend(self) -> SpendStore:
+        """Accounts' LLM spend per day and month (budgets), and their active/queued task counts."""
+        return SpendStore(self._redis)
+
+    @cached_property
+    def webhooks(self) -> WebhookStore:
+        """Webhook outboxes, due times, flush locks and per-account delivery logs."""
+        return WebhookStore(self._redis, self.settings.record_ttl_s, self.settings.webhook_log_size)
+
+    @cached_property
+    def llm_limits(self) -> LlmLimitStore:
+        """The fleet-wide LLM rate-limit buckets."""
+        return LlmLimitStore(self._redis)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

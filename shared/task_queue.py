@@ -24,6 +24,7 @@ chunk was already written (its first record exists), so a retry never writes a c
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ import redis
 from shared import keys
 from shared.models import CreateTaskRequest
 from shared.redis_client import connect
+from shared.spend import NO_GATE, AccountGate
+from shared.task_events import STATUS_EVENT_LUA
 
 CHUNK = 100  # tasks per script: ~5 ms of Redis time; more of a batch overlaps than with 200 or 500
 
@@ -46,14 +49,29 @@ _dumps = json.JSONEncoder().encode  # the encoding of shared.task_store's record
 # [7] task key prefix, [8] session key prefix, [9] session-tasks key suffix, [10] event channel
 # ('' = none), [11] the chunk's event envelope, [12] msgpack array of tasks, each
 # {task id, session id, score, owner ('' = none), message, record hash as field/value array,
-# one-off session hash as field/value array (empty: the task runs in an existing session)}.
-# Returns -1 when written, -2 when this chunk was written before (a retried request), else the
-# backlog that refused the batch. Index names: keys.tasks_by / keys.sessions_by.
-_WRITE = """
+# one-off session hash as field/value array (empty: the task runs in an existing session),
+# account ('' = none), '1' when its status changes go to a webhook}, [13..] the batch's account
+# gate (AccountGate.args: account, max active, max queued, day spend key, day budget, month spend
+# key, month budget (budgets in nano-dollars, '' = none), the oldest score still counted).
+# Returns -1 when written, -2 when this chunk was written before (a retried request), -3..-6 when
+# the account refused the batch (REFUSALS), else the backlog that refused it. Index names:
+# keys.tasks_by / keys.sessions_by; account sets: keys.account_tasks.
+_WRITE = STATUS_EVENT_LUA + """
 local ttl, limit, push, admit = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
 local by, sby, tkey, skey, ssuffix = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local tasks = cmsgpack.unpack(ARGV[12])
 if redis.call('EXISTS', tkey .. tasks[1][1]) == 1 then return -2 end
+local account = ARGV[13]
+if account ~= '' and admit > 0 then
+  local active, queued = '@ACCT@' .. account .. ':tasks:active', '@ACCT@' .. account .. ':tasks:queued'
+  redis.call('ZREMRANGEBYSCORE', active, '-inf', '(' .. ARGV[20])
+  redis.call('ZREMRANGEBYSCORE', queued, '-inf', '(' .. ARGV[20])
+  local max_active, max_queued = tonumber(ARGV[14]), tonumber(ARGV[15])
+  if max_active > 0 and redis.call('ZCARD', active) + admit > max_active then return -3 end
+  if max_queued > 0 and redis.call('ZCARD', queued) + admit > max_queued then return -4 end
+  if ARGV[17] ~= '' and tonumber(redis.call('GET', ARGV[16]) or '0') >= tonumber(ARGV[17]) then return -5 end
+  if ARGV[19] ~= '' and tonumber(redis.call('GET', ARGV[18]) or '0') >= tonumber(ARGV[19]) then return -6 end
+end
 if push and limit > 0 and admit > 0 then
   local backlog = redis.call('LLEN', KEYS[1])
   if backlog + admit > limit then return backlog end
@@ -63,13 +81,15 @@ local function add(groups, name, score, id)
   if not g then g = {}; groups[name] = g end
   g[#g + 1] = score; g[#g + 1] = id
 end
-local all, owned, sessions, sowned, messages = {}, {}, {}, {}, {}
+local all, owned, sessions, sowned, messages, accounts = {}, {}, {}, {}, {}, {}
 for i = 1, #tasks do
   local t = tasks[i]
   local tid, sid, score, owner = t[1], t[2], t[3], t[4]
   local key = tkey .. tid
   redis.call('HSET', key, unpack(t[6]))
   redis.call('EXPIRE', key, ttl)
+  if t[8] ~= '' then add(accounts, t[8], score, tid) end
+  if t[9] == '1' then status_changed(key, tid, 'created', ttl) end
   redis.call('ZADD', skey .. sid .. ssuffix, score, tid)
   all[#all + 1] = score; all[#all + 1] = tid
   if owner ~= '' then add(owned, owner, score, tid) end
@@ -95,12 +115,16 @@ if #sessions > 0 then
     redis.call('ZADD', sby .. 'owner:' .. owner .. ':status:active', unpack(g))
   end
 end
+for acct, g in pairs(accounts) do
+  redis.call('ZADD', '@ACCT@' .. acct .. ':tasks:active', unpack(g))
+  redis.call('ZADD', '@ACCT@' .. acct .. ':tasks:queued', unpack(g))
+end
 if push then
   redis.call('LPUSH', KEYS[1], unpack(messages))
   if ARGV[10] ~= '' then redis.call('PUBLISH', ARGV[10], ARGV[11]) end
 end
 return -1
-"""
+""".replace("@ACCT@", keys.ACCOUNTS)
 
 _SESSION_TASKS_SUFFIX = keys.session_tasks("x").removeprefix(keys.session("x"))
 assert keys.session_tasks("x") == keys.session("x") + _SESSION_TASKS_SUFFIX
@@ -128,6 +152,9 @@ class NewTask:
     secrets_token: str | None = None
     proxy_country: str | None = None
     one_off: OneOffSession | None = None  # None: an existing session, already claimed for it
+    account: str | None = None  # the API key's account (shared.accounts): quotas, budget, webhook
+    webhook: bool = False  # its status changes go to a webhook (shared.task_events)
+    cost_limits: dict[str, str] | None = None  # its cap and its key's budgets (Limits.for_record)
 
 
 def record_hash(task: NewTask, created_at: datetime) -> list[str]:
@@ -152,6 +179,12 @@ def record_hash(task: NewTask, created_at: datetime) -> list[str]:
         pairs += ["owner", _dumps(task.owner)]
     if task.proxy_country is not None:
         pairs += ["proxy_country_code", _dumps(task.proxy_country)]
+    if task.account is not None:
+        pairs += ["account", _dumps(task.account)]
+    if task.webhook:
+        pairs += ["webhook", "true"]
+    if task.cost_limits:
+        pairs += ["cost_limits", _dumps(task.cost_limits)]
     return pairs
 
 
@@ -186,6 +219,17 @@ class QueueRefusedError(Exception):
         super().__init__(f"{backlog} tasks waiting")
 
 
+class AccountRefusedError(Exception):
+    """The account's quota or budget refused the batch (``reason`` in REFUSALS); nothing was written."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+REFUSALS = {-3: "active", -4: "queued", -5: "daily_budget", -6: "monthly_budget"}
+
+
 class TaskQueueError(Exception):
     """Redis failed a chunk: the first ``written`` tasks are written (and pushed), the rest not at all."""
 
@@ -201,12 +245,17 @@ class TaskQueue:
         self._redis, self.queue, self.ttl_s = client, queue, ttl_s
         self._script = client.register_script(_WRITE)
 
-    def write(self, tasks: Sequence[NewTask], wire: Envelopes, *, push: bool, limit: int) -> None:
-        """Write ``tasks`` (and push their messages if ``push``); raises QueueRefusedError, TaskQueueError."""
+    def write(
+        self, tasks: Sequence[NewTask], wire: Envelopes, *, push: bool, limit: int,
+        gate: AccountGate | None = None,
+    ) -> None:
+        """Write ``tasks`` (and push their messages if ``push``); raises QueueRefusedError,
+        AccountRefusedError (``gate``: the batch's account, checked with the first chunk), TaskQueueError."""
         written, sent = 0, None
         conn = self._redis.connection_pool.get_connection()
+        gate_args = gate.args(time.time() - self.ttl_s) if gate is not None else NO_GATE
         try:
-            for chunk in self._chunks(tasks, wire, push, limit):  # built while Redis runs `sent`
+            for chunk in self._chunks(tasks, wire, push, limit, gate_args):  # built while Redis runs `sent`
                 if sent is not None:
                     pending, sent = sent, None
                     written += self._finish(conn, pending, written)
@@ -214,7 +263,7 @@ class TaskQueue:
             if sent is not None:
                 pending, sent = sent, None
                 written += self._finish(conn, pending, written)
-        except (QueueRefusedError, TaskQueueError):
+        except (QueueRefusedError, AccountRefusedError, TaskQueueError):
             raise
         except BaseException as exc:  # building a chunk failed: learn whether the one in flight landed
             if sent is not None:
@@ -233,6 +282,12 @@ class TaskQueue:
             pipe.delete(*keys.task_keys(tid))
             for index in _indexes(keys.tasks_by, task.owner, "created"):
                 pipe.zrem(index, tid)
+            if task.account is not None:
+                pipe.zrem(keys.account_tasks(task.account, "active"), tid)
+                pipe.zrem(keys.account_tasks(task.account, "queued"), tid)
+            if task.webhook:
+                pipe.delete(keys.webhook_outbox(tid))
+                pipe.zrem(keys.WEBHOOKS_DUE, tid)
             pipe.zrem(keys.session_tasks(sid), tid)
             if task.one_off is not None:
                 pipe.delete(*keys.session_keys(sid))
@@ -242,7 +297,7 @@ class TaskQueue:
 
     # -- internals --------------------------------------------------------------------------
     def _chunks(
-        self, tasks: Sequence[NewTask], wire: Envelopes, push: bool, limit: int
+        self, tasks: Sequence[NewTask], wire: Envelopes, push: bool, limit: int, gate: list[str | int]
     ) -> Iterator[_Chunk]:
         for start in range(0, len(tasks), CHUNK):
             chunk = tasks[start : start + CHUNK]
@@ -256,13 +311,14 @@ class TaskQueue:
                     task.task_id, task.session_id, repr(started), task.owner or "", message,
                     record_hash(task, now),
                     session_hash(task, task.one_off, started) if task.one_off else [],
+                    task.account or "", "1" if task.webhook else "",
                 ])
             channel, event = wire.sent_events(ids) if push else ("", "")
             yield _Chunk(len(chunk), [
                 "EVALSHA", self._script.sha, 3, self.queue, keys.TASK_INDEX, keys.SESSION_INDEX,
                 self.ttl_s, limit, "1" if push else "0", len(tasks) if start == 0 else 0,
                 keys.TASKS_BY, keys.SESSIONS_BY, keys.task(""), keys.session(""), _SESSION_TASKS_SUFFIX,
-                channel, event, msgpack.packb(packed),
+                channel, event, msgpack.packb(packed), *gate,
             ])
 
     def _send(self, conn: Any, chunk: _Chunk) -> _Chunk:
@@ -290,6 +346,8 @@ class TaskQueue:
             raise TaskQueueError(f"could not enqueue task: {exc}", written) from exc
         if result >= 0:
             raise QueueRefusedError(result)
+        if result in REFUSALS:
+            raise AccountRefusedError(REFUSALS[result])
         return chunk.size
 
 

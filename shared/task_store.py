@@ -23,6 +23,7 @@ import redis
 from shared import keys, live_events
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
 from shared.redis_client import connect, connect_async
+from shared.task_events import STATUS_EVENT_LUA
 
 # Keeps the listing indexes (``keys.tasks_by``) in step with a task's status; every status
 # change goes through a script that calls it, so a page of any index is exact.
@@ -47,16 +48,20 @@ end
 """
 
 # KEYS: [1] task hash, [2] the index of all tasks. ARGV: [1] allowed statuses, [2] task id,
-# [3] the indexes' prefix, then field/value pairs (status among them).
-_TRANSITION = INDEX_LUA + """
+# [3] the indexes' prefix, [4] the webhook outbox's TTL, then field/value pairs (status among them).
+# A real change also updates the account's sets and emits the status event (shared.task_events).
+_TRANSITION = INDEX_LUA + STATUS_EVENT_LUA + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if not string.find(ARGV[1], '|' .. cur .. '|', 1, true) then return 0 end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local new = redis.call('HGET', KEYS[1], 'status')
-local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if new ~= cur and score then
-  index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
+if new ~= cur then
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
+  if score then
+    index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
+  end
+  status_changed(KEYS[1], ARGV[2], cjson.decode(new), ARGV[4])
 end
 if new ~= cur then
   local status_json = new
@@ -70,10 +75,13 @@ return 1
 # token script checks the record in one step too). Viewers are told on the task's channel
 # and on the control channel. KEYS: the task's keys (``keys.task_keys``; [1] the record,
 # [2] its live-token key). ARGV: [1] task id, [2] the session's task index, [3] the listing
-# indexes' prefix, [4] the index of all tasks, [5] the grant keys' prefix, [6] control channel.
-_DELETE = INDEX_LUA + """
+# indexes' prefix, [4] the index of all tasks, [5] the grant keys' prefix, [6] control channel,
+# [7] the webhook outbox's TTL. A task deleted while queued or running (its session was deleted)
+# is "stopped" for its account's sets and its webhook, in the same step.
+_DELETE = INDEX_LUA + STATUS_EVENT_LUA + """
 local tid = ARGV[1]
 local status, owner = json_field(KEYS[1], 'status'), json_field(KEYS[1], 'owner')
+if status == 'created' or status == 'started' then status_changed(KEYS[1], tid, 'stopped', ARGV[7]) end
 local token = redis.call('GET', KEYS[2])
 if token then
   redis.call('DEL', ARGV[5] .. token)
@@ -92,6 +100,7 @@ redis.call('PUBLISH', KEYS[1] .. ':live', @DELETED@)
 return 1
 """.replace("@REVOKED@", live_events.LUA_REVOKED).replace("@DELETED@", live_events.LUA_DELETED)
 
+
 _VIEW_FIELDS = set(TaskView.model_fields) - {"steps", "output_files"}
 # What a status poll reads: the status view, plus who owns the task and the judge's deadline.
 STATUS_FIELDS = ["id", *(f for f in TaskStatusView.model_fields if f != "id"), "owner", "judge_deadline"]
@@ -107,6 +116,12 @@ class TaskRecord(TaskView):
     request: dict[str, Any]
     secrets_token: str | None = None
     owner: str | None = None
+    # The API key the task was created with (shared.accounts): its quotas, budget and webhook.
+    account: str | None = None
+    # Whether its status changes go to a webhook (decided at creation, see shared.task_events).
+    webhook: bool | None = None
+    # Its cost cap and its key's budgets, as decided at creation (shared.accounts.Limits.for_record).
+    cost_limits: dict[str, str] | None = None
     # Set while the judge is pending (status stays ``started``): past it, readers finish the task.
     judge_deadline: datetime | None = None
 
@@ -247,10 +262,10 @@ class TaskStore:
     ) -> bool:
         """Set ``status=to`` (and ``fields``) only if the current status is in ``allowed_from``."""
         allowed = "|" + "|".join(_encode(s.value) for s in allowed_from) + "|"
-        args: list[str] = [allowed, "status", _encode(to.value)]
+        args: list[str | int] = [allowed, "status", _encode(to.value)]
         for name, value in fields.items():
             args += [name, _encode(value)]
-        args[1:1] = [task_id, keys.TASKS_BY]
+        args[1:1] = [task_id, keys.TASKS_BY, self.ttl_s]
         result = self._transition(keys=[keys.task(task_id), keys.TASK_INDEX], args=args)
         return int(result) == 1
 
@@ -342,13 +357,14 @@ class TaskStore:
         return int(pipe.execute()[0])
 
     def delete(self, task_id: str, session_id: str) -> None:
-        """Remove the task's keys and index entries, and revoke its liveUrl, in one step."""
+        """Remove the task's keys and index entries, and revoke its liveUrl, in one step; one still
+        queued or running is "stopped" for its account and webhook."""
         task_keys = keys.task_keys(task_id)
         assert task_keys[:1] == [keys.task(task_id)] and keys.live_token_of_task(task_id) in task_keys
         ordered = [keys.task(task_id), keys.live_token_of_task(task_id),
                    *(k for k in task_keys[1:] if k != keys.live_token_of_task(task_id))]
         args = [task_id, keys.session_tasks(session_id), keys.TASKS_BY, keys.TASK_INDEX, keys.LIVE_GRANT,
-                keys.LIVE_CONTROL]
+                keys.LIVE_CONTROL, str(self.ttl_s)]
         self._delete(keys=ordered, args=args)
 
     # -- reads ------------------------------------------------------------

@@ -102,6 +102,15 @@ def _one_dot_less(host: str) -> str:
     return host[:-1] if host.endswith(".") else host
 
 
+def has_credentials(url: str) -> bool:
+    """Whether ``url`` carries a user name or password (``https://user:pass@host/``)."""
+    try:
+        parsed = ada_url.URL(url)
+    except ValueError:
+        return False
+    return bool(parsed.username or parsed.password)
+
+
 def with_scheme(text: str) -> str:
     """What a person means by ``example.com/a``: ``https://`` unless the text names a scheme.
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from playwright.async_api import Error as PlaywrightError
 
 from shared import crypto
+from shared.accounts import Limits
 from shared.llms import UnknownModelError, resolve_model
 from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
 from shared.settings import Settings, get_settings
@@ -30,12 +31,14 @@ from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.tabs import BrowserTabs
 from workers.browser.upstream import UpstreamError, upstream_for
+from workers.context import limiter_for
 from workers.live import live_view
 from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
 from workers.secrets_1password import OnePasswordError, task_vault
 from workers.skills.files import TaskFiles
 from workers.skills.registry import UnknownSkillError, get_registry, skill_actions
+from workers.task_budget import TaskBudget
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,13 @@ Emit = Callable[[TaskStepView], None]
 
 @dataclass
 class RecordHooks:
-    """The agent's hooks: stop flag and step records in Redis, progress events for Flower."""
+    """The agent's hooks: stop flag and step records in Redis, progress events for Flower, the
+    task's spend against its cap and its key's budget (set once the LLM client exists)."""
 
     stores: Stores
     task_id: str
     emit: Emit
+    budget: TaskBudget | None = None
 
     @property
     def tasks(self) -> TaskStore:
@@ -57,9 +62,14 @@ class RecordHooks:
     async def should_stop(self) -> bool:
         return await asyncio.to_thread(self.tasks.stop_requested, self.task_id)
 
+    def over_budget(self) -> str | None:
+        return self.budget.reason if self.budget is not None else None
+
     async def on_step(self, step: TaskStepView) -> None:
         await asyncio.to_thread(self.tasks.append_step, self.task_id, step)
         await asyncio.to_thread(self.emit, step)
+        if self.budget is not None:
+            await self.budget.after_step()
 
     async def on_screenshot(self, number: int, image: str) -> None:
         """Keep the step's screenshot for the task viewer (taken only when no secret was visible)."""
@@ -89,6 +99,11 @@ async def run_record(
         guard = guard_for(request.allowed_domains, settings, upstream)
     except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
+    hooks.budget = TaskBudget(hooks.stores.spend, hooks.task_id, record.account,
+                              Limits.from_record(record.cost_limits), llm)
+    await hooks.budget.before_start()
+    if hooks.budget.reason:
+        return AgentOutcome(TaskStatus.stopped, error=hooks.budget.reason), Decimal(0)
     with log_masking.registered(vault):
         try:
             outcome = await _browse(record, request, settings, hooks, llm, vault, guard, skills, files)
@@ -98,6 +113,7 @@ async def run_record(
         # Every error and output string leaves through here: masked, then cut.
         outcome.error = vault.mask(outcome.error)[:4000] if outcome.error else outcome.error
         outcome.output = vault.mask(outcome.output) if outcome.output else outcome.output
+    await asyncio.to_thread(hooks.budget.settle)
     return outcome, llm.cost
 
 
@@ -154,12 +170,14 @@ _SETUP_ERRORS = (
 
 
 def _llm_client(request: CreateTaskRequest, settings: Settings) -> LLMClient:
+    model = resolve_model(request.llm, settings.default_model, settings.models)
     return LLMClient(
-        resolve_model(request.llm, settings.default_model, settings.models),
+        model,
         timeout_s=settings.llm_timeout_s,
         max_retries=settings.llm_max_retries,
         backoff_s=settings.llm_backoff_s,
         reasoning_effort=_effort(request),
+        limiter=limiter_for(model),
     )
 
 

@@ -17,7 +17,7 @@ from shared.settings import get_settings
 settings = get_settings()
 app = Celery("browserfleet")
 app.conf.update(celery_config(settings))
-app.conf.imports = ("workers.tasks", "workers.judge.tasks")
+app.conf.imports = ("workers.tasks", "workers.judge.tasks", "workers.webhooks.tasks")
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,13 @@ _heartbeats: list[_Heartbeat] = []
 
 @worker_ready.connect
 def _load_litellm(**_: object) -> None:
-    """Import litellm now (seconds), with its closed-network setting, not inside the first task."""
-    from workers.agent.llm import configure
+    """Import litellm now (seconds), with its closed-network setting, and run its first-call
+    set-up offline: not inside the first task."""
+    from workers.agent.llm import configure, warm_up
+    from workers.loop import get_loop
 
     configure()
+    get_loop().run(warm_up(settings.default_model), timeout=30)
 
 
 @worker_ready.connect
@@ -105,6 +108,22 @@ def _serve_metrics(**_: object) -> None:
         from workers import metrics
 
         metrics.serve(settings.metrics_port)
+
+
+@worker_ready.connect
+def _start_webhook_sweeper(**_: object) -> None:
+    """A webhook worker sends due deliveries to its queue (see :mod:`workers.webhooks.sweeper`)."""
+    if settings.webhook_queue in _consumed_queues():
+        from workers.webhooks.runtime import start_sweeper
+
+        start_sweeper()
+
+
+@worker_shutdown.connect
+def _stop_webhook_sweeper(**_: object) -> None:
+    runtime = sys.modules.get("workers.webhooks.runtime")
+    if runtime is not None:
+        runtime.stop_sweepers()
 
 
 @worker_ready.connect

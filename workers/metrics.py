@@ -50,6 +50,52 @@ LLM_COST = Counter(
 LLM_FAILURES = Counter(
     "browserfleet_llm_failures", "LLM requests that failed after their retries.", ["model"]
 )
+LLM_LIMIT_WAITS = Counter(
+    "browserfleet_llm_limiter_waits", "LLM calls that waited for their model's fleet-wide rate limit.",
+    ["model"],
+)
+LLM_LIMIT_WAIT_SECONDS = Histogram(
+    "browserfleet_llm_limiter_wait_seconds",
+    "How long an LLM call waited for its model's fleet-wide rate limit (calls that waited).",
+    ["model"],
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)
+LLM_LIMIT_LATE = Counter(
+    "browserfleet_llm_limiter_late",
+    "Rate-limit slots given up because the call woke up too late for them (it reserved again).",
+    ["model"],
+)
+LLM_LIMIT_REFUSALS = Counter(
+    "browserfleet_llm_limiter_refusals",
+    "LLM calls refused because their rate-limit slot was further than BROWSERFLEET_LLM_LIMIT_MAX_WAIT_S.",
+    ["model"],
+)
+LLM_PROVIDER_LIMITED = Counter(
+    "browserfleet_llm_provider_rate_limited", "Provider 429 answers (each pauses the model's bucket).",
+    ["model"],
+)
+BUDGET_STOPS = Counter(
+    "browserfleet_budget_stops",
+    "Running tasks stopped by their cost cap (task_cap) or their key's budget (daily_budget, "
+    "monthly_budget).",
+    ["reason"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "browserfleet_webhook_deliveries",
+    "Webhook delivery attempts by result: delivered, failed (retried later), expired (given up), "
+    "blocked (network policy), unconfigured.",
+    ["result"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "browserfleet_webhook_delivery_seconds",
+    "One webhook delivery attempt, connection to answer.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WEBHOOK_EVENT_AGE = Histogram(
+    "browserfleet_webhook_event_age_seconds",
+    "From a status change to its successful delivery (queueing and retries included).",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
 REQUESTS_BLOCKED = Counter(
     "browserfleet_requests_blocked",
     "Browser requests refused by allowedDomains or the network guard.",

@@ -31,6 +31,7 @@ from . import (
     routes_sessions,
     routes_skills,
     routes_tasks,
+    routes_webhooks,
 )
 from .auth import ApiKeys
 from .gate import GateMiddleware
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
         open_paths=open_paths, open_prefixes=(downloads.PATH + "/",),
     )
     for router in (routes_tasks.router, routes_sessions.router, routes_profiles.router, routes_live.router,
-                   routes_billing.router, routes_skills.router, routes_files.router):
+                   routes_billing.router, routes_skills.router, routes_files.router, routes_webhooks.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_files.public)
     app.include_router(routes_live.public)

@@ -9,7 +9,6 @@ full-access key acts as an administrator (owner ``None``).
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
+from shared.accounts import KeyEntryError, account_of_digest, key_digest
+
 HEADER = "X-Browser-Use-API-Key"
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 api_key_header = APIKeyHeader(
     name=HEADER,
@@ -35,12 +35,14 @@ class ApiKeyConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the key's public id and the owner it acts as (``None`` = full access)."""
+    """Who is calling: the key's public id, the owner it acts as (``None`` = full access) and
+    its account (``shared.accounts``: quotas, budget, webhook; every key has one)."""
 
     key_id: uuid.UUID
     owner: str | None
     op_vaults: frozenset[str] | None = None  # None: any vault (full access)
     skills: frozenset[str] | None = None  # None: any skill (full access); "*": every skill
+    account: str | None = None
 
     def may_use_vault(self, vault_id: str) -> bool:
         return self.op_vaults is None or vault_id in self.op_vaults
@@ -51,12 +53,10 @@ class Caller:
 
 def digest(entry: str) -> str:
     """The SHA-256 hex digest of a configured key (raw, or already ``sha256:<hex>``)."""
-    if entry.startswith("sha256:"):
-        value = entry.removeprefix("sha256:").strip().lower()
-        if not _HEX64.match(value):
-            raise ApiKeyConfigError("an API key entry 'sha256:...' must hold 64 hex digits")
-        return value
-    return hashlib.sha256(entry.encode()).hexdigest()
+    try:
+        return key_digest(entry)
+    except KeyEntryError as exc:
+        raise ApiKeyConfigError(str(exc)) from None
 
 
 class ApiKeys:
@@ -75,12 +75,14 @@ class ApiKeys:
         for entries, is_scoped in ((full, False), (scoped, True)):
             for entry in entries:
                 hexdigest = digest(entry)
-                owner = f"key:{hexdigest[:16]}" if is_scoped else None
-                caller = Caller(uuid.UUID(hexdigest[:32]), owner)
-                if is_scoped:  # a scoped key may use only what an operator bound to it
-                    caller = Caller(caller.key_id, owner, vaults.get(hexdigest, frozenset()),
-                                    bound_skills.get(hexdigest, frozenset()))
-                self._callers[hexdigest] = caller
+                owner = account_of_digest(hexdigest) if is_scoped else None
+                # a scoped key may use only what an operator bound to it; a full-access key, any
+                self._callers[hexdigest] = Caller(
+                    uuid.UUID(hexdigest[:32]), owner,
+                    op_vaults=vaults.get(hexdigest, frozenset()) if is_scoped else None,
+                    skills=bound_skills.get(hexdigest, frozenset()) if is_scoped else None,
+                    account=account_of_digest(hexdigest),
+                )
         scoped_digests = {d for d, c in self._callers.items() if c.owner is not None}
         for setting, bound in (("BROWSERFLEET_API_KEY_OP_VAULTS", vaults),
                                ("BROWSERFLEET_API_KEY_SKILLS", bound_skills)):

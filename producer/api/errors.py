@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from producer.errors import (
+    BudgetExceededError,
     EnqueueError,
     ProfileLimitError,
     ProfileNotFoundError,
@@ -27,7 +28,9 @@ from producer.errors import (
     SessionValidationError,
     TaskNotFoundError,
     TaskValidationError,
+    TooManyActiveTasksError,
     TooManySessionsError,
+    WebhookNotConfiguredError,
 )
 from shared.redis_client import StoreError
 
@@ -44,6 +47,8 @@ _PLAIN: dict[type[Exception], int] = {
     SessionStoppedError: 400,
     SessionBusyError: 400,
     TooManySessionsError: 429,
+    BudgetExceededError: 402,
+    WebhookNotConfiguredError: 404,
 }
 
 
@@ -105,6 +110,12 @@ async def _queue_full(request: Request, exc: Exception) -> Response:
     return detail(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
 
 
+async def _too_many_active(request: Request, exc: Exception) -> Response:
+    """The v2 API's TooManyConcurrentActiveSessionsError body, with a ``Retry-After``."""
+    assert isinstance(exc, TooManyActiveTasksError)
+    return detail(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
+
+
 async def _plain(request: Request, exc: Exception) -> Response:
     return detail(_PLAIN[type(exc)], str(exc))
 
@@ -127,6 +138,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SessionValidationError, _payload_validation)
     app.add_exception_handler(TaskNotFoundError, _task_not_found)
     app.add_exception_handler(QueueFullError, _queue_full)
+    app.add_exception_handler(TooManyActiveTasksError, _too_many_active)
     for kind in _PLAIN:
         app.add_exception_handler(kind, _plain)
     app.add_exception_handler(EnqueueError, _unavailable)
@@ -139,10 +151,12 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "Session is stopped or already has a running task",
         401: "Missing or invalid API key",
+        402: "The API key's LLM budget (per UTC day or month) is spent",
         403: "This API key may not use the requested opVaultId",
         404: "Not found",
         413: "Request body over the server's limit (BROWSERFLEET_API_MAX_BODY_BYTES)",
-        429: "Too many tasks waiting (retry after Retry-After seconds) or too many active sessions",
+        429: "Too many tasks waiting (the fleet's or the API key's; retry after Retry-After seconds) or "
+             "too many active sessions/tasks for the API key",
         503: "Redis or the broker is unreachable",
     }
     out: dict[int | str, dict[str, Any]] = {}

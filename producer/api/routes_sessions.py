@@ -25,7 +25,7 @@ from .schemas import UpdateSessionRequest
 router = APIRouter(prefix="/sessions", tags=["Sessions"], responses=responses(401))
 
 
-@router.post("", status_code=201, summary="Create Session", responses=responses(404, 429))
+@router.post("", status_code=201, summary="Create Session", responses=responses(402, 404, 429))
 def create_session(
     request: Request,
     caller: CallerDep,
@@ -33,7 +33,8 @@ def create_session(
     body: Annotated[CreateSessionRequest | None, Body()] = None,
 ) -> SessionItemView:
     """An active session; its tasks share cookies, storage and (with persistMemory) memory."""
-    return with_session_live_url(request, producer, producer.sessions.create(body, owner=caller.owner))
+    created = producer.sessions.create(body, owner=caller.owner, account=caller.account)
+    return with_session_live_url(request, producer, created)
 
 
 @router.get("", summary="List Sessions")

@@ -35,7 +35,7 @@ router = APIRouter(prefix="/tasks", tags=["Tasks"], responses=responses(401))
     "",
     status_code=202,
     summary="Create Task",
-    responses=responses(400, 403, 404, 413, 429, 503),
+    responses=responses(400, 402, 403, 404, 413, 429, 503),
 )
 def create_task(body: CreateTaskRequest, caller: CallerDep, producer: ProducerDep) -> TaskCreated:
     """Validate and enqueue a task; without ``sessionId`` it runs in a one-off session."""
@@ -43,7 +43,7 @@ def create_task(body: CreateTaskRequest, caller: CallerDep, producer: ProducerDe
         raise HTTPException(403, "This API key may not use that opVaultId")
     if body.skill_ids and caller.skills is not None:
         body.skill_ids = own_skills(body.skill_ids, caller, producer.stores.skills.ids())
-    return producer.create_task(body, owner=caller.owner)
+    return producer.create_task(body, owner=caller.owner, account=caller.account)
 
 
 def own_skills(requested: list[str], caller: Caller, known: list[str]) -> list[str]:

@@ -63,7 +63,12 @@ class PlanInfo(WireModel):
 
 
 class AccountView(WireModel):
-    """A self-hosted account: no credits or billing; limits from settings, usage from the fleet."""
+    """A self-hosted account: the API key's budget and limits, its usage, the fleet's queue.
+
+    The credit balances are what the key may still spend in USD (``totalCreditsBalanceUsd``: now,
+    the smaller of what is left today and this month; ``monthlyCreditsBalanceUsd``: this month);
+    ``0`` when it has no budget (then ``dailyBudgetUsd``/``monthlyBudgetUsd`` are null).
+    """
 
     name: str | None = None
     total_credits_balance_usd: float = 0.0
@@ -80,6 +85,49 @@ class AccountView(WireModel):
     # Our own: the fleet's queue.
     queued_tasks: int
     max_queued_tasks: int
+    # Our own: the key's budget (USD, null: none), spend (UTC day and month) and task limits (0: none).
+    daily_budget_usd: float | None = None
+    monthly_budget_usd: float | None = None
+    spent_today_usd: float = 0.0
+    spent_this_month_usd: float = 0.0
+    max_task_cost_usd: float | None = None
+    max_active_tasks: int = 0
+    active_task_count: int = 0
+    key_max_queued_tasks: int = 0
+    key_queued_tasks: int = 0
+
+
+class WebhookConfigView(WireModel):
+    """The calling key's webhook (``source``: ``key``, ``fleet`` or null); the secret is never shown."""
+
+    url: str | None
+    secret_hint: str | None
+    source: str | None
+
+
+class WebhookDelivery(WireModel):
+    """One delivery attempt of the key's delivery log."""
+
+    delivery_id: str
+    event: str
+    task_id: str | None = None
+    status: str | None = None
+    attempt: int
+    at: datetime
+    result: str  # delivered, failed, expired, blocked, unconfigured
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+    url: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class WebhookDeliveryList(WireModel):
+    items: list[WebhookDelivery]
+
+
+class WebhookTestQueued(WireModel):
+    delivery_id: str
 
 
 class ParameterType(StrEnum):

@@ -57,6 +57,9 @@ class _Hooks:
     async def should_stop(self) -> bool:
         return False
 
+    def over_budget(self) -> str | None:
+        return None
+
     async def on_step(self, s: TaskStepView) -> None:
         self.steps.append(s)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from browser_use_sdk import BrowserUse
+from pydantic import SecretStr
 
 from producer import Producer
 from shared.models import TaskStatus
@@ -157,3 +158,39 @@ def test_work_waiting_on_a_queue_nobody_consumes_is_reported(
         assert not any(q.warning for q in health.values())
     finally:
         worker.stop()
+
+
+def test_the_default_worker_delivers_webhooks_without_extra_setup(
+    own_queues, fake_llm: FakeLLM, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """A user who sets BROWSERFLEET_WEBHOOK_URL and runs ``browserfleet worker`` gets every event."""
+    from tests.e2e.test_api import free_port
+    from tests.support.legacy_sdk import legacy_sdk
+    from tests.support.webhook_receiver import Receiver
+
+    secret = "whsec-default-" + uuid.uuid4().hex
+    receiver = Receiver(free_port(), secret, tmp_path / "hooks.jsonl", legacy_sdk()).start()
+    settings, env = own_queues
+    hooks = {"BROWSERFLEET_WEBHOOK_URL": receiver.url("/default"), "BROWSERFLEET_WEBHOOK_SECRET": secret,
+             "BROWSERFLEET_WEBHOOK_QUEUE": settings.queue + "-webhooks"}
+    hooked = settings.model_copy(update={"webhook_url": receiver.url("/default"),
+                                         "webhook_secret": SecretStr(secret),
+                                         "webhook_queue": hooks["BROWSERFLEET_WEBHOOK_QUEUE"]})
+    worker = CliWorker({**env, **hooks}, tmp_path / "worker.log")
+    try:
+        worker.wait_ready(nodes=3)  # agent, judge and webhook workers
+        assert len(children_of(worker.proc.pid)) == 3
+        producer = Producer(hooked)
+        done = step({"done": {"text": "ok", "success": True}})
+        marker = fake_llm.script(script_id("default-hooks"), [done])
+        created = producer.create_task({"task": f"Finish. {marker}"})
+        deadline = time.monotonic() + 90
+        while len(receiver.accepted("/default", str(created.id))) < 3:
+            assert time.monotonic() < deadline, receiver.requests()
+            time.sleep(0.2)
+        events = receiver.accepted("/default", str(created.id))
+        statuses = [r["verified"]["payload"]["status"] for r in events]
+        assert statuses == ["initializing", "started", "finished"]
+    finally:
+        worker.stop()
+        receiver.stop()

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,10 +27,8 @@ from shared import keys
 from tests.e2e.helpers import script_id
 from tests.support.api import FULL_KEY, ApiServer
 from tests.support.fake_llm import Call, FakeLLM, Reply, step
+from tests.support.legacy_sdk import LEGACY_SDK_VERSION, legacy_sdk
 from tests.support.site import Site
-
-LEGACY_SDK_VERSION = "2.0.15"
-LEGACY_SDK_DIR = Path(tempfile.gettempdir()) / f"browserfleet-browser-use-sdk-{LEGACY_SDK_VERSION}"
 
 
 class LoginPage(BaseModel):
@@ -192,26 +187,6 @@ print(json.dumps({
     "failed": [failed.status, failed.is_success, (failed.model_extra or {}).get("error")],
 }))
 """
-
-
-def legacy_sdk() -> Path:
-    """``browser-use-sdk`` 2.0.x in a directory of its own (installed once per machine)."""
-    if (LEGACY_SDK_DIR / "browser_use_sdk").is_dir():
-        return LEGACY_SDK_DIR
-    partial = LEGACY_SDK_DIR.with_name(LEGACY_SDK_DIR.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    spec = f"browser-use-sdk=={LEGACY_SDK_VERSION}"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-         "--target", str(partial), spec],
-        capture_output=True, text=True, timeout=600,
-    )
-    if proc.returncode != 0:
-        if "No matching distribution" in proc.stderr or "Could not find a version" in proc.stderr:
-            pytest.skip(f"the package registry has no {spec}: {proc.stderr.strip()[-300:]}")
-        pytest.fail(f"pip could not install {spec}:\n{proc.stderr[-2000:]}")
-    partial.rename(LEGACY_SDK_DIR)
-    return LEGACY_SDK_DIR
 
 
 def test_legacy_fern_client_complete_returns_even_for_a_failed_task(

@@ -30,6 +30,7 @@ class Reply:
     content: str = ""
     status: int = 200
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After on a 429
 
 
 Script = Callable[["Call"], Reply | str | dict[str, Any]]
@@ -41,6 +42,7 @@ class Call:
 
     body: dict[str, Any]
     index: int  # 0-based number of this call within its script
+    at: float = field(default_factory=time.time)  # when the request arrived (epoch seconds)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -143,13 +145,14 @@ class FakeLLM:
         self.calls[script_id] = []
         return f"[[script:{script_id}]]"
 
-    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any] | str]:
+    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any] | str, dict[str, str]]:
         raw = json.dumps(body.get("messages", []))
         match = _MARKER.search(raw)
         with self.lock:
             if not match or match.group(1) not in self.scripts:
                 self.unscripted.append(body)
-                return 400, {"error": {"message": "no script for this request", "type": "invalid_request"}}
+                error = {"error": {"message": "no script for this request", "type": "invalid_request"}}
+                return 400, error, {}
             script_id = match.group(1)
             call = Call(body=body, index=len(self.calls[script_id]))
             self.calls[script_id].append(call)
@@ -161,7 +164,8 @@ class FakeLLM:
         if reply.delay_s:
             time.sleep(reply.delay_s)
         if reply.status != 200:
-            return reply.status, {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}
+            error = {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}
+            return reply.status, error, reply.headers
         prompt_tokens = max(1, len(raw) // 4)
         completion_tokens = max(1, len(reply.content) // 4)
         return 200, {
@@ -181,7 +185,7 @@ class FakeLLM:
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             },
-        }
+        }, reply.headers
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         fake = self
@@ -192,9 +196,11 @@ class FakeLLM:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                status, payload = fake.answer(body)
+                status, payload, headers = fake.answer(body)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()

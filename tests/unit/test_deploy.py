@@ -199,7 +199,9 @@ def test_api_sees_no_llm_keys_and_flower_only_its_auth() -> None:
         env = containers(k8s_objects("Deployment")[deployment])[0].get("env", [])
         return {v["valueFrom"]["secretKeyRef"]["key"] for v in env if "valueFrom" in v}
 
-    assert secret_keys("browserfleet-api") == {"BROWSERFLEET_SECRETS_KEY", "BROWSERFLEET_API_KEYS"}
+    assert secret_keys("browserfleet-api") == {"BROWSERFLEET_SECRETS_KEY", "BROWSERFLEET_API_KEYS",
+                                               "BROWSERFLEET_WEBHOOK_SECRET", "BROWSERFLEET_API_KEY_WEBHOOKS"}
+    assert not {k for k in secret_keys("browserfleet-webhooks") if k.endswith("_API_KEY")}  # no LLM keys
     assert secret_keys("browserfleet-flower") == {"FLOWER_BASIC_AUTH"}
     assert "OPENAI_API_KEY" in secret_keys(WORKER_DEPLOYMENT)
     assert "OPENAI_API_KEY" in secret_keys("browserfleet-judge")
@@ -216,6 +218,7 @@ def test_app_containers_keep_tini_and_run_the_right_command() -> None:
     assert commands["browserfleet-api"][:2] == ["browserfleet", "api"]
     assert commands[WORKER_DEPLOYMENT] == ["browserfleet", "worker", "--queues", QUEUE]
     assert commands["browserfleet-judge"] == ["browserfleet", "worker", "--queues", "judge"]
+    assert commands["browserfleet-webhooks"] == ["browserfleet", "worker", "--queues", "webhooks"]
     assert "workers.celery_app:app" in commands["browserfleet-flower"]
     assert "flower" in commands["browserfleet-flower"]
 
@@ -313,7 +316,7 @@ def test_kubectl_kustomize_builds(tmp_path: Path) -> None:
 
 def test_compose_services_and_dependencies() -> None:
     services = compose()["services"]
-    assert {"redis", "api", "worker", "judge", "flower"} <= set(services)
+    assert {"redis", "api", "worker", "judge", "webhooks", "flower"} <= set(services)
     for name, service in services.items():
         depends = service.get("depends_on", {})
         for dependency in depends:

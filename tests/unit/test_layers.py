@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The queue glue at the root of ``workers``: only it may assemble the layers below.
 GLUE = ("workers.celery_app", "workers.tasks", "workers.execution", "workers.assembly",
         "workers.context", "workers.handoff", "workers.runtime", "workers.session_carryover",
-        "workers.recording", "workers.live")
+        "workers.recording", "workers.live", "workers.task_budget")
 BROWSER_STACK = ("playwright", "workers.browser", "workers.actions", "workers.agent.runner",
                  "workers.agent.output", "workers.skills", "workers.tasks", "workers.execution",
                  "workers.assembly", "workers.handoff", "workers.runtime", "workers.session_carryover",
@@ -33,6 +33,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "workers/agent": ("workers.judge", "producer", *GLUE),
     # the judge worker runs no browser: it must not even import one
     "workers/judge": ("producer", *BROWSER_STACK),
+    # nor does the webhook worker
+    "workers/webhooks": ("producer", *BROWSER_STACK),
 }
 
 

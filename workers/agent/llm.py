@@ -2,6 +2,9 @@
 
 Transient faults (timeouts, 429, 5xx, connection errors) are retried with
 exponential backoff; permanent ones (bad key, unknown model, bad request) are not.
+A provider's 429 is retried no sooner than its ``Retry-After``, and with a fleet-wide
+limiter (:mod:`workers.agent.limiter`) every worker's calls to that model wait it out too;
+each attempt first waits for its slot in the model's fleet-wide rate limit.
 Either way, what escapes is :class:`LLMUnavailableError` with a readable reason.
 Cost and tokens of every call are summed on the client.
 """
@@ -9,15 +12,18 @@ Cost and tokens of every call are summed on the client.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
 from workers import metrics
+from workers.agent.limiter import ModelLimiter, RateLimitWaitError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,17 @@ def configure() -> ModuleType:
         litellm.drop_params = True
         _litellm = litellm
     return _litellm
+
+
+async def warm_up(model: str) -> None:
+    """One offline completion (litellm's ``mock_response``: no request leaves the process), so a
+    worker's first real call does not pay litellm's first-call set-up (~0.2 s, seconds on a busy
+    machine): a call sent late could land outside the fleet-wide limiter's slot."""
+    try:
+        await configure().acompletion(model=model, messages=[{"role": "user", "content": "warm-up"}],
+                                      mock_response="ok")
+    except Exception as exc:  # only a warm-up: the first real call pays instead
+        log.info("litellm warm-up skipped: %s", exc)
 
 
 def _transient() -> tuple[type[BaseException], ...]:
@@ -67,6 +84,8 @@ class LLMClient:
     max_retries: int = 3
     backoff_s: float = 1.0
     reasoning_effort: str | None = None
+    limiter: ModelLimiter | None = None  # the model's fleet-wide rate limit (None: none at all)
+    max_retry_after_s: float = 300.0  # a provider's Retry-After longer than this is capped
     cost: Decimal = field(default=Decimal(0))
 
     @property
@@ -107,19 +126,30 @@ class LLMClient:
         transient = _transient()
         for attempt in range(self.max_retries + 1):
             try:
+                if self.limiter is not None:
+                    await self.limiter.acquire(messages)
                 response = await asyncio.wait_for(
                     configure().acompletion(model=self.model, messages=messages, **kwargs),
                     timeout=self.timeout_s + 5,
                 )
                 return self._account(response)
+            except RateLimitWaitError as exc:
+                raise LLMUnavailableError(f"LLM {self.model}: {exc}") from exc
             except transient as exc:
                 if attempt == self.max_retries:
                     raise LLMUnavailableError(
                         f"LLM {self.model} failed {attempt + 1} times: {_describe(exc)}"
                     ) from exc
+                wait = delay
+                if isinstance(exc, configure().RateLimitError):
+                    asked = retry_after_s(exc)
+                    wait = min(self.max_retry_after_s, max(delay, asked or 0.0))
+                    if self.limiter is not None:  # every worker's next call to this model waits too
+                        await self.limiter.provider_limited(wait)
+                        wait = 0.0  # the next acquire waits for the cooldown
                 log.warning("LLM %s attempt %d failed (%s); retry in %.1fs",
-                            self.model, attempt + 1, _describe(exc), delay)
-                await asyncio.sleep(delay)
+                            self.model, attempt + 1, _describe(exc), wait or delay)
+                await asyncio.sleep(wait)
                 delay *= 2
             except Exception as exc:  # the provider boundary: every other fault is permanent
                 raise LLMUnavailableError(f"LLM {self.model} refused the request: {_describe(exc)}") from exc
@@ -142,10 +172,36 @@ class LLMClient:
             output_tokens=getattr(usage, "completion_tokens", 0) or 0,
             cost=cost,
         )
+        if self.limiter is not None:
+            self.limiter.used(reply.input_tokens + reply.output_tokens)
         metrics.LLM_TOKENS.labels(model=self.model, direction="input").inc(reply.input_tokens)
         metrics.LLM_TOKENS.labels(model=self.model, direction="output").inc(reply.output_tokens)
         metrics.LLM_COST.labels(model=self.model).inc(float(cost))
         return reply
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The wait a provider's 429 asked for (``retry-after-ms``, ``retry-after`` in seconds or as an
+    HTTP date), from the response headers litellm keeps on the error; None when it gave none."""
+    headers: Mapping[str, str] | None = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    if not headers:
+        return None
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        raw = lowered.get("retry-after")
+        if raw is None:
+            return None
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(raw)
+            return max(0.0, when.timestamp() - time.time())
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -46,6 +46,10 @@ class StopRequested(Exception):
     """The user asked the task to stop."""
 
 
+class BudgetExhausted(Exception):
+    """The task's cost reached its cap, or its API key's budget is spent (the reason says which)."""
+
+
 class BrowserUnusableError(RuntimeError):
     """The browser crashed or closed under the task."""
 
@@ -54,6 +58,10 @@ class RunHooks(Protocol):
     """How the loop talks to the outside world (the task record, events)."""
 
     async def should_stop(self) -> bool: ...
+
+    def over_budget(self) -> str | None:
+        """Why the task may spend no more (its cap, its key's budget), as of its last step; no I/O."""
+        ...
 
     async def on_step(self, step: TaskStepView) -> None: ...
 
@@ -161,6 +169,8 @@ class Agent:
             )
         except StopRequested:
             return AgentOutcome(TaskStatus.stopped, error="stopped by request", steps=number)
+        except BudgetExhausted as exc:
+            return AgentOutcome(TaskStatus.stopped, error=str(exc), steps=max(0, number - 1))
         except LLMUnavailableError as exc:
             return AgentOutcome(TaskStatus.failed, error=self.vault.mask(str(exc)), steps=number)
         except BrowserUnusableError as exc:
@@ -178,6 +188,7 @@ class Agent:
             self._note = f"while the start URL opened: {notes}"
 
     async def _step(self, number: int) -> AgentOutcome | None:
+        self._check_budget()
         self._step_started = time.monotonic()
         last = number >= self.config.max_steps
         try:
@@ -360,7 +371,13 @@ class Agent:
         )
         return reply.text
 
+    def _check_budget(self) -> None:
+        reason = self.hooks.over_budget()
+        if reason:
+            raise BudgetExhausted(reason)
+
     async def _check_stop(self) -> None:
+        self._check_budget()
         if await self.hooks.should_stop():
             raise StopRequested
 

@@ -21,7 +21,7 @@ from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
 from shared.task_store import TaskRecord, unjudged, utcnow
 from workers.agent.llm import LLMClient, LLMUnavailableError
-from workers.context import result_of, store
+from workers.context import limiter_for, result_of, store, stores
 from workers.judge.prompt import JudgeInput, judge_messages
 from workers.judge.verdict import Verdict, VerdictError, parse_verdict
 from workers.loop import get_loop
@@ -81,7 +81,7 @@ async def evaluate(
     except (UnknownModelError, crypto.SecretsKeyError) as exc:
         return JudgeResult(unjudged(f"judge not run: {exc}"), None, Decimal(0))
     llm = LLMClient(model, timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
-                    backoff_s=settings.llm_backoff_s)
+                    backoff_s=settings.llm_backoff_s, limiter=limiter_for(model))
     judged = JudgeInput(
         task=record.task,
         output=record.output,
@@ -132,6 +132,8 @@ def judge(task_id: str) -> dict[str, Any]:
         judge_deadline=None,
     )
     tasks.drop_judge_screenshots(task_id)
+    if written and record.account is not None and result.cost > 0:  # the judge's spend is the key's too
+        stores().spend.charge(record.account, result.cost)
     if written:
         log.info("task %s judged: verdict=%s (judge cost %s)",
                  task_id, result.verdict, format_cost(result.cost))
