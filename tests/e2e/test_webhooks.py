@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -270,7 +271,8 @@ def test_a_receiver_down_for_a_while_gets_everything_once_it_is_back(hooks: Hook
 
 
 def test_webhook_urls_go_through_the_network_policy(hooks: Hooks) -> None:
-    for key, reason in ((KEY_BLOCKED, "loopback"), (KEY_METADATA, "metadata")):
+    # a loopback address, or a name of the local machine (``localhost``), and a metadata address
+    for key, reason in ((KEY_BLOCKED, r"loopback|local machine"), (KEY_METADATA, "metadata")):
         client = hooks.client(key)
         answer = client.post("/webhooks/test")
         assert answer.status_code == 202, answer.text
@@ -278,7 +280,7 @@ def test_webhook_urls_go_through_the_network_policy(hooks: Hooks) -> None:
         entry = wait_for(lambda c=client, d=delivery: next(
             (e for e in c.get("/webhooks/deliveries").json()["items"] if e["deliveryId"] == d), None),
             f"the blocked attempt of {key}")
-        assert entry["result"] == "blocked" and reason in entry["error"], entry
+        assert entry["result"] == "blocked" and re.search(reason, entry["error"]), entry
     assert hooks.outsider.requests() == []  # never connected to
 
 

@@ -18,7 +18,7 @@ from pydantic import SecretStr, ValidationError
 
 from shared.accounts import Controls, Limits, account_of
 from shared.limits import KeyLimits, LlmLimit
-from shared.settings import Settings
+from shared.settings import Settings, key_label
 from shared.task_events import decode_event
 from tests.support.legacy_sdk import legacy_sdk
 from workers.agent.limiter import credentials_fingerprint, estimate_tokens, limits_by_model
@@ -47,7 +47,7 @@ def test_a_webhook_needs_a_secret_and_errors_never_show_one() -> None:
     hooks = json.dumps({"k1": {"url": "gopher://x", "secret": "s3cr3t-that-must-not-leak"}})
     with pytest.raises(ValidationError) as refused:
         make(api_key_webhooks=hooks)
-    assert "s3cr3t-that-must-not-leak" not in str(refused.value) and "k1..." in str(refused.value)
+    assert "s3cr3t-that-must-not-leak" not in str(refused.value) and key_label("k1") in str(refused.value)
     with pytest.raises(ValidationError, match="no secret"):
         make(api_key_webhooks=json.dumps({"k1": {"url": "https://x.example/"}}))
     with pytest.raises(ValidationError, match="not valid JSON"):
@@ -225,7 +225,7 @@ def test_webhook_deliveries_refuse_loopback_however_it_is_spelt(host: str) -> No
     listener.settimeout(0.2)
     port = listener.getsockname()[1]
     try:
-        with pytest.raises(BlockedError, match="loopback"):
+        with pytest.raises(BlockedError, match=r"loopback|local machine"):
             post(f"http://{host}:{port}/hook", b"{}", {}, NetworkPolicy(), 2.0)
         with pytest.raises(TimeoutError):
             listener.accept()  # nothing ever connected
