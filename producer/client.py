@@ -44,6 +44,7 @@ from shared.task_queue import ListPublisher, NewTask, OneOffSession
 from shared.task_store import TaskRecord
 
 from .admission import Admission
+from .browsers import Browsers
 from .enqueue import CeleryPublisher, Enqueuer, Publisher, RedisListPublisher
 from .errors import (
     PartlyEnqueuedError,
@@ -73,6 +74,7 @@ class Producer:
         self.live = Live(self.settings, self.stores.live, self.store, self.sessions)
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
+        self.browsers = Browsers(self.settings, self.stores, self.profiles, self.celery, lambda: self.broker)
 
     @cached_property
     def broker(self) -> BrokerQueues:

@@ -12,7 +12,10 @@
     ├── SessionStoppedError   the session is stopped; start a new one
     ├── SessionBusyError      the session already runs a task
     ├── TooManySessionsError  the limit of active sessions is reached
-    └── ProfileNotFoundError  no profile with that id (or not yours)
+    ├── ProfileNotFoundError  no profile with that id (or not yours)
+    ├── BrowserTimeoutLimitError  a browser session asked for more than 240 minutes (HTTP 403)
+    ├── UploadError           an upload was refused (unsupported type, bad name, too large, used URL)
+    └── SkillExecutionError   a skill cannot be executed here (unknown, invalid parameters, not servable)
 
 The session errors' messages are the v2 API's own, word for word.
 """
@@ -114,6 +117,27 @@ class TooManySessionsError(ProducerError):
 class ProfileNotFoundError(ProducerError, LookupError):
     def __init__(self) -> None:
         super().__init__("Profile not found")
+
+
+class BrowserTimeoutLimitError(ProducerError):
+    def __init__(self) -> None:
+        super().__init__("Maximum session timeout is 4 hours (240 minutes).")
+
+
+class UploadError(ProducerError, ValueError):
+    """An upload refused; ``status`` is the HTTP status that says why (400, 404, 410, 413, 415)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class SkillExecutionError(ProducerError):
+    """A skill execution refused; ``status`` is its HTTP status (400, 404, 501)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 def _path(loc: Any) -> str:

@@ -179,3 +179,65 @@ def profile(profile_id: str) -> str:
 def profile_state(profile_id: str) -> str:
     """String: the profile's browser storage state (cookies, localStorage), encrypted."""
     return f"{PREFIX}:profile:{profile_id}:state"
+
+
+# -- browser sessions (/browsers), uploads (issue 24) -------------------------------
+
+BROWSER_INDEX = f"{PREFIX}:browsers"  # zset: browser session id -> created timestamp
+# The same indexes as sessions: {BROWSERS_BY}owner:{owner}, ...status:{active|stopped}, ...owner:{o}:status:{s}
+BROWSERS_BY = f"{PREFIX}:browsers:"
+BROWSERS_RUNNING = f"{PREFIX}:browsers-running"  # zset: browser id -> start timestamp, while a worker holds it
+
+
+def browsers_by(*, owner: str | None = None, status: str | None = None) -> str:
+    """Zset: the browser sessions of one owner and/or in one status (``BROWSER_INDEX`` when neither)."""
+    if owner is None and status is None:
+        return BROWSER_INDEX
+    parts = ([f"owner:{owner}"] if owner is not None else []) + ([f"status:{status}"] if status else [])
+    return BROWSERS_BY + ":".join(parts)
+
+
+def browser(browser_id: str) -> str:
+    """Hash: the browser session record (status, timeout, where its CDP relay listens)."""
+    return f"{PREFIX}:browser:{browser_id}"
+
+
+def browser_lease(browser_id: str) -> str:
+    """String with a short TTL: the worker holding the browser (renewed while it lives)."""
+    return f"{PREFIX}:browser:{browser_id}:lease"
+
+
+def cdp_grant(token: str) -> str:
+    """String: the browser session a ``cdpUrl`` token opens."""
+    return f"{PREFIX}:cdp:{token}"
+
+
+def downloads(browser_id: str) -> str:
+    """Hash: file name -> JSON metadata of a file the browser downloaded (size, time)."""
+    return f"{PREFIX}:browser:{browser_id}:downloads"
+
+
+def download_data(browser_id: str) -> str:
+    """Hash: file name -> base64 content of a file the browser downloaded."""
+    return f"{PREFIX}:browser:{browser_id}:download-data"
+
+
+def browser_keys(browser_id: str) -> list[str]:
+    """All keys of one browser session (its cdp grant is removed by token)."""
+    return [browser(browser_id), browser_lease(browser_id), downloads(browser_id), download_data(browser_id),
+            uploads("browser", browser_id), upload_data("browser", browser_id)]
+
+
+def uploads(scope: str, owner_id: str) -> str:
+    """Hash: file name -> JSON metadata of a file uploaded into a session (``scope`` "session"/"browser")."""
+    return f"{PREFIX}:{scope}:{owner_id}:uploads"
+
+
+def upload_data(scope: str, owner_id: str) -> str:
+    """Hash: file name -> base64 content of an uploaded file."""
+    return f"{PREFIX}:{scope}:{owner_id}:upload-data"
+
+
+def upload_grant(token: str) -> str:
+    """String with a short TTL: what a presigned upload URL accepts (single use)."""
+    return f"{PREFIX}:upload:{token}"

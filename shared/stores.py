@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from shared.browser_store import BrowserStore
 from shared.consumers import ConsumerRegistry
 from shared.downloads import DownloadTokens
 from shared.lease_store import LeaseStore
@@ -20,6 +21,7 @@ from shared.settings import Settings
 from shared.skill_manifests import SkillManifests
 from shared.task_queue import TaskQueue
 from shared.task_store import TaskStore
+from shared.uploads import UploadStore
 
 
 class Stores:
@@ -69,6 +71,14 @@ class Stores:
     @cached_property
     def leases(self) -> LeaseStore:
         return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000))
+
+    @cached_property
+    def browsers(self) -> BrowserStore:
+        return BrowserStore(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def uploads(self) -> UploadStore:
+        return UploadStore(self._redis, self.settings.record_ttl_s)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

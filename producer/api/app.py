@@ -22,9 +22,11 @@ from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
 from . import (
+    cdp_proxy,
     downloads,
     errors,
     routes_billing,
+    routes_browsers,
     routes_files,
     routes_live,
     routes_profiles,
@@ -64,10 +66,11 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
         open_paths=open_paths, open_prefixes=(downloads.PATH + "/",),
     )
     for router in (routes_tasks.router, routes_sessions.router, routes_profiles.router, routes_live.router,
-                   routes_billing.router, routes_skills.router, routes_files.router):
+                   routes_billing.router, routes_skills.router, routes_files.router, routes_browsers.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_files.public)
     app.include_router(routes_live.public)
+    app.include_router(cdp_proxy.public)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from producer.client import Producer
 from shared.models import TaskView, format_cost
@@ -55,3 +55,13 @@ def render_log(view: TaskView) -> str:
     if view.output is not None:
         lines += ["", "output:", view.output]
     return "\n".join(lines) + "\n"
+
+
+def browser_file(producer: Producer, target: dict[str, Any]) -> Response | None:
+    """A file a browser session downloaded (``None`` once it is gone)."""
+    data = producer.stores.browsers.download(target["browser_id"], target["name"])
+    if data is None:
+        return None
+    name = str(target["name"]).replace('"', "").replace("\\", "")
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

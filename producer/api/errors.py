@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from producer.errors import (
+    BrowserTimeoutLimitError,
     EnqueueError,
     ProfileNotFoundError,
     QueueFullError,
@@ -24,9 +25,11 @@ from producer.errors import (
     SessionNotFoundError,
     SessionStoppedError,
     SessionValidationError,
+    SkillExecutionError,
     TaskNotFoundError,
     TaskValidationError,
     TooManySessionsError,
+    UploadError,
 )
 from shared.redis_client import StoreError
 
@@ -42,6 +45,7 @@ _PLAIN: dict[type[Exception], int] = {
     SessionStoppedError: 400,
     SessionBusyError: 400,
     TooManySessionsError: 429,
+    BrowserTimeoutLimitError: 403,
 }
 
 
@@ -107,6 +111,12 @@ async def _plain(request: Request, exc: Exception) -> Response:
     return detail(_PLAIN[type(exc)], str(exc))
 
 
+async def _with_status(request: Request, exc: Exception) -> Response:
+    """Errors that carry their own HTTP status (uploads, skill executions)."""
+    assert isinstance(exc, UploadError | SkillExecutionError)
+    return detail(exc.status, str(exc))
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
     log.warning("%s %s: %s", request.method, request.url.path, exc)
     return detail(503, f"service unavailable: {type(exc).__name__}", {"Retry-After": "5"})
@@ -127,6 +137,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(QueueFullError, _queue_full)
     for kind in _PLAIN:
         app.add_exception_handler(kind, _plain)
+    app.add_exception_handler(UploadError, _with_status)
+    app.add_exception_handler(SkillExecutionError, _with_status)
     app.add_exception_handler(EnqueueError, _unavailable)
     app.add_exception_handler(StoreError, _unavailable)
     app.add_exception_handler(Exception, _internal)

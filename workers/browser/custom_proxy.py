@@ -1,0 +1,42 @@
+"""A caller's own proxy (``customProxy`` on ``POST /sessions`` and ``POST /browsers``) as an upstream.
+
+It takes the path the operator's country proxies take (Chromium → egress guard → upstream
+→ site, :mod:`workers.browser.upstream`), with one difference: the proxy's address is the
+caller's choice, not the operator's, so it is checked like any destination first. Its
+name is resolved here, every address goes through the network policy (no private,
+loopback, link-local or metadata address unless the operator allows it), and the
+upstream connects to the checked address only (a second DNS answer cannot change it).
+Credentials come decrypted from the record and never appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.browser.resolver import CachingResolver, ResolveError
+from workers.browser.upstream import Upstream, UpstreamError
+from workers.policy.network import NetworkPolicy, Target
+
+_resolver: CachingResolver | None = None
+
+
+async def custom_upstream(proxy: dict[str, Any], policy: NetworkPolicy) -> Upstream:
+    """The checked upstream for a decrypted ``customProxy``; :class:`UpstreamError` says why not."""
+    host, port = str(proxy.get("host", "")).strip(), int(proxy.get("port", 0))
+    shown = f"customProxy {host[:255]}:{port}"
+    target = Target("http", host, port)
+    reason = policy.precheck(target)
+    if reason:
+        raise UpstreamError(f"{shown} is refused by the network policy: {reason}")
+    global _resolver
+    _resolver = _resolver or CachingResolver()
+    try:
+        addresses = await _resolver(host)
+    except ResolveError as exc:
+        raise UpstreamError(f"{shown} cannot be resolved: {exc}") from None
+    allowed, why = policy.filter_addresses(target, addresses)
+    if not allowed:
+        raise UpstreamError(f"{shown} is refused by the network policy: {why}")
+    upstream = Upstream("http", str(allowed[0]), port, proxy.get("username"), proxy.get("password"), "custom")
+    await upstream.reachable()
+    return upstream
