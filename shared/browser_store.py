@@ -261,10 +261,10 @@ class BrowserStore:
             return self.stop(str(record.id), WORKER_LOST)
         return False
 
-    def status(self, browser_id: str) -> BrowserSessionStatus | None:
-        """The stored status alone (the worker polls it; no settling)."""
-        raw = self._redis.hget(keys.browser(browser_id), "status")
-        return BrowserSessionStatus(str(raw)) if raw else None
+    def state(self, browser_id: str) -> tuple[BrowserSessionStatus | None, float]:
+        """The stored status and ``timeout_at`` (what the worker polls; no settling)."""
+        status, timeout_at = self._redis.hmget(keys.browser(browser_id), ["status", "timeout_at"])
+        return (BrowserSessionStatus(str(status)) if status else None), float(timeout_at or 0)
 
     def by_token(self, token: str) -> BrowserRecord | None:
         """The session a cdpUrl token opens (``None``: unknown token)."""

@@ -40,7 +40,7 @@ from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.standalone import StandaloneBrowser, launch_standalone
 from workers.browser.upstream import Upstream, UpstreamError, upstream_for
 from workers.context import stores
-from workers.lease import OWNER
+from workers.lease import Leases
 from workers.policy.cdp import Refused
 from workers.policy.network import NetworkPolicy
 from workers.runtime import get_runtime
@@ -54,6 +54,34 @@ SESSIONS_ENDED = Counter("browserfleet_browser_sessions_ended", "Browser session
 SESSIONS_RUNNING = Gauge("browserfleet_browser_sessions_running", "Browser sessions this worker runs now.")
 
 
+class _BrowserLeases:
+    """The browser store's leases in the shape :class:`workers.lease.Leases` holds (its renewal thread)."""
+
+    def __init__(self, store: BrowserStore, ttl_ms: int) -> None:
+        self.browsers, self.ttl_ms = store, ttl_ms
+
+    def take(self, browser_id: str, owner: str) -> bool:
+        return self.browsers.take_lease(browser_id, owner, self.ttl_ms)
+
+    def renew(self, browser_id: str, owner: str) -> bool:
+        return self.browsers.renew_lease(browser_id, owner, self.ttl_ms)
+
+    def give_back(self, browser_id: str, owner: str) -> None:
+        self.browsers.give_back(browser_id, owner)
+
+
+_leases: Leases | None = None
+
+
+def browser_leases() -> Leases:
+    """This process's leases on the browser sessions it runs (renewed by their own thread)."""
+    global _leases
+    if _leases is None:
+        ttl_ms = int(get_settings().lease_ttl_s * 1000)
+        _leases = Leases(_BrowserLeases(stores().browsers, ttl_ms))  # type: ignore[arg-type]
+    return _leases
+
+
 def run(browser_id: str) -> dict[str, Any]:
     """Serve the browser session ``browser_id`` until it ends (called in a Celery thread)."""
     settings, store = get_settings(), stores().browsers
@@ -63,8 +91,7 @@ def run(browser_id: str) -> dict[str, Any]:
     if record.started and not store.lease_held(browser_id):
         store.stop(browser_id, WORKER_LOST)
         return {"id": browser_id, "status": "stopped"}
-    ttl_ms = int(settings.lease_ttl_s * 1000)
-    if not store.take_lease(browser_id, OWNER, ttl_ms):
+    if not browser_leases().acquire(browser_id):
         log.warning("browser session %s is running on another worker; duplicate delivery dropped", browser_id)
         return {"id": browser_id, "status": "duplicate"}
     SESSIONS_RUNNING.inc()
@@ -76,7 +103,7 @@ def run(browser_id: str) -> dict[str, Any]:
         store.stop(browser_id, reason)
     finally:
         SESSIONS_RUNNING.dec()
-        store.give_back(browser_id, OWNER)
+        browser_leases().release(browser_id)
     log.info("browser session %s ended: %s", browser_id, reason)
     return {"id": browser_id, "status": "stopped"}
 
@@ -133,24 +160,18 @@ async def _drive(
 
 
 async def _watch(record: BrowserRecord, settings: Settings, store: BrowserStore, browser: StandaloneBrowser) -> str:
-    """Until the session ends: stop requests, the timeout, the browser's death; renew the lease, keep downloads."""
+    """Until the session ends: stop requests, the timeout, the browser's death; keep downloads."""
     bid, seen = str(record.id), {}  # type: dict[str, tuple[int, float]]
-    deadline, renew_every = record.timeout_at.timestamp(), settings.lease_ttl_s / 3
-    ttl_ms, renewed = int(settings.lease_ttl_s * 1000), time.monotonic()
     while True:
+        current, deadline = await asyncio.to_thread(store.state, bid)
         now = time.time()
+        if current != BrowserSessionStatus.active:
+            SESSIONS_ENDED.labels(reason="stopped").inc()
+            return "stopped"
         if now >= deadline:
             return await _end(store, bid, "timeout", TIMED_OUT, at=deadline)
         if not browser.alive:
             return await _end(store, bid, "closed", None)
-        current = await asyncio.to_thread(store.status, bid)
-        if current != BrowserSessionStatus.active:
-            SESSIONS_ENDED.labels(reason="stopped").inc()
-            return "stopped"
-        if time.monotonic() - renewed >= renew_every:
-            if not await asyncio.to_thread(store.renew_lease, bid, OWNER, ttl_ms):
-                return await _end(store, bid, "lease", WORKER_LOST)
-            renewed = time.monotonic()
         await _collect(store, bid, browser.downloads, seen, settings.output_file_max_bytes)
         await asyncio.sleep(min(TICK_S, max(0.0, deadline - now)))
 

@@ -7,22 +7,23 @@ and the session ends at ``timeoutAt``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 import redis
 import websockets
-from browser_use_sdk import BrowserUse, BrowserUseError
+from browser_use_sdk import BrowserUse
 from playwright.async_api import async_playwright
 
 from shared import keys
-from tests.conftest import STRICT_QUEUE
-from tests.support.api import FULL_KEY, SCOPED_KEY_A, SCOPED_KEY_B, ApiServer, check_against_spec, headers
+from tests.support.api import FULL_KEY, SCOPED_KEY_A, SCOPED_KEY_B, ApiServer, check_against_spec
 from tests.support.site import Site
 
 CLICKER = """<!doctype html><html><head><title>Clicker</title></head><body>
@@ -148,63 +149,108 @@ def test_refused_cdp_methods_answer_cdp_errors(client: BrowserUse, api: ApiServe
     assert answers[8]["result"]["targetId"]
 
 
-def test_file_input_cannot_read_the_workers_disk(client: BrowserUse, api: ApiServer, site: Site) -> None:
-    """``DOM.setFileInputFiles`` with a worker path is refused: only uploaded files by name."""
+class Cdp:
+    """A raw CDP connection (what any client sends), with flat sessions."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws, self.next_id = ws, 0
+
+    async def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None
+                   ) -> dict[str, Any]:
+        self.next_id += 1
+        message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        await self.ws.send(json.dumps(message))
+        while True:
+            answer = json.loads(await self.ws.recv())
+            if answer.get("id") == self.next_id:
+                return dict(answer)
+
+    async def page(self, url: str) -> str:
+        """A new tab at ``url`` (loaded), and its flat session id."""
+        target = (await self.call("Target.createTarget", {"url": "about:blank"}))["result"]["targetId"]
+        session = (await self.call("Target.attachToTarget", {"targetId": target, "flatten": True}))["result"][
+            "sessionId"]
+        await self.call("Page.enable", session=session)
+        await self.call("Page.navigate", {"url": url}, session)
+        for _ in range(100):
+            ready = await self.call("Runtime.evaluate", {"expression": "document.readyState", "returnByValue": True},
+                                    session)
+            if ready["result"]["result"].get("value") == "complete":
+                break
+            await asyncio.sleep(0.05)
+        return str(session)
+
+    async def file_input(self, session: str, selector: str, files: list[str]) -> dict[str, Any]:
+        root = (await self.call("DOM.getDocument", session=session))["result"]["root"]["nodeId"]
+        node = (await self.call("DOM.querySelector", {"nodeId": root, "selector": selector}, session))["result"][
+            "nodeId"]
+        return await self.call("DOM.setFileInputFiles", {"files": files, "nodeId": node}, session)
+
+
+def test_cdp_cannot_hand_the_workers_files_to_a_page(client: BrowserUse, api: ApiServer, site: Site) -> None:
+    """``DOM.setFileInputFiles``/``Input.dispatchDragEvent`` with worker paths are refused (only files
+    uploaded to the session, by name), and so is opening ``file:``/``chrome:`` pages or the browser UI."""
     path = f"/upload-form-{uuid.uuid4().hex[:8]}"
     site.pages[path] = '<form><input type="file" id="f"></form>'
     created = client.browsers.create(timeout=5)
     assert created.cdp_url
-    wait_started(api, created.cdp_url)
+    ws_url = wait_started(api, created.cdp_url)["webSocketDebuggerUrl"]
 
-    async def attempt() -> str:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.connect_over_cdp(created.cdp_url)
-            page = await browser.contexts[0].new_page()
-            await page.goto(site.url + path)
-            try:
-                await page.set_input_files("#f", "/etc/passwd")
-                outcome = "set: " + str(await page.evaluate("document.getElementById('f').files.length"))
-            except Exception as exc:
-                outcome = f"refused: {exc}"
-            await browser.close()
-            return outcome
+    async def attempt() -> dict[str, Any]:
+        async with websockets.connect(ws_url, max_size=None) as ws:
+            cdp = Cdp(ws)
+            session = await cdp.page(site.url + path)
+            out = {
+                "passwd": await cdp.file_input(session, "#f", ["/etc/passwd"]),
+                "environ": await cdp.file_input(session, "#f", ["/proc/self/environ"]),
+                "traversal": await cdp.file_input(session, "#f", ["../../../../etc/hostname"]),
+                "drag": await cdp.call("Input.dispatchDragEvent", {
+                    "type": "drop", "x": 5, "y": 5, "data": {"items": [], "dragOperationsMask": 1,
+                                                              "files": ["/etc/passwd"]}}, session),
+                "navigate": await cdp.call("Page.navigate", {"url": "file:///etc/passwd"}, session),
+                "view-source": await cdp.call("Page.navigate", {"url": "view-source:file:///etc/passwd"}, session),
+                "files": await cdp.call("Runtime.evaluate", {
+                    "expression": "document.getElementById('f').files.length", "returnByValue": True}, session),
+            }
+            targets = (await cdp.call("Target.getTargets"))["result"]["targetInfos"]
+            out["targets"] = {"result": [t["url"] for t in targets]}
+            return out
 
-    outcome = asyncio.run(attempt())
+    out = asyncio.run(attempt())
     client.browsers.stop(str(created.id))
-    assert outcome.startswith("refused") and "no file named 'passwd' was uploaded" in outcome, outcome
+    for name in ("passwd", "environ", "traversal", "drag", "navigate", "view-source"):
+        assert out[name]["error"]["message"].startswith("browserfleet:"), (name, out[name])
+    assert "no file named 'passwd' was uploaded" in out["passwd"]["error"]["message"]
+    assert out["files"]["result"]["result"]["value"] == 0
+    assert not [u for u in out["targets"]["result"] if u.startswith("chrome")], out["targets"]
 
 
 def test_session_stops_at_its_timeout(api: ApiServer, redis_client: redis.Redis) -> None:
+    """The worker ends the session at ``timeoutAt`` by itself (no reader involved): its CDP
+    connections close, the record says why, and ``finishedAt`` is the deadline."""
     with api.client() as http:
         created = http.post("/browsers", json={"timeout": 1}).json()
         bid = created["id"]
-        wait_started(api, created["cdpUrl"])
-        ws_url = httpx.get(created["cdpUrl"] + "/json/version").json()["webSocketDebuggerUrl"]
-        # Bring the deadline forward (a one-minute test would be slow): the worker reads timeout_at
-        # from the record at start, so stop-at-timeout is proven by the reader's settle and the worker.
-        redis_client.hset(keys.browser(bid), "timeout_at", repr(time.time() + 1.5))
+        ws_url = wait_started(api, created["cdpUrl"])["webSocketDebuggerUrl"]
+        # A minute is long for a test: bring the stored deadline forward (the worker reads it each tick).
+        deadline = time.time() + 2
+        redis_client.hset(keys.browser(bid), "timeout_at", repr(deadline))
 
-        async def hold() -> str:
+        async def hold() -> float:
             async with websockets.connect(ws_url) as ws:
-                try:
-                    while True:
-                        await asyncio.wait_for(ws.recv(), 30)
-                except websockets.ConnectionClosed as exc:
-                    return f"closed {exc.rcvd.code if exc.rcvd else None}"
-                except TimeoutError:
-                    return "still open"
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), 30)
+            return time.time()
 
-        deadline = time.monotonic() + 30
-        while http.get(f"/browsers/{bid}").json()["status"] != "stopped":
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        closed_at = asyncio.run(hold())
+        assert redis_client.hget(keys.browser(bid), "status") == "stopped"  # written by the worker
+        assert deadline <= closed_at < deadline + 10
         view = http.get(f"/browsers/{bid}").json()
-        assert view["error"] == "the session reached its timeout" and view["cdpUrl"] is None
-        assert abs(
-            __import__("datetime").datetime.fromisoformat(view["finishedAt"]).timestamp()
-            - float(redis_client.hget(keys.browser(bid), "timeout_at") or 0)
-        ) < 0.01
-        del hold
+        assert view["status"] == "stopped" and view["error"] == "the session reached its timeout"
+        assert view["cdpUrl"] is None
+        assert abs(datetime.fromisoformat(view["finishedAt"]).timestamp() - deadline) < 0.01
 
 
 def test_limits_and_isolation(make_api: Any, api: ApiServer) -> None:
@@ -227,4 +273,3 @@ def test_limits_and_isolation(make_api: Any, api: ApiServer) -> None:
         second = http.post("/browsers", json={})
         assert second.status_code == 429
         http.patch(f"/browsers/{first.json()['id']}", json={"action": "stop"})
-    del headers, BrowserUseError, STRICT_QUEUE
