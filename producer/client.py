@@ -56,6 +56,7 @@ from .errors import (
 from .live import Live
 from .profiles import Profiles
 from .sessions import Sessions, halt_task
+from .uploads import Uploads
 from .wire import WireFormat
 
 Payload = CreateTaskRequest | Mapping[str, Any]
@@ -75,6 +76,7 @@ class Producer:
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
         self.browsers = Browsers(self.settings, self.stores, self.profiles, self.celery, lambda: self.broker)
+        self.uploads = Uploads(self.settings, self.stores, self.sessions, self.browsers)
 
     @cached_property
     def broker(self) -> BrokerQueues:

@@ -21,6 +21,55 @@ import redis
 from shared import keys
 
 SCOPES = ("session", "browser")
+MAX_NAME_BYTES = 255
+SNIFF_BYTES = 512  # what content_problem looks at: the start of the file
+
+# What a file of each accepted type starts with (None: text, checked as such).
+_SIGNATURES: dict[str, tuple[bytes, ...] | None] = {
+    "image/jpg": (b"\xff\xd8\xff",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+    "application/pdf": (b"%PDF-",),
+    "application/msword": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",),
+    "application/vnd.ms-excel": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (b"PK\x03\x04",),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": (b"PK\x03\x04",),
+    "image/svg+xml": None,
+    "text/plain": None,
+    "text/csv": None,
+    "text/markdown": None,
+}
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an uploaded file: a plain file name, no directory, no control characters."""
+    if not name or name.strip() in {"", ".", ".."}:
+        return "not a file name"
+    if "/" in name or "\\" in name:
+        return "a file name may not contain a path separator"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "a file name may not contain control characters"
+    if len(name.encode()) > MAX_NAME_BYTES:
+        return f"a file name is at most {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def content_problem(content_type: str, head: bytes) -> str | None:
+    """Why a file starting with ``head`` is not of ``content_type`` (``None``: it looks like one)."""
+    if content_type not in _SIGNATURES:
+        return "Unsupported content type"
+    signatures = _SIGNATURES[content_type]
+    if signatures is None:
+        if b"\x00" in head:
+            return f"the file is not {content_type} text (it holds NUL bytes)"
+        return None
+    if not any(head.startswith(s) for s in signatures):
+        return f"the file does not start like {content_type}"
+    if content_type == "image/webp" and head[8:12] != b"WEBP":
+        return "the file does not start like image/webp"
+    return None
 
 
 class UploadStore:

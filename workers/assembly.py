@@ -24,6 +24,7 @@ from shared.task_store import TaskRecord, TaskStore
 from workers import log_masking, recording, session_carryover
 from workers.actions import ACTIONS
 from workers.actions.base import Action
+from workers.actions.upload_file import SESSION_FILES
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome
 from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
@@ -34,6 +35,7 @@ from workers.live import live_view
 from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
 from workers.secrets_1password import OnePasswordError, task_vault
+from workers.session_uploads import SessionUploads
 from workers.skills.files import TaskFiles
 from workers.skills.registry import UnknownSkillError, get_registry, skill_actions
 
@@ -112,7 +114,10 @@ async def _browse(
     files: TaskFiles,
 ) -> AgentOutcome:
     start = await asyncio.to_thread(session_carryover.load, record, hooks.stores, settings)
+    uploads = await asyncio.to_thread(SessionUploads.load, hooks.stores.uploads, str(record.session_id))
+    SESSION_FILES.set(uploads)  # this run's own asyncio context: the upload_file action reads it
     config = _agent_config(request, settings, llm, start)
+    config.task += uploads.prompt()
     try:
         viewport = start.viewport or _viewport(request, settings)
         pool = get_runtime().pool

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The queue glue at the root of ``workers``: only it may assemble the layers below.
 GLUE = ("workers.celery_app", "workers.tasks", "workers.execution", "workers.assembly",
         "workers.context", "workers.handoff", "workers.runtime", "workers.session_carryover",
-        "workers.recording", "workers.live", "workers.browser_sessions")
+        "workers.recording", "workers.live", "workers.browser_sessions", "workers.session_uploads")
 BROWSER_STACK = ("playwright", "workers.browser", "workers.actions", "workers.agent.runner",
                  "workers.agent.output", "workers.skills", "workers.tasks", "workers.execution",
                  "workers.assembly", "workers.handoff", "workers.runtime", "workers.session_carryover",

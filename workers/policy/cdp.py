@@ -45,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.uploads import name_problem
 from shared.urls import parse_url
 
 ERROR_CODE = -32000
@@ -73,7 +74,6 @@ TARGET_TYPES = frozenset({
     "auction_worklet", "browser", "tab", "prerender",
 })
 _NAVIGATING = {"Page.navigate": "url", "Target.createTarget": "url"}
-MAX_FILE_NAME_BYTES = 255
 
 
 class Refused(Exception):
@@ -117,19 +117,6 @@ def file_name(path: Any) -> str:
     if problem:
         raise Refused(f"{path[:200]!r}: {problem}")
     return name
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be an uploaded file's name (no directories, no control characters)."""
-    if not name or name in {".", ".."}:
-        return "not a file name"
-    if "/" in name or "\\" in name:
-        return "a file name may not contain a path separator"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "a file name may not contain control characters"
-    if len(name.encode()) > MAX_FILE_NAME_BYTES:
-        return f"a file name is at most {MAX_FILE_NAME_BYTES} bytes"
-    return None
 
 
 @dataclass(frozen=True)
