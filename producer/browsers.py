@@ -56,7 +56,8 @@ def custom_proxy_token(proxy: Any, settings: Settings, field: str) -> tuple[str 
                                        "type": "value_error"}])
     if not settings.secrets_key:
         raise SessionValidationError([{"loc": [field], "msg": crypto.MISSING_KEY, "type": "secrets_key"}])
-    data = {"host": host.strip("[]"), "port": proxy.port, "username": proxy.username, "password": proxy.password}
+    data = {"host": host.strip("[]"), "port": proxy.port, "username": proxy.username, "password": proxy.password,
+            "ignoreCertErrors": proxy.ignore_cert_errors}
     return crypto.encrypt_json(data, settings.secrets_key), proxy.ignore_cert_errors
 
 

@@ -101,7 +101,7 @@ def session_keys(session_id: str) -> list[str]:
     """All keys that belong to one session itself (its tasks have their own)."""
     return [
         session(session_id), session_tasks(session_id), session_state(session_id),
-        live_token_of_session(session_id), public_share(session_id),
+        live_token_of_session(session_id), public_share(session_id), session_custom_proxy(session_id),
     ]
 
 
@@ -241,3 +241,8 @@ def upload_data(scope: str, owner_id: str) -> str:
 def upload_grant(token: str) -> str:
     """String with a short TTL: what a presigned upload URL accepts (single use)."""
     return f"{PREFIX}:upload:{token}"
+
+
+def session_custom_proxy(session_id: str) -> str:
+    """String: the session's ``customProxy`` (host, port, credentials), encrypted; TTL = the session's."""
+    return f"{PREFIX}:session:{session_id}:custom-proxy"

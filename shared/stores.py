@@ -11,6 +11,7 @@ from functools import cached_property
 
 from shared.browser_store import BrowserStore
 from shared.consumers import ConsumerRegistry
+from shared.custom_proxies import CustomProxies
 from shared.downloads import DownloadTokens
 from shared.lease_store import LeaseStore
 from shared.live import LiveFrames, LiveLinks
@@ -79,6 +80,10 @@ class Stores:
     @cached_property
     def uploads(self) -> UploadStore:
         return UploadStore(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def custom_proxies(self) -> CustomProxies:
+        return CustomProxies(self._redis, self.settings.record_ttl_s)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

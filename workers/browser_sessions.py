@@ -27,18 +27,17 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from shared import crypto
 from shared.browser_models import BrowserSessionStatus
 from shared.browser_store import TIMED_OUT, WORKER_LOST, BrowserRecord, BrowserStore
 from shared.settings import Settings, get_settings
 from shared.stores import Stores
 from workers.browser.cdp_client import cdp_session
 from workers.browser.cdp_relay import RelayedBrowser, RelayServer, relay_server
-from workers.browser.custom_proxy import custom_upstream
+from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.egress import EgressProxy
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.standalone import StandaloneBrowser, launch_standalone
-from workers.browser.upstream import Upstream, UpstreamError, upstream_for
+from workers.browser.upstream import UpstreamError
 from workers.context import stores
 from workers.lease import Leases
 from workers.policy.cdp import Refused
@@ -112,8 +111,8 @@ async def _serve(record: BrowserRecord, settings: Settings, all_stores: Stores) 
     store, bid = all_stores.browsers, str(record.id)
     policy = NetworkPolicy.from_entries(settings.allow_private_networks, settings.allowed_networks)
     try:
-        upstream = await _upstream(record, settings, policy)
-    except (UpstreamError, crypto.SecretsKeyError) as exc:
+        upstream, _ = await chosen_upstream(record.custom_proxy_token, record.proxy_country, settings)
+    except UpstreamError as exc:
         return await _end(store, bid, "proxy", str(exc))
     refused_ports: set[int] = set()
     egress = EgressProxy(policy, upstream=upstream, connect=_guarded_connect(refused_ports))
@@ -180,15 +179,6 @@ async def _end(store: BrowserStore, bid: str, reason: str, error: str | None, at
     await asyncio.to_thread(store.stop, bid, error, at)
     SESSIONS_ENDED.labels(reason=reason).inc()
     return error or reason
-
-
-async def _upstream(record: BrowserRecord, settings: Settings, policy: NetworkPolicy) -> Upstream | None:
-    """The caller's own proxy (checked by the network policy), else the country's, else none."""
-    if record.custom_proxy_token:
-        proxy = crypto.decrypt_json(record.custom_proxy_token, settings.secrets_key)
-        assert isinstance(proxy, dict)
-        return await custom_upstream(proxy, policy)
-    return await upstream_for(record.proxy_country, settings)
 
 
 def _guarded_connect(refused_ports: set[int]) -> Any:

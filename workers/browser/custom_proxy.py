@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import crypto
+from shared.settings import Settings
 from workers.browser.resolver import CachingResolver, ResolveError
-from workers.browser.upstream import Upstream, UpstreamError
+from workers.browser.upstream import Upstream, UpstreamError, upstream_for
 from workers.policy.network import NetworkPolicy, Target
 
 _resolver: CachingResolver | None = None
@@ -40,3 +42,19 @@ async def custom_upstream(proxy: dict[str, Any], policy: NetworkPolicy) -> Upstr
     upstream = Upstream("http", str(allowed[0]), port, proxy.get("username"), proxy.get("password"), "custom")
     await upstream.reachable()
     return upstream
+
+
+async def chosen_upstream(
+    custom_token: str | None, country: str | None, settings: Settings
+) -> tuple[Upstream | None, bool]:
+    """The session's upstream: its own proxy (checked), else its country's, else none; and whether
+    TLS errors are to be ignored (the caller's proxy intercepts TLS). Raises :class:`UpstreamError`."""
+    if not custom_token:
+        return await upstream_for(country, settings), False
+    try:
+        proxy = crypto.decrypt_json(custom_token, settings.secrets_key)
+        policy = NetworkPolicy.from_entries(settings.allow_private_networks, settings.allowed_networks)
+    except (crypto.SecretsKeyError, ValueError) as exc:
+        raise UpstreamError(f"customProxy unusable on this worker: {exc}") from None
+    assert isinstance(proxy, dict)
+    return await custom_upstream(proxy, policy), bool(proxy.get("ignoreCertErrors"))
