@@ -55,6 +55,7 @@ from .errors import (
 )
 from .live import Live
 from .profiles import Profiles
+from .purge import purge_session
 from .sessions import Sessions, halt_task
 from .uploads import Uploads
 from .wire import WireFormat
@@ -333,6 +334,10 @@ class Producer:
         self.sessions.stop(record.session_id)
         halt_task(self.stores, str(record.id))
         return self.get_task(record.id)
+
+    def purge_session(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
+        """Remove every stored trace of a session (see :mod:`producer.purge`); 404 if not ``owner``'s."""
+        purge_session(self.sessions, self.stores, self.celery, session_id, owner)
 
     def list_skills(self) -> list[dict[str, Any]]:
         """The skill registry as workers published it (id, title, description, parameter schema)."""

@@ -16,6 +16,7 @@ from shared.downloads import DownloadTokens
 from shared.lease_store import LeaseStore
 from shared.live import LiveFrames, LiveLinks
 from shared.profiles import ProfileStore
+from shared.purge import Traces
 from shared.redis_client import connect
 from shared.session_store import SessionStore
 from shared.settings import Settings
@@ -84,6 +85,10 @@ class Stores:
     @cached_property
     def custom_proxies(self) -> CustomProxies:
         return CustomProxies(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def traces(self) -> Traces:
+        return Traces(self._redis)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
