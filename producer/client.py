@@ -57,6 +57,7 @@ from .live import Live
 from .profiles import Profiles
 from .purge import purge_session
 from .sessions import Sessions, halt_task
+from .skill_runs import SkillRuns
 from .uploads import Uploads
 from .wire import WireFormat
 
@@ -78,6 +79,7 @@ class Producer:
         self.celery.conf.update(celery_config(self.settings))
         self.browsers = Browsers(self.settings, self.stores, self.profiles, self.celery, lambda: self.broker)
         self.uploads = Uploads(self.settings, self.stores, self.sessions, self.browsers)
+        self.skill_runs = SkillRuns(self.settings, self.stores, self.sessions, self.celery)
 
     @cached_property
     def broker(self) -> BrokerQueues:

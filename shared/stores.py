@@ -20,6 +20,7 @@ from shared.purge import Traces
 from shared.redis_client import connect
 from shared.session_store import SessionStore
 from shared.settings import Settings
+from shared.skill_executions import SkillExecutions
 from shared.skill_manifests import SkillManifests
 from shared.task_queue import TaskQueue
 from shared.task_store import TaskStore
@@ -89,6 +90,10 @@ class Stores:
     @cached_property
     def traces(self) -> Traces:
         return Traces(self._redis)
+
+    @cached_property
+    def skill_executions(self) -> SkillExecutions:
+        return SkillExecutions(self._redis, self.settings.record_ttl_s)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

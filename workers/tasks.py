@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Task
 
-from shared.celery_config import BROWSER_TASK, RUN_TASK
+from shared.celery_config import BROWSER_TASK, RUN_TASK, SKILL_TASK
 from shared.models import TaskStepView
 from workers.celery_app import app
 
@@ -53,3 +53,11 @@ def browser_session(browser_id: str) -> dict[str, Any]:
     from workers.browser_sessions import run  # here, like run_task: no browser stack at import
 
     return run(browser_id)
+
+
+@app.task(name=SKILL_TASK)
+def skill_execution(execution_id: str) -> dict[str, Any]:
+    """Run one operator skill directly (``POST /skills/{id}/execute``), no agent."""
+    from workers.skill_runs import run
+
+    return run(execution_id)

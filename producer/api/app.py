@@ -31,6 +31,7 @@ from . import (
     routes_live,
     routes_profiles,
     routes_sessions,
+    routes_skill_runs,
     routes_skills,
     routes_tasks,
     routes_uploads,
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     )
     for router in (routes_tasks.router, routes_sessions.router, routes_profiles.router, routes_live.router,
                    routes_billing.router, routes_skills.router, routes_files.router, routes_browsers.router,
-                   routes_uploads.router):
+                   routes_uploads.router, routes_skill_runs.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_files.public)
     app.include_router(routes_live.public)

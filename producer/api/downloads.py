@@ -7,6 +7,7 @@ the URL itself is the credential, so any HTTP client can fetch it, from any API 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import Request, Response
@@ -65,3 +66,12 @@ def browser_file(producer: Producer, target: dict[str, Any]) -> Response | None:
     name = str(target["name"]).replace('"', "").replace("\\", "")
     return Response(data, media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def skill_output(producer: Producer, target: dict[str, Any]) -> Response | None:
+    """A skill execution's output, as JSON (``None`` once the execution is gone)."""
+    record = producer.stores.skill_executions.load(target["id"])
+    if record is None or record["status"] != "completed":
+        return None
+    return Response(json.dumps(record["output"]), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="skill-output-{record["id"]}.json"'})
