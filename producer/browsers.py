@@ -9,6 +9,7 @@ for the session's life and registers where its CDP relay serves it. The caller g
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable, Mapping
 from functools import cached_property
@@ -18,12 +19,12 @@ from celery import Celery
 from pydantic import ValidationError
 
 from shared import crypto, proxies
+from shared.broker import BrokerQueues
 from shared.browser_models import (
     MAX_TIMEOUT_MIN,
     BrowserSessionStatus,
     CreateBrowserSessionRequest,
 )
-from shared.broker import BrokerQueues
 from shared.browser_store import BrowserRecord
 from shared.celery_config import BROWSER_TASK
 from shared.proxies import ProxyConfigError, ProxyTable
@@ -51,13 +52,19 @@ def custom_proxy_token(proxy: Any, settings: Settings, field: str) -> tuple[str 
     if proxy is None:
         return None, False
     host = proxy.host.strip()
-    if not host or any(c in host for c in "/\\@?#[] \t\r\n") and not _bracketed_ip(host):
-        raise SessionValidationError([{"loc": [field, "host"], "msg": "a host name or address, nothing else",
-                                       "type": "value_error"}])
+    if not host or (any(c in host for c in "/\\@?#[] \t\r\n") and not _bracketed_ip(host)):
+        raise SessionValidationError(
+            [{"loc": [field, "host"], "msg": "a host name or address, nothing else", "type": "value_error"}]
+        )
     if not settings.secrets_key:
         raise SessionValidationError([{"loc": [field], "msg": crypto.MISSING_KEY, "type": "secrets_key"}])
-    data = {"host": host.strip("[]"), "port": proxy.port, "username": proxy.username, "password": proxy.password,
-            "ignoreCertErrors": proxy.ignore_cert_errors}
+    data = {
+        "host": host.strip("[]"),
+        "port": proxy.port,
+        "username": proxy.username,
+        "password": proxy.password,
+        "ignoreCertErrors": proxy.ignore_cert_errors,
+    }
     return crypto.encrypt_json(data, settings.secrets_key), proxy.ignore_cert_errors
 
 
@@ -68,8 +75,14 @@ def _bracketed_ip(host: str) -> bool:
 class Browsers:
     """Browser sessions: create, read, list, stop, downloads."""
 
-    def __init__(self, settings: Settings, stores: Stores, profiles: Profiles, celery: Celery,
-                 broker: Callable[[], BrokerQueues]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        stores: Stores,
+        profiles: Profiles,
+        celery: Celery,
+        broker: Callable[[], BrokerQueues],
+    ) -> None:
         self.settings = settings
         self.store = stores.browsers
         self.profiles = profiles
@@ -99,23 +112,32 @@ class Browsers:
         country = None
         if token is None:
             try:
-                country = self.proxy_table.choose(request.proxy_country_code,
-                                                  "proxy_country_code" in request.model_fields_set)
+                country = self.proxy_table.choose(
+                    request.proxy_country_code, "proxy_country_code" in request.model_fields_set
+                )
             except ProxyConfigError as exc:
-                raise SessionValidationError([{"loc": ["proxyCountryCode"], "msg": str(exc),
-                                               "type": "proxy_country_not_configured"}]) from None
+                raise SessionValidationError(
+                    [{"loc": ["proxyCountryCode"], "msg": str(exc), "type": "proxy_country_not_configured"}]
+                ) from None
         self.admission.check(1)
         record = BrowserRecord.new(
-            owner=owner, timeout_min=request.timeout, screen_width=request.browser_screen_width,
-            screen_height=request.browser_screen_height, allow_resizing=request.allow_resizing,
-            profile_id=request.profile_id, proxy_country=country, custom_proxy_token=token,
-            ignore_cert_errors=ignore_certs, enable_recording=request.enable_recording,
+            owner=owner,
+            timeout_min=request.timeout,
+            screen_width=request.browser_screen_width,
+            screen_height=request.browser_screen_height,
+            allow_resizing=request.allow_resizing,
+            profile_id=request.profile_id,
+            proxy_country=country,
+            custom_proxy_token=token,
+            ignore_cert_errors=ignore_certs,
+            enable_recording=request.enable_recording,
             metadata=request.metadata or {},
         )
         self.store.create(record)
         try:
-            self.celery.send_task(BROWSER_TASK, args=[str(record.id)], task_id=str(record.id),
-                                  queue=self.settings.queue)
+            self.celery.send_task(
+                BROWSER_TASK, args=[str(record.id)], task_id=str(record.id), queue=self.settings.queue
+            )
         except BaseException:
             self.store.delete(str(record.id))
             raise
@@ -128,8 +150,12 @@ class Browsers:
         return record
 
     def list(
-        self, page_size: int = 10, page_number: int = 1, filter_by: BrowserSessionStatus | None = None,
-        *, owner: str | None = None,
+        self,
+        page_size: int = 10,
+        page_number: int = 1,
+        filter_by: BrowserSessionStatus | None = None,
+        *,
+        owner: str | None = None,
     ) -> tuple[list[BrowserRecord], int]:
         status = filter_by.value if filter_by is not None else None
         ids, total = self.store.page_ids(page_size, page_number, owner=owner, status=status)
@@ -146,7 +172,9 @@ class Browsers:
         records = self.store.load_many(self.store.active_ids(owner))
         return sum(r.status == BrowserSessionStatus.active for r in records)
 
-    def downloads(self, browser_id: str | uuid.UUID, *, owner: str | None = None) -> list[dict[str, Any]]:
+    def downloads(
+        self, browser_id: str | uuid.UUID, *, owner: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
         return self.store.downloads(str(self.get(browser_id, owner=owner).id))
 
 

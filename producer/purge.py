@@ -19,8 +19,9 @@ from shared.stores import Stores
 from .sessions import Sessions
 
 
-def purge_session(sessions: Sessions, stores: Stores, celery: Celery, session_id: str | uuid.UUID,
-                  owner: str | None) -> None:
+def purge_session(
+    sessions: Sessions, stores: Stores, celery: Celery, session_id: str | uuid.UUID, owner: str | None
+) -> None:
     record = sessions.record(session_id, owner)
     sid = str(record.id)
     task_ids = stores.sessions.task_ids(sid)

@@ -46,8 +46,14 @@ class SkillRuns:
                 return entry
         raise SkillExecutionError("Skill not found", 404)
 
-    def start(self, skill_id: str | uuid.UUID, params: dict[str, Any] | None, session_id: uuid.UUID | None,
-              *, owner: str | None = None) -> str:
+    def start(
+        self,
+        skill_id: str | uuid.UUID,
+        params: dict[str, Any] | None,
+        session_id: uuid.UUID | None,
+        *,
+        owner: str | None = None,
+    ) -> str:
         """Validate and enqueue one execution; its id."""
         entry = self.skill(skill_id)
         params = params or {}
@@ -61,9 +67,12 @@ class SkillRuns:
             session = self.sessions.record(session_id, owner)
             if session.status != SessionStatus.active:
                 raise SessionStoppedError()
-        execution_id = self.store.create(str(entry["id"]), params, owner, str(session_id) if session_id else None)
-        self.celery.send_task(SKILL_TASK, args=[execution_id], task_id=f"skill-{execution_id}",
-                              queue=self.settings.queue)
+        execution_id = self.store.create(
+            str(entry["id"]), params, owner, str(session_id) if session_id else None
+        )
+        self.celery.send_task(
+            SKILL_TASK, args=[execution_id], task_id=f"skill-{execution_id}", queue=self.settings.queue
+        )
         return execution_id
 
     async def outcome(self, execution_id: str) -> dict[str, Any]:
@@ -75,16 +84,22 @@ class SkillRuns:
                 return record or {}
             await asyncio.sleep(POLL_S)
 
-    def execution(self, skill_id: str | uuid.UUID, execution_id: str | uuid.UUID, owner: str | None
-                  ) -> dict[str, Any]:
+    def execution(
+        self, skill_id: str | uuid.UUID, execution_id: str | uuid.UUID, owner: str | None
+    ) -> dict[str, Any]:
         entry = self.skill(skill_id)
         record = self.store.load(str(execution_id))
-        if record is None or record["skill"] != entry["id"] or (owner is not None and record["owner"] != owner):
+        if (
+            record is None
+            or record["skill"] != entry["id"]
+            or (owner is not None and record["owner"] != owner)
+        ):
             raise SkillExecutionError("Skill execution not found", 404)
         return record
 
-    def list(self, skill_id: str | uuid.UUID, owner: str | None, page_size: int, page_number: int
-             ) -> tuple[list[dict[str, Any]], int]:
+    def list(
+        self, skill_id: str | uuid.UUID, owner: str | None, page_size: int, page_number: int
+    ) -> tuple[list[dict[str, Any]], int]:
         entry = self.skill(skill_id)
         ids, total = self.store.page(str(entry["id"]), owner, page_size, page_number)
         return [r for r in (self.store.load(i) for i in ids) if r is not None], total

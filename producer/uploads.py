@@ -36,8 +36,9 @@ class Uploads:
         self.sessions = sessions
         self.browsers = browsers
 
-    def presign(self, scope: str, session_id: str | uuid.UUID, request: UploadFileRequest,
-                *, owner: str | None = None) -> str:
+    def presign(
+        self, scope: str, session_id: str | uuid.UUID, request: UploadFileRequest, *, owner: str | None = None
+    ) -> str:
         """A single-use upload token for one declared file into the caller's active session."""
         problem = name_problem(request.file_name)
         if problem:
@@ -45,8 +46,13 @@ class Uploads:
         if content_problem(request.content_type, b"") == "Unsupported content type":
             raise UploadError("Unsupported content type", 400)
         sid = self._active(scope, session_id, owner)
-        target = {"scope": scope, "id": sid, "fileName": request.file_name,
-                  "contentType": request.content_type, "sizeBytes": request.size_bytes}
+        target = {
+            "scope": scope,
+            "id": sid,
+            "fileName": request.file_name,
+            "contentType": request.content_type,
+            "sizeBytes": request.size_bytes,
+        }
         return self.store.grant(target, self.settings.upload_url_ttl_s)
 
     def _active(self, scope: str, session_id: str | uuid.UUID, owner: str | None) -> str:

@@ -18,10 +18,20 @@ from shared.models import CustomProxy, WireModel
 MAX_TIMEOUT_MIN = 240  # the contract's 4 hours; more is a 403
 UPLOAD_MAX_BYTES = 10 * 1024 * 1024  # the contract's sizeBytes maximum
 UPLOAD_CONTENT_TYPES = (
-    "image/jpg", "image/jpeg", "image/png", "image/gif", "image/webp", "image/svg+xml", "application/pdf",
-    "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "text/plain", "text/csv", "text/markdown",
+    "image/jpg",
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/svg+xml",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "text/plain",
+    "text/csv",
+    "text/markdown",
 )
 
 
@@ -112,7 +122,9 @@ class UploadFileRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     file_name: Annotated[str, Field(min_length=1, max_length=255)]
-    content_type: Annotated[str, Field(min_length=1, max_length=255)]  # unsupported: a 400, as the contract says
+    content_type: Annotated[
+        str, Field(min_length=1, max_length=255)
+    ]  # unsupported: a 400, as the contract says
     size_bytes: Annotated[int, Field(ge=1, le=UPLOAD_MAX_BYTES)]
 
 

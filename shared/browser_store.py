@@ -88,8 +88,14 @@ class BrowserRecord(BaseModel):
     @classmethod
     def new(cls, *, owner: str | None, timeout_min: int, **fields: Any) -> BrowserRecord:
         now = datetime.now(UTC)
-        return cls(id=uuid4(), owner=owner, started_at=now, timeout_at=now + timedelta(minutes=timeout_min),
-                   cdp_token=secrets.token_urlsafe(32), **fields)
+        return cls(
+            id=uuid4(),
+            owner=owner,
+            started_at=now,
+            timeout_at=now + timedelta(minutes=timeout_min),
+            cdp_token=secrets.token_urlsafe(32),
+            **fields,
+        )
 
     @property
     def started(self) -> bool:
@@ -98,8 +104,13 @@ class BrowserRecord(BaseModel):
 
     def item(self) -> BrowserSessionItemView:
         return BrowserSessionItemView(
-            id=self.id, status=self.status, timeout_at=self.timeout_at, started_at=self.started_at,
-            finished_at=self.finished_at, error=self.error, proxy_country_code=self.proxy_country,
+            id=self.id,
+            status=self.status,
+            timeout_at=self.timeout_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            error=self.error,
+            proxy_country_code=self.proxy_country,
         )
 
     def fields(self) -> dict[str, str]:
@@ -186,7 +197,8 @@ class BrowserStore:
 
     def stop(self, browser_id: str, error: str | None = None, at: float | None = None) -> bool:
         """Stop the session (True if this call stopped it); the worker tears the browser down."""
-        args = [time.time(), repr(at if at is not None else time.time()), error or "", keys.BROWSERS_BY]
+        args: list[str | float] = [time.time(), repr(at if at is not None else time.time()), error or "",
+                                   keys.BROWSERS_BY]
         return bool(self._stop(keys=[keys.browser(browser_id)], args=args))
 
     def started(self, browser_id: str, relay_url: str, info: dict[str, Any]) -> bool:
@@ -249,7 +261,7 @@ class BrowserStore:
                 continue
             record = BrowserRecord.from_fields(raw)
             if record.status == BrowserSessionStatus.active and self._settle(record, bool(leased)):
-                record = BrowserRecord.from_fields(self._redis.hgetall(keys.browser(bid)))
+                record = BrowserRecord.from_fields(dict(self._redis.hgetall(keys.browser(bid))))  # type: ignore[arg-type]
             records.append(record)
         return records
 

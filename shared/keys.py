@@ -184,9 +184,10 @@ def profile_state(profile_id: str) -> str:
 # -- browser sessions (/browsers), uploads (issue 24) -------------------------------
 
 BROWSER_INDEX = f"{PREFIX}:browsers"  # zset: browser session id -> created timestamp
-# The same indexes as sessions: {BROWSERS_BY}owner:{owner}, ...status:{active|stopped}, ...owner:{o}:status:{s}
+# The same indexes as sessions:
+# {BROWSERS_BY}owner:{owner}, ...status:{active|stopped}, ...owner:{o}:status:{s}
 BROWSERS_BY = f"{PREFIX}:browsers:"
-BROWSERS_RUNNING = f"{PREFIX}:browsers-running"  # zset: browser id -> start timestamp, while a worker holds it
+BROWSERS_RUNNING = f"{PREFIX}:browsers-running"  # zset: browser id -> start time, while a worker holds it
 
 
 def browsers_by(*, owner: str | None = None, status: str | None = None) -> str:

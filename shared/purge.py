@@ -31,11 +31,18 @@ class Traces:
         tasks = list(task_ids)
         pipe = self._redis.pipeline()
         for task_id in tasks:
-            pipe.delete(*keys.task_keys(task_id), keys.reaping(task_id), f"celery-task-meta-{task_id}",
-                        f"celery-task-meta-{task_id}-judge")
+            pipe.delete(
+                *keys.task_keys(task_id),
+                keys.reaping(task_id),
+                f"celery-task-meta-{task_id}",
+                f"celery-task-meta-{task_id}-judge",
+            )
             pipe.zrem(keys.RUNNING, task_id)
-        pipe.delete(*keys.session_keys(session_id), keys.uploads("session", session_id),
-                    keys.upload_data("session", session_id))
+        pipe.delete(
+            *keys.session_keys(session_id),
+            keys.uploads("session", session_id),
+            keys.upload_data("session", session_id),
+        )
         if profile_id:
             pipe.delete(keys.profile_state(profile_id))
         pipe.execute()

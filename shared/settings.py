@@ -181,7 +181,9 @@ class Settings(BaseSettings):
         None, description="Where a worker keeps its browser sessions' profiles, downloads and uploads "
         "(each in its own directory, removed at the end); unset = the system's temp directory."
     )
-    upload_url_ttl_s: int = Field(300, description="How long a presigned upload URL stays valid (single use).")
+    upload_url_ttl_s: int = Field(
+        300, description="How long a presigned upload URL stays valid (single use)."
+    )
     skill_execution_timeout_s: float = Field(
         120.0, description="Longest a direct skill execution (`POST /skills/{id}/execute`) may run; the "
         "request waits for it (and ends with the execution failed past it)."

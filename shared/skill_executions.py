@@ -49,10 +49,17 @@ class SkillExecutions:
     def create(self, slug: str, params: dict[str, Any], owner: str | None, session_id: str | None) -> str:
         execution_id = str(uuid.uuid4())
         now = time.time()
-        fields = {"id": execution_id, "skill": slug, "owner": owner or "", "session_id": session_id or "",
-                  "status": "pending", "created_at": repr(now), "params": json.dumps(params)}
+        fields = {
+            "id": execution_id,
+            "skill": slug,
+            "owner": owner or "",
+            "session_id": session_id or "",
+            "status": "pending",
+            "created_at": repr(now),
+            "params": json.dumps(params),
+        }
         pipe = self._redis.pipeline()
-        pipe.hset(execution_key(execution_id), mapping=fields)
+        pipe.hset(execution_key(execution_id), mapping=fields)  # type: ignore[arg-type]
         pipe.expire(execution_key(execution_id), self.ttl_s)
         for index in {executions_of(slug, None), executions_of(slug, owner)}:
             pipe.zadd(index, {execution_id: now})
@@ -63,19 +70,32 @@ class SkillExecutions:
     def claim(self, execution_id: str) -> bool:
         return bool(self._claim(keys=[execution_key(execution_id)], args=[repr(time.time())]))
 
-    def finish(self, execution_id: str, success: bool, output: Any, error: str | None, latency_ms: int) -> bool:
-        args = ["status", "completed" if success else "failed", "success", "1" if success else "0",
-                "finished_at", repr(time.time()), "latency_ms", str(latency_ms),
-                "output", json.dumps(output, default=str), "error", error or ""]
+    def finish(
+        self, execution_id: str, success: bool, output: Any, error: str | None, latency_ms: int
+    ) -> bool:
+        args = [
+            "status",
+            "completed" if success else "failed",
+            "success",
+            "1" if success else "0",
+            "finished_at",
+            repr(time.time()),
+            "latency_ms",
+            str(latency_ms),
+            "output",
+            json.dumps(output, default=str),
+            "error",
+            error or "",
+        ]
         return bool(self._finish(keys=[execution_key(execution_id)], args=args))
 
     def load(self, execution_id: str) -> dict[str, Any] | None:
         raw = self._redis.hgetall(execution_key(execution_id))
         if not raw:
             return None
-        data: dict[str, Any] = dict(raw)
-        data["params"] = json.loads(raw.get("params") or "{}")
-        data["output"] = json.loads(raw["output"]) if raw.get("output") else None
+        data: dict[str, Any] = {str(k): v for k, v in raw.items()}
+        data["params"] = json.loads(data.get("params") or "{}")
+        data["output"] = json.loads(data["output"]) if data.get("output") else None
         return data
 
     def page(self, slug: str, owner: str | None, page_size: int, page_number: int) -> tuple[list[str], int]:

@@ -27,10 +27,10 @@ from workers.actions.base import Action
 from workers.actions.upload_file import SESSION_FILES
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome
+from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.tabs import BrowserTabs
-from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.upstream import UpstreamError
 from workers.live import live_view
 from workers.policy.secrets import SecretVault

@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 TICK_S = 0.5
 MAX_DOWNLOADS = 200
 SESSIONS_STARTED = Counter("browserfleet_browser_sessions_started", "Browser sessions a worker launched.")
-SESSIONS_ENDED = Counter("browserfleet_browser_sessions_ended", "Browser sessions that ended, by why.", ["reason"])
+SESSIONS_ENDED = Counter(
+    "browserfleet_browser_sessions_ended", "Browser sessions that ended, by why.", ["reason"]
+)
 SESSIONS_RUNNING = Gauge("browserfleet_browser_sessions_running", "Browser sessions this worker runs now.")
 
 
@@ -121,9 +123,16 @@ async def _serve(record: BrowserRecord, settings: Settings, all_stores: Stores) 
     try:
         try:
             browser = await launch_standalone(
-                bid, egress.url, executable=settings.chromium_path, headless=settings.headless,
-                window=(record.screen_width or settings.viewport_width, record.screen_height or settings.viewport_height),
-                ignore_cert_errors=record.ignore_cert_errors, base_dir=settings.browser_data_dir,
+                bid,
+                egress.url,
+                executable=settings.chromium_path,
+                headless=settings.headless,
+                window=(
+                    record.screen_width or settings.viewport_width,
+                    record.screen_height or settings.viewport_height,
+                ),
+                ignore_cert_errors=record.ignore_cert_errors,
+                base_dir=settings.browser_data_dir,
             )
         except (BrowserNotFoundError, RuntimeError, OSError) as exc:
             return await _end(store, bid, "browser", f"browser unusable: {exc}")
@@ -141,14 +150,27 @@ async def _serve(record: BrowserRecord, settings: Settings, all_stores: Stores) 
 
 
 async def _drive(
-    record: BrowserRecord, settings: Settings, all_stores: Stores, browser: StandaloneBrowser, relay: RelayServer
+    record: BrowserRecord,
+    settings: Settings,
+    all_stores: Stores,
+    browser: StandaloneBrowser,
+    relay: RelayServer,
 ) -> str:
     store, bid = all_stores.browsers, str(record.id)
     async with cdp_session(browser.ws_url) as control:  # held for the session: its settings last with it
         version = await control.send("Browser.getVersion")
-        await control.send("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(browser.downloads)})
-        relay.register(RelayedBrowser(bid, record.cdp_token, browser.ws_url, str(browser.downloads),
-                                      _materializer(all_stores, bid, browser.uploads)))
+        await control.send(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(browser.downloads)}
+        )
+        relay.register(
+            RelayedBrowser(
+                bid,
+                record.cdp_token,
+                browser.ws_url,
+                str(browser.downloads),
+                _materializer(all_stores, bid, browser.uploads),
+            )
+        )
         try:
             if not await asyncio.to_thread(store.started, bid, relay.url, version):
                 return "stopped before it started"
@@ -158,9 +180,11 @@ async def _drive(
             await relay.unregister(bid)
 
 
-async def _watch(record: BrowserRecord, settings: Settings, store: BrowserStore, browser: StandaloneBrowser) -> str:
+async def _watch(
+    record: BrowserRecord, settings: Settings, store: BrowserStore, browser: StandaloneBrowser
+) -> str:
     """Until the session ends: stop requests, the timeout, the browser's death; keep downloads."""
-    bid, seen = str(record.id), {}  # type: dict[str, tuple[int, float]]
+    bid, seen = str(record.id), dict[str, tuple[int, float]]()
     while True:
         current, deadline = await asyncio.to_thread(store.state, bid)
         now = time.time()
@@ -185,7 +209,9 @@ def _guarded_connect(refused_ports: set[int]) -> Any:
     """The egress's connect, refusing this worker's own DevTools and relay ports on loopback
     (even where the operator allows loopback: a page must not reach a browser's debugger)."""
 
-    async def connect(host: str, port: int, **kwargs: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def connect(
+        host: str, port: int, **kwargs: Any
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         with contextlib.suppress(ValueError):
             ip = ipaddress.ip_address(host)
             if port in refused_ports and (ip.is_loopback or ip.is_unspecified or _is_local(ip)):
@@ -217,8 +243,10 @@ def _materializer(all_stores: Stores, bid: str, directory: Path) -> Any:
         for name in names:
             data = await asyncio.to_thread(all_stores.uploads.read, "browser", bid, name)
             if data is None:
-                raise Refused(f"no file named {name!r} was uploaded to this browser session "
-                              "(POST /files/browsers/{id}/presigned-url)")
+                raise Refused(
+                    f"no file named {name!r} was uploaded to this browser session "
+                    "(POST /files/browsers/{id}/presigned-url)"
+                )
             path = directory / name
             if path.parent != directory:
                 raise Refused(f"{name!r} is not a file name")
@@ -247,8 +275,9 @@ async def _collect(
             continue
         seen[name] = (size, mtime)
         if size > max_bytes or len(seen) > MAX_DOWNLOADS:
-            log.warning("browser session %s: download %s not kept (%d bytes, limit %d)", bid, name, size, max_bytes)
+            log.warning(
+                "browser session %s: download %s not kept (%d bytes, limit %d)", bid, name, size, max_bytes
+            )
             continue
         data = await asyncio.to_thread((directory / name).read_bytes)
         await asyncio.to_thread(store.add_download, bid, name, data, mtime)
-

@@ -32,12 +32,18 @@ class SessionUploads:
         if name not in self.files:
             return None
         data = await asyncio.to_thread(self.store.read, "session", self.session_id, name)
-        return None if data is None else (data, str(self.files[name].get("contentType", "application/octet-stream")))
+        return (
+            None
+            if data is None
+            else (data, str(self.files[name].get("contentType", "application/octet-stream")))
+        )
 
     def prompt(self) -> str:
         """What the model is told: the files it may put into file inputs (``upload_file``)."""
         if not self.files:
             return ""
-        lines = [f"{name} ({meta.get('contentType', '?')}, {meta.get('size', '?')} bytes)"
-                 for name, meta in sorted(self.files.items())]
+        lines = [
+            f"{name} ({meta.get('contentType', '?')}, {meta.get('size', '?')} bytes)"
+            for name, meta in sorted(self.files.items())
+        ]
         return "\n<uploaded_files>\n" + "\n".join(lines) + "\n</uploaded_files>"

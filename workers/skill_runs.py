@@ -49,8 +49,13 @@ def run(execution_id: str) -> dict[str, Any]:
         output, error = None, f"internal error: {exc!r}"
     latency = int((time.monotonic() - started) * 1000)
     executions.finish(execution_id, error is None, output, error, latency)
-    log.info("skill execution %s of %s %s in %d ms", execution_id, record["skill"],
-             "completed" if error is None else f"failed: {error}", latency)
+    log.info(
+        "skill execution %s of %s %s in %d ms",
+        execution_id,
+        record["skill"],
+        "completed" if error is None else f"failed: {error}",
+        latency,
+    )
     return {"id": execution_id, "status": "completed" if error is None else "failed"}
 
 
@@ -62,20 +67,32 @@ async def _execute(record: dict[str, Any], settings: Settings, all_stores: Store
         params = skill.params.model_validate(record["params"])
     except ValidationError as exc:
         return None, "invalid parameters: " + "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+        )
     try:
-        upstream, ignore_certs = await _session_upstream(record.get("session_id") or None, settings, all_stores)
+        upstream, ignore_certs = await _session_upstream(
+            record.get("session_id") or None, settings, all_stores
+        )
         guard = guard_for(None, settings, upstream)
     except (UpstreamError, NetworkSettingsError) as exc:
         return None, str(exc)
     certs = {"ignore_https_errors": True} if ignore_certs else {}
     viewport = {"width": settings.viewport_width, "height": settings.viewport_height}
-    async with guard.running(), get_runtime().pool.context(viewport=viewport, **guard.context_options(),
-                                                           **certs) as context:
+    async with (
+        guard.running(),
+        get_runtime().pool.context(viewport=viewport, **guard.context_options(), **certs) as context,
+    ):
         tabs = BrowserTabs(context, settings.action_timeout_s)
         await guard.attach(context)
-        ctx = SkillContext(tabs=tabs, elements=None, vault=SecretVault(), extract=_no_extract, guard=guard,
-                           skill_id=skill.id, files=None)
+        ctx = SkillContext(
+            tabs=tabs,
+            elements=None,
+            vault=SecretVault(),
+            extract=_no_extract,
+            guard=guard,
+            skill_id=skill.id,
+            files=None,
+        )
         try:
             value = await asyncio.wait_for(skill.run(ctx, params), settings.skill_execution_timeout_s)
         except TimeoutError:
@@ -91,7 +108,9 @@ async def _execute(record: dict[str, Any], settings: Settings, all_stores: Store
     return _jsonable(value), None
 
 
-async def _session_upstream(session_id: str | None, settings: Settings, all_stores: Stores) -> tuple[Any, bool]:
+async def _session_upstream(
+    session_id: str | None, settings: Settings, all_stores: Stores
+) -> tuple[Any, bool]:
     if session_id is None:
         return None, False
     session = await asyncio.to_thread(all_stores.sessions.load, session_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
@@ -36,7 +35,11 @@ def cdp_url(request: Request, token: str) -> str:
 
 
 def _ws_base(base: str) -> str:
-    return "wss://" + base[len("https://"):] if base.startswith("https://") else "ws://" + base.removeprefix("http://")
+    return (
+        "wss://" + base[len("https://") :]
+        if base.startswith("https://")
+        else "ws://" + base.removeprefix("http://")
+    )
 
 
 def _session(request: Request | WebSocket, token: str) -> BrowserRecord | None:
@@ -51,8 +54,11 @@ def _gone() -> JSONResponse:
 
 
 def _starting() -> JSONResponse:
-    return JSONResponse({"detail": "The browser is starting (waiting for a worker); retry shortly"},
-                        status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse(
+        {"detail": "The browser is starting (waiting for a worker); retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 @public.get(PATH + "/{token}/json/version")
@@ -66,14 +72,17 @@ def version(token: str, request: Request) -> JSONResponse:
         return _starting()
     info = record.browser_info
     base = request.app.state.settings.public_url or str(request.base_url)
-    return JSONResponse({
-        "Browser": info.get("product", "Chrome"),
-        "Protocol-Version": info.get("protocolVersion", "1.3"),
-        "User-Agent": info.get("userAgent", ""),
-        "V8-Version": info.get("jsVersion", ""),
-        "WebKit-Version": info.get("revision", ""),
-        "webSocketDebuggerUrl": f"{_ws_base(base.rstrip('/'))}{PATH}/{token}/devtools/browser/{record.id}",
-    })
+    return JSONResponse(
+        {
+            "Browser": info.get("product", "Chrome"),
+            "Protocol-Version": info.get("protocolVersion", "1.3"),
+            "User-Agent": info.get("userAgent", ""),
+            "V8-Version": info.get("jsVersion", ""),
+            "WebKit-Version": info.get("revision", ""),
+            "webSocketDebuggerUrl": f"{_ws_base(base.rstrip('/'))}{PATH}/{token}/devtools/browser/"
+            f"{record.id}",
+        }
+    )
 
 
 @public.websocket(PATH + "/{token}/devtools/browser/{browser_id}")
@@ -86,8 +95,13 @@ async def devtools(websocket: WebSocket, token: str, browser_id: str = "") -> No
         return
     try:
         upstream = await connect(
-            f"{record.relay_url}/browser/{record.id}", additional_headers={TOKEN_HEADER: token},
-            max_size=MAX_MESSAGE_BYTES, open_timeout=10, compression=None, ping_interval=20, ping_timeout=60,
+            f"{record.relay_url}/browser/{record.id}",
+            additional_headers={TOKEN_HEADER: token},
+            max_size=MAX_MESSAGE_BYTES,
+            open_timeout=10,
+            compression=None,
+            ping_interval=20,
+            ping_timeout=60,
         )
     except (OSError, TimeoutError, InvalidHandshake):
         await websocket.close(code=1011)
@@ -105,7 +119,7 @@ async def _pump(client: WebSocket, upstream: ClientConnection) -> None:
     async def inbound() -> None:
         with contextlib.suppress(WebSocketDisconnect, ConnectionClosed):
             while True:
-                message: dict[str, Any] = await client.receive()
+                message = await client.receive()
                 if message["type"] == "websocket.disconnect":
                     return
                 data = message.get("text") if message.get("text") is not None else message.get("bytes")

@@ -74,4 +74,4 @@ def skill_output(producer: Producer, target: dict[str, Any]) -> Response | None:
     if record is None or record["status"] != "completed":
         return None
     return Response(json.dumps(record["output"]), media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="skill-output-{record["id"]}.json"'})
+                    headers={"Content-Disposition": f'attachment; filename="output-{record["id"]}.json"'})

@@ -52,9 +52,9 @@ def _part(head: bytes) -> Part:
             message[name.strip()] = value.strip()
     if message.get_content_disposition() != "form-data":
         raise MultipartError("every part needs Content-Disposition: form-data")
-    name = message.get_param("name", header="content-disposition")
-    filename = message.get_filename()
-    return Part(str(name or ""), filename, message.get("content-type", "application/octet-stream"))
+    param = message.get_param("name", header="content-disposition")
+    field = param if isinstance(param, str) else ""
+    return Part(field, message.get_filename(), str(message.get("content-type", "application/octet-stream")))
 
 
 async def parts(body: AsyncIterator[bytes], boundary: bytes) -> AsyncIterator[Part | Chunk]:

@@ -59,18 +59,24 @@ def list_browsers(
 ) -> BrowserSessionListResponse:
     records, total = producer.browsers.list(page_size, page_number, filter_by, owner=caller.owner)
     items = [BrowserSessionItemView.model_validate(_view(request, r).model_dump()) for r in records]
-    return BrowserSessionListResponse(items=items, total_items=total, page_number=page_number,
-                                      page_size=page_size)
+    return BrowserSessionListResponse(
+        items=items, total_items=total, page_number=page_number, page_size=page_size
+    )
 
 
 @router.get("/{session_id}", summary="Get Browser Session", responses=responses(404))
-def get_browser(session_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep) -> BrowserSessionView:
+def get_browser(
+    session_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
+) -> BrowserSessionView:
     return _view(request, producer.browsers.get(session_id, owner=caller.owner))
 
 
 @router.patch("/{session_id}", summary="Update Browser Session", responses=responses(404))
 def update_browser(
-    session_id: UUID, body: UpdateBrowserSessionRequest, request: Request, caller: CallerDep,
+    session_id: UUID,
+    body: UpdateBrowserSessionRequest,
+    request: Request,
+    caller: CallerDep,
     producer: ProducerDep,
 ) -> BrowserSessionView:
     """``stop``: for good; its CDP connections close and its browser is torn down within a second."""
@@ -102,7 +108,15 @@ def list_downloads(
         if include_urls:
             target = {"kind": "browser-download", "browser_id": str(session_id), "name": meta["path"]}
             url = downloads.issue(request, producer, target)
-        files.append(BrowserDownloadFile(path=meta["path"], size=meta["size"],
-                                         last_modified=datetime.fromtimestamp(meta["lastModified"], UTC), url=url))
+        files.append(
+            BrowserDownloadFile(
+                path=meta["path"],
+                size=meta["size"],
+                last_modified=datetime.fromtimestamp(meta["lastModified"], UTC),
+                url=url,
+            )
+        )
     more = start + limit < len(metas)
-    return BrowserDownloadListResponse(files=files, has_more=more, next_cursor=page[-1]["path"] if more else None)
+    return BrowserDownloadListResponse(
+        files=files, has_more=more, next_cursor=page[-1]["path"] if more else None
+    )

@@ -84,48 +84,70 @@ def _time(value: str | None) -> datetime | None:
 
 def _view(skill_id: UUID, record: dict[str, Any]) -> SkillExecutionView:
     return SkillExecutionView(
-        id=record["id"], skill_id=skill_id, status=record["status"], success=record.get("success") == "1",
+        id=record["id"],
+        skill_id=skill_id,
+        status=record["status"],
+        success=record.get("success") == "1",
         started_at=_time(record.get("started_at") or record["created_at"]) or datetime.now(UTC),
         finished_at=_time(record.get("finished_at")),
         latency_ms=int(record["latency_ms"]) if record.get("latency_ms") else None,
-        has_output=record["status"] == "completed", error=record.get("error") or None,
+        has_output=record["status"] == "completed",
+        error=record.get("error") or None,
     )
 
 
 @router.post("/skills/{skill_id}/execute", summary="Execute Skill", responses=responses(400, 404, 422, 429))
-async def execute_skill(skill_id: UUID, body: ExecuteSkillRequest, caller: CallerDep,
-                        producer: ProducerDep) -> ExecuteSkillResponse:
+async def execute_skill(
+    skill_id: UUID, body: ExecuteSkillRequest, caller: CallerDep, producer: ProducerDep
+) -> ExecuteSkillResponse:
     """Run the skill now in a fresh browser context of the fleet (no agent); waits for its outcome."""
     import asyncio
 
     runs = producer.skill_runs
-    execution_id = await asyncio.to_thread(runs.start, skill_id, body.parameters, body.session_id,
-                                           owner=caller.owner)
+    execution_id = await asyncio.to_thread(
+        runs.start, skill_id, body.parameters, body.session_id, owner=caller.owner
+    )
     record = await runs.outcome(execution_id)
     if record.get("status") not in ("completed", "failed"):
-        return ExecuteSkillResponse(success=False, error="the execution did not end in time "
-                                    f"({producer.settings.skill_execution_timeout_s:g}s)", execution_id=execution_id)
+        return ExecuteSkillResponse(
+            success=False,
+            error=f"the execution did not end in time ({producer.settings.skill_execution_timeout_s:g}s)",
+            execution_id=execution_id,
+        )
     return ExecuteSkillResponse(
-        success=record["status"] == "completed", result=record.get("output"), error=record.get("error") or None,
-        latency_ms=int(record["latency_ms"]) if record.get("latency_ms") else None, execution_id=execution_id,
+        success=record["status"] == "completed",
+        result=record.get("output"),
+        error=record.get("error") or None,
+        latency_ms=int(record["latency_ms"]) if record.get("latency_ms") else None,
+        execution_id=execution_id,
     )
 
 
 @router.get("/skills/{skill_id}/executions", summary="List Skill Executions", responses=responses(404))
 def list_executions(
-    skill_id: UUID, caller: CallerDep, producer: ProducerDep,
+    skill_id: UUID,
+    caller: CallerDep,
+    producer: ProducerDep,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
     page_number: Annotated[int, Query(alias="pageNumber", ge=1)] = 1,
 ) -> SkillExecutionListResponse:
     records, total = producer.skill_runs.list(skill_id, caller.owner, page_size, page_number)
-    return SkillExecutionListResponse(items=[_view(skill_id, r) for r in records], total_items=total,
-                                      page_number=page_number, page_size=page_size)
+    return SkillExecutionListResponse(
+        items=[_view(skill_id, r) for r in records],
+        total_items=total,
+        page_number=page_number,
+        page_size=page_size,
+    )
 
 
-@router.get("/skills/{skill_id}/executions/{execution_id}/output", summary="Get Skill Execution Output",
-            responses=responses(404))
-def execution_output(skill_id: UUID, execution_id: UUID, request: Request, caller: CallerDep,
-                     producer: ProducerDep) -> SkillExecutionOutputResponse:
+@router.get(
+    "/skills/{skill_id}/executions/{execution_id}/output",
+    summary="Get Skill Execution Output",
+    responses=responses(404),
+)
+def execution_output(
+    skill_id: UUID, execution_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
+) -> SkillExecutionOutputResponse:
     """A short-lived URL (served here) of the execution's output, as JSON."""
     record = producer.skill_runs.execution(skill_id, execution_id, caller.owner)
     if record["status"] != "completed":
@@ -140,15 +162,26 @@ def _not_here(detail: str) -> JSONResponse:
 
 _NOT_SERVED = {
     ("POST", "/skills"): ("Create Skill", AUTHORING.format(what="Creating one from a goal is generation.")),
-    ("PATCH", "/skills/{skill_id}"): ("Update Skill", AUTHORING.format(what="Edit the skill's code on the workers.")),
-    ("DELETE", "/skills/{skill_id}"): ("Delete Skill", AUTHORING.format(
-        what="Uninstall it from the workers and remove its manifest (HDEL bf:skills <id>).")),
-    ("POST", "/skills/{skill_id}/cancel"): ("Cancel Skill Generation", AUTHORING.format(
-        what="There is no generation to cancel.")),
-    ("POST", "/skills/{skill_id}/rollback"): ("Rollback Skill", AUTHORING.format(
-        what="Versions are the operator's deployments.")),
-    ("POST", "/skills/{skill_id}/refine"): ("Refine Skill", AUTHORING.format(
-        what="Refinement is generation with feedback.")),
+    ("PATCH", "/skills/{skill_id}"): (
+        "Update Skill",
+        AUTHORING.format(what="Edit the skill's code on the workers."),
+    ),
+    ("DELETE", "/skills/{skill_id}"): (
+        "Delete Skill",
+        AUTHORING.format(what="Uninstall it from the workers and remove its manifest (HDEL bf:skills <id>)."),
+    ),
+    ("POST", "/skills/{skill_id}/cancel"): (
+        "Cancel Skill Generation",
+        AUTHORING.format(what="There is no generation to cancel."),
+    ),
+    ("POST", "/skills/{skill_id}/rollback"): (
+        "Rollback Skill",
+        AUTHORING.format(what="Versions are the operator's deployments."),
+    ),
+    ("POST", "/skills/{skill_id}/refine"): (
+        "Refine Skill",
+        AUTHORING.format(what="Refinement is generation with feedback."),
+    ),
     ("GET", "/marketplace/skills"): ("List Marketplace Skills", MARKETPLACE),
     ("GET", "/marketplace/skills/{skill_slug}"): ("Get Marketplace Skill", MARKETPLACE),
     ("POST", "/marketplace/skills/{skill_id}/clone"): ("Clone Marketplace Skill", MARKETPLACE),
@@ -165,7 +198,11 @@ def _refusal(detail: str) -> Any:
 
 for (_method, _path), (_summary, _detail) in _NOT_SERVED.items():
     router.add_api_route(
-        _path, _refusal(_detail), methods=[_method], summary=_summary, description=_detail,
+        _path,
+        _refusal(_detail),
+        methods=[_method],
+        summary=_summary,
+        description=_detail,
         responses={501: {"description": "Not available on a self-hosted server (the detail says why)"}},
         tags=["Marketplace"] if _path.startswith("/marketplace") else ["Skills"],
     )

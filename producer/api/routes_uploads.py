@@ -1,4 +1,4 @@
-"""Presigned uploads into agent and browser sessions, and the URL they point at (see :mod:`producer.uploads`)."""
+"""Presigned uploads into agent and browser sessions, and the URL they point at (:mod:`producer.uploads`)."""
 
 from __future__ import annotations
 
@@ -22,28 +22,44 @@ router = APIRouter(tags=["Files"], responses=responses(401))
 public = APIRouter(include_in_schema=False)
 
 
-def _presign(scope: str, session_id: UUID, body: UploadFileRequest, request: Request, caller: CallerDep,
-             producer: ProducerDep) -> UploadFilePresignedUrlResponse:
+def _presign(
+    scope: str,
+    session_id: UUID,
+    body: UploadFileRequest,
+    request: Request,
+    caller: CallerDep,
+    producer: ProducerDep,
+) -> UploadFilePresignedUrlResponse:
     token = producer.uploads.presign(scope, session_id, body, owner=caller.owner)
     base = producer.settings.public_url or str(request.base_url)
     return UploadFilePresignedUrlResponse(
-        url=f"{base.rstrip('/')}{PATH}/{token}", fields={"Content-Type": body.content_type},
-        file_name=body.file_name, expires_in=producer.settings.upload_url_ttl_s,
+        url=f"{base.rstrip('/')}{PATH}/{token}",
+        fields={"Content-Type": body.content_type},
+        file_name=body.file_name,
+        expires_in=producer.settings.upload_url_ttl_s,
     )
 
 
-@router.post("/files/sessions/{session_id}/presigned-url", summary="Agent Session Upload File Presigned Url",
-             responses=responses(400, 404))
-def session_upload_url(session_id: UUID, body: UploadFileRequest, request: Request, caller: CallerDep,
-                       producer: ProducerDep) -> UploadFilePresignedUrlResponse:
+@router.post(
+    "/files/sessions/{session_id}/presigned-url",
+    summary="Agent Session Upload File Presigned Url",
+    responses=responses(400, 404),
+)
+def session_upload_url(
+    session_id: UUID, body: UploadFileRequest, request: Request, caller: CallerDep, producer: ProducerDep
+) -> UploadFilePresignedUrlResponse:
     """A single-use URL (POST the file: raw, or as the ``file`` field of a form) for the session's tasks."""
     return _presign("session", session_id, body, request, caller, producer)
 
 
-@router.post("/files/browsers/{session_id}/presigned-url", summary="Browser Session Upload File Presigned Url",
-             responses=responses(400, 404))
-def browser_upload_url(session_id: UUID, body: UploadFileRequest, request: Request, caller: CallerDep,
-                       producer: ProducerDep) -> UploadFilePresignedUrlResponse:
+@router.post(
+    "/files/browsers/{session_id}/presigned-url",
+    summary="Browser Session Upload File Presigned Url",
+    responses=responses(400, 404),
+)
+def browser_upload_url(
+    session_id: UUID, body: UploadFileRequest, request: Request, caller: CallerDep, producer: ProducerDep
+) -> UploadFilePresignedUrlResponse:
     """A single-use URL for a file the browser session's CDP clients hand to file inputs by name."""
     return _presign("browser", session_id, body, request, caller, producer)
 

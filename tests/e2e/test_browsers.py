@@ -71,8 +71,12 @@ def test_playwright_drives_a_fleet_browser_through_its_cdp_url(
     path = f"/clicker-{uuid.uuid4().hex[:8]}"
     site.pages[path] = CLICKER
     created = client.browsers.create(timeout=5)
-    check_against_spec(official_spec, "BrowserSessionItemView", json.loads(created.model_dump_json(by_alias=True)))
-    assert created.status.value == "active" and created.cdp_url and created.cdp_url.startswith(api.url + "/cdp/")
+    check_against_spec(
+        official_spec, "BrowserSessionItemView", json.loads(created.model_dump_json(by_alias=True))
+    )
+    assert (
+        created.status.value == "active" and created.cdp_url and created.cdp_url.startswith(api.url + "/cdp/")
+    )
     info = wait_started(api, created.cdp_url)
     assert info["webSocketDebuggerUrl"].startswith(api.url.replace("http://", "ws://") + "/cdp/")
 
@@ -110,11 +114,14 @@ def test_metadata_is_refused_from_the_driven_page(client: BrowserUse, api: ApiSe
             browser = await pw.chromium.connect_over_cdp(created.cdp_url)
             page = await browser.contexts[0].new_page()
             await page.goto(site.url + "/login")
-            fetched = await page.evaluate("""() => fetch('http://169.254.169.254/latest/meta-data/', {mode: 'no-cors'})
+            fetched = await page.evaluate("""() => fetch('http://169.254.169.254/latest/meta-data/',
+                {mode: 'no-cors'})
                 .then(() => 'reached', () => 'failed')""")
             try:
                 response = await page.goto("http://169.254.169.254/latest/meta-data/")
-                navigated = f"answered {response.status if response else None}: " + (await page.content())[:300]
+                navigated = (
+                    f"answered {response.status if response else None}: " + (await page.content())[:300]
+                )
             except Exception as exc:  # the proxy refuses: a navigation error
                 navigated = f"error {exc}"
             await browser.close()
@@ -136,15 +143,21 @@ def test_refused_cdp_methods_answer_cdp_errors(client: BrowserUse, api: ApiServe
         {"id": 3, "method": "Target.createBrowserContext", "params": {"proxyServer": "http://10.0.0.1:3128"}},
         {"id": 4, "method": "Target.createTarget", "params": {"url": "file:///etc/passwd"}},
         {"id": 5, "method": "Target.exposeDevToolsProtocol", "params": {"targetId": "x"}},
-        {"id": 6, "method": "Target.setRemoteLocations", "params": {"locations": [{"host": "10.0.0.1", "port": 9222}]}},
+        {
+            "id": 6,
+            "method": "Target.setRemoteLocations",
+            "params": {"locations": [{"host": "10.0.0.1", "port": 9222}]},
+        },
         {"id": 7, "method": "Browser.getVersion"},
         {"id": 8, "method": "Target.createTarget", "params": {"url": "chrome://settings"}},
         {"id": 9, "method": "Target.createTarget", "params": {"url": "about:blank"}},
     ]
     answers = asyncio.run(raw_cdp(ws_url, commands))
     client.browsers.stop(str(created.id))
-    for answer in answers[:6] + [answers[7]]:
-        assert answer["error"]["code"] == -32000 and answer["error"]["message"].startswith("browserfleet:"), answer
+    for answer in [*answers[:6], answers[7]]:
+        assert answer["error"]["code"] == -32000 and answer["error"]["message"].startswith("browserfleet:"), (
+            answer
+        )
     assert "Chrome/" in answers[6]["result"]["product"]
     assert answers[8]["result"]["targetId"]
 
@@ -155,8 +168,9 @@ class Cdp:
     def __init__(self, ws: Any) -> None:
         self.ws, self.next_id = ws, 0
 
-    async def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None
-                   ) -> dict[str, Any]:
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, session: str | None = None
+    ) -> dict[str, Any]:
         self.next_id += 1
         message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -171,12 +185,14 @@ class Cdp:
         """A new tab at ``url`` (loaded), and its flat session id."""
         target = (await self.call("Target.createTarget", {"url": "about:blank"}))["result"]["targetId"]
         session = (await self.call("Target.attachToTarget", {"targetId": target, "flatten": True}))["result"][
-            "sessionId"]
+            "sessionId"
+        ]
         await self.call("Page.enable", session=session)
         await self.call("Page.navigate", {"url": url}, session)
         for _ in range(100):
-            ready = await self.call("Runtime.evaluate", {"expression": "document.readyState", "returnByValue": True},
-                                    session)
+            ready = await self.call(
+                "Runtime.evaluate", {"expression": "document.readyState", "returnByValue": True}, session
+            )
             if ready["result"]["result"].get("value") == "complete":
                 break
             await asyncio.sleep(0.05)
@@ -184,8 +200,9 @@ class Cdp:
 
     async def file_input(self, session: str, selector: str, files: list[str]) -> dict[str, Any]:
         root = (await self.call("DOM.getDocument", session=session))["result"]["root"]["nodeId"]
-        node = (await self.call("DOM.querySelector", {"nodeId": root, "selector": selector}, session))["result"][
-            "nodeId"]
+        node = (await self.call("DOM.querySelector", {"nodeId": root, "selector": selector}, session))[
+            "result"
+        ]["nodeId"]
         return await self.call("DOM.setFileInputFiles", {"files": files, "nodeId": node}, session)
 
 
@@ -206,13 +223,25 @@ def test_cdp_cannot_hand_the_workers_files_to_a_page(client: BrowserUse, api: Ap
                 "passwd": await cdp.file_input(session, "#f", ["/etc/passwd"]),
                 "environ": await cdp.file_input(session, "#f", ["/proc/self/environ"]),
                 "traversal": await cdp.file_input(session, "#f", ["../../../../etc/hostname"]),
-                "drag": await cdp.call("Input.dispatchDragEvent", {
-                    "type": "drop", "x": 5, "y": 5, "data": {"items": [], "dragOperationsMask": 1,
-                                                              "files": ["/etc/passwd"]}}, session),
+                "drag": await cdp.call(
+                    "Input.dispatchDragEvent",
+                    {
+                        "type": "drop",
+                        "x": 5,
+                        "y": 5,
+                        "data": {"items": [], "dragOperationsMask": 1, "files": ["/etc/passwd"]},
+                    },
+                    session,
+                ),
                 "navigate": await cdp.call("Page.navigate", {"url": "file:///etc/passwd"}, session),
-                "view-source": await cdp.call("Page.navigate", {"url": "view-source:file:///etc/passwd"}, session),
-                "files": await cdp.call("Runtime.evaluate", {
-                    "expression": "document.getElementById('f').files.length", "returnByValue": True}, session),
+                "view-source": await cdp.call(
+                    "Page.navigate", {"url": "view-source:file:///etc/passwd"}, session
+                ),
+                "files": await cdp.call(
+                    "Runtime.evaluate",
+                    {"expression": "document.getElementById('f').files.length", "returnByValue": True},
+                    session,
+                ),
             }
             targets = (await cdp.call("Target.getTargets"))["result"]["targetInfos"]
             out["targets"] = {"result": [t["url"] for t in targets]}
@@ -256,7 +285,9 @@ def test_session_stops_at_its_timeout(api: ApiServer, redis_client: redis.Redis)
 def test_limits_and_isolation(make_api: Any, api: ApiServer) -> None:
     with api.client() as http:
         over = http.post("/browsers", json={"timeout": 241})
-        assert over.status_code == 403 and over.json() == {"detail": "Maximum session timeout is 4 hours (240 minutes)."}
+        assert over.status_code == 403 and over.json() == {
+            "detail": "Maximum session timeout is 4 hours (240 minutes)."
+        }
         assert http.post("/browsers", json={"timeout": 0}).status_code == 422
         assert http.post("/browsers", json={"solveCaptchas": True}).status_code == 422
     with api.client(SCOPED_KEY_A) as mine, api.client(SCOPED_KEY_B) as theirs:

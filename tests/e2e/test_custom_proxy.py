@@ -97,7 +97,11 @@ def test_browser_session_goes_out_through_the_callers_proxy(
 
 
 def test_agent_session_goes_out_through_the_callers_proxy(
-    client: BrowserUse, api: ApiServer, site: Site, proxy: ConnectProxy, fake_llm: FakeLLM,
+    client: BrowserUse,
+    api: ApiServer,
+    site: Site,
+    proxy: ConnectProxy,
+    fake_llm: FakeLLM,
     redis_client: redis.Redis,
 ) -> None:
     custom = CustomProxy(host="127.0.0.1", port=proxy.port, username="caller", password=PASSWORD)
@@ -111,8 +115,9 @@ def test_agent_session_goes_out_through_the_callers_proxy(
     assert PASSWORD not in every_value(redis_client)
 
 
-def test_proxy_hosts_the_policy_refuses(api: ApiServer, make_api: Any, proxy: ConnectProxy, fake_llm: FakeLLM,
-                                        strict_worker: Any, site: Site) -> None:
+def test_proxy_hosts_the_policy_refuses(
+    api: ApiServer, make_api: Any, proxy: ConnectProxy, fake_llm: FakeLLM, strict_worker: Any, site: Site
+) -> None:
     # A metadata address is refused even where private networks are allowed (the default test worker).
     with api.client() as http:
         created = http.post("/browsers", json={"customProxy": {"host": "169.254.169.254", "port": 80}}).json()
@@ -125,12 +130,23 @@ def test_proxy_hosts_the_policy_refuses(api: ApiServer, make_api: Any, proxy: Co
     # The strict worker (private networks refused): a loopback proxy is refused before any connection.
     strict = make_api(queue=STRICT_QUEUE)
     with strict.client() as http:
-        session = http.post("/sessions", json={"customProxy": {"host": "127.0.0.1", "port": proxy.port,
-                                                               "username": "caller", "password": PASSWORD}})
+        session = http.post(
+            "/sessions",
+            json={
+                "customProxy": {
+                    "host": "127.0.0.1",
+                    "port": proxy.port,
+                    "username": "caller",
+                    "password": PASSWORD,
+                }
+            },
+        )
         assert session.status_code == 201
         marker = fake_llm.script(script_id("refused-proxy"), [step({"done": {"text": "no"}})])
-        task = http.post("/tasks", json={"task": f"Look. {marker}", "startUrl": site.url,
-                                         "sessionId": session.json()["id"]}).json()
+        task = http.post(
+            "/tasks",
+            json={"task": f"Look. {marker}", "startUrl": site.url, "sessionId": session.json()["id"]},
+        ).json()
         deadline = time.monotonic() + 60
         while (done := http.get(f"/tasks/{task['id']}").json())["status"] not in ("failed", "finished"):
             assert time.monotonic() < deadline

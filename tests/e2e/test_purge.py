@@ -30,21 +30,33 @@ def wait_done(http: httpx.Client, task_id: str) -> dict[str, Any]:
     return dict(view)
 
 
-def test_purge_leaves_no_trace(api: ApiServer, fake_llm: FakeLLM, site: Site, redis_client: redis.Redis) -> None:
+def test_purge_leaves_no_trace(
+    api: ApiServer, fake_llm: FakeLLM, site: Site, redis_client: redis.Redis
+) -> None:
     with api.client(SCOPED_KEY_A) as http, api.client(SCOPED_KEY_B) as stranger:
         profile = http.post("/profiles", json={"name": "purge-me"}).json()["id"]
         sid = http.post("/sessions", json={"profileId": profile, "enableRecording": True}).json()["id"]
-        grant = http.post(f"/files/sessions/{sid}/presigned-url",
-                          json={"fileName": "people.csv", "contentType": "text/csv", "sizeBytes": len(UPLOADED)}).json()
-        assert httpx.post(grant["url"], content=UPLOADED, headers={"content-type": "text/csv"}).status_code == 204
-        unused = http.post(f"/files/sessions/{sid}/presigned-url",
-                           json={"fileName": "later.csv", "contentType": "text/csv", "sizeBytes": 5}).json()
-        marker = fake_llm.script(script_id("purge"), [step({"done": {"text": "the secret word is purgatory-7",
-                                                                   "success": True}})])
+        grant = http.post(
+            f"/files/sessions/{sid}/presigned-url",
+            json={"fileName": "people.csv", "contentType": "text/csv", "sizeBytes": len(UPLOADED)},
+        ).json()
+        assert (
+            httpx.post(grant["url"], content=UPLOADED, headers={"content-type": "text/csv"}).status_code
+            == 204
+        )
+        unused = http.post(
+            f"/files/sessions/{sid}/presigned-url",
+            json={"fileName": "later.csv", "contentType": "text/csv", "sizeBytes": 5},
+        ).json()
+        marker = fake_llm.script(
+            script_id("purge"), [step({"done": {"text": "the secret word is purgatory-7", "success": True}})]
+        )
         task_ids = []
         for n in range(2):
-            created = http.post("/tasks", json={"task": f"Look {n}. {marker}", "startUrl": site.url + "/login",
-                                                "sessionId": sid}).json()
+            created = http.post(
+                "/tasks",
+                json={"task": f"Look {n}. {marker}", "startUrl": site.url + "/login", "sessionId": sid},
+            ).json()
             view = wait_done(http, created["id"])
             assert view["status"] == "finished", view
             task_ids.append(created["id"])
@@ -61,11 +73,21 @@ def test_purge_leaves_no_trace(api: ApiServer, fake_llm: FakeLLM, site: Site, re
         assert http.post(f"/sessions/{sid}/purge").status_code == 204
 
         after = every_value(redis_client)
-        for trace in (sid, *task_ids, "purgatory-7", share["shareToken"], unused["url"].rsplit("/", 1)[1],
-                      base64.b64encode(UPLOADED).decode(), "ssn"):
+        for trace in (
+            sid,
+            *task_ids,
+            "purgatory-7",
+            share["shareToken"],
+            unused["url"].rsplit("/", 1)[1],
+            base64.b64encode(UPLOADED).decode(),
+            "ssn",
+        ):
             assert trace not in after, trace
         assert http.get(f"/sessions/{sid}").status_code == 404
         assert httpx.get(logs).status_code == 404 and httpx.get(live).status_code == 404
         assert httpx.get(share["shareUrl"]).status_code == 404
-        assert http.get(f"/profiles/{profile}").json()["cookieDomains"] in ([], None)  # the profile stays, empty
+        assert http.get(f"/profiles/{profile}").json()["cookieDomains"] in (
+            [],
+            None,
+        )  # the profile stays, empty
         assert http.post(f"/sessions/{sid}/purge").status_code == 404

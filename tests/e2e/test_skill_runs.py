@@ -57,20 +57,30 @@ def test_parameters_policy_and_failures(client: BrowserUse, api: ApiServer, site
 
 def test_executions_are_per_key(api: ApiServer, site: Site) -> None:
     with api.client(SCOPED_KEY_A) as mine, api.client(SCOPED_KEY_B) as theirs:
-        sid = next(s["id"] for s in mine.get("/skills", params={"pageSize": 100}).json()["items"]
-                   if s["slug"] == "page_title")
+        sid = next(
+            s["id"]
+            for s in mine.get("/skills", params={"pageSize": 100}).json()["items"]
+            if s["slug"] == "page_title"
+        )
         done = mine.post(f"/skills/{sid}/execute", json={"parameters": {}}).json()
         assert done["success"] is True and done["result"]["url"] == "about:blank"
-        assert [e["id"] for e in mine.get(f"/skills/{sid}/executions").json()["items"]][0] == done["executionId"]
-        assert done["executionId"] not in [e["id"] for e in theirs.get(f"/skills/{sid}/executions").json()["items"]]
+        newest = mine.get(f"/skills/{sid}/executions").json()["items"][0]
+        assert newest["id"] == done["executionId"]
+        assert done["executionId"] not in [
+            e["id"] for e in theirs.get(f"/skills/{sid}/executions").json()["items"]
+        ]
         assert theirs.get(f"/skills/{sid}/executions/{done['executionId']}/output").status_code == 404
 
 
 def test_authoring_and_marketplace_say_why_they_are_not_served(api: ApiServer) -> None:
     with api.client() as http:
-        for method, path in [("POST", "/skills"), ("POST", "/skills/00000000-0000-0000-0000-000000000000/refine"),
-                             ("POST", "/skills/00000000-0000-0000-0000-000000000000/rollback"),
-                             ("GET", "/marketplace/skills"), ("POST", "/marketplace/skills/x/execute")]:
+        for method, path in [
+            ("POST", "/skills"),
+            ("POST", "/skills/00000000-0000-0000-0000-000000000000/refine"),
+            ("POST", "/skills/00000000-0000-0000-0000-000000000000/rollback"),
+            ("GET", "/marketplace/skills"),
+            ("POST", "/marketplace/skills/x/execute"),
+        ]:
             answer = http.request(method, path, json={})
             assert answer.status_code == 501, (method, path, answer.text)
             assert "self-hosted" in answer.json()["detail"], answer.text

@@ -60,9 +60,14 @@ class FormSite:
                 head = f"Content-Type: {self.headers.get('content-type')}\r\n\r\n".encode()
                 message = email.message_from_bytes(head + raw, policy=email.policy.HTTP)
                 for part in message.iter_parts():
-                    site.received.append({"name": part.get_param("name", header="content-disposition"),
-                                          "filename": part.get_filename(), "type": part.get_content_type(),
-                                          "data": part.get_payload(decode=True)})
+                    site.received.append(
+                        {
+                            "name": part.get_param("name", header="content-disposition"),
+                            "filename": part.get_filename(),
+                            "type": part.get_content_type(),
+                            "data": part.get_payload(decode=True),
+                        }
+                    )
                 body = b"<title>Sent</title><h1>thanks</h1>"
                 self.send_response(200)
                 self.send_header("content-type", "text/html")
@@ -113,8 +118,9 @@ def test_an_agent_task_puts_an_uploaded_file_into_a_form(
 ) -> None:
     session = client.sessions.create()
     name = f"report {uuid.uuid4().hex[:6]}.pdf"
-    presigned = client.files.session_url(str(session.id), file_name=name, content_type="application/pdf",
-                                         size_bytes=len(PDF))
+    presigned = client.files.session_url(
+        str(session.id), file_name=name, content_type="application/pdf", size_bytes=len(PDF)
+    )
     assert presigned.method == "POST" and presigned.expires_in > 0 and presigned.file_name == name
     assert upload(presigned.url, presigned.fields, name, PDF, "application/pdf").status_code == 204
     seen: list[str] = []
@@ -123,12 +129,18 @@ def test_an_agent_task_puts_an_uploaded_file_into_a_form(
         if "thanks" in call.user:
             return step({"done": {"text": "sent", "success": True}})
         seen.append(call.user)
-        actions = [{"upload_file": {"index": index_of(call, "<input type=file"), "file_name": name}},
-                   {"click": {"index": index_of(call, "<button")}}]
-        return json.dumps({"memory": "", "next_goal": "send", "evaluation_previous_goal": "", "action": actions})
+        actions = [
+            {"upload_file": {"index": index_of(call, "<input type=file"), "file_name": name}},
+            {"click": {"index": index_of(call, "<button")}},
+        ]
+        return json.dumps(
+            {"memory": "", "next_goal": "send", "evaluation_previous_goal": "", "action": actions}
+        )
 
     marker = fake_llm.script(script_id("upload-agent"), script)
-    created = client.tasks.create(f"Send the report. {marker}", start_url=form_site.url, session_id=str(session.id))
+    created = client.tasks.create(
+        f"Send the report. {marker}", start_url=form_site.url, session_id=str(session.id)
+    )
     view = client.tasks.wait(str(created.id), timeout=90, interval=0.2)
     assert view.status.value == "finished" and view.output == "sent", view
     assert f"{name} (application/pdf, {len(PDF)} bytes)" in seen[0]  # the model is told which files exist
@@ -143,9 +155,11 @@ def test_a_browser_session_hands_an_uploaded_file_to_a_file_input(
     assert browser.cdp_url
     ws_url = wait_started(api, browser.cdp_url)["webSocketDebuggerUrl"]
     csv = b"name,amount\nwidget,3\n"
-    presigned = client.files.browser_url(str(browser.id), file_name="order.csv", content_type="text/csv",
-                                         size_bytes=len(csv))
-    assert httpx.post(presigned.url, content=csv, headers={"content-type": "text/csv"}).status_code == 204
+    presigned = client.files.browser_url(
+        str(browser.id), file_name="order.csv", content_type="text/csv", size_bytes=len(csv)
+    )
+    sent = httpx.post(presigned.url, content=csv, headers={"content-type": "text/csv"})
+    assert sent.status_code == 204, sent.text
 
     async def send() -> dict[str, Any]:
         async with websockets.connect(ws_url, max_size=None) as ws:
@@ -172,13 +186,17 @@ def test_uploads_refuse_what_they_must(api: ApiServer, redis_client: redis.Redis
         sid = mine.post("/sessions", json={}).json()["id"]
 
         def presign(name: str, kind: str, size: int, http: httpx.Client = mine) -> httpx.Response:
-            return http.post(f"/files/sessions/{sid}/presigned-url",
-                             json={"fileName": name, "contentType": kind, "sizeBytes": size})
+            return http.post(
+                f"/files/sessions/{sid}/presigned-url",
+                json={"fileName": name, "contentType": kind, "sizeBytes": size},
+            )
 
         for bad in ("../../etc/passwd", "..", "a/b.pdf", "a\\b.pdf", "a\x00.pdf", "x" * 256):
             refused = presign(bad, "application/pdf", 10)
             assert refused.status_code in (400, 422) and "passwd" not in refused.text, (bad, refused.text)
-        assert presign("a.exe", "application/x-msdownload", 10).json() == {"detail": "Unsupported content type"}
+        assert presign("a.exe", "application/x-msdownload", 10).json() == {
+            "detail": "Unsupported content type"
+        }
         assert presign("big.pdf", "application/pdf", 10 * 1024 * 1024 + 1).status_code == 422
         assert presign("a.pdf", "application/pdf", 10, theirs).status_code == 404  # another key's session
 
@@ -190,7 +208,9 @@ def test_uploads_refuse_what_they_must(api: ApiServer, redis_client: redis.Redis
             for _ in range(10_000):
                 yield b"x" * 1024
 
-        over = httpx.post(grant["url"], content=endless(), headers={"content-type": "application/pdf"}, timeout=30)
+        over = httpx.post(
+            grant["url"], content=endless(), headers={"content-type": "application/pdf"}, timeout=30
+        )
         assert over.status_code == 413
         # The declared type, but other content; and another declared type.
         png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 50
@@ -210,5 +230,7 @@ def test_uploads_refuse_what_they_must(api: ApiServer, redis_client: redis.Redis
 
 def test_sdk_errors_for_uploads(client: BrowserUse) -> None:
     with pytest.raises(BrowserUseError) as missing:
-        client.files.session_url(str(uuid.uuid4()), file_name="a.pdf", content_type="application/pdf", size_bytes=5)
+        client.files.session_url(
+            str(uuid.uuid4()), file_name="a.pdf", content_type="application/pdf", size_bytes=5
+        )
     assert missing.value.status_code == 404

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import Protocol
 
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import FilePayload
 
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
 
@@ -47,10 +48,12 @@ async def upload_file(ctx: ActionContext, params: UploadParams) -> ActionResult:
     if not await handle.evaluate("el => el.localName === 'input' && el.type === 'file'"):
         raise ActionError(f"[{params.index}] is not a file input (<input type=file>)")
     try:
-        await handle.set_input_files(files=[{"name": params.file_name, "mimeType": content_type, "buffer": data}])
+        payload: FilePayload = {"name": params.file_name, "mimeType": content_type, "buffer": data}
+        await handle.set_input_files(files=[payload])
     except PlaywrightError as exc:
-        raise ActionError(f"could not put {params.file_name!r} into [{params.index}]: "
-                          f"{exc.message.splitlines()[0]}") from None
+        raise ActionError(
+            f"could not put {params.file_name!r} into [{params.index}]: {exc.message.splitlines()[0]}"
+        ) from None
     return ActionResult(text=f"put {params.file_name} ({len(data)} bytes) into [{params.index}]")
 
 

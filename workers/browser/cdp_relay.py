@@ -122,8 +122,11 @@ class Bridge:
         if command.method == "Target.attachToTarget":
             target = str(command.params.get("targetId", ""))
             info = await self._internal_call("Target.getTargetInfo", {"targetId": target})
-            reason = cdp.target_reason(info.get("result", {}).get("targetInfo", {})) if "result" in info else (
-                "no such target")
+            reason = (
+                cdp.target_reason(info.get("result", {}).get("targetInfo", {}))
+                if "result" in info
+                else ("no such target")
+            )
             if reason:
                 raise Refused(f"Target.attachToTarget: {reason}")
         return None
@@ -167,9 +170,14 @@ class Bridge:
         """Downloads of a context the caller created go to the session's directory, before the caller
         learns its id."""
         with contextlib.suppress(Exception):
-            await self._internal_call("Browser.setDownloadBehavior", {
-                "behavior": "allow", "browserContextId": context_id, "downloadPath": self.browser.downloads_dir,
-            })
+            await self._internal_call(
+                "Browser.setDownloadBehavior",
+                {
+                    "behavior": "allow",
+                    "browserContextId": context_id,
+                    "downloadPath": self.browser.downloads_dir,
+                },
+            )
         await self._to_client(json.dumps(reply))
 
     async def _other(self, message: dict[str, Any], text: str) -> None:
@@ -237,8 +245,14 @@ class RelayServer:
 
     async def start(self) -> None:
         self._server = await serve(
-            self._serve, self.host, self.port, process_request=self._check, max_size=MAX_MESSAGE_BYTES,
-            ping_interval=20, ping_timeout=60, compression=None,
+            self._serve,
+            self.host,
+            self.port,
+            process_request=self._check,
+            max_size=MAX_MESSAGE_BYTES,
+            ping_interval=20,
+            ping_timeout=60,
+            compression=None,
         )
         log.info("CDP relay listening on %s:%s (advertised as %s)", self.host, self.port, self.url)
 
@@ -273,8 +287,13 @@ class RelayServer:
             await client.close(1008, "unknown browser session")
             return
         try:
-            upstream = await connect(browser.upstream_url, max_size=MAX_MESSAGE_BYTES, open_timeout=10,
-                                     ping_interval=None, compression=None)
+            upstream = await connect(
+                browser.upstream_url,
+                max_size=MAX_MESSAGE_BYTES,
+                open_timeout=10,
+                ping_interval=None,
+                compression=None,
+            )
         except (OSError, TimeoutError) as exc:
             await client.close(1011, f"the browser does not answer: {type(exc).__name__}"[:120])
             return

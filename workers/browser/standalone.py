@@ -114,8 +114,10 @@ def session_root(base: str | None, browser_id: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix=f"bf-browser-{browser_id[:8]}-", dir=base))
     for sub in ("profile", "home", "downloads", "uploads"):
         (root / sub).mkdir(mode=0o700)
-    prefs = {"download": {"default_directory": str(root / "downloads"), "prompt_for_download": False},
-             "savefile": {"default_directory": str(root / "downloads")}}
+    prefs = {
+        "download": {"default_directory": str(root / "downloads"), "prompt_for_download": False},
+        "savefile": {"default_directory": str(root / "downloads")},
+    }
     (root / "profile" / "Default").mkdir(mode=0o700)
     (root / "profile" / "Default" / "Preferences").write_text(json.dumps(prefs))
     return root
@@ -136,11 +138,15 @@ async def launch_standalone(
     root = await asyncio.to_thread(session_root, base_dir, browser_id)
     blocker = sandbox_blocker(os.geteuid(), user_namespaces_allowed(), _setuid_helper(binary))
     args = [
-        *CHROMIUM_ARGS, *disabled_features(),
+        *CHROMIUM_ARGS,
+        *disabled_features(),
         *(["--headless"] if headless else []),
         f"--user-data-dir={root / 'profile'}",
-        f"--proxy-server={proxy_url}", "--proxy-bypass-list=<-loopback>",
-        "--remote-debugging-pipe", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
+        f"--proxy-server={proxy_url}",
+        "--proxy-bypass-list=<-loopback>",
+        "--remote-debugging-pipe",
+        "--remote-debugging-port=0",
+        "--remote-debugging-address=127.0.0.1",
         f"--window-size={window[0]},{window[1]}",
         *(["--ignore-certificate-errors"] if ignore_cert_errors else []),
         *([NO_SANDBOX] if blocker else []),
@@ -161,13 +167,26 @@ async def _start(binary: str, args: list[str], root: Path) -> StandaloneBrowser:
     # ends: they close when this process dies, and Chromium exits with it.
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
-    env = {**os.environ, "HOME": str(root / "home"), "XDG_CONFIG_HOME": str(root / "home" / ".config"),
-           "XDG_CACHE_HOME": str(root / "home" / ".cache"), "XDG_DOWNLOAD_DIR": str(root / "downloads")}
+    env = {
+        **os.environ,
+        "HOME": str(root / "home"),
+        "XDG_CONFIG_HOME": str(root / "home" / ".config"),
+        "XDG_CACHE_HOME": str(root / "home" / ".cache"),
+        "XDG_DOWNLOAD_DIR": str(root / "downloads"),
+    }
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _TRAMPOLINE, str(to_child_r), str(from_child_w), binary, *args,
-            pass_fds=(to_child_r, from_child_w), env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-c",
+            _TRAMPOLINE,
+            str(to_child_r),
+            str(from_child_w),
+            binary,
+            *args,
+            pass_fds=(to_child_r, from_child_w),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
     finally:

@@ -51,16 +51,42 @@ from shared.urls import parse_url
 ERROR_CODE = -32000
 
 REFUSED_DOMAINS = frozenset({"SystemInfo", "Tethering", "Extensions", "PWA", "Cast"})
-BROWSER_ALLOWED = frozenset({
-    "getVersion", "close", "getWindowForTarget", "getWindowBounds", "setWindowBounds", "setContentsSize",
-    "setDownloadBehavior", "cancelDownload", "grantPermissions", "resetPermissions", "setPermission",
-    "setDockTile", "getHistograms", "getHistogram",
-})
-TARGET_ALLOWED = frozenset({
-    "activateTarget", "attachToTarget", "attachToBrowserTarget", "autoAttachRelated", "closeTarget",
-    "createBrowserContext", "createTarget", "detachFromTarget", "disposeBrowserContext",
-    "getBrowserContexts", "getTargetInfo", "getTargets", "setAutoAttach", "setDiscoverTargets",
-})
+BROWSER_ALLOWED = frozenset(
+    {
+        "getVersion",
+        "close",
+        "getWindowForTarget",
+        "getWindowBounds",
+        "setWindowBounds",
+        "setContentsSize",
+        "setDownloadBehavior",
+        "cancelDownload",
+        "grantPermissions",
+        "resetPermissions",
+        "setPermission",
+        "setDockTile",
+        "getHistograms",
+        "getHistogram",
+    }
+)
+TARGET_ALLOWED = frozenset(
+    {
+        "activateTarget",
+        "attachToTarget",
+        "attachToBrowserTarget",
+        "autoAttachRelated",
+        "closeTarget",
+        "createBrowserContext",
+        "createTarget",
+        "detachFromTarget",
+        "disposeBrowserContext",
+        "getBrowserContexts",
+        "getTargetInfo",
+        "getTargets",
+        "setAutoAttach",
+        "setDiscoverTargets",
+    }
+)
 FILE_METHODS = {
     "DOM.setFileInputFiles": ("files",),
     "Page.handleFileChooser": ("files",),
@@ -69,10 +95,21 @@ FILE_METHODS = {
 DOWNLOAD_METHODS = frozenset({"Browser.setDownloadBehavior", "Page.setDownloadBehavior"})
 # Targets a caller may drive: web content. Chromium's own UI (browser_ui, webview of
 # chrome:// pages, other) and extensions are not.
-TARGET_TYPES = frozenset({
-    "page", "iframe", "worker", "shared_worker", "service_worker", "worklet", "shared_storage_worklet",
-    "auction_worklet", "browser", "tab", "prerender",
-})
+TARGET_TYPES = frozenset(
+    {
+        "page",
+        "iframe",
+        "worker",
+        "shared_worker",
+        "service_worker",
+        "worklet",
+        "shared_storage_worklet",
+        "auction_worklet",
+        "browser",
+        "tab",
+        "prerender",
+    }
+)
 _NAVIGATING = {"Page.navigate": "url", "Target.createTarget": "url"}
 
 
@@ -147,7 +184,11 @@ class Command:
 
     def message(self, ident: int, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """The command as sent upstream, under the relay's own ``ident``."""
-        out: dict[str, Any] = {"id": ident, "method": self.method, "params": self.params if params is None else params}
+        out: dict[str, Any] = {
+            "id": ident,
+            "method": self.method,
+            "params": self.params if params is None else params,
+        }
         if self.session_id is not None:
             out["sessionId"] = self.session_id
         return out
@@ -173,8 +214,10 @@ def check(command: Command) -> None:
     if command.method == "Target.createBrowserContext":
         for field in ("proxyServer", "proxyBypassList", "originsWithUniversalNetworkAccess"):
             if params.get(field):
-                raise Refused(f"Target.createBrowserContext {field} is refused: every context goes "
-                              "through the session's egress guard (use customProxy on POST /browsers)")
+                raise Refused(
+                    f"Target.createBrowserContext {field} is refused: every context goes "
+                    "through the session's egress guard (use customProxy on POST /browsers)"
+                )
     if command.method in _NAVIGATING:
         reason = url_reason(params.get(_NAVIGATING[command.method], ""))
         if reason:
@@ -229,7 +272,10 @@ def confined_downloads(command: Command, directory: str) -> dict[str, Any]:
 
 def error_reply(command_id: int, session_id: str | None, reason: str) -> dict[str, Any]:
     """The CDP error answering a refused command."""
-    reply: dict[str, Any] = {"id": command_id, "error": {"code": ERROR_CODE, "message": f"browserfleet: {reason}"}}
+    reply: dict[str, Any] = {
+        "id": command_id,
+        "error": {"code": ERROR_CODE, "message": f"browserfleet: {reason}"},
+    }
     if session_id is not None:
         reply["sessionId"] = session_id
     return reply
