@@ -24,7 +24,7 @@ from shared.browser_store import BrowserRecord
 
 PATH = "/cdp"
 TOKEN_HEADER = "X-Browserfleet-CDP-Token"  # what the worker's relay checks (the same token)
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 200 * 1024 * 1024  # what browser-use allows (large DOM snapshots)
 
 public = APIRouter(include_in_schema=False)
 

@@ -41,7 +41,7 @@ from workers.policy.cdp import Command, Refused
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Browserfleet-CDP-Token"
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 200 * 1024 * 1024  # what browser-use allows (large DOM snapshots)
 INTERNAL_IDS = 2_000_000_000  # the relay's own commands; a client's ids stay below
 INTERNAL_TIMEOUT_S = 15.0
 _RESPONSE_ID = re.compile(r'^\{"id":(\d+)[,}]')
