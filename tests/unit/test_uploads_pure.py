@@ -51,9 +51,11 @@ def read(data: bytes, size: int) -> list[tuple[str, bytes]]:
     return asyncio.run(run())
 
 
-FORM = (b"preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nvalue\r\n"
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
-        b"Content-Type: application/pdf\r\n\r\n%PDF-\r\n--Xy not the end\r\n\r\n--XyZ--\r\n")
+FORM = (
+    b'preamble\r\n--XyZ\r\nContent-Disposition: form-data; name="key"\r\n\r\nvalue\r\n'
+    b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+    b"Content-Type: application/pdf\r\n\r\n%PDF-\r\n--Xy not the end\r\n\r\n--XyZ--\r\n"
+)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 10_000])
