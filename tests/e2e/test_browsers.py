@@ -9,10 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -304,3 +310,81 @@ def test_limits_and_isolation(make_api: Any, api: ApiServer) -> None:
         second = http.post("/browsers", json={})
         assert second.status_code == 429
         http.patch(f"/browsers/{first.json()['id']}", json={"action": "stop"})
+
+
+# -- the open-source browser-use library, as a CDP client ------------------------------
+
+BROWSER_USE_VERSION = "0.13.14"
+BROWSER_USE_DIR = Path(tempfile.gettempdir()) / f"browserfleet-browser-use-{BROWSER_USE_VERSION}"
+BROWSER_USE_FLOW = """
+import asyncio, json, logging, sys
+logging.basicConfig(level=logging.WARNING)
+from browser_use.browser.session import BrowserSession
+
+cdp_url, page_url = sys.argv[1:3]
+
+async def main():
+    session = BrowserSession(cdp_url=cdp_url, keep_alive=False)   # what Browser(cdp_url=...) builds
+    await session.start()
+    await session.navigate_to(page_url)
+    url = await session.get_current_page_url()
+    cdp = await session.get_or_create_cdp_session()
+    text = await cdp.cdp_client.send.Runtime.evaluate(
+        params={"expression": "document.getElementById('go').click();"
+                              "document.title + ': ' + document.getElementById('out').textContent",
+                "returnByValue": True},
+        session_id=cdp.session_id)
+    try:
+        await cdp.cdp_client.send.Page.navigate(params={"url": "file:///etc/passwd"}, session_id=cdp.session_id)
+        refused = "navigated"
+    except Exception as exc:
+        refused = str(exc)
+    await session.kill()
+    print(json.dumps({"url": url, "text": text["result"].get("value"), "refused": refused}))
+
+asyncio.run(main())
+"""
+
+
+def browser_use_lib() -> Path:
+    """The browser-use library in a directory of its own (installed once per machine, like the 2.0 SDK)."""
+    if (BROWSER_USE_DIR / "browser_use").is_dir():
+        return BROWSER_USE_DIR
+    partial = BROWSER_USE_DIR.with_name(BROWSER_USE_DIR.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    spec = f"browser-use=={BROWSER_USE_VERSION}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
+         "--target", str(partial), spec],
+        capture_output=True, text=True, timeout=1200,
+    )
+    if proc.returncode != 0:
+        if "No matching distribution" in proc.stderr or "Could not find a version" in proc.stderr:
+            pytest.skip(f"the package registry has no {spec}: {proc.stderr.strip()[-300:]}")
+        pytest.fail(f"pip could not install {spec}:\n{proc.stderr[-2000:]}")
+    partial.rename(BROWSER_USE_DIR)
+    return BROWSER_USE_DIR
+
+
+def test_the_browser_use_library_connects_through_the_cdp_url(
+    client: BrowserUse, api: ApiServer, site: Site
+) -> None:
+    """browser-use's ``BrowserSession(cdp_url=...)``: ``/json/version`` discovery, flat sessions, its own
+    target bookkeeping; it drives the page, and the filter still refuses what it must."""
+    path = f"/bu-clicker-{uuid.uuid4().hex[:8]}"
+    site.pages[path] = CLICKER
+    lib = browser_use_lib()
+    created = client.browsers.create(timeout=5)
+    assert created.cdp_url
+    wait_started(api, created.cdp_url)
+    proc = subprocess.run(
+        [sys.executable, "-c", BROWSER_USE_FLOW, created.cdp_url, site.url + path],
+        env={**os.environ, "PYTHONPATH": str(lib), "ANONYMIZED_TELEMETRY": "false",
+             "BROWSER_USE_CLOUD_SYNC": "false"},
+        capture_output=True, text=True, timeout=180,
+    )
+    client.browsers.stop(str(created.id))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (out["url"], out["text"]) == (site.url + path, "Clicker: clicked 1"), out
+    assert "browserfleet:" in out["refused"], out
