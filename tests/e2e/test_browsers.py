@@ -335,7 +335,8 @@ async def main():
                 "returnByValue": True},
         session_id=cdp.session_id)
     try:
-        await cdp.cdp_client.send.Page.navigate(params={"url": "file:///etc/passwd"}, session_id=cdp.session_id)
+        await cdp.cdp_client.send.Page.navigate(params={"url": "file:///etc/passwd"},
+                                                session_id=cdp.session_id)
         refused = "navigated"
     except Exception as exc:
         refused = str(exc)
@@ -354,9 +355,21 @@ def browser_use_lib() -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     spec = f"browser-use=={BROWSER_USE_VERSION}"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-         "--target", str(partial), spec],
-        capture_output=True, text=True, timeout=1200,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--target",
+            str(partial),
+            spec,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     if proc.returncode != 0:
         if "No matching distribution" in proc.stderr or "Could not find a version" in proc.stderr:
@@ -379,9 +392,15 @@ def test_the_browser_use_library_connects_through_the_cdp_url(
     wait_started(api, created.cdp_url)
     proc = subprocess.run(
         [sys.executable, "-c", BROWSER_USE_FLOW, created.cdp_url, site.url + path],
-        env={**os.environ, "PYTHONPATH": str(lib), "ANONYMIZED_TELEMETRY": "false",
-             "BROWSER_USE_CLOUD_SYNC": "false"},
-        capture_output=True, text=True, timeout=180,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(lib),
+            "ANONYMIZED_TELEMETRY": "false",
+            "BROWSER_USE_CLOUD_SYNC": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     client.browsers.stop(str(created.id))
     assert proc.returncode == 0, proc.stderr[-3000:]
