@@ -37,6 +37,7 @@ from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.egress import EgressProxy
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.standalone import StandaloneBrowser, launch_standalone
+from workers.browser_profiles import BrowserProfile
 from workers.browser.upstream import UpstreamError
 from workers.context import stores
 from workers.lease import Leases
@@ -162,6 +163,8 @@ async def _drive(
         await control.send(
             "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(browser.downloads)}
         )
+        profile = BrowserProfile(all_stores, str(record.profile_id) if record.profile_id else None, settings)
+        await profile.load(control)
         relay.register(
             RelayedBrowser(
                 bid,
@@ -175,9 +178,12 @@ async def _drive(
             if not await asyncio.to_thread(store.started, bid, relay.url, version):
                 return "stopped before it started"
             log.info("browser session %s started (relay %s)", bid, relay.url)
-            return await _watch(record, settings, store, browser)
+            reason = await _watch(record, settings, store, browser)
         finally:
-            await relay.unregister(bid)
+            await relay.unregister(bid)  # no client changes the browser past this point
+        if browser.alive:
+            await profile.save(control)
+        return reason
 
 
 async def _watch(

@@ -407,3 +407,43 @@ def test_the_browser_use_library_connects_through_the_cdp_url(
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (out["url"], out["text"]) == (site.url + path, "Clicker: clicked 1"), out
     assert "browserfleet:" in out["refused"], out
+
+
+def test_a_profile_carries_cookies_between_browser_sessions(api: ApiServer, site: Site) -> None:
+    """The profile's cookies are in the browser before the caller connects; the browser's cookies
+    go back into the profile when the session stops."""
+    with api.client(SCOPED_KEY_A) as http:
+        profile = http.post("/profiles", json={"name": "browser-profile"}).json()["id"]
+        assert http.post("/browsers", json={"profileId": str(uuid.uuid4())}).status_code == 404
+        first = http.post("/browsers", json={"profileId": profile, "timeout": 5}).json()
+        wait_started(api, first["cdpUrl"])
+        cookie = f"bf{uuid.uuid4().hex[:8]}"
+
+        async def set_cookie() -> None:
+            async with async_playwright() as pw:
+                browser = await pw.chromium.connect_over_cdp(first["cdpUrl"])
+                page = await browser.contexts[0].new_page()
+                await page.goto(site.url + "/login")
+                await page.evaluate(f"document.cookie = 'kept={cookie}; path=/; max-age=3600'")
+                await browser.close()
+
+        asyncio.run(set_cookie())
+        http.patch(f"/browsers/{first['id']}", json={"action": "stop"})
+        deadline = time.monotonic() + 30
+        while "127.0.0.1" not in (http.get(f"/profiles/{profile}").json().get("cookieDomains") or []):
+            assert time.monotonic() < deadline, "the profile was not written back"
+            time.sleep(0.2)
+        second = http.post("/browsers", json={"profileId": profile, "timeout": 5}).json()
+        wait_started(api, second["cdpUrl"])
+
+        async def read_cookie() -> str:
+            async with async_playwright() as pw:
+                browser = await pw.chromium.connect_over_cdp(second["cdpUrl"])
+                page = await browser.contexts[0].new_page()
+                await page.goto(site.url + "/login")
+                value = str(await page.evaluate("document.cookie"))
+                await browser.close()
+                return value
+
+        assert f"kept={cookie}" in asyncio.run(read_cookie())
+        http.patch(f"/browsers/{second['id']}", json={"action": "stop"})
