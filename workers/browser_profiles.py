@@ -26,7 +26,7 @@ _SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
 
 def _to_cdp(cookie: dict[str, Any]) -> dict[str, Any]:
-    out = {k: cookie[k] for k in ("name", "value", "domain", "path", "secure", "httpOnly") if k in cookie}
+    out: dict[str, Any] = {k: cookie[k] for k in ("name", "value", "domain", "path", "secure", "httpOnly") if k in cookie}
     same_site = _SAME_SITE.get(str(cookie.get("sameSite", "")).lower())
     if same_site:
         out["sameSite"] = same_site
@@ -84,7 +84,7 @@ class BrowserProfile:
         except CdpError as exc:
             log.warning("profile %s not saved: %s", self.profile_id, exc)
             return
-        state = {"cookies": [_from_cdp(c) for c in cookies], "origins": self.origins}
+        state: dict[str, object] = {"cookies": [_from_cdp(c) for c in cookies], "origins": self.origins}
         token = crypto.encrypt_json(state, self.key)
         await asyncio.to_thread(
             self.stores.profiles.save_state, self.profile_id, token, cookie_domains(state)

@@ -37,8 +37,8 @@ from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.egress import EgressProxy
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.standalone import StandaloneBrowser, launch_standalone
-from workers.browser_profiles import BrowserProfile
 from workers.browser.upstream import UpstreamError
+from workers.browser_profiles import BrowserProfile
 from workers.context import stores
 from workers.lease import Leases
 from workers.policy.cdp import Refused
