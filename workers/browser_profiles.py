@@ -26,7 +26,9 @@ _SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
 
 def _to_cdp(cookie: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: cookie[k] for k in ("name", "value", "domain", "path", "secure", "httpOnly") if k in cookie}
+    out: dict[str, Any] = {
+        k: cookie[k] for k in ("name", "value", "domain", "path", "secure", "httpOnly") if k in cookie
+    }
     same_site = _SAME_SITE.get(str(cookie.get("sameSite", "")).lower())
     if same_site:
         out["sameSite"] = same_site
