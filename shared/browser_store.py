@@ -80,6 +80,7 @@ class BrowserRecord(BaseModel):
     ignore_cert_errors: bool = False
     enable_recording: bool = False
     cdp_token: str = ""
+    live_token: str = ""  # the liveUrl's token (read-only view)
     relay_url: str | None = None  # where the worker's CDP relay serves this browser (set once started)
     browser_info: dict[str, Any] = {}
     error: str | None = None
@@ -94,6 +95,7 @@ class BrowserRecord(BaseModel):
             started_at=now,
             timeout_at=now + timedelta(minutes=timeout_min),
             cdp_token=secrets.token_urlsafe(32),
+            live_token=secrets.token_urlsafe(32),
             **fields,
         )
 
@@ -131,6 +133,7 @@ class BrowserRecord(BaseModel):
             "ignore_cert_errors": "1" if self.ignore_cert_errors else "0",
             "enable_recording": "1" if self.enable_recording else "0",
             "cdp_token": self.cdp_token,
+            "live_token": self.live_token,
             "relay_url": self.relay_url or "",
             "browser_info": json.dumps(self.browser_info),
             "error": self.error or "",
@@ -155,6 +158,7 @@ class BrowserRecord(BaseModel):
             ignore_cert_errors=raw.get("ignore_cert_errors") == "1",
             enable_recording=raw.get("enable_recording") == "1",
             cdp_token=raw.get("cdp_token", ""),
+            live_token=raw.get("live_token", ""),
             relay_url=raw.get("relay_url") or None,
             browser_info=json.loads(raw.get("browser_info") or "{}"),
             error=raw.get("error") or None,
@@ -190,6 +194,7 @@ class BrowserStore:
         pipe.hset(keys.browser(bid), mapping=record.fields())  # type: ignore[arg-type]
         pipe.expire(keys.browser(bid), ttl)
         pipe.set(keys.cdp_grant(record.cdp_token), bid, ex=ttl)
+        pipe.set(keys.browser_live(record.live_token), bid, ex=ttl)
         score = record.started_at.timestamp()
         for index in _indexes(record.owner, record.status.value):
             pipe.zadd(index, {bid: score})
@@ -207,10 +212,11 @@ class BrowserStore:
 
     def delete(self, browser_id: str) -> None:
         """Every key of the session, its cdpUrl token and its index entries."""
-        raw = self._redis.hmget(keys.browser(browser_id), ["owner", "status", "cdp_token"])
-        owner, status, token = (str(v) if v else None for v in raw)
+        raw = self._redis.hmget(keys.browser(browser_id), ["owner", "status", "cdp_token", "live_token"])
+        owner, status, token, live = (str(v) if v else None for v in raw)
         pipe = self._redis.pipeline()
-        pipe.delete(*keys.browser_keys(browser_id), *([keys.cdp_grant(token)] if token else []))
+        grants = ([keys.cdp_grant(token)] if token else []) + ([keys.browser_live(live)] if live else [])
+        pipe.delete(*keys.browser_keys(browser_id), *grants)
         for st in (status, "active", "stopped"):
             for index in _indexes(owner, st):
                 pipe.zrem(index, browser_id)
@@ -278,13 +284,14 @@ class BrowserStore:
         status, timeout_at = self._redis.hmget(keys.browser(browser_id), ["status", "timeout_at"])
         return (BrowserSessionStatus(str(status)) if status else None), float(timeout_at or 0)
 
-    def by_token(self, token: str) -> BrowserRecord | None:
-        """The session a cdpUrl token opens (``None``: unknown token)."""
+    def by_token(self, token: str, live: bool = False) -> BrowserRecord | None:
+        """The session a cdpUrl token (or, ``live``, a liveUrl token) opens; ``None``: unknown token."""
         if not token or len(token) > 100:
             return None
-        bid = self._redis.get(keys.cdp_grant(token))
+        bid = self._redis.get(keys.browser_live(token) if live else keys.cdp_grant(token))
         record = self.load(str(bid)) if bid else None
-        if record is None or not secrets.compare_digest(record.cdp_token, token):
+        expected = record.live_token if live and record else record.cdp_token if record else ""
+        if record is None or not expected or not secrets.compare_digest(expected, token):
             return None
         return record
 

@@ -31,16 +31,18 @@ from shared.browser_models import BrowserSessionStatus
 from shared.browser_store import TIMED_OUT, WORKER_LOST, BrowserRecord, BrowserStore
 from shared.settings import Settings, get_settings
 from shared.stores import Stores
-from workers.browser.cdp_client import cdp_session
+from workers.browser.cdp_client import CdpClient, cdp_session
 from workers.browser.cdp_relay import RelayedBrowser, RelayServer, relay_server
 from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.egress import EgressProxy
 from workers.browser.launcher import BrowserNotFoundError
+from workers.browser.page_cast import PageCast
 from workers.browser.standalone import StandaloneBrowser, launch_standalone
 from workers.browser.upstream import UpstreamError
 from workers.browser_profiles import BrowserProfile
 from workers.context import stores
 from workers.lease import Leases
+from workers.live import FrameSink, limits
 from workers.policy.cdp import Refused
 from workers.policy.network import NetworkPolicy
 from workers.runtime import get_runtime
@@ -178,12 +180,31 @@ async def _drive(
             if not await asyncio.to_thread(store.started, bid, relay.url, version):
                 return "stopped before it started"
             log.info("browser session %s started (relay %s)", bid, relay.url)
-            reason = await _watch(record, settings, store, browser)
+            cast = asyncio.get_running_loop().create_task(_cast(control, all_stores, bid, settings))
+            try:
+                reason = await _watch(record, settings, store, browser)
+            finally:
+                cast.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await cast
         finally:
             await relay.unregister(bid)  # no client changes the browser past this point
         if browser.alive:
             await profile.save(control)
         return reason
+
+
+async def _cast(control: CdpClient, all_stores: Stores, bid: str, settings: Settings) -> None:
+    """The session's liveUrl: its first page, cast while someone watches."""
+
+    async def viewers() -> int:
+        return await asyncio.to_thread(all_stores.live.viewers, bid)
+
+    try:
+        await PageCast(control, FrameSink(all_stores.frames, bid), viewers, limits(settings)).run()
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(all_stores.frames.ended, bid)
 
 
 async def _watch(

@@ -22,6 +22,7 @@ from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
 from . import (
+    browser_live,
     cdp_proxy,
     downloads,
     errors,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     app.include_router(routes_files.public)
     app.include_router(routes_live.public)
     app.include_router(cdp_proxy.public)
+    app.include_router(browser_live.public)
     app.include_router(routes_uploads.public)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/metrics", metrics, include_in_schema=False)

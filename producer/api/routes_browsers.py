@@ -22,6 +22,7 @@ from shared.browser_store import BrowserRecord
 
 from . import downloads
 from .auth import CallerDep
+from .browser_live import live_url
 from .cdp_proxy import cdp_url
 from .deps import ProducerDep
 from .errors import responses
@@ -33,6 +34,7 @@ def _view(request: Request, record: BrowserRecord) -> BrowserSessionView:
     view = BrowserSessionView.model_validate(record.item().model_dump())
     if record.status == BrowserSessionStatus.active:
         view.cdp_url = cdp_url(request, record.cdp_token)
+        view.live_url = live_url(request, record.live_token) if record.live_token else None
     return view
 
 

@@ -7,6 +7,7 @@ and the session ends at ``timeoutAt``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -447,3 +448,33 @@ def test_a_profile_carries_cookies_between_browser_sessions(api: ApiServer, site
 
         assert f"kept={cookie}" in asyncio.run(read_cookie())
         http.patch(f"/browsers/{second['id']}", json={"action": "stop"})
+
+
+def test_live_url_shows_the_page_while_watched(client: BrowserUse, api: ApiServer, site: Site) -> None:
+    created = client.browsers.create(timeout=5)
+    assert created.cdp_url and created.live_url and created.live_url.startswith(api.url + "/browser-live/")
+    assert created.live_url.rsplit("/", 1)[1] not in created.cdp_url  # watching is not driving
+    wait_started(api, created.cdp_url)
+    page = httpx.get(created.live_url)
+    assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
+
+    async def watch() -> bytes:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.connect_over_cdp(created.cdp_url)
+            tab = await browser.contexts[0].new_page()
+            await tab.goto(site.url + "/login")
+            try:
+                async with httpx.AsyncClient(timeout=60) as http, http.stream(
+                    "GET", created.live_url + "/events"
+                ) as stream:
+                    async for line in stream.aiter_lines():
+                        if line.startswith("data: ") and '"frame"' in line:
+                            return base64.b64decode(json.loads(line[6:])["data"])
+            finally:
+                await browser.close()
+        return b""
+
+    jpeg = asyncio.run(asyncio.wait_for(watch(), 90))
+    assert jpeg.startswith(b"\xff\xd8\xff"), jpeg[:10]
+    client.browsers.stop(str(created.id))
+    assert httpx.get(created.live_url).status_code == 404

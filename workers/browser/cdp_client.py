@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,14 +33,24 @@ class CdpClient:
         self._ws = ws
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._listeners: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def on(self, method: str, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener`` with each event ``method`` (the whole message: params and sessionId)."""
+        self._listeners[method] = listener
+
+    async def send(
+        self, method: str, params: dict[str, Any] | None = None, session_id: str | None = None
+    ) -> dict[str, Any]:
         ident = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
+        message: dict[str, Any] = {"id": ident, "method": method, "params": params or {}}
+        if session_id:
+            message["sessionId"] = session_id
         try:
-            await self._ws.send(json.dumps({"id": ident, "method": method, "params": params or {}}))
+            await self._ws.send(json.dumps(message))
             reply = await asyncio.wait_for(future, COMMAND_TIMEOUT_S)
         finally:
             self._pending.pop(ident, None)
@@ -52,7 +62,12 @@ class CdpClient:
         try:
             async for raw in self._ws:
                 message = json.loads(raw)
-                future = self._pending.get(message.get("id", -1)) if isinstance(message, dict) else None
+                if not isinstance(message, dict):
+                    continue
+                listener = self._listeners.get(message.get("method", ""))
+                if listener is not None:
+                    listener(message)
+                future = self._pending.get(message.get("id", -1))
                 if future is not None and not future.done():
                     future.set_result(message)
         except (ConnectionClosed, ValueError):
