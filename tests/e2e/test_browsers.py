@@ -464,9 +464,10 @@ def test_live_url_shows_the_page_while_watched(client: BrowserUse, api: ApiServe
             tab = await browser.contexts[0].new_page()
             await tab.goto(site.url + "/login")
             try:
-                async with httpx.AsyncClient(timeout=60) as http, http.stream(
-                    "GET", created.live_url + "/events"
-                ) as stream:
+                async with (
+                    httpx.AsyncClient(timeout=60) as http,
+                    http.stream("GET", created.live_url + "/events") as stream,
+                ):
                     async for line in stream.aiter_lines():
                         if line.startswith("data: ") and '"frame"' in line:
                             return base64.b64decode(json.loads(line[6:])["data"])
@@ -478,3 +479,80 @@ def test_live_url_shows_the_page_while_watched(client: BrowserUse, api: ApiServe
     assert jpeg.startswith(b"\xff\xd8\xff"), jpeg[:10]
     client.browsers.stop(str(created.id))
     assert httpx.get(created.live_url).status_code == 404
+
+
+def test_page_scripts_and_interception_cannot_load_worker_files(
+    client: BrowserUse, api: ApiServer, site: Site
+) -> None:
+    """What the filter lets through cannot reach ``file:`` either: a page's own navigation or popup to
+    ``file:``, and a request rewritten to ``file:`` by ``Fetch.continueRequest``, load nothing."""
+    created = client.browsers.create(timeout=5)
+    assert created.cdp_url
+    ws_url = wait_started(api, created.cdp_url)["webSocketDebuggerUrl"]
+
+    async def attempt() -> dict[str, Any]:
+        async with websockets.connect(ws_url, max_size=None) as ws:
+            cdp = Cdp(ws)
+            session = await cdp.page(site.url + "/login")
+            await cdp.call(
+                "Runtime.evaluate",
+                {"expression": "window.open('file:///etc/passwd'); location.href = 'file:///etc/passwd'"},
+                session,
+            )
+            await asyncio.sleep(1.0)
+            here = await cdp.call(
+                "Runtime.evaluate",
+                {"expression": "document.URL + ' ' + document.body.innerText", "returnByValue": True},
+                session,
+            )
+            targets = (await cdp.call("Target.getTargets"))["result"]["targetInfos"]
+            # Interception: a same-origin fetch rewritten to file: by the client.
+            await cdp.call("Fetch.enable", {"patterns": [{"urlPattern": "*probe*"}]}, session)
+            cdp.next_id += 1
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": cdp.next_id,
+                        "method": "Runtime.evaluate",
+                        "sessionId": session,
+                        "params": {
+                            "expression": "fetch('/probe').then(r => r.text(), e => 'failed: ' + e)",
+                            "awaitPromise": True,
+                            "returnByValue": True,
+                        },
+                    }
+                )
+            )
+            pending, fetched, rewrite = cdp.next_id, None, None
+            while fetched is None:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                if message.get("method") == "Fetch.requestPaused":
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "id": 999_000,
+                                "method": "Fetch.continueRequest",
+                                "sessionId": session,
+                                "params": {
+                                    "requestId": message["params"]["requestId"],
+                                    "url": "file:///etc/passwd",
+                                },
+                            }
+                        )
+                    )
+                elif message.get("id") == 999_000:
+                    rewrite = message
+                elif message.get("id") == pending:
+                    fetched = message["result"]["result"].get("value")
+            return {
+                "here": here["result"]["result"]["value"],
+                "targets": [t["url"] for t in targets],
+                "fetched": fetched,
+                "rewrite": rewrite,
+            }
+
+    out = asyncio.run(attempt())
+    client.browsers.stop(str(created.id))
+    assert "root:" not in json.dumps(out), out
+    assert out["here"].startswith(site.url), out
+    assert not [u for u in out["targets"] if u.startswith("file:")], out
