@@ -21,6 +21,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,10 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.5
 MAX_DOWNLOADS = 200
+SHUTDOWN = "the worker running this browser shut down"
+# Set when the worker begins a warm shutdown: browser sessions end at once instead of holding
+# the worker for hours (agent tasks, minutes long, are let finish).
+shutting_down = threading.Event()
 SESSIONS_STARTED = Counter("browserfleet_browser_sessions_started", "Browser sessions a worker launched.")
 SESSIONS_ENDED = Counter(
     "browserfleet_browser_sessions_ended", "Browser sessions that ended, by why.", ["reason"]
@@ -222,6 +227,8 @@ async def _watch(
             return await _end(store, bid, "timeout", TIMED_OUT, at=deadline)
         if not browser.alive:
             return await _end(store, bid, "closed", None)
+        if shutting_down.is_set():
+            return await _end(store, bid, "shutdown", SHUTDOWN)
         await _collect(store, bid, browser.downloads, seen, settings.output_file_max_bytes)
         await asyncio.sleep(min(TICK_S, max(0.0, deadline - now)))
 

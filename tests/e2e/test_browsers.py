@@ -556,3 +556,34 @@ def test_page_scripts_and_interception_cannot_load_worker_files(
     assert "root:" not in json.dumps(out), out
     assert out["here"].startswith(site.url), out
     assert not [u for u in out["targets"] if u.startswith("file:")], out
+
+
+def test_a_warm_shutdown_ends_browser_sessions_and_leaves_nothing_behind(
+    make_api: Any, settings: Any, llm_base: str, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    """A worker told to stop ends its browser sessions at once (not after their hours): the record
+    says why, and no Chromium process nor file of the session is left on the machine."""
+    from tests.conftest import base_env
+    from tests.support.workers import WorkerProcess
+
+    queue = f"bf-browsers-{uuid.uuid4().hex[:8]}"
+    data_dir = tmp_path / "browser-data"
+    data_dir.mkdir()
+    env = {**base_env(llm_base), "BROWSERFLEET_QUEUE": queue, "BROWSERFLEET_BROWSER_DATA_DIR": str(data_dir)}
+    worker = WorkerProcess(env, queue, tmp_path / "worker.log")
+    try:
+        server = make_api(queue=queue)
+        with server.client() as http:
+            created = http.post("/browsers", json={"timeout": 60}).json()
+            wait_started(server, created["cdpUrl"])
+            assert [p.name for p in data_dir.iterdir()], "the session keeps its files in BROWSER_DATA_DIR"
+            started = time.monotonic()
+            worker.stop()
+            assert time.monotonic() - started < 25 and worker.proc.returncode == 0, worker.log()[-2000:]
+            view = http.get(f"/browsers/{created['id']}").json()
+            assert view["status"] == "stopped" and view["error"] == "the worker running this browser shut down"
+    finally:
+        worker.stop()
+    assert list(data_dir.iterdir()) == []
+    leftover = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
+    assert leftover == "", leftover

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from prometheus_client import Counter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -47,6 +48,7 @@ INTERNAL_TIMEOUT_S = 15.0
 _RESPONSE_ID = re.compile(r'^\{"id":(\d+)[,}]')
 _TARGET_EVENT = re.compile(r'^\{"method":"Target\.(attachedToTarget|targetCreated|targetInfoChanged)"')
 _PATH = re.compile(r"^/browser/([0-9a-f-]{36})$")
+REFUSED = Counter("browserfleet_cdp_commands_refused", "CDP commands of browser sessions the relay refused.")
 
 Materialize = Callable[[list[str]], Awaitable[list[str]]]
 
@@ -106,6 +108,8 @@ class Bridge:
             cdp.check(command)
             params = await self._complete(command)
         except Refused as exc:
+            REFUSED.inc()
+            log.info("browser session %s: refused %s: %s", self.browser.browser_id, command.method[:100], exc)
             await self._to_client(json.dumps(cdp.error_reply(command.id, command.session_id, str(exc))))
             return
         if command.method in {"Target.getTargets", "Target.createBrowserContext"}:
