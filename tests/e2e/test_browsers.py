@@ -581,7 +581,9 @@ def test_a_warm_shutdown_ends_browser_sessions_and_leaves_nothing_behind(
             worker.stop()
             assert time.monotonic() - started < 25 and worker.proc.returncode == 0, worker.log()[-2000:]
             view = http.get(f"/browsers/{created['id']}").json()
-            assert view["status"] == "stopped" and view["error"] == "the worker running this browser shut down"
+            assert (
+                view["status"] == "stopped" and view["error"] == "the worker running this browser shut down"
+            )
     finally:
         worker.stop()
     assert list(data_dir.iterdir()) == []
