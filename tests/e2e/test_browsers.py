@@ -577,9 +577,8 @@ def test_a_warm_shutdown_ends_browser_sessions_and_leaves_nothing_behind(
             created = http.post("/browsers", json={"timeout": 60}).json()
             wait_started(server, created["cdpUrl"])
             assert [p.name for p in data_dir.iterdir()], "the session keeps its files in BROWSER_DATA_DIR"
-            started = time.monotonic()
-            worker.stop()
-            assert time.monotonic() - started < 25 and worker.proc.returncode == 0, worker.log()[-2000:]
+            worker.stop()  # SIGTERM; killed only if still running after 30 s (then the code is -9)
+            assert worker.proc.returncode == 0, worker.log()[-2000:]
             view = http.get(f"/browsers/{created['id']}").json()
             assert (
                 view["status"] == "stopped" and view["error"] == "the worker running this browser shut down"
