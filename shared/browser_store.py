@@ -310,6 +310,17 @@ class BrowserStore:
     def active_ids(self, owner: str | None = None) -> list[str]:
         return [str(i) for i in self._redis.zrange(keys.browsers_by(owner=owner, status="active"), 0, -1)]
 
+    # -- recording ------------------------------------------------------------
+    def keep_recording(self, browser_id: str, video: bytes) -> None:
+        self._redis.set(keys.browser_recording(browser_id), base64.b64encode(video).decode(), ex=self.ttl_s)
+
+    def recording(self, browser_id: str) -> bytes | None:
+        raw = self._redis.get(keys.browser_recording(browser_id))
+        return None if raw is None else base64.b64decode(raw)
+
+    def has_recording(self, browser_id: str) -> bool:
+        return bool(self._redis.exists(keys.browser_recording(browser_id)))
+
     # -- downloads ------------------------------------------------------------
     def add_download(self, browser_id: str, name: str, data: bytes, modified: float) -> None:
         meta = {"path": name, "size": len(data), "lastModified": modified}

@@ -213,6 +213,11 @@ def cdp_grant(token: str) -> str:
     return f"{PREFIX}:cdp:{token}"
 
 
+def browser_recording(browser_id: str) -> str:
+    """String: the session's recording (WebM, base64), kept once it ended."""
+    return f"{PREFIX}:browser:{browser_id}:recording"
+
+
 def browser_live(token: str) -> str:
     """String: the browser session a ``liveUrl`` token shows (read-only; frames go by its id)."""
     return f"{PREFIX}:browser-live:{token}"
@@ -232,7 +237,8 @@ def browser_keys(browser_id: str) -> list[str]:
     """All keys of one browser session (its cdp grant is removed by token)."""
     return [browser(browser_id), browser_lease(browser_id), downloads(browser_id), download_data(browser_id),
             uploads("browser", browser_id), upload_data("browser", browser_id),
-            live_last_frame(browser_id), live_viewers(browser_id), live_stats(browser_id)]
+            live_last_frame(browser_id), live_viewers(browser_id), live_stats(browser_id),
+            browser_recording(browser_id)]
 
 
 def uploads(scope: str, owner_id: str) -> str:

@@ -38,6 +38,7 @@ from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.egress import EgressProxy
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.page_cast import PageCast
+from workers.browser.page_recording import PageRecording
 from workers.browser.standalone import StandaloneBrowser, launch_standalone
 from workers.browser.upstream import UpstreamError
 from workers.browser_profiles import BrowserProfile
@@ -185,7 +186,14 @@ async def _drive(
             if not await asyncio.to_thread(store.started, bid, relay.url, version):
                 return "stopped before it started"
             log.info("browser session %s started (relay %s)", bid, relay.url)
-            cast = asyncio.get_running_loop().create_task(_cast(control, all_stores, bid, settings))
+            recording = (
+                PageRecording(settings.recording_max_bytes, settings.recording_max_fps)
+                if record.enable_recording
+                else None
+            )
+            cast = asyncio.get_running_loop().create_task(
+                _cast(control, all_stores, bid, settings, recording)
+            )
             try:
                 reason = await _watch(record, settings, store, browser)
             finally:
@@ -196,17 +204,31 @@ async def _drive(
             await relay.unregister(bid)  # no client changes the browser past this point
         if browser.alive:
             await profile.save(control)
+        if recording is not None:
+            await _keep_recording(store, bid, recording)
         return reason
 
 
-async def _cast(control: CdpClient, all_stores: Stores, bid: str, settings: Settings) -> None:
-    """The session's liveUrl: its first page, cast while someone watches."""
+async def _keep_recording(store: BrowserStore, bid: str, recording: PageRecording) -> None:
+    """The session's recording, once it ended (a recording that fails never fails the session)."""
+    try:
+        video = await recording.finish()
+        if video:
+            await asyncio.to_thread(store.keep_recording, bid, video)
+    except Exception:
+        log.warning("browser session %s: recording not kept", bid, exc_info=True)
+
+
+async def _cast(
+    control: CdpClient, all_stores: Stores, bid: str, settings: Settings, recording: PageRecording | None
+) -> None:
+    """The session's liveUrl (its first page, cast while someone watches) and its recording."""
 
     async def viewers() -> int:
         return await asyncio.to_thread(all_stores.live.viewers, bid)
 
     try:
-        await PageCast(control, FrameSink(all_stores.frames, bid), viewers, limits(settings)).run()
+        await PageCast(control, FrameSink(all_stores.frames, bid), viewers, limits(settings), recording).run()
     finally:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(all_stores.frames.ended, bid)

@@ -75,3 +75,12 @@ def skill_output(producer: Producer, target: dict[str, Any]) -> Response | None:
         return None
     return Response(json.dumps(record["output"]), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="output-{record["id"]}.json"'})
+
+
+def browser_recording(producer: Producer, target: dict[str, Any]) -> Response | None:
+    """A browser session's recording (WebM)."""
+    data = producer.stores.browsers.recording(target["browser_id"])
+    if data is None:
+        return None
+    return Response(data, media_type="video/webm",
+                    headers={"Content-Disposition": 'attachment; filename="recording.webm"'})

@@ -70,7 +70,15 @@ def list_browsers(
 def get_browser(
     session_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
 ) -> BrowserSessionView:
-    return _view(request, producer.browsers.get(session_id, owner=caller.owner))
+    """The session; once it ended with a recording, ``recordingUrl`` is a short-lived download URL."""
+    record = producer.browsers.get(session_id, owner=caller.owner)
+    view = _view(request, record)
+    if record.status == BrowserSessionStatus.stopped and producer.stores.browsers.has_recording(
+        str(record.id)
+    ):
+        target = {"kind": "browser-recording", "browser_id": str(record.id)}
+        view.recording_url = downloads.issue(request, producer, target)
+    return view
 
 
 @router.patch("/{session_id}", summary="Update Browser Session", responses=responses(404))

@@ -53,6 +53,8 @@ def download(token: str, producer: ProducerDep) -> Response:
         return gone
     if target["kind"] == "browser-download":
         return downloads.browser_file(producer, target) or gone
+    if target["kind"] == "browser-recording":
+        return downloads.browser_recording(producer, target) or gone
     if target["kind"] == "skill-output":
         return downloads.skill_output(producer, target) or gone
     try:

@@ -588,3 +588,30 @@ def test_a_warm_shutdown_ends_browser_sessions_and_leaves_nothing_behind(
     assert list(data_dir.iterdir()) == []
     leftover = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
     assert leftover == "", leftover
+
+
+def test_a_recorded_session_offers_its_recording_once_ended(
+    client: BrowserUse, api: ApiServer, site: Site
+) -> None:
+    created = client.browsers.create(timeout=5, enable_recording=True)
+    assert created.cdp_url
+    wait_started(api, created.cdp_url)
+
+    async def browse() -> None:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.connect_over_cdp(created.cdp_url)
+            page = await browser.contexts[0].new_page()
+            await page.goto(site.url + "/login")
+            await page.fill("input[name=user]", "recorded")
+            await page.wait_for_timeout(1500)  # a few frames of a page that is there
+            await browser.close()
+
+    asyncio.run(browse())
+    assert client.browsers.get(str(created.id)).recording_url is None  # not before it ended
+    client.browsers.stop(str(created.id))
+    deadline = time.monotonic() + 60
+    while (view := client.browsers.get(str(created.id))).recording_url is None:
+        assert time.monotonic() < deadline, "no recording"
+        time.sleep(0.3)
+    video = httpx.get(view.recording_url)
+    assert video.status_code == 200 and video.content.startswith(b"\x1a\x45\xdf\xa3")  # EBML: WebM

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from workers.browser.cdp_client import CdpClient, CdpError
+from workers.browser.page_recording import PageRecording
 from workers.browser.screencast import CastLimits, FrameSink
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,16 @@ class PageCast:
     """Casts the session's first page while ``viewers()`` says someone watches."""
 
     def __init__(
-        self, control: CdpClient, sink: FrameSink, viewers: Callable[[], Awaitable[int]], limits: CastLimits
+        self,
+        control: CdpClient,
+        sink: FrameSink,
+        viewers: Callable[[], Awaitable[int]],
+        limits: CastLimits,
+        recording: PageRecording | None = None,
     ) -> None:
         self.control, self.sink, self.viewers, self.limits = control, sink, viewers, limits
+        self.recording = recording  # when set, cast even unwatched: every frame may be recorded
+        self._watched = False
         self._session: str | None = None
         self._target: str | None = None
         self._window = (0.0, 0)  # start of the current second, bytes sent in it
@@ -41,8 +49,8 @@ class PageCast:
     async def run(self) -> None:
         while True:
             try:
-                watched = await self.viewers() > 0
-                if watched:
+                self._watched = await self.viewers() > 0
+                if self._watched or self.recording is not None:
                     await self._follow()
                 elif self._session is not None:
                     await self._stop()
@@ -97,6 +105,10 @@ class PageCast:
             self.control.send("Page.screencastFrameAck", {"sessionId": params.get("sessionId")}, session)
         )
         data = str(params.get("data", ""))
+        if self.recording is not None and self.recording.wants():
+            self._spawn(self.recording.add(data))
+        if not self._watched:
+            return
         now = time.monotonic()
         start, sent = self._window
         if now - start >= 1.0:
