@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import ConfigDict, Field, field_validator
 
-from shared.models import CustomProxy, WireModel
+from shared.models import CreateTaskRequest, CustomProxy, WireModel
 
 MAX_TIMEOUT_MIN = 240  # the contract's 4 hours; more is a 403
 UPLOAD_MAX_BYTES = 10 * 1024 * 1024  # the contract's sizeBytes maximum
@@ -58,9 +58,7 @@ class CreateBrowserSessionRequest(WireModel):
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None and len(value) > 10:
-            raise ValueError(f"at most 10 key-value pairs, got {len(value)}")
-        return value
+        return CreateTaskRequest._metadata(value)  # the same rule as a task's
 
 
 class BrowserSessionItemView(WireModel):
