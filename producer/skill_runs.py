@@ -80,8 +80,13 @@ class SkillRuns:
         deadline = time.monotonic() + self.settings.skill_execution_timeout_s + 30
         while True:
             record = await asyncio.to_thread(self.store.load, execution_id)
-            if record is None or record["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            if record is None or record["status"] in ("completed", "failed"):
                 return record or {}
+            if time.monotonic() > deadline:
+                reason = "no worker started the execution in time (is a worker consuming the agent queue?)"
+                if await asyncio.to_thread(self.store.give_up, execution_id, reason):
+                    return await asyncio.to_thread(self.store.load, execution_id) or {}
+                deadline += self.settings.skill_execution_timeout_s  # it started meanwhile: let it end
             await asyncio.sleep(POLL_S)
 
     def execution(

@@ -102,6 +102,7 @@ def session_keys(session_id: str) -> list[str]:
     return [
         session(session_id), session_tasks(session_id), session_state(session_id),
         live_token_of_session(session_id), public_share(session_id), session_custom_proxy(session_id),
+        uploads("session", session_id), upload_data("session", session_id),
     ]
 
 

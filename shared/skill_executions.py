@@ -23,6 +23,11 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
 return 1
 """
+_GIVE_UP = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'failed', 'success', '0', 'finished_at', ARGV[1], 'error', ARGV[2])
+return 1
+"""
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
@@ -45,6 +50,7 @@ class SkillExecutions:
         self.ttl_s = ttl_s
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
+        self._give_up = client.register_script(_GIVE_UP)
 
     def create(self, slug: str, params: dict[str, Any], owner: str | None, session_id: str | None) -> str:
         execution_id = str(uuid.uuid4())
@@ -88,6 +94,10 @@ class SkillExecutions:
             error or "",
         ]
         return bool(self._finish(keys=[execution_key(execution_id)], args=args))
+
+    def give_up(self, execution_id: str, reason: str) -> bool:
+        """An execution no worker started in time fails now (a late delivery then does nothing)."""
+        return bool(self._give_up(keys=[execution_key(execution_id)], args=[repr(time.time()), reason]))
 
     def load(self, execution_id: str) -> dict[str, Any] | None:
         raw = self._redis.hgetall(execution_key(execution_id))
