@@ -4,7 +4,8 @@ Executing runs an operator skill installed on the workers directly, in a fresh b
 context of the fleet (see :mod:`producer.skill_runs`). The hosted service's skill *authoring*
 (an LLM generating a skill from a goal, refining or rolling it back, cancelling a generation,
 editing or deleting it over HTTP) and its public marketplace have no counterpart here: skills
-are Python code the operator installs on workers. Those routes answer ``501`` with the reason.
+are Python code the operator installs on workers. Those routes answer ``400`` with the reason
+(a client error, not a server fault: the request asks for what this server does not offer).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import downloads
 from .auth import CallerDep
 from .deps import ProducerDep
 from .errors import responses
+from .schemas import ErrorDetail
 
 router = APIRouter(tags=["Skills"], responses=responses(401))
 
@@ -96,7 +98,7 @@ def _view(skill_id: UUID, record: dict[str, Any]) -> SkillExecutionView:
     )
 
 
-@router.post("/skills/{skill_id}/execute", summary="Execute Skill", responses=responses(400, 404, 422, 429))
+@router.post("/skills/{skill_id}/execute", summary="Execute Skill", responses=responses(400, 404))
 async def execute_skill(
     skill_id: UUID, body: ExecuteSkillRequest, caller: CallerDep, producer: ProducerDep
 ) -> ExecuteSkillResponse:
@@ -157,7 +159,7 @@ def execution_output(
 
 
 def _not_here(detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=501)
+    return JSONResponse({"detail": detail}, status_code=400)
 
 
 _NOT_SERVED = {
@@ -203,6 +205,11 @@ for (_method, _path), (_summary, _detail) in _NOT_SERVED.items():
         methods=[_method],
         summary=_summary,
         description=_detail,
-        responses={501: {"description": "Not available on a self-hosted server (the detail says why)"}},
+        responses={
+            400: {
+                "model": ErrorDetail,
+                "description": "Not available on a self-hosted server (the detail says why)",
+            }
+        },
         tags=["Marketplace"] if _path.startswith("/marketplace") else ["Skills"],
     )

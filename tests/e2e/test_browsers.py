@@ -30,6 +30,7 @@ from browser_use_sdk import BrowserUse
 from playwright.async_api import async_playwright
 
 from shared import keys
+from shared.browser_store import BrowserStore
 from tests.support.api import FULL_KEY, SCOPED_KEY_A, SCOPED_KEY_B, ApiServer, check_against_spec
 from tests.support.site import Site
 
@@ -44,6 +45,17 @@ CLICKER = """<!doctype html><html><head><title>Clicker</title></head><body>
 def client(api: ApiServer) -> Iterator[BrowserUse]:
     with BrowserUse(api_key=FULL_KEY, base_url=api.base) as sdk:
         yield sdk
+
+
+@pytest.fixture(autouse=True)
+def no_browser_left(redis_client: redis.Redis) -> Iterator[None]:
+    """Whatever a test asserts, the browser sessions it started stop with it: each holds a slot of the
+    shared test worker, and four left running would starve every later test."""
+    before = set(redis_client.zrange(keys.browsers_by(status="active"), 0, -1))
+    yield
+    store = BrowserStore(redis_client, 3600)
+    for browser_id in set(redis_client.zrange(keys.browsers_by(status="active"), 0, -1)) - before:
+        store.stop(str(browser_id), "stopped by the test's teardown")
 
 
 def wait_started(api: ApiServer, cdp_url: str, timeout: float = 60) -> dict[str, Any]:

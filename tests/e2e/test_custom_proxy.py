@@ -23,7 +23,7 @@ from playwright.async_api import async_playwright
 
 from tests.conftest import STRICT_QUEUE
 from tests.e2e.helpers import script_id
-from tests.e2e.test_browsers import wait_started
+from tests.e2e.test_browsers import no_browser_left, wait_started  # noqa: F401 (a fixture)
 from tests.support.api import FULL_KEY, ApiServer
 from tests.support.fake_llm import FakeLLM, step
 from tests.support.site import Site

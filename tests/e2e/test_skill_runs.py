@@ -82,5 +82,5 @@ def test_authoring_and_marketplace_say_why_they_are_not_served(api: ApiServer) -
             ("POST", "/marketplace/skills/x/execute"),
         ]:
             answer = http.request(method, path, json={})
-            assert answer.status_code == 501, (method, path, answer.text)
+            assert answer.status_code == 400, (method, path, answer.text)
             assert "self-hosted" in answer.json()["detail"], answer.text

@@ -26,7 +26,7 @@ from browser_use_sdk import BrowserUse, BrowserUseError
 
 from shared import keys
 from tests.e2e.helpers import script_id
-from tests.e2e.test_browsers import Cdp, wait_started
+from tests.e2e.test_browsers import Cdp, no_browser_left, wait_started  # noqa: F401 (a fixture)
 from tests.support.api import FULL_KEY, SCOPED_KEY_A, SCOPED_KEY_B, ApiServer
 from tests.support.fake_llm import Call, FakeLLM, step
 from tests.support.http_server import LocalServer

@@ -1,5 +1,5 @@
 """docs/api.md's coverage table names every path and method of the served contract, and says
-the truth about each: a "works" path is a route of the app, a "refused, 501" one answers 501
+the truth about each: a "works" path is a route of the app, a "refused, 400" one answers 400
 with a reason (not a bare 404)."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def contract() -> set[tuple[str, str]]:
 def test_the_table_covers_every_path_of_the_contract() -> None:
     rows = table()
     assert set(rows) == contract(), {"missing": contract() - set(rows), "extra": set(rows) - contract()}
-    assert all(status.startswith(("works", "refused, 501: ")) for status in rows.values()), rows
+    assert all(status.startswith(("works", "refused, 400: ")) for status in rows.values()), rows
 
 
 @pytest.fixture(scope="module")
@@ -56,4 +56,4 @@ def test_each_row_is_what_the_app_does(client: TestClient) -> None:
             answer = client.request(
                 method, "/api/v2" + concrete, headers={"X-Browser-Use-API-Key": "coverage-key"}, json={}
             )
-            assert answer.status_code == 501 and "self-hosted" in answer.json()["detail"], (method, path)
+            assert answer.status_code == 400 and "self-hosted" in answer.json()["detail"], (method, path)
