@@ -1,7 +1,7 @@
 """Benchmark browser sessions: start time, and what the cdpUrl relay adds to each CDP message.
 
 Run: ``PYTHONPATH=. python tests/benchmarks/bench_cdp.py [--out FILE] [--sessions N] [--calls N]``
-(needs Redis and Chromium). A real worker subprocess and a real uvicorn API: ``start`` is the time
+(needs Redis and Chromium; ``REDIS_URL`` picks the database, for the API and the worker alike). A real worker subprocess and a real uvicorn API: ``start`` is the time
 from ``POST /browsers`` to its ``/json/version`` answering (queue, worker slot, Chromium launch,
 relay registration). Then, on one page, sequential round trips of ``Runtime.evaluate("1+1")``
 (small messages) and ``Page.captureScreenshot`` (a ~100 kB answer), through the ``cdpUrl``
@@ -37,6 +37,16 @@ from tests.support.workers import WorkerProcess  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results.json"
 PAGE = "data:text/html,<title>bench</title><h1>" + "lorem ipsum " * 400 + "</h1>"
+
+
+def _wait_started(cdp_url: str, timeout: float = 120) -> httpx.Response:
+    """``{cdpUrl}/json/version`` once the browser is up (bounded: a bench must stop by itself)."""
+    deadline = time.monotonic() + timeout
+    while (version := httpx.get(cdp_url + "/json/version")).status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the browser did not start in {timeout}s: {version.text}")
+        time.sleep(0.01)
+    return version
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -98,9 +108,10 @@ def main() -> None:
         "BROWSERFLEET_BROWSER_DATA_DIR": str(data_dir),
         "BROWSERFLEET_LEASE_TTL_S": "10",
     }
-    env["REDIS_URL"] = os.environ.get("REDIS_URL", env["REDIS_URL"])
+    settings = api_settings(Settings(), queue=queue)
+    env["REDIS_URL"] = settings.redis_url  # the worker and the API share one database
     worker = WorkerProcess(env, queue, data_dir / "worker.log", concurrency=2)
-    server = ApiServer(api_settings(Settings(), queue=queue)).start()
+    server = ApiServer(settings).start()
     results: dict[str, Any] = {}
     try:
         with httpx.Client(
@@ -110,14 +121,12 @@ def main() -> None:
             for _ in range(args.sessions):
                 started = time.perf_counter()
                 created = http.post("/browsers", json={"timeout": 5}).json()
-                while httpx.get(created["cdpUrl"] + "/json/version").status_code != 200:
-                    time.sleep(0.01)
+                _wait_started(created["cdpUrl"])
                 starts.append(time.perf_counter() - started)
                 http.patch(f"/browsers/{created['id']}", json={"action": "stop"})
             results["start"] = _stats(starts)
             created = http.post("/browsers", json={"timeout": 10}).json()
-            while (version := httpx.get(created["cdpUrl"] + "/json/version")).status_code != 200:
-                time.sleep(0.05)
+            version = _wait_started(created["cdpUrl"])
             relayed = version.json()["webSocketDebuggerUrl"]
             port_file = next(data_dir.glob("bf-browser-*/profile/DevToolsActivePort"))
             port, path = port_file.read_text().split()
