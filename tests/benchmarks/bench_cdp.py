@@ -3,11 +3,12 @@
 Run: ``PYTHONPATH=. python tests/benchmarks/bench_cdp.py [--out FILE] [--sessions N] [--calls N]``
 (needs Redis and Chromium; ``REDIS_URL`` picks the database, for the API and the worker alike).
 A real worker subprocess and a real uvicorn API: ``start`` is the time from ``POST /browsers``
-to its ``/json/version`` answering (queue, worker slot, Chromium launch, relay registration). Then, on one page, sequential round trips of ``Runtime.evaluate("1+1")``
-(small messages) and ``Page.captureScreenshot`` (a ~100 kB answer), through the ``cdpUrl``
-(client → API → worker relay, filtered → Chromium) and, for comparison, straight to Chromium's
-DevTools port on the worker (read from its data directory: the port callers never get).
-Results are merged into ``tests/benchmarks/results.json`` under ``"cdp"``.
+to its ``/json/version`` answering (queue, worker slot, Chromium launch, relay registration).
+Then, on one page, sequential round trips of ``Runtime.evaluate("1+1")`` (small messages) and
+``Page.captureScreenshot`` (a ~100 kB answer), through the ``cdpUrl`` (client → API → worker
+relay, filtered → Chromium) and, for comparison, straight to Chromium's DevTools port on the
+worker (read from its data directory: the port callers never get). Results are merged into
+``tests/benchmarks/results.json`` under ``"cdp"``.
 """
 
 from __future__ import annotations
