@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 from pydantic import ValidationError
 
-from shared import crypto, proxies
+from shared import crypto, custom_proxies, proxies
 from shared.broker import BrokerQueues
 from shared.browser_models import (
     MAX_TIMEOUT_MIN,
@@ -44,7 +44,7 @@ from .profiles import Profiles
 BrowserPayload = CreateBrowserSessionRequest | Mapping[str, Any] | None
 
 
-def custom_proxy_token(proxy: Any, settings: Settings, field: str) -> tuple[str | None, bool]:
+def custom_proxy_token(proxy: Any, settings: Settings, field: str, owner: str) -> tuple[str | None, bool]:
     """A ``customProxy`` encrypted for the record (and its ``ignoreCertErrors``), or a 422 naming ``field``.
 
     Only syntax is checked here; the worker checks the proxy's address against its network policy.
@@ -56,7 +56,7 @@ def custom_proxy_token(proxy: Any, settings: Settings, field: str) -> tuple[str 
         raise SessionValidationError(
             [{"loc": [field, "host"], "msg": "a host name or address, nothing else", "type": "value_error"}]
         )
-    if not settings.secrets_key:
+    if not crypto.key_list(settings.secrets_key):
         raise SessionValidationError([{"loc": [field], "msg": crypto.MISSING_KEY, "type": "secrets_key"}])
     data = {
         "host": host.strip("[]"),
@@ -65,7 +65,8 @@ def custom_proxy_token(proxy: Any, settings: Settings, field: str) -> tuple[str 
         "password": proxy.password,
         "ignoreCertErrors": proxy.ignore_cert_errors,
     }
-    return crypto.encrypt_json(data, settings.secrets_key), proxy.ignore_cert_errors
+    token = crypto.encrypt_json(data, settings.secrets_key, purpose=custom_proxies.PURPOSE, owner=owner)
+    return token, proxy.ignore_cert_errors
 
 
 def _bracketed_ip(host: str) -> bool:
@@ -108,7 +109,10 @@ class Browsers:
         limit = self.settings.max_active_browsers
         if limit > 0 and self.count_active(owner) >= limit:
             raise TooManySessionsError()
-        token, ignore_certs = custom_proxy_token(request.custom_proxy, self.settings, "customProxy")
+        browser_id = uuid.uuid4()  # the customProxy token is bound to it
+        token, ignore_certs = custom_proxy_token(
+            request.custom_proxy, self.settings, "customProxy", str(browser_id)
+        )
         country = None
         if token is None:
             try:
@@ -121,6 +125,7 @@ class Browsers:
                 ) from None
         self.admission.check(1)
         record = BrowserRecord.new(
+            id=browser_id,
             owner=owner,
             timeout_min=request.timeout,
             screen_width=request.browser_screen_width,

@@ -13,6 +13,7 @@
     ├── SessionBusyError      the session already runs a task
     ├── TooManySessionsError  the limit of active sessions is reached
     ├── ProfileNotFoundError  no profile with that id (or not yours)
+    ├── ProfileLimitError     the key holds as many profiles as it may
     ├── BrowserTimeoutLimitError  a browser session asked for more than 240 minutes (HTTP 403)
     ├── UploadError           an upload was refused (unsupported type, bad name, too large, used URL)
     └── SkillExecutionError   a skill cannot be executed here (unknown, invalid parameters, not servable)
@@ -111,6 +112,14 @@ class TooManySessionsError(ProducerError):
         super().__init__(
             "Too many concurrent active sessions. "
             "Please wait for one to finish, kill one, or upgrade your plan."
+        )
+
+
+class ProfileLimitError(ProducerError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This API key already has {limit} profiles, the most it may hold "
+            "(BROWSERFLEET_MAX_PROFILES_PER_KEY); delete one first."
         )
 
 

@@ -81,13 +81,15 @@ class Sessions:
         limit = self.settings.max_active_sessions
         if limit > 0 and self.count_active(owner) >= limit:
             raise TooManySessionsError()
-        proxy_token, _ = custom_proxy_token(request.custom_proxy, self.settings, "customProxy")
+        custom = request.custom_proxy is not None
         explicit = "proxy_country_code" in request.model_fields_set
         try:  # a custom proxy replaces the country's
-            country = None if proxy_token else self.proxy_table.choose(request.proxy_country_code, explicit)
+            country = None if custom else self.proxy_table.choose(request.proxy_country_code, explicit)
         except ProxyConfigError as exc:
             raise SessionValidationError([_proxy_error(["proxyCountryCode"], exc)]) from None
         record = SessionRecord.new(request, owner=owner, proxy_country=country)
+        proxy_token, _ = custom_proxy_token(request.custom_proxy, self.settings, "customProxy",
+                                            str(record.id))
         if proxy_token:
             self.stores.custom_proxies.keep(str(record.id), proxy_token)
         self.store.create(record)
@@ -131,18 +133,21 @@ class Sessions:
         return self.get(record.id, owner=owner)
 
     def delete(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
-        """Stop the session and remove it with every record of its tasks; their live links and
-        the session's public share stop working at once."""
+        """Stop the session and remove it with every record of its tasks.
+
+        Their live links and the session's public share stop working at once and open viewers
+        are told: each record goes in one step with the grants it owns (a link can neither
+        outlive it nor be made for it meanwhile). A running task stops before its next move:
+        the worker stops when the record it runs is gone, and a queued one is never started.
+        """
         record = self.record(session_id, owner)
         sid = str(record.id)
-        running = self.store.stop(sid)
+        running = self.store.stop(sid)  # first: no new task can claim the session
         if running:
             halt_task(self.stores, running)
         for task_id in self.store.task_ids(sid):
             self.stores.tasks.delete(task_id, sid)
-            self.stores.live.revoke_all(task_id=task_id)
         self.store.delete(sid)
-        self.stores.live.revoke_all(session_id=sid)
 
     def count_active(self, owner: str | None = None) -> int:
         """Active sessions (of ``owner``): those filed as active, settled as they are read."""

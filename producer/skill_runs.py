@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -28,6 +29,11 @@ from .errors import SessionStoppedError, SkillExecutionError, TaskValidationErro
 from .sessions import Sessions
 
 POLL_S = 0.1
+MayUse = Callable[[str], bool]  # whether the caller may use a skill (by slug)
+
+
+def _anyone(slug: str) -> bool:
+    return True
 
 
 class SkillRuns:
@@ -38,11 +44,12 @@ class SkillRuns:
         self.sessions = sessions
         self.celery = celery
 
-    def skill(self, skill_id: str | uuid.UUID) -> dict[str, Any]:
-        """The published manifest of a skill, by its UUID or slug (404 when unknown)."""
+    def skill(self, skill_id: str | uuid.UUID, may_use: MayUse = _anyone) -> dict[str, Any]:
+        """The published manifest of a skill, by its UUID or slug; 404 when unknown, or not one the
+        caller may use (skills bound to scoped keys: ``BROWSERFLEET_API_KEY_SKILLS``)."""
         for entry in self.stores.skills.all():
             slug = str(entry.get("id", ""))
-            if str(skill_id) in (slug, str(skill_uuid(slug))):
+            if str(skill_id) in (slug, str(skill_uuid(slug))) and may_use(slug):
                 return entry
         raise SkillExecutionError("Skill not found", 404)
 
@@ -53,9 +60,10 @@ class SkillRuns:
         session_id: uuid.UUID | None,
         *,
         owner: str | None = None,
+        may_use: MayUse = _anyone,
     ) -> str:
         """Validate and enqueue one execution; its id."""
-        entry = self.skill(skill_id)
+        entry = self.skill(skill_id, may_use)
         params = params or {}
         errors = [
             {"loc": ["parameters", *e.absolute_path], "msg": e.message, "type": "skill_parameters"}
@@ -90,9 +98,13 @@ class SkillRuns:
             await asyncio.sleep(POLL_S)
 
     def execution(
-        self, skill_id: str | uuid.UUID, execution_id: str | uuid.UUID, owner: str | None
+        self,
+        skill_id: str | uuid.UUID,
+        execution_id: str | uuid.UUID,
+        owner: str | None,
+        may_use: MayUse = _anyone,
     ) -> dict[str, Any]:
-        entry = self.skill(skill_id)
+        entry = self.skill(skill_id, may_use)
         record = self.store.load(str(execution_id))
         if (
             record is None
@@ -103,8 +115,13 @@ class SkillRuns:
         return record
 
     def list(
-        self, skill_id: str | uuid.UUID, owner: str | None, page_size: int, page_number: int
+        self,
+        skill_id: str | uuid.UUID,
+        owner: str | None,
+        page_size: int,
+        page_number: int,
+        may_use: MayUse = _anyone,
     ) -> tuple[list[dict[str, Any]], int]:
-        entry = self.skill(skill_id)
+        entry = self.skill(skill_id, may_use)
         ids, total = self.store.page(str(entry["id"]), owner, page_size, page_number)
         return [r for r in (self.store.load(i) for i in ids) if r is not None], total

@@ -90,7 +90,7 @@ class BrowserRecord(BaseModel):
     def new(cls, *, owner: str | None, timeout_min: int, **fields: Any) -> BrowserRecord:
         now = datetime.now(UTC)
         return cls(
-            id=uuid4(),
+            id=fields.pop("id", None) or uuid4(),
             owner=owner,
             started_at=now,
             timeout_at=now + timedelta(minutes=timeout_min),

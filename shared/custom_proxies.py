@@ -12,6 +12,8 @@ import redis
 
 from shared import keys
 
+PURPOSE = "custom-proxy"  # the crypto purpose of a customProxy token (its owner: the session or browser id)
+
 
 class CustomProxies:
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:

@@ -83,12 +83,14 @@ async def run_record(
     try:  # what the task needs before a browser opens; a fault here fails it at once
         llm = _llm_client(request, settings)
         token = record.secrets_token
-        secrets = crypto.decrypt_json(token, settings.secrets_key) if token else {}
+        secrets = crypto.decrypt_json(token, settings.secrets_key, purpose=crypto.TASK_SECRETS,
+                                      owner=str(record.id)) if token else {}
         files = TaskFiles(hooks.tasks, hooks.task_id, settings.output_file_max_bytes)
         skills = skill_actions(get_registry(), request.skill_ids, files)
         vault = await task_vault(request, secrets, settings)
         custom = await asyncio.to_thread(hooks.stores.custom_proxies.token, str(record.session_id))
-        upstream, ignore_certs = await chosen_upstream(custom, record.proxy_country_code, settings)
+        upstream, ignore_certs = await chosen_upstream(custom, record.proxy_country_code, settings,
+                                                       str(record.session_id))
         guard = guard_for(request.allowed_domains, settings, upstream)
     except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)

@@ -56,10 +56,11 @@ class BrowserProfile:
 
     def __init__(self, stores: Stores, profile_id: str | None, settings: Settings) -> None:
         self.stores = stores
-        self.profile_id = profile_id if settings.secrets_key else None
+        usable = bool(crypto.key_list(settings.secrets_key))
+        self.profile_id = profile_id if usable else None
         self.key = settings.secrets_key
         self.origins: list[Any] = []
-        if profile_id and not settings.secrets_key:
+        if profile_id and not usable:
             log.warning("profile %s not used: no BROWSERFLEET_SECRETS_KEY", profile_id)
 
     async def load(self, control: CdpClient) -> None:
@@ -67,7 +68,11 @@ class BrowserProfile:
             return
         token = await asyncio.to_thread(self.stores.profiles.state_token, self.profile_id)
         try:
-            state = crypto.decrypt_json(token, self.key) if token else {}
+            state = (
+                crypto.decrypt_json(token, self.key, purpose=crypto.PROFILE_STATE, owner=self.profile_id)
+                if token
+                else {}
+            )
         except crypto.SecretsKeyError as exc:
             log.warning("profile %s unreadable (%s); starting without it", self.profile_id, exc)
             return
@@ -87,7 +92,7 @@ class BrowserProfile:
             log.warning("profile %s not saved: %s", self.profile_id, exc)
             return
         state: dict[str, object] = {"cookies": [_from_cdp(c) for c in cookies], "origins": self.origins}
-        token = crypto.encrypt_json(state, self.key)
+        token = crypto.encrypt_json(state, self.key, purpose=crypto.PROFILE_STATE, owner=self.profile_id)
         await asyncio.to_thread(
             self.stores.profiles.save_state, self.profile_id, token, cookie_domains(state)
         )

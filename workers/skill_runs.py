@@ -115,7 +115,7 @@ async def _session_upstream(
         return None, False
     session = await asyncio.to_thread(all_stores.sessions.load, session_id)
     custom = await asyncio.to_thread(all_stores.custom_proxies.token, session_id)
-    return await chosen_upstream(custom, session.proxy_country if session else None, settings)
+    return await chosen_upstream(custom, session.proxy_country if session else None, settings, session_id)
 
 
 async def _no_extract(query: str, page_text: str) -> str:

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from shared.browser_models import BrowserSessionStatus
 from shared.browser_store import BrowserRecord
-from shared.live import LiveFeed
+from shared.live import LiveChannels
 
 from .deps import ProducerDep
 
@@ -84,24 +84,26 @@ async def events(token: str, producer: ProducerDep) -> StreamingResponse:
 
 
 async def _stream(producer: ProducerDep, browser_id: str) -> AsyncIterator[str]:
-    feed, links, store = LiveFeed(producer.settings.redis_url), producer.stores.live, producer.stores.browsers
+    """One viewer's frames. Its own subscription: a browser session's viewers are its owner's few
+    (the task viewers' per-process hub serves crowds of share viewers)."""
+    channels, store = LiveChannels(producer.settings.redis_url), producer.stores.browsers
     viewer, beat_s = uuid.uuid4().hex, max(0.2, producer.settings.live_heartbeat_s)
     loop = asyncio.get_running_loop()
     try:
-        await feed.watch(browser_id)
+        await channels.subscribe(LiveChannels.task_channel(browser_id))
         yield f"data: {json.dumps({'type': 'hello'})}\n\n"
-        last = await feed.last_frame(browser_id)
+        last = await channels.last_frame(browser_id)
         if last:
             yield f"data: {last}\n\n"
         next_beat = next_check = 0.0
         while True:
-            frame = await feed.next_frame(POLL_S)
-            if frame is not None:
-                yield f"data: {frame}\n\n"
+            message = await channels.next_message(POLL_S)
+            if message is not None:
+                yield f"data: {message[1]}\n\n"
             now = loop.time()
             if now >= next_beat:
                 next_beat = now + beat_s
-                await asyncio.to_thread(links.beat, browser_id, viewer, beat_s * 3)
+                await channels.beat({browser_id: [viewer]}, beat_s * 3)
             if now >= next_check:
                 next_check = now + POLL_S
                 status, _ = await asyncio.to_thread(store.state, browser_id)
@@ -110,6 +112,6 @@ async def _stream(producer: ProducerDep, browser_id: str) -> AsyncIterator[str]:
                     return
     finally:
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(links.leave, browser_id, viewer)
+            await asyncio.shield(channels.leave(browser_id, viewer))
         with contextlib.suppress(Exception):
-            await asyncio.shield(feed.close())
+            await asyncio.shield(channels.close())

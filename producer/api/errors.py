@@ -19,6 +19,7 @@ from starlette.routing import Match
 from producer.errors import (
     BrowserTimeoutLimitError,
     EnqueueError,
+    ProfileLimitError,
     ProfileNotFoundError,
     QueueFullError,
     SessionBusyError,
@@ -42,6 +43,7 @@ _UNPARSABLE = "There was an error parsing the body"  # FastAPI's 400 when a body
 _PLAIN: dict[type[Exception], int] = {
     SessionNotFoundError: 404,
     ProfileNotFoundError: 404,
+    ProfileLimitError: 402,  # the v2 contract's answer for "no more profiles"
     SessionStoppedError: 400,
     SessionBusyError: 400,
     TooManySessionsError: 429,

@@ -107,7 +107,12 @@ async def execute_skill(
 
     runs = producer.skill_runs
     execution_id = await asyncio.to_thread(
-        runs.start, skill_id, body.parameters, body.session_id, owner=caller.owner
+        runs.start,
+        skill_id,
+        body.parameters,
+        body.session_id,
+        owner=caller.owner,
+        may_use=caller.may_use_skill,
     )
     record = await runs.outcome(execution_id)
     if record.get("status") not in ("completed", "failed"):
@@ -133,7 +138,9 @@ def list_executions(
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
     page_number: Annotated[int, Query(alias="pageNumber", ge=1)] = 1,
 ) -> SkillExecutionListResponse:
-    records, total = producer.skill_runs.list(skill_id, caller.owner, page_size, page_number)
+    records, total = producer.skill_runs.list(
+        skill_id, caller.owner, page_size, page_number, caller.may_use_skill
+    )
     return SkillExecutionListResponse(
         items=[_view(skill_id, r) for r in records],
         total_items=total,
@@ -151,7 +158,7 @@ def execution_output(
     skill_id: UUID, execution_id: UUID, request: Request, caller: CallerDep, producer: ProducerDep
 ) -> SkillExecutionOutputResponse:
     """A short-lived URL (served here) of the execution's output, as JSON."""
-    record = producer.skill_runs.execution(skill_id, execution_id, caller.owner)
+    record = producer.skill_runs.execution(skill_id, execution_id, caller.owner, caller.may_use_skill)
     if record["status"] != "completed":
         return JSONResponse({"detail": "This execution has no output"}, status_code=404)  # type: ignore[return-value]
     url = downloads.issue(request, producer, {"kind": "skill-output", "id": str(execution_id)})

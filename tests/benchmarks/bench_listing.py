@@ -1,7 +1,8 @@
 """Benchmark listing with a million tasks: ``GET /tasks?pageSize=10`` must cost O(page).
 
-Run: ``PYTHONPATH=. python tests/benchmarks/bench_listing.py [--out FILE] [--records N] [--db D]``.
-Fills Redis database ``--db`` (default 4, emptied before and after) with N small task records,
+Run: ``PYTHONPATH=. python tests/benchmarks/bench_listing.py [--out FILE] [--records N]``.
+Starts a ``redis-server`` of its own on a free port (nothing of yours is touched) and fills it
+with N small task records,
 written as the producer writes them (record hash + the global, owner, status and
 owner-status indexes), pipelined; then a real uvicorn API over that database answers
 ``GET /tasks`` at page 1 and page 1,000, unfiltered, by owner (a scoped key) and by status.
@@ -15,6 +16,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -31,6 +33,7 @@ from shared.models import TaskStatus  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.task_store import TaskRecord, TaskStore  # noqa: E402
 from tests.support.api import FULL_KEY, SCOPED_KEY_A, ApiServer, api_settings  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results.json"
 STATUSES = (TaskStatus.finished,) * 3 + (TaskStatus.failed, TaskStatus.created)
@@ -85,14 +88,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--db", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
 
     base = Settings()
-    url = base.redis_url.rsplit("/", 1)[0] + f"/{args.db}"
+    redis_server = RedisServer(Path(tempfile.mkdtemp(prefix="bench-listing-")), appendonly=False)
+    redis_server.start()
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
     client = redis.Redis.from_url(url)
-    client.flushdb()
     before = int(client.info("memory")["used_memory"])
     settings = api_settings(base, redis_url=url, broker_url=None, result_backend=None,
                             queue=f"bf-bench-{uuid.uuid4().hex[:6]}", max_queued_tasks=0)
@@ -115,7 +118,7 @@ def main() -> None:
                 server, FULL_KEY, {"pageSize": 10, "pageNumber": page, "filterBy": "failed"}, args.rounds)
     finally:
         server.stop()
-        client.flushdb()
+        redis_server.stop()
     print(json.dumps(results, indent=2))
     merged = json.loads(args.out.read_text()) if args.out.exists() else {}
     merged["listing"] = results

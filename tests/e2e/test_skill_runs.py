@@ -7,12 +7,13 @@ they are not served.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from browser_use_sdk import BrowserUse, BrowserUseError
 
-from tests.support.api import FULL_KEY, SCOPED_KEY_A, SCOPED_KEY_B, ApiServer
+from tests.support.api import FULL_KEY, SCOPED_KEY_A, SCOPED_KEY_B, ApiServer, api_settings
 from tests.support.site import Site
 
 
@@ -55,21 +56,43 @@ def test_parameters_policy_and_failures(client: BrowserUse, api: ApiServer, site
     assert missing.value.status_code == 404
 
 
-def test_executions_are_per_key(api: ApiServer, site: Site) -> None:
-    with api.client(SCOPED_KEY_A) as mine, api.client(SCOPED_KEY_B) as theirs:
-        sid = next(
-            s["id"]
-            for s in mine.get("/skills", params={"pageSize": 100}).json()["items"]
-            if s["slug"] == "page_title"
-        )
-        done = mine.post(f"/skills/{sid}/execute", json={"parameters": {}}).json()
-        assert done["success"] is True and done["result"]["url"] == "about:blank"
-        newest = mine.get(f"/skills/{sid}/executions").json()["items"][0]
-        assert newest["id"] == done["executionId"]
-        assert done["executionId"] not in [
-            e["id"] for e in theirs.get(f"/skills/{sid}/executions").json()["items"]
-        ]
-        assert theirs.get(f"/skills/{sid}/executions/{done['executionId']}/output").status_code == 404
+def test_executions_are_per_key_and_bound_skills_only(settings: Any, worker: Any, site: Site) -> None:
+    """A scoped key executes only the skills bound to it (``BROWSERFLEET_API_KEY_SKILLS``) and sees only
+    its own executions."""
+    server = ApiServer(api_settings(settings, api_key_skills={SCOPED_KEY_A: ["page_title"]})).start()
+    try:
+        with (
+            server.client(SCOPED_KEY_A) as mine,
+            server.client(SCOPED_KEY_B) as theirs,
+            server.client() as admin,
+        ):
+            sid = next(
+                s["id"]
+                for s in admin.get("/skills", params={"pageSize": 100}).json()["items"]
+                if s["slug"] == "page_title"
+            )
+            done = mine.post(f"/skills/{sid}/execute", json={"parameters": {}}).json()
+            assert done["success"] is True and done["result"]["url"] == "about:blank"
+            newest = mine.get(f"/skills/{sid}/executions").json()["items"][0]
+            assert newest["id"] == done["executionId"]
+            assert (
+                theirs.post(f"/skills/{sid}/execute", json={"parameters": {}}).status_code == 404
+            )  # not bound
+            assert theirs.get(f"/skills/{sid}/executions").status_code == 404
+            assert done["executionId"] in [
+                e["id"] for e in admin.get(f"/skills/{sid}/executions").json()["items"]
+            ]
+            other = next(
+                s["id"]
+                for s in admin.get("/skills", params={"pageSize": 100}).json()["items"]
+                if s["slug"] == "visit_and_read"
+            )
+            assert (
+                mine.post(f"/skills/{other}/execute", json={"parameters": {"url": site.url}}).status_code
+                == 404
+            )
+    finally:
+        server.stop()
 
 
 def test_authoring_and_marketplace_say_why_they_are_not_served(api: ApiServer) -> None:

@@ -20,19 +20,26 @@ from producer import Producer
 from shared import keys
 from shared.models import SessionStatus, TaskStatus
 from shared.task_store import utcnow
-from tests.conftest import TEST_REDIS_URL
+from tests.support.redis_server import RedisServer
 
 OWNERS = ("owner-a", "owner-b")
 
 
-@pytest.fixture
-def own_db(settings: Any) -> Iterator[redis.Redis]:
-    """The Redis database after the test run's one, emptied: listings here see only this test's tasks."""
-    base, db = TEST_REDIS_URL.rsplit("/", 1)
-    client = redis.Redis.from_url(f"{base}/{(int(db) + 1) % 16}", decode_responses=True)
-    client.flushdb()
+@pytest.fixture(scope="module")
+def own_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
+    """A ``redis-server`` of this module's own: listings here see only this test's tasks, and
+    emptying it touches no other test's (or engineer's) database."""
+    server = RedisServer(tmp_path_factory.mktemp("listing-redis"))
+    server.start()
+    client = redis.Redis(port=server.port, decode_responses=True)
     yield client
-    client.flushdb()
+    client.close()
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty(own_db: redis.Redis) -> None:
+    own_db.flushdb()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import crypto
+from shared import crypto, custom_proxies
 from shared.settings import Settings
 from workers.browser.resolver import CachingResolver, ResolveError
 from workers.browser.upstream import Upstream, UpstreamError, upstream_for
@@ -45,14 +45,16 @@ async def custom_upstream(proxy: dict[str, Any], policy: NetworkPolicy) -> Upstr
 
 
 async def chosen_upstream(
-    custom_token: str | None, country: str | None, settings: Settings
+    custom_token: str | None, country: str | None, settings: Settings, owner: str
 ) -> tuple[Upstream | None, bool]:
     """The session's upstream: its own proxy (checked), else its country's, else none; and whether
     TLS errors are to be ignored (the caller's proxy intercepts TLS). Raises :class:`UpstreamError`."""
     if not custom_token:
         return await upstream_for(country, settings), False
     try:
-        proxy = crypto.decrypt_json(custom_token, settings.secrets_key)
+        proxy = crypto.decrypt_json(
+            custom_token, settings.secrets_key, purpose=custom_proxies.PURPOSE, owner=owner
+        )
         policy = NetworkPolicy.from_entries(settings.allow_private_networks, settings.allowed_networks)
     except (crypto.SecretsKeyError, ValueError) as exc:
         raise UpstreamError(f"customProxy unusable on this worker: {exc}") from None
