@@ -69,6 +69,7 @@ bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_guard.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_api.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_live.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_cdp.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_live_crowd.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_producer.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_listing.py --out tests/benchmarks/results.json

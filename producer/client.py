@@ -45,6 +45,7 @@ from shared.task_queue import AccountRefusedError, ListPublisher, NewTask, OneOf
 from shared.task_store import TaskRecord
 
 from .admission import Admission
+from .browsers import Browsers
 from .budgets import Budgets
 from .enqueue import CeleryPublisher, Enqueuer, Publisher, RedisListPublisher
 from .errors import (
@@ -56,7 +57,10 @@ from .errors import (
 )
 from .live import Live
 from .profiles import Profiles
+from .purge import purge_session
 from .sessions import Sessions, halt_task
+from .skill_runs import SkillRuns
+from .uploads import Uploads
 from .webhooks import Webhooks
 from .wire import WireFormat
 
@@ -79,6 +83,9 @@ class Producer:
         self.live = Live(self.settings, self.stores.live, self.store, self.sessions)
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
+        self.browsers = Browsers(self.settings, self.stores, self.profiles, self.celery, lambda: self.broker)
+        self.uploads = Uploads(self.settings, self.stores, self.sessions, self.browsers)
+        self.skill_runs = SkillRuns(self.settings, self.stores, self.sessions, self.celery)
 
     @cached_property
     def broker(self) -> BrokerQueues:
@@ -349,6 +356,10 @@ class Producer:
         self.sessions.stop(record.session_id)
         halt_task(self.stores, str(record.id))
         return self.get_task(record.id)
+
+    def purge_session(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
+        """Remove every stored trace of a session (see :mod:`producer.purge`); 404 if not ``owner``'s."""
+        purge_session(self.sessions, self.stores, self.celery, session_id, owner)
 
     def list_skills(self) -> list[dict[str, Any]]:
         """The skill registry as workers published it (id, title, description, parameter schema)."""

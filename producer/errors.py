@@ -17,7 +17,10 @@
     ├── TooManySessionsError  the limit of active sessions is reached
     │   └── TooManyActiveTasksError  the API key's queued + running tasks are at its limit
     ├── ProfileNotFoundError  no profile with that id (or not yours)
-    └── ProfileLimitError     the key holds as many profiles as it may
+    ├── ProfileLimitError     the key holds as many profiles as it may
+    ├── BrowserTimeoutLimitError  a browser session asked for more than 240 minutes (HTTP 403)
+    ├── UploadError           an upload was refused (unsupported type, bad name, too large, used URL)
+    └── SkillExecutionError   a skill cannot be executed here (unknown, invalid parameters, not servable)
 
 The session errors' messages are the v2 API's own, word for word.
 """
@@ -159,6 +162,27 @@ class TooManyActiveTasksError(TooManySessionsError):
 class ProfileNotFoundError(ProducerError, LookupError):
     def __init__(self) -> None:
         super().__init__("Profile not found")
+
+
+class BrowserTimeoutLimitError(ProducerError):
+    def __init__(self) -> None:
+        super().__init__("Maximum session timeout is 4 hours (240 minutes).")
+
+
+class UploadError(ProducerError, ValueError):
+    """An upload refused; ``status`` is the HTTP status that says why (400, 404, 410, 413, 415)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class SkillExecutionError(ProducerError):
+    """A skill execution refused; ``status`` is its HTTP status (400, 404, 501)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 def _path(loc: Any) -> str:

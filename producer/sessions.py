@@ -32,6 +32,7 @@ from shared.stores import Stores
 from shared.task_queue import OneOffSession
 from shared.task_store import utcnow
 
+from .browsers import custom_proxy_token
 from .budgets import Budgets
 from .errors import (
     SessionBusyError,
@@ -89,12 +90,17 @@ class Sessions:
         if limit > 0 and self.count_active(owner) >= limit:
             raise TooManySessionsError()
         self.budgets.check_spendable(account)
+        custom = request.custom_proxy is not None
         explicit = "proxy_country_code" in request.model_fields_set
-        try:
-            country = self.proxy_table.choose(request.proxy_country_code, explicit)
+        try:  # a custom proxy replaces the country's
+            country = None if custom else self.proxy_table.choose(request.proxy_country_code, explicit)
         except ProxyConfigError as exc:
             raise SessionValidationError([_proxy_error(["proxyCountryCode"], exc)]) from None
         record = SessionRecord.new(request, owner=owner, proxy_country=country)
+        proxy_token, _ = custom_proxy_token(request.custom_proxy, self.settings, "customProxy",
+                                            str(record.id))
+        if proxy_token:
+            self.stores.custom_proxies.keep(str(record.id), proxy_token)
         self.store.create(record)
         return record.item()
 
@@ -224,12 +230,6 @@ def _validate_session(payload: SessionPayload) -> CreateSessionRequest:
             request = CreateSessionRequest.model_validate(dict(payload or {}))
     except ValidationError as exc:
         raise SessionValidationError(field_errors(exc)) from None
-    if request.custom_proxy is not None:
-        raise SessionValidationError([{
-            "loc": ["customProxy"],
-            "msg": "custom proxies are not supported by this server (browsers connect directly)",
-            "type": "unsupported",
-        }])
     return request
 
 

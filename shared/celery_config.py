@@ -17,6 +17,8 @@ from shared.settings import Settings
 RUN_TASK = "browserfleet.run_task"
 JUDGE_TASK = "browserfleet.judge_task"
 WEBHOOK_TASK = "browserfleet.deliver_webhooks"
+BROWSER_TASK = "browserfleet.browser_session"
+SKILL_TASK = "browserfleet.skill_execution"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -73,6 +75,8 @@ def _common(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.hard_time_limit_s,
         "task_routes": {
             RUN_TASK: {"queue": settings.queue},
+            BROWSER_TASK: {"queue": settings.queue},
+            SKILL_TASK: {"queue": settings.queue},
             JUDGE_TASK: {"queue": settings.judge_queue},
             WEBHOOK_TASK: {"queue": settings.webhook_queue},
         },

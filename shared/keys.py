@@ -101,7 +101,8 @@ def session_keys(session_id: str) -> list[str]:
     """All keys that belong to one session itself (its tasks have their own)."""
     return [
         session(session_id), session_tasks(session_id), session_state(session_id),
-        live_token_of_session(session_id), public_share(session_id),
+        live_token_of_session(session_id), public_share(session_id), session_custom_proxy(session_id),
+        uploads("session", session_id), upload_data("session", session_id),
     ]
 
 
@@ -233,3 +234,81 @@ def llm_bucket(bucket: str, part: str) -> str:
     """One fleet-wide LLM rate-limit bucket's ``requests``/``tokens`` log (zsets), ``token-sum``
     (string) or ``cooldown`` (string: until when a provider's 429 asked everyone to wait)."""
     return f"{PREFIX}:llm:{bucket}:{part}"
+# -- browser sessions (/browsers), uploads (issue 24) -------------------------------
+
+BROWSER_INDEX = f"{PREFIX}:browsers"  # zset: browser session id -> created timestamp
+# The same indexes as sessions:
+# {BROWSERS_BY}owner:{owner}, ...status:{active|stopped}, ...owner:{o}:status:{s}
+BROWSERS_BY = f"{PREFIX}:browsers:"
+BROWSERS_RUNNING = f"{PREFIX}:browsers-running"  # zset: browser id -> start time, while a worker holds it
+
+
+def browsers_by(*, owner: str | None = None, status: str | None = None) -> str:
+    """Zset: the browser sessions of one owner and/or in one status (``BROWSER_INDEX`` when neither)."""
+    if owner is None and status is None:
+        return BROWSER_INDEX
+    parts = ([f"owner:{owner}"] if owner is not None else []) + ([f"status:{status}"] if status else [])
+    return BROWSERS_BY + ":".join(parts)
+
+
+def browser(browser_id: str) -> str:
+    """Hash: the browser session record (status, timeout, where its CDP relay listens)."""
+    return f"{PREFIX}:browser:{browser_id}"
+
+
+def browser_lease(browser_id: str) -> str:
+    """String with a short TTL: the worker holding the browser (renewed while it lives)."""
+    return f"{PREFIX}:browser:{browser_id}:lease"
+
+
+def cdp_grant(token: str) -> str:
+    """String: the browser session a ``cdpUrl`` token opens."""
+    return f"{PREFIX}:cdp:{token}"
+
+
+def browser_recording(browser_id: str) -> str:
+    """String: the session's recording (WebM, base64), kept once it ended."""
+    return f"{PREFIX}:browser:{browser_id}:recording"
+
+
+def browser_live(token: str) -> str:
+    """String: the browser session a ``liveUrl`` token shows (read-only; frames go by its id)."""
+    return f"{PREFIX}:browser-live:{token}"
+
+
+def downloads(browser_id: str) -> str:
+    """Hash: file name -> JSON metadata of a file the browser downloaded (size, time)."""
+    return f"{PREFIX}:browser:{browser_id}:downloads"
+
+
+def download_data(browser_id: str) -> str:
+    """Hash: file name -> base64 content of a file the browser downloaded."""
+    return f"{PREFIX}:browser:{browser_id}:download-data"
+
+
+def browser_keys(browser_id: str) -> list[str]:
+    """All keys of one browser session (its cdp grant is removed by token)."""
+    return [browser(browser_id), browser_lease(browser_id), downloads(browser_id), download_data(browser_id),
+            uploads("browser", browser_id), upload_data("browser", browser_id),
+            live_last_frame(browser_id), live_viewers(browser_id), live_stats(browser_id),
+            browser_recording(browser_id)]
+
+
+def uploads(scope: str, owner_id: str) -> str:
+    """Hash: file name -> JSON metadata of a file uploaded into a session (``scope`` "session"/"browser")."""
+    return f"{PREFIX}:{scope}:{owner_id}:uploads"
+
+
+def upload_data(scope: str, owner_id: str) -> str:
+    """Hash: file name -> base64 content of an uploaded file."""
+    return f"{PREFIX}:{scope}:{owner_id}:upload-data"
+
+
+def upload_grant(token: str) -> str:
+    """String with a short TTL: what a presigned upload URL accepts (single use)."""
+    return f"{PREFIX}:upload:{token}"
+
+
+def session_custom_proxy(session_id: str) -> str:
+    """String: the session's ``customProxy`` (host, port, credentials), encrypted; TTL = the session's."""
+    return f"{PREFIX}:session:{session_id}:custom-proxy"

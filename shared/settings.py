@@ -282,6 +282,32 @@ class Settings(BaseSettings):
                 raise ValueError(f"the entry of {key_label(str(key))}: {_reasons(exc)}") from None
         return checked
 
+    # -- browser sessions (/browsers), uploads ----------------------------------
+    max_active_browsers: int = Field(
+        20, description="Browser sessions (`POST /browsers`) active at once, per scoped key or fleet-wide "
+        "for full-access keys; 0 = no limit."
+    )
+    cdp_relay_host: str = Field(
+        "127.0.0.1", description="Address a worker's CDP relay listens on (the API connects to it to "
+        "reach a browser session); 0.0.0.0 when the API runs on another machine."
+    )
+    cdp_relay_port: int = Field(0, description="Port of a worker's CDP relay; 0 = any free port.")
+    cdp_relay_advertise: str | None = Field(
+        None, description="Host name or address the API uses to reach a worker's CDP relay; unset = "
+        "`cdp_relay_host` (the machine's host name when that is 0.0.0.0)."
+    )
+    browser_data_dir: str | None = Field(
+        None, description="Where a worker keeps its browser sessions' profiles, downloads and uploads "
+        "(each in its own directory, removed at the end); unset = the system's temp directory."
+    )
+    upload_url_ttl_s: int = Field(
+        300, description="How long a presigned upload URL stays valid (single use)."
+    )
+    skill_execution_timeout_s: float = Field(
+        120.0, description="Longest a direct skill execution (`POST /skills/{id}/execute`) may run; the "
+        "request waits for it (and ends with the execution failed past it)."
+    )
+
     @field_validator("api_key_op_vaults", "api_key_skills", mode="before")
     @classmethod
     def _key_bindings(cls, value: Any) -> Any:

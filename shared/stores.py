@@ -9,19 +9,24 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from shared.browser_store import BrowserStore
 from shared.consumers import ConsumerRegistry
+from shared.custom_proxies import CustomProxies
 from shared.downloads import DownloadTokens
 from shared.lease_store import LeaseStore
 from shared.live import LiveFrames, LiveLinks
 from shared.llm_limits import LlmLimitStore
 from shared.profiles import ProfileStore
+from shared.purge import Traces
 from shared.redis_client import connect
 from shared.session_store import SessionStore
 from shared.settings import Settings
+from shared.skill_executions import SkillExecutions
 from shared.skill_manifests import SkillManifests
 from shared.spend import SpendStore
 from shared.task_queue import TaskQueue
 from shared.task_store import TaskStore
+from shared.uploads import UploadStore
 from shared.webhook_store import WebhookStore
 
 
@@ -87,6 +92,26 @@ class Stores:
     def llm_limits(self) -> LlmLimitStore:
         """The fleet-wide LLM rate-limit buckets."""
         return LlmLimitStore(self._redis)
+
+    @cached_property
+    def browsers(self) -> BrowserStore:
+        return BrowserStore(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def uploads(self) -> UploadStore:
+        return UploadStore(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def custom_proxies(self) -> CustomProxies:
+        return CustomProxies(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def traces(self) -> Traces:
+        return Traces(self._redis)
+
+    @cached_property
+    def skill_executions(self) -> SkillExecutions:
+        return SkillExecutions(self._redis, self.settings.record_ttl_s)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

@@ -25,17 +25,20 @@ from shared.task_store import TaskRecord, TaskStore
 from workers import log_masking, recording, session_carryover
 from workers.actions import ACTIONS
 from workers.actions.base import Action
+from workers.actions.upload_file import SESSION_FILES
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome
+from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.tabs import BrowserTabs
-from workers.browser.upstream import UpstreamError, upstream_for
+from workers.browser.upstream import UpstreamError
 from workers.context import limiter_for
 from workers.live import live_view
 from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
 from workers.secrets_1password import OnePasswordError, task_vault
+from workers.session_uploads import SessionUploads
 from workers.skills.files import TaskFiles
 from workers.skills.registry import UnknownSkillError, get_registry, skill_actions
 from workers.task_budget import TaskBudget
@@ -95,7 +98,9 @@ async def run_record(
         files = TaskFiles(hooks.tasks, hooks.task_id, settings.output_file_max_bytes)
         skills = skill_actions(get_registry(), request.skill_ids, files)
         vault = await task_vault(request, secrets, settings)
-        upstream = await upstream_for(record.proxy_country_code, settings)
+        custom = await asyncio.to_thread(hooks.stores.custom_proxies.token, str(record.session_id))
+        upstream, ignore_certs = await chosen_upstream(custom, record.proxy_country_code, settings,
+                                                       str(record.session_id))
         guard = guard_for(request.allowed_domains, settings, upstream)
     except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
@@ -106,7 +111,8 @@ async def run_record(
         return AgentOutcome(TaskStatus.stopped, error=hooks.budget.reason), Decimal(0)
     with log_masking.registered(vault):
         try:
-            outcome = await _browse(record, request, settings, hooks, llm, vault, guard, skills, files)
+            outcome = await _browse(record, request, settings, hooks, llm, vault, guard, skills, files,
+                                    ignore_certs)
         except Exception as exc:  # our bug: end the record with the reason, masked like everything
             log.exception("task %s crashed", hooks.task_id)
             outcome = AgentOutcome(TaskStatus.failed, error=f"internal error: {exc!r}")
@@ -127,14 +133,19 @@ async def _browse(
     guard: BrowserGuard,
     skills: dict[str, Action],
     files: TaskFiles,
+    ignore_certs: bool = False,
 ) -> AgentOutcome:
     start = await asyncio.to_thread(session_carryover.load, record, hooks.stores, settings)
+    uploads = await asyncio.to_thread(SessionUploads.load, hooks.stores.uploads, str(record.session_id))
+    SESSION_FILES.set(uploads)  # this run's own asyncio context: the upload_file action reads it
     config = _agent_config(request, settings, llm, start)
+    config.task += uploads.prompt()
     try:
         viewport = start.viewport or _viewport(request, settings)
         pool = get_runtime().pool
+        certs = {"ignore_https_errors": True} if ignore_certs else {}  # a custom proxy that intercepts TLS
         async with guard.running(), pool.context(
-            viewport=viewport, storage_state=start.storage_state, **guard.context_options()
+            viewport=viewport, storage_state=start.storage_state, **guard.context_options(), **certs
         ) as context:
             tabs = BrowserTabs(context, settings.action_timeout_s)
             await guard.attach(context)

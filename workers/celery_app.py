@@ -8,7 +8,13 @@ import sys
 import threading
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import (
+    after_setup_logger,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 
 from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import HEARTBEAT_S
@@ -139,6 +145,14 @@ def _stop_heartbeat(**_: object) -> None:
     for beat in _heartbeats:
         beat.stopped.set()
         beat.join(timeout=5)
+
+
+@worker_shutting_down.connect
+def _end_browser_sessions(**_: object) -> None:
+    """A warm shutdown lets agent tasks finish, but ends browser sessions (hours long) at once."""
+    module = sys.modules.get("workers.browser_sessions")
+    if module is not None:
+        module.shutting_down.set()
 
 
 @worker_shutdown.connect

@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Task
 
-from shared.celery_config import RUN_TASK
+from shared.celery_config import BROWSER_TASK, RUN_TASK, SKILL_TASK
 from shared.models import TaskStepView
 from workers.celery_app import app
 
@@ -41,3 +41,23 @@ def run_task(self: Task, task_id: str) -> dict[str, Any]:
             log.warning("task-progress event for %s not sent: %s", task_id, exc)
 
     return execute(task_id, emit)
+
+
+@app.task(name=BROWSER_TASK, acks_late=False)
+def browser_session(browser_id: str) -> dict[str, Any]:
+    """Serve one browser session (``POST /browsers``) for its whole life, in this slot.
+
+    Acked on receipt: a session is never restarted after its worker died (its browser state
+    died with it); its lease tells readers it is gone (see :mod:`workers.browser_sessions`).
+    """
+    from workers.browser_sessions import run  # here, like run_task: no browser stack at import
+
+    return run(browser_id)
+
+
+@app.task(name=SKILL_TASK)
+def skill_execution(execution_id: str) -> dict[str, Any]:
+    """Run one operator skill directly (``POST /skills/{id}/execute``), no agent."""
+    from workers.skill_runs import run
+
+    return run(execution_id)

@@ -22,15 +22,20 @@ from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
 from . import (
+    browser_live,
+    cdp_proxy,
     downloads,
     errors,
     routes_billing,
+    routes_browsers,
     routes_files,
     routes_live,
     routes_profiles,
     routes_sessions,
+    routes_skill_runs,
     routes_skills,
     routes_tasks,
+    routes_uploads,
     routes_webhooks,
 )
 from .auth import ApiKeys
@@ -63,13 +68,17 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     open_paths = {f"{PREFIX}/openapi.json", f"{PREFIX}/docs", f"{PREFIX}/docs/oauth2-redirect"}
     app.add_middleware(
         GateMiddleware, api_keys=api_keys, max_body=settings.api_max_body_bytes, prefix=PREFIX,
-        open_paths=open_paths, open_prefixes=(downloads.PATH + "/",),
+        open_paths=open_paths, open_prefixes=(downloads.PATH + "/", routes_uploads.PATH + "/"),
     )
     for router in (routes_tasks.router, routes_sessions.router, routes_profiles.router, routes_live.router,
-                   routes_billing.router, routes_skills.router, routes_files.router, routes_webhooks.router):
+                   routes_billing.router, routes_skills.router, routes_files.router, routes_webhooks.router,
+                   routes_browsers.router, routes_uploads.router, routes_skill_runs.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_files.public)
     app.include_router(routes_live.public)
+    app.include_router(cdp_proxy.public)
+    app.include_router(browser_live.public)
+    app.include_router(routes_uploads.public)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

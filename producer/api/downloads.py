@@ -7,9 +7,10 @@ the URL itself is the credential, so any HTTP client can fetch it, from any API 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from producer.client import Producer
 from shared.models import TaskView, format_cost
@@ -55,3 +56,31 @@ def render_log(view: TaskView) -> str:
     if view.output is not None:
         lines += ["", "output:", view.output]
     return "\n".join(lines) + "\n"
+
+
+def browser_file(producer: Producer, target: dict[str, Any]) -> Response | None:
+    """A file a browser session downloaded (``None`` once it is gone)."""
+    data = producer.stores.browsers.download(target["browser_id"], target["name"])
+    if data is None:
+        return None
+    name = str(target["name"]).replace('"', "").replace("\\", "")
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def skill_output(producer: Producer, target: dict[str, Any]) -> Response | None:
+    """A skill execution's output, as JSON (``None`` once the execution is gone)."""
+    record = producer.stores.skill_executions.load(target["id"])
+    if record is None or record["status"] != "completed":
+        return None
+    return Response(json.dumps(record["output"]), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="output-{record["id"]}.json"'})
+
+
+def browser_recording(producer: Producer, target: dict[str, Any]) -> Response | None:
+    """A browser session's recording (WebM)."""
+    data = producer.stores.browsers.recording(target["browser_id"])
+    if data is None:
+        return None
+    return Response(data, media_type="video/webm",
+                    headers={"Content-Disposition": 'attachment; filename="recording.webm"'})

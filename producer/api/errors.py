@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from producer.errors import (
+    BrowserTimeoutLimitError,
     BudgetExceededError,
     EnqueueError,
     ProfileLimitError,
@@ -26,10 +27,12 @@ from producer.errors import (
     SessionNotFoundError,
     SessionStoppedError,
     SessionValidationError,
+    SkillExecutionError,
     TaskNotFoundError,
     TaskValidationError,
     TooManyActiveTasksError,
     TooManySessionsError,
+    UploadError,
     WebhookNotConfiguredError,
 )
 from shared.redis_client import StoreError
@@ -49,6 +52,7 @@ _PLAIN: dict[type[Exception], int] = {
     TooManySessionsError: 429,
     BudgetExceededError: 402,
     WebhookNotConfiguredError: 404,
+    BrowserTimeoutLimitError: 403,
 }
 
 
@@ -120,6 +124,12 @@ async def _plain(request: Request, exc: Exception) -> Response:
     return detail(_PLAIN[type(exc)], str(exc))
 
 
+async def _with_status(request: Request, exc: Exception) -> Response:
+    """Errors that carry their own HTTP status (uploads, skill executions)."""
+    assert isinstance(exc, UploadError | SkillExecutionError)
+    return detail(exc.status, str(exc))
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
     log.warning("%s %s: %s", request.method, request.url.path, exc)
     return detail(503, f"service unavailable: {type(exc).__name__}", {"Retry-After": "5"})
@@ -141,6 +151,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TooManyActiveTasksError, _too_many_active)
     for kind in _PLAIN:
         app.add_exception_handler(kind, _plain)
+    app.add_exception_handler(UploadError, _with_status)
+    app.add_exception_handler(SkillExecutionError, _with_status)
     app.add_exception_handler(EnqueueError, _unavailable)
     app.add_exception_handler(StoreError, _unavailable)
     app.add_exception_handler(Exception, _internal)

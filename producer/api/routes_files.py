@@ -51,6 +51,12 @@ def download(token: str, producer: ProducerDep) -> Response:
     target = downloads.resolve(producer, token)
     if target is None:
         return gone
+    if target["kind"] == "browser-download":
+        return downloads.browser_file(producer, target) or gone
+    if target["kind"] == "browser-recording":
+        return downloads.browser_recording(producer, target) or gone
+    if target["kind"] == "skill-output":
+        return downloads.skill_output(producer, target) or gone
     try:
         view = producer.get_task(target["task_id"])
     except TaskNotFoundError:

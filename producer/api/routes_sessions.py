@@ -83,3 +83,11 @@ def revoke_session_live_url(session_id: UUID, caller: CallerDep, producer: Produ
 def _for_client(request: Request, view: SessionView) -> SessionView:
     view.tasks = [for_client(request, task) for task in view.tasks]
     return with_session_urls(request, request.app.state.producer, view)
+
+
+@router.post("/{session_id}/purge", status_code=204, summary="Purge Session", responses=responses(404))
+def purge_session(session_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
+    """Remove every stored trace of the session at once (records, steps, screenshots, recordings,
+    output and uploaded files, live links, the profile state its tasks wrote, task results)."""
+    producer.purge_session(session_id, owner=caller.owner)
+    return Response(status_code=204)

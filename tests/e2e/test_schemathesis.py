@@ -5,7 +5,7 @@ below 500 and conform to the document (status code, content type, headers, body)
 and invalid requests must be refused. One check is left out: "schema-valid data is
 accepted". The server validates more than JSON Schema can say (known model names and
 skills, ``structuredOutput`` holding a JSON Schema, URL schemes, domain patterns,
-no custom proxies), and answers those with 422; ``test_api.py`` tests each of them.
+proxy hosts), and answers those with 422; ``test_api.py`` tests each of them.
 The server sends tasks to a queue nobody consumes, so nothing runs in a browser.
 """
 

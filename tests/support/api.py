@@ -83,11 +83,12 @@ class ApiServer:
 
 
 def api_settings(settings: Settings, **overrides: Any) -> Settings:
-    """Test keys; no session limit (the full key counts every session the suite leaves active)."""
+    """Test keys; no session or browser limit (the full key counts every one the suite leaves active)."""
     defaults = {
         "api_keys": [FULL_KEY],
         "scoped_api_keys": [SCOPED_KEY_A, SCOPED_KEY_B],
         "max_active_sessions": 0,
+        "max_active_browsers": 0,
     }
     return settings.model_copy(update={**defaults, **overrides})
 

@@ -14,11 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # The queue glue at the root of ``workers``: only it may assemble the layers below.
 GLUE = ("workers.celery_app", "workers.tasks", "workers.execution", "workers.assembly",
         "workers.context", "workers.handoff", "workers.runtime", "workers.session_carryover",
-        "workers.recording", "workers.live", "workers.task_budget")
+        "workers.recording", "workers.live", "workers.task_budget", "workers.browser_sessions",
+        "workers.session_uploads", "workers.skill_runs", "workers.browser_profiles")
 BROWSER_STACK = ("playwright", "workers.browser", "workers.actions", "workers.agent.runner",
                  "workers.agent.output", "workers.skills", "workers.tasks", "workers.execution",
                  "workers.assembly", "workers.handoff", "workers.runtime", "workers.session_carryover",
-                 "workers.recording", "workers.live")
+                 "workers.recording", "workers.live", "workers.browser_sessions", "workers.skill_runs")
 
 # package (or "package/*.py" for its own modules only) -> prefixes it must never import
 FORBIDDEN: dict[str, tuple[str, ...]] = {

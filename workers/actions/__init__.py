@@ -15,6 +15,7 @@ from workers.actions import (
     select_dropdown,
     send_keys,
     switch_tab,
+    upload_file,
     wait,
 )
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult
@@ -34,6 +35,7 @@ ACTIONS: dict[str, Action] = {
         close_tab,
         wait,
         extract,
+        upload_file,
         done,
     )
 }

@@ -27,3 +27,17 @@ async def page_title(ctx: SkillContext, params: TitleParams) -> dict[str, str]:
     page = await ctx.page()
     title = await page.title()
     return {"title": title.upper() if params.upper else title, "url": page.url}
+
+
+class ReadParams(SkillParams):
+    url: str = Field(description="the page to open")
+    selector: str = Field("h1", description="the element whose text is read")
+
+
+@skill("visit_and_read", title="Visit and read", changes_page=True)
+async def visit_and_read(ctx: SkillContext, params: ReadParams) -> dict[str, str]:
+    """Open a page (the policy decides) and read one element's text."""
+    ctx.check_url(params.url)
+    page = await ctx.page()
+    await page.goto(params.url)
+    return {"text": await page.inner_text(params.selector), "title": await page.title()}
