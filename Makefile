@@ -54,6 +54,9 @@ lock: $(VENV)/.installed  ## re-resolve requirements/*.lock from pyproject.toml
 	  --extra api --extra flower --extra dev --extra onepassword $(LOCK_ARGS) -o $(LOCK)
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra api --extra flower \
 	  --extra onepassword $(LOCK_ARGS) -c $(LOCK) -o $(DEPLOY_LOCK)
+	@# what some tests run in a subprocess of their own (tests/support/side_packages.py)
+	for spec in requirements/side/*.in; do \
+	  $(BIN)/uv pip compile $$spec $(LOCK_ARGS) -o $${spec%.in}.lock || exit 1; done
 
 lint: install
 	$(BIN)/ruff check shared producer workers tests

@@ -11,10 +11,8 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ from playwright.async_api import async_playwright
 from shared import keys
 from shared.browser_store import BrowserStore
 from tests.support.api import FULL_KEY, SCOPED_KEY_A, SCOPED_KEY_B, ApiServer, check_against_spec
+from tests.support.side_packages import side_package
 from tests.support.site import Site
 
 CLICKER = """<!doctype html><html><head><title>Clicker</title></head><body>
@@ -327,8 +326,6 @@ def test_limits_and_isolation(make_api: Any, api: ApiServer) -> None:
 
 # -- the open-source browser-use library, as a CDP client ------------------------------
 
-BROWSER_USE_VERSION = "0.13.14"
-BROWSER_USE_DIR = Path(tempfile.gettempdir()) / f"browserfleet-browser-use-{BROWSER_USE_VERSION}"
 BROWSER_USE_FLOW = """
 import asyncio, json, logging, sys
 logging.basicConfig(level=logging.WARNING)
@@ -361,35 +358,8 @@ asyncio.run(main())
 
 
 def browser_use_lib() -> Path:
-    """The browser-use library in a directory of its own (installed once per machine, like the 2.0 SDK)."""
-    if (BROWSER_USE_DIR / "browser_use").is_dir():
-        return BROWSER_USE_DIR
-    partial = BROWSER_USE_DIR.with_name(BROWSER_USE_DIR.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    spec = f"browser-use=={BROWSER_USE_VERSION}"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--target",
-            str(partial),
-            spec,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    if proc.returncode != 0:
-        if "No matching distribution" in proc.stderr or "Could not find a version" in proc.stderr:
-            pytest.skip(f"the package registry has no {spec}: {proc.stderr.strip()[-300:]}")
-        pytest.fail(f"pip could not install {spec}:\n{proc.stderr[-2000:]}")
-    partial.rename(BROWSER_USE_DIR)
-    return BROWSER_USE_DIR
+    """The browser-use library in a directory of its own (installed once per machine from its lock)."""
+    return side_package("browser-use", "browser_use")
 
 
 def test_the_browser_use_library_connects_through_the_cdp_url(

@@ -68,7 +68,9 @@ def test_lock_satisfies_every_declared_requirement(
 
 
 def test_every_pin_carries_hashes() -> None:
-    for path in (DEV_LOCK, DEPLOY_LOCK):
+    side = sorted((ROOT / "requirements" / "side").glob("*.lock"))
+    assert {p.stem for p in side} == {p.stem for p in (ROOT / "requirements" / "side").glob("*.in")}
+    for path in (DEV_LOCK, DEPLOY_LOCK, *side):
         text = path.read_text()
         blocks = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[-1])
         unhashed = [b.split()[0] for b in blocks if "==" in b.split("\n")[0] and "--hash=sha256:" not in b]
