@@ -10,13 +10,15 @@ import hashlib
 import json
 from functools import lru_cache
 from itertools import pairwise
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.broker import is_amqp
 from shared.limits import Dollars, KeyLimits, KeyWebhook, LlmLimit, check_webhook_url
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Settings(BaseSettings):
@@ -267,20 +269,7 @@ class Settings(BaseSettings):
     def _key_limits(cls, value: Any) -> Any:
         """Per-key limits, each entry checked here so that an error names the key's account,
         never the key (pydantic would put the raw key in the error's path)."""
-        if isinstance(value, str):
-            try:
-                value = json.loads(value or "{}")
-            except ValueError:
-                raise ValueError("must be a JSON object: API key -> limits") from None
-        if not isinstance(value, dict):
-            raise ValueError("must be a JSON object: API key -> limits")
-        checked = {}
-        for key, entry in value.items():
-            try:
-                checked[str(key)] = KeyLimits.model_validate(entry)
-            except ValueError as exc:
-                raise ValueError(f"the entry of {key_label(str(key))}: {_reasons(exc)}") from None
-        return checked
+        return per_key(value, KeyLimits, "limits")
 
     # -- browser sessions (/browsers), uploads ----------------------------------
     max_active_browsers: int = Field(
@@ -378,19 +367,9 @@ class Settings(BaseSettings):
         if not raw.strip():
             return {}
         try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ValueError("BROWSERFLEET_API_KEY_WEBHOOKS is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise ValueError("BROWSERFLEET_API_KEY_WEBHOOKS must be a JSON object: key -> {url, secret}")
-        hooks = {}
-        for key, entry in data.items():
-            try:
-                hooks[str(key)] = KeyWebhook.model_validate(entry)
-            except ValueError as exc:
-                raise ValueError(f"BROWSERFLEET_API_KEY_WEBHOOKS: the entry of {key_label(str(key))}: "
-                                 f"{_reasons(exc)}") from None
-        return hooks
+            return per_key(raw, KeyWebhook, "{url, secret}")
+        except ValueError as exc:
+            raise ValueError(f"BROWSERFLEET_API_KEY_WEBHOOKS: {exc}") from None
 
     @property
     def webhooks_configured(self) -> bool:
@@ -446,6 +425,25 @@ def key_label(entry: str) -> str:
     digest = entry.removeprefix("sha256:").strip().lower() if entry.startswith("sha256:") else (
         hashlib.sha256(entry.encode()).hexdigest())
     return f"key:{digest[:16]}"
+
+
+def per_key(value: Any, model: type[M], what: str) -> dict[str, M]:
+    """A JSON object (or dict) of API key -> ``model``, each entry checked so that an error names
+    the key's account, never the key (pydantic would put the raw key in the error's path)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value or "{}")
+        except ValueError:
+            raise ValueError(f"not valid JSON (a JSON object: API key -> {what})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a JSON object: API key -> {what}")
+    checked = {}
+    for key, entry in value.items():
+        try:
+            checked[str(key)] = model.model_validate(entry)
+        except ValueError as exc:
+            raise ValueError(f"the entry of {key_label(str(key))}: {_reasons(exc)}") from None
+    return checked
 
 
 def _reasons(exc: ValueError) -> str:
