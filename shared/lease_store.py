@@ -1,51 +1,186 @@
-"""Leases in Redis: which worker runs a task right now (see :mod:`workers.lease` for why).
+"""Leases in Redis: which run of a task may act right now (see :mod:`workers.lease` for why).
 
-A lease is a key holding its owner's name with a short expiry, renewed while the task
-runs; ``keys.RUNNING`` (a zset scored by start time) lists the tasks that hold or held one,
-so a reaper finds the tasks whose lease expired without scanning keys.
+A lease is a key holding its run's token with a short expiry, renewed while the task runs;
+``keys.RUNNING`` (a zset scored by start time) lists the tasks that hold or held one, so a
+reaper finds the tasks whose lease expired without scanning keys.
+
+**Fencing.** Every take increments the task's lease epoch (``lease_epoch`` in its record),
+and the token is ``owner#epoch``. A run's writes and renewals go through scripts that
+compare its token with the lease atomically: once a newer run took the lease (a higher
+epoch), every call of the older run answers ``fenced`` and writes nothing. A lease that
+merely expired (its process starved, nobody took over: the epoch is unchanged) is taken
+back by its own run.
+
+**The step script** is one round trip per agent step: fence check, lease renewal, step
+record, stop check and the live-viewer count (see :meth:`LeaseStore.step`).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from enum import StrEnum
 
 import redis
 
 from shared import keys
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+EPOCH_FIELD = "lease_epoch"  # in the task hash: survives the lease key's expiry
+
+# KEYS: [1] lease, [2] task hash, [3] deliveries counter, [4] stop flag, [5] running zset.
+# ARGV: [1] owner, [2] ttl ms, [3] record ttl s, [4] task id, [5] now.
+# Returns {epoch, deliveries, stop} when taken, {0} when another run holds it, {-1} when the
+# record is gone. The previous holder (if any) is told on the task's control channel.
+_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+local epoch = redis.call('HINCRBY', KEYS[2], 'lease_epoch', 1)
+redis.call('SET', KEYS[1], ARGV[1] .. '#' .. epoch, 'PX', ARGV[2])
+local deliveries = redis.call('INCR', KEYS[3])
+if deliveries == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])
+return {epoch, deliveries, redis.call('EXISTS', KEYS[4])}
 """
+
+# The fence, shared by renewal and the step script. KEYS[1] lease, KEYS[2] task hash;
+# ARGV[1] token, ARGV[2] epoch, ARGV[3] ttl ms. Returns nil when this run holds the lease
+# (renewed, or taken back if it had expired with nobody taking over), else the reply to give.
+_FENCE = """
+local function fence()
+  local cur = redis.call('GET', KEYS[1])
+  if cur == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return nil
+  end
+  local epoch = redis.call('HGET', KEYS[2], 'lease_epoch')
+  if not epoch then return {'gone', 0} end
+  if cur or epoch ~= ARGV[2] then return {'fenced', tonumber(epoch)} end
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  return false
+end
+"""
+
+_RENEW = _FENCE + """
+local refused = fence()
+if refused then return refused end
+if refused == false then return {'taken-back', 0} end
+return {'ok', 0}
+"""
+
+# KEYS: [1] lease, [2] task hash, [3] steps list, [4] stop flag, [5] viewers zset,
+# [6] step screenshots hash. ARGV: [1] token, [2] epoch, [3] ttl ms, [4] step JSON ('' = none),
+# [5] record ttl s, [6] now (viewer heartbeats unexpired after it), [7] step number,
+# [8] the step's screenshot ('' = none).
+# Returns {status, n}: 'ok'/'stop' with n = live viewers; 'fenced' with the holder's epoch;
+# 'gone' (the record was deleted). A fenced or gone run's step is not written.
+_STEP = _FENCE + """
+local refused = fence()
+if refused then return refused end
+if ARGV[4] ~= '' then
+  if redis.call('RPUSH', KEYS[3], ARGV[4]) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
+  if ARGV[8] ~= '' then
+    if redis.call('HSET', KEYS[6], ARGV[7], ARGV[8]) == 1 and ARGV[7] == '1' then
+      redis.call('EXPIRE', KEYS[6], ARGV[5])
+    end
+  end
+end
+local viewers = redis.call('ZCOUNT', KEYS[5], ARGV[6], '+inf')
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'stop', viewers} end
+return {'ok', viewers}
+"""
+
+# KEYS: [1] lease, [2] running zset. ARGV: [1] token, [2] task id.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return 1
+end
 return 0
 """
+
+
+class RunStatus(StrEnum):
+    """What the store says to a run after a step or a renewal."""
+
+    ok = "ok"
+    stop = "stop"  # a stop was requested: end the run (the step, if any, is recorded)
+    fenced = "fenced"  # a newer run holds the lease: stop before the next action, write nothing
+    gone = "gone"  # the task's record was deleted: stop, write nothing
+    taken_back = "taken-back"  # (renewal) the lease had expired, nobody took over: held again
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A lease taken: the run's fencing token and what the take learned on the way."""
+
+    token: str
+    epoch: int
+    deliveries: int
+    stop_requested: bool
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The store's answer to a step or a renewal: a status and, for ``ok``/``stop``, the number
+    of live viewers, for ``fenced`` the epoch of the run that holds the lease."""
+
+    status: RunStatus
+    value: int = 0
 
 
 class LeaseStore:
-    """Take, renew and give back leases of ``ttl_ms``; list the expired ones."""
+    """Take, renew and give back leases of ``ttl_ms``; record fenced steps; list the expired."""
 
-    def __init__(self, client: redis.Redis, ttl_ms: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_ms: int, record_ttl_s: int = 7 * 86400) -> None:
         self._redis = client
         self.ttl_ms = ttl_ms
+        self.record_ttl_s = record_ttl_s
+        self._take = client.register_script(_TAKE)
         self._renew = client.register_script(_RENEW)
+        self._step = client.register_script(_STEP)
         self._release = client.register_script(_RELEASE)
 
-    def take(self, task_id: str, owner: str) -> bool:
-        """Claim ``task_id`` for ``owner``; False when another live owner holds it."""
-        if not self._redis.set(keys.lease(task_id), owner, nx=True, px=self.ttl_ms):
-            return False
-        self._redis.zadd(keys.RUNNING, {task_id: time.time()})
-        return True
+    def take(self, task_id: str, owner: str) -> Taken | None:
+        """Claim ``task_id`` for a new run of ``owner`` (the next epoch) and count the delivery;
+        ``None`` when another run holds it or the record is gone."""
+        reply = self._take(
+            keys=[keys.lease(task_id), keys.task(task_id), keys.deliveries(task_id),
+                  keys.stop_flag(task_id), keys.RUNNING],
+            args=[owner, self.ttl_ms, self.record_ttl_s, task_id, repr(time.time())],
+        )
+        epoch = int(reply[0])
+        if epoch <= 0:
+            return None
+        return Taken(f"{owner}#{epoch}", epoch, int(reply[1]), bool(int(reply[2])))
 
-    def renew(self, task_id: str, owner: str) -> bool:
-        """Extend ``owner``'s lease; False when it no longer holds it (expired, or taken over)."""
-        return bool(self._renew(keys=[keys.lease(task_id)], args=[owner, self.ttl_ms]))
+    def renew(self, task_id: str, token: str) -> Reply:
+        """Extend the run's lease (or take it back if it expired and nobody took over)."""
+        raw = self._renew(keys=[keys.lease(task_id), keys.task(task_id)],
+                          args=[token, _epoch(token), self.ttl_ms])
+        return _reply(raw)
 
-    def give_back(self, task_id: str, owner: str) -> None:
-        self._release(keys=[keys.lease(task_id)], args=[owner])
-        self._redis.zrem(keys.RUNNING, task_id)
+    def step(self, task_id: str, token: str, step_json: str = "", number: int = 0,
+             screenshot: str = "") -> Reply:
+        """One round trip per agent step: if this run still holds the lease, renew it, append
+        the step (when given) and its screenshot (when given), and say whether a stop was
+        requested and how many viewers watch; else write nothing and say why."""
+        raw = self._step(
+            keys=[keys.lease(task_id), keys.task(task_id), keys.steps(task_id), keys.stop_flag(task_id),
+                  keys.live_viewers(task_id), keys.step_screenshots(task_id)],
+            args=[token, _epoch(token), self.ttl_ms, step_json, self.record_ttl_s, repr(time.time()),
+                  number, screenshot],
+        )
+        return _reply(raw)
+
+    def give_back(self, task_id: str, token: str) -> bool:
+        """End the run's lease (and its entry in the running list); False if it no longer held it."""
+        return bool(self._release(keys=[keys.lease(task_id), keys.RUNNING], args=[token, task_id]))
+
+    def holder(self, task_id: str) -> str | None:
+        """The token of the run holding the lease now, if any (for logs and tests)."""
+        value = self._redis.get(keys.lease(task_id))
+        return str(value) if value is not None else None
 
     def orphans(self, started_before: float) -> list[str]:
         """Tasks listed as running since before ``started_before`` whose lease has expired."""
@@ -64,3 +199,12 @@ class LeaseStore:
     def claim_reaping(self, task_id: str, owner: str, ttl_s: int) -> bool:
         """One reaper re-enqueues an orphan: the first to claim it for ``ttl_s``."""
         return bool(self._redis.set(keys.reaping(task_id), owner, nx=True, ex=ttl_s))
+
+
+def _epoch(token: str) -> str:
+    return token.rpartition("#")[2]
+
+
+def _reply(raw: list[object]) -> Reply:
+    status = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
+    return Reply(RunStatus(status), int(raw[1]))  # type: ignore[call-overload]

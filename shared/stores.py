@@ -68,7 +68,7 @@ class Stores:
 
     @cached_property
     def leases(self) -> LeaseStore:
-        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000))
+        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000), self.settings.record_ttl_s)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

@@ -46,14 +46,23 @@ local function json_field(key, name)
 end
 """
 
-# KEYS: [1] task hash, [2] the index of all tasks. ARGV: [1] allowed statuses, [2] task id,
-# [3] the indexes' prefix, then field/value pairs (status among them).
+# KEYS: [1] task hash, [2] the index of all tasks, [3] the task's lease. ARGV: [1] allowed
+# statuses, [2] task id, [3] the indexes' prefix, [4] the fencing token of the run writing
+# ('' = not a run: the producer, the judge), [5] its lease epoch, then field/value pairs
+# (status first). A run's write is refused (-2) once a newer run took the lease (see
+# shared.lease_store): the newer run's record is not the old run's to end.
 _TRANSITION = INDEX_LUA + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if not string.find(ARGV[1], '|' .. cur .. '|', 1, true) then return 0 end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local new = redis.call('HGET', KEYS[1], 'status')
+if ARGV[4] ~= '' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder ~= ARGV[4] and (holder or redis.call('HGET', KEYS[1], 'lease_epoch') ~= ARGV[5]) then
+    return -2
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+local new = ARGV[7]
 local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if new ~= cur and score then
   index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
@@ -137,6 +146,10 @@ def unjudged(reason: str) -> str:
     })
 
 
+class FencedWriteError(Exception):
+    """A run's write refused: a newer run of the task holds its lease (see shared.lease_store)."""
+
+
 class OutputFileTooLargeError(ValueError):
     """An output file over the configured size limit."""
 
@@ -211,16 +224,22 @@ class TaskStore:
         pipe.execute()
 
     def transition(
-        self, task_id: str, to: TaskStatus, allowed_from: Iterable[TaskStatus], **fields: Any
+        self, task_id: str, to: TaskStatus, allowed_from: Iterable[TaskStatus], fence: str = "",
+        **fields: Any,
     ) -> bool:
-        """Set ``status=to`` (and ``fields``) only if the current status is in ``allowed_from``."""
+        """Set ``status=to`` (and ``fields``) only if the current status is in ``allowed_from``
+        and, for a run's write (``fence``: its lease token), only while that run holds the lease
+        (else :class:`FencedWriteError`)."""
         allowed = "|" + "|".join(_encode(s.value) for s in allowed_from) + "|"
-        args: list[str] = [allowed, "status", _encode(to.value)]
+        args: list[str] = [allowed, task_id, keys.TASKS_BY, fence, fence.rpartition("#")[2],
+                           "status", _encode(to.value)]
         for name, value in fields.items():
             args += [name, _encode(value)]
-        args[1:1] = [task_id, keys.TASKS_BY]
-        result = self._transition(keys=[keys.task(task_id), keys.TASK_INDEX], args=args)
-        return int(result) == 1
+        result = int(self._transition(keys=[keys.task(task_id), keys.TASK_INDEX, keys.lease(task_id)],
+                                      args=args))
+        if result == -2:
+            raise FencedWriteError(task_id)
+        return result == 1
 
     def update(self, task_id: str, **fields: Any) -> None:
         """Set fields without a status change (cost so far, judge results)."""
@@ -298,13 +317,6 @@ class TaskStore:
 
     def request_stop(self, task_id: str) -> None:
         self._redis.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
-
-    def count_delivery(self, task_id: str) -> int:
-        """Count one more delivery of the task to a worker; returns the total."""
-        pipe = self._redis.pipeline()
-        pipe.incr(keys.deliveries(task_id))
-        pipe.expire(keys.deliveries(task_id), self.ttl_s)
-        return int(pipe.execute()[0])
 
     def delete(self, task_id: str, session_id: str) -> None:
         status, owner = (json.loads(v) if v else None

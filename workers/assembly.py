@@ -25,11 +25,12 @@ from workers import log_masking, recording, session_carryover
 from workers.actions import ACTIONS
 from workers.actions.base import Action
 from workers.agent.llm import LLMClient
-from workers.agent.runner import Agent, AgentConfig, AgentOutcome
+from workers.agent.runner import Agent, AgentConfig, AgentOutcome, RunLost
 from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.tabs import BrowserTabs
 from workers.browser.upstream import UpstreamError, upstream_for
+from workers.lease import Leases, Run
 from workers.live import live_view
 from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
@@ -44,27 +45,38 @@ Emit = Callable[[TaskStepView], None]
 
 @dataclass
 class RecordHooks:
-    """The agent's hooks: stop flag and step records in Redis, progress events for Flower."""
+    """The agent's hooks, for one run holding the task's lease: the stop check and the fence
+    before every move, each step recorded (fenced, one round trip with the lease renewal and
+    the stop check), progress events for Flower."""
 
     stores: Stores
     task_id: str
     emit: Emit
+    leases: Leases
+    run: Run
 
     @property
     def tasks(self) -> TaskStore:
         return self.stores.tasks
 
+    @property
+    def lost(self) -> bool:
+        """The run was fenced out (or its record deleted): it may write nothing more."""
+        return self.run.lost is not None
+
     async def should_stop(self) -> bool:
-        return await asyncio.to_thread(self.tasks.stop_requested, self.task_id)
+        if not self.leases.vouched(self.run):  # frozen or starved past half the TTL: ask Redis
+            await asyncio.to_thread(self.leases.holds, self.run)
+        if self.lost:
+            raise RunLost(self.run.why_lost())
+        return self.run.stop_requested
 
-    async def on_step(self, step: TaskStepView) -> None:
-        await asyncio.to_thread(self.tasks.append_step, self.task_id, step)
+    async def on_step(self, step: TaskStepView, screenshot: str | None) -> None:
+        shot = screenshot if screenshot is not None and get_settings().step_screenshots else ""
+        await asyncio.to_thread(self.leases.step, self.run, step.model_dump_json(), step.number, shot)
+        if self.lost:
+            raise RunLost(self.run.why_lost())
         await asyncio.to_thread(self.emit, step)
-
-    async def on_screenshot(self, number: int, image: str) -> None:
-        """Keep the step's screenshot for the task viewer (taken only when no secret was visible)."""
-        if get_settings().step_screenshots:
-            await asyncio.to_thread(self.tasks.keep_step_screenshot, self.task_id, number, image)
 
 
 def agent_request(record: TaskRecord) -> CreateTaskRequest:
@@ -135,6 +147,8 @@ async def _browse(
                     is_success=False,
                     error=f"task budget of {settings.task_budget_s:g}s exhausted",
                 )
+            if hooks.lost:  # a newer run owns the task (and the session): leave nothing behind
+                return outcome
             await start.save(context, tabs)
             outcome.screenshots = list(agent.screenshots)
             if recorder is not None:

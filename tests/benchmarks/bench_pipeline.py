@@ -57,11 +57,8 @@ class _Hooks:
     async def should_stop(self) -> bool:
         return False
 
-    async def on_step(self, s: TaskStepView) -> None:
+    async def on_step(self, s: TaskStepView, screenshot: str | None) -> None:
         self.steps.append(s)
-
-    async def on_screenshot(self, number: int, image: str) -> None:
-        pass
 
 
 async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict[str, Any]:

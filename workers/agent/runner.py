@@ -45,6 +45,11 @@ class StopRequested(Exception):
     """The user asked the task to stop."""
 
 
+class RunLost(Exception):
+    """This run may not act or write any more: a newer run of the task holds it (fenced out),
+    or the task's record is gone. The hooks raise it; the run ends without a word to the record."""
+
+
 class BrowserUnusableError(RuntimeError):
     """The browser crashed or closed under the task."""
 
@@ -52,11 +57,13 @@ class BrowserUnusableError(RuntimeError):
 class RunHooks(Protocol):
     """How the loop talks to the outside world (the task record, events)."""
 
-    async def should_stop(self) -> bool: ...
+    async def should_stop(self) -> bool:
+        """Before every model call and action: was a stop requested? Raises :class:`RunLost`
+        when this run may not act any more."""
 
-    async def on_step(self, step: TaskStepView) -> None: ...
-
-    async def on_screenshot(self, number: int, image: str) -> None: ...
+    async def on_step(self, step: TaskStepView, screenshot: str | None) -> None:
+        """Record a finished step (and its screenshot, kept for the task viewer when given);
+        raises :class:`RunLost` instead when this run may not write any more."""
 
 
 @dataclass
@@ -88,6 +95,7 @@ class AgentOutcome:
     error: str | None = None
     steps: int = 0
     screenshots: list[str] = field(default_factory=list)
+    lost: bool = False  # the run was fenced out (or its record deleted): nothing more may be written
 
 
 @dataclass
@@ -160,6 +168,8 @@ class Agent:
             )
         except StopRequested:
             return AgentOutcome(TaskStatus.stopped, error="stopped by request", steps=number)
+        except RunLost as exc:
+            return AgentOutcome(TaskStatus.stopped, error=str(exc), steps=number, lost=True)
         except LLMUnavailableError as exc:
             return AgentOutcome(TaskStatus.failed, error=self.vault.mask(str(exc)), steps=number)
         except BrowserUnusableError as exc:
@@ -393,9 +403,7 @@ class Agent:
                 results=[r[: prompt.LATEST_RESULT_CHARS] for r in results],
             )
         )
-        await self.hooks.on_step(step)
-        if report.screenshot is not None:
-            await self.hooks.on_screenshot(number, report.screenshot)
+        await self.hooks.on_step(step, report.screenshot)
 
 
 def _types_secret(params: Any) -> bool:
