@@ -27,10 +27,11 @@ from shared import keys
 
 EPOCH_FIELD = "lease_epoch"  # in the task hash: survives the lease key's expiry
 
-# KEYS: [1] lease, [2] task hash, [3] deliveries counter, [4] stop flag, [5] running zset.
-# ARGV: [1] owner, [2] ttl ms, [3] record ttl s, [4] task id, [5] now.
-# Returns {epoch, deliveries, stop} when taken, {0} when another run holds it, {-1} when the
-# record is gone. The previous holder (if any) is told on the task's control channel.
+# KEYS: [1] lease, [2] task hash, [3] deliveries counter, [4] stop flag, [5] running zset,
+# [6] viewers zset, [7] control channel. ARGV: [1] owner, [2] ttl ms, [3] record ttl s,
+# [4] task id, [5] now.
+# Returns {epoch, deliveries, stop, viewers} when taken, {0} when another run holds it, {-1}
+# when the record is gone. An earlier run (if any) is told on the task's control channel.
 _TAKE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
@@ -39,7 +40,8 @@ redis.call('SET', KEYS[1], ARGV[1] .. '#' .. epoch, 'PX', ARGV[2])
 local deliveries = redis.call('INCR', KEYS[3])
 if deliveries == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])
-return {epoch, deliveries, redis.call('EXISTS', KEYS[4])}
+if epoch > 1 then redis.call('PUBLISH', KEYS[7], 'fenced') end
+return {epoch, deliveries, redis.call('EXISTS', KEYS[4]), redis.call('ZCOUNT', KEYS[6], ARGV[5], '+inf')}
 """
 
 # The fence, shared by renewal and the step script. KEYS[1] lease, KEYS[2] task hash;
@@ -118,6 +120,7 @@ class Taken:
     epoch: int
     deliveries: int
     stop_requested: bool
+    viewers: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,13 +149,13 @@ class LeaseStore:
         ``None`` when another run holds it or the record is gone."""
         reply = self._take(
             keys=[keys.lease(task_id), keys.task(task_id), keys.deliveries(task_id),
-                  keys.stop_flag(task_id), keys.RUNNING],
+                  keys.stop_flag(task_id), keys.RUNNING, keys.live_viewers(task_id), keys.control(task_id)],
             args=[owner, self.ttl_ms, self.record_ttl_s, task_id, repr(time.time())],
         )
         epoch = int(reply[0])
         if epoch <= 0:
             return None
-        return Taken(f"{owner}#{epoch}", epoch, int(reply[1]), bool(int(reply[2])))
+        return Taken(f"{owner}#{epoch}", epoch, int(reply[1]), bool(int(reply[2])), int(reply[3]))
 
     def renew(self, task_id: str, token: str) -> Reply:
         """Extend the run's lease (or take it back if it expired and nobody took over)."""

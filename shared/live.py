@@ -24,7 +24,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from shared import keys
+from shared import control, keys
 from shared.redis_client import connect_async
 
 PATH = "/live"
@@ -157,6 +157,7 @@ class LiveLinks:
         pipe.zadd(key, {viewer: now + ttl_s})
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.expire(key, max(1, int(ttl_s * 4)))
+        control.publish(pipe, task_id, control.watch_signal(now + ttl_s))  # the worker casts at once
         pipe.execute()
 
     def leave(self, task_id: str, viewer: str) -> None:

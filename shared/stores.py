@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from shared.consumers import ConsumerRegistry
+from shared.control import ControlSignals
 from shared.downloads import DownloadTokens
 from shared.lease_store import LeaseStore
 from shared.live import LiveFrames, LiveLinks
@@ -65,6 +66,11 @@ class Stores:
     @cached_property
     def downloads(self) -> DownloadTokens:
         return DownloadTokens(self._redis)
+
+    @cached_property
+    def control(self) -> ControlSignals:
+        """This process's subscriber to the signals of the tasks it runs (workers only)."""
+        return ControlSignals(self._redis)
 
     @cached_property
     def leases(self) -> LeaseStore:

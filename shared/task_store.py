@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 import redis
 
-from shared import keys
+from shared import control, keys
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
 from shared.redis_client import connect, connect_async
 
@@ -316,7 +316,11 @@ class TaskStore:
         self._redis.delete(keys.steps(task_id), keys.output_files(task_id), keys.output_file_data(task_id))
 
     def request_stop(self, task_id: str) -> None:
-        self._redis.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
+        """Set the stop flag (the run's step script reads it) and signal the run at once."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
+        control.publish(pipe, task_id, control.STOP)
+        pipe.execute()
 
     def delete(self, task_id: str, session_id: str) -> None:
         status, owner = (json.loads(v) if v else None
@@ -326,6 +330,7 @@ class TaskStore:
         for index in _indexes(owner, status):
             pipe.zrem(index, task_id)
         pipe.zrem(keys.session_tasks(session_id), task_id)
+        control.publish(pipe, task_id, control.GONE)  # a run of it stops before its next move
         pipe.execute()
 
     # -- reads ------------------------------------------------------------

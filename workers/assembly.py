@@ -71,6 +71,10 @@ class RecordHooks:
             raise RunLost(self.run.why_lost())
         return self.run.stop_requested
 
+    async def viewers(self) -> int:
+        """Whether someone watches the live view (from signals and step replies: no Redis call)."""
+        return 1 if self.run.watched else 0
+
     async def on_step(self, step: TaskStepView, screenshot: str | None) -> None:
         shot = screenshot if screenshot is not None and get_settings().step_screenshots else ""
         await asyncio.to_thread(self.leases.step, self.run, step.model_dump_json(), step.number, shot)
@@ -139,7 +143,7 @@ async def _browse(
             )
             try:
                 stores = hooks.stores
-                async with live_view(stores.live, stores.frames, hooks.task_id, tabs, vault, settings):
+                async with live_view(hooks.viewers, stores.frames, hooks.task_id, tabs, vault, settings):
                     outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
             except TimeoutError:
                 outcome = AgentOutcome(

@@ -61,10 +61,11 @@ def _execute_leased(
         _finish(tasks, task_id, AgentOutcome(
             TaskStatus.failed,
             error=f"worker lost {deliveries - 1} times while running this task; giving up",
-        ), Decimal(0), run)
+        ), Decimal(0), run, record)
         return result_of(task_id)
     if run.stop_requested:
-        _finish(tasks, task_id, AgentOutcome(TaskStatus.stopped, error="stopped by request"), Decimal(0), run)
+        stopped = AgentOutcome(TaskStatus.stopped, error="stopped by request")
+        _finish(tasks, task_id, stopped, Decimal(0), run, record)
         return result_of(task_id)
     try:
         if not tasks.transition(task_id, TaskStatus.started, _ACTIVE, fence=run.token,
@@ -89,9 +90,9 @@ def _execute_leased(
     _observe(outcome, time.monotonic() - started)
     if wants_judge(record, outcome):
         hand_off(tasks, task_id, outcome, cost, settings)
-        session_carryover.task_ended(stores(), task_id)
+        session_carryover.task_ended(stores(), task_id, str(record.session_id))
     else:
-        _finish(tasks, task_id, outcome, cost, run)
+        _finish(tasks, task_id, outcome, cost, run, record)
     return result_of(task_id)
 
 
@@ -109,7 +110,9 @@ def _fenced(run: Run, task_id: str) -> dict[str, Any]:
     return result_of(task_id)
 
 
-def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal, run: Run) -> None:
+def _finish(
+    tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal, run: Run, record: TaskRecord
+) -> None:
     try:
         tasks.transition(
             task_id, outcome.status, _ACTIVE, fence=run.token, finished_at=utcnow(),
@@ -118,7 +121,7 @@ def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal
     except FencedWriteError:  # fenced out between the last check and this write
         _fenced(run, task_id)
         return
-    session_carryover.task_ended(stores(), task_id)
+    session_carryover.task_ended(stores(), task_id, str(record.session_id))
     log.info("task %s %s (success=%s, steps=%d, cost=%s)%s", task_id, outcome.status.value,
              outcome.is_success, outcome.steps, format_cost(cost),
              f": {outcome.error}" if outcome.error else "")

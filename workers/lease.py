@@ -25,6 +25,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shared import control
+from shared.control import ControlSignals
 from shared.lease_store import LeaseStore, Reply, RunStatus
 from shared.models import TaskStatus
 from shared.redis_client import StoreError
@@ -33,6 +35,7 @@ from shared.task_store import TaskStore
 log = logging.getLogger(__name__)
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+VIEWER_GRACE_S = 6.0  # a viewer counted by a step is assumed to watch this long (3 heartbeats)
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Run:
     viewers: int = 0
     lost: RunStatus | None = None  # fenced or gone: the run may not act or write any more
     holder_epoch: int = 0  # the epoch that fenced this run out
+    watched_until: float = 0.0  # (epoch s) a live viewer's heartbeat is unexpired until then
     released: bool = False
     announced: bool = False  # the one log line saying the run was fenced out is written
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -66,10 +70,31 @@ class Run:
         else:
             self.valid_until = max(self.valid_until, sent + ttl_s)
             if reply.status in (RunStatus.ok, RunStatus.stop):
-                self.viewers = reply.value
+                self.saw_viewers(reply.value)
             if reply.status == RunStatus.stop:
                 self.stop_requested = True
         return reply
+
+    def saw_viewers(self, count: int) -> None:
+        """The store counted ``count`` viewers with an unexpired heartbeat (a viewer beats every
+        couple of seconds; each beat's signal extends ``watched_until`` further)."""
+        self.viewers = count
+        if count > 0:
+            self.watched_until = max(self.watched_until, time.time() + VIEWER_GRACE_S)
+
+    def signal(self, signal: str) -> None:
+        """A signal on the task's control channel (:mod:`shared.control`)."""
+        until = control.watched_until(signal)
+        if until is not None:
+            self.watched_until = max(self.watched_until, until)
+        elif signal == control.STOP:
+            self.stop_requested = True
+        elif signal in (control.FENCED, control.GONE):
+            self.valid_until = 0.0  # not trusted alone: the run asks Redis before its next move
+
+    @property
+    def watched(self) -> bool:
+        return time.time() < self.watched_until
 
     def announce(self) -> None:
         """Say once, in the log, that this run lost its task and stopped (operators and the chaos
@@ -93,8 +118,9 @@ class Leases:
     extra Redis command for its lease.
     """
 
-    def __init__(self, store: LeaseStore) -> None:
+    def __init__(self, store: LeaseStore, signals: ControlSignals | None = None) -> None:
         self.store = store
+        self.signals = signals
         self.ttl_s = store.ttl_ms / 1000
         self._held: dict[str, Run] = {}
         self._lock = threading.Lock()
@@ -108,6 +134,9 @@ class Leases:
             return None
         run = Run(task_id, taken.token, taken.epoch, sent + self.ttl_s, taken.deliveries,
                   taken.stop_requested)
+        run.saw_viewers(taken.viewers)
+        if self.signals is not None:
+            self.signals.follow(task_id, run.signal)
         with self._lock:
             self._held[task_id] = run
             if self._thread is None or not self._thread.is_alive():
@@ -120,6 +149,8 @@ class Leases:
         with self._lock:
             if self._held.get(run.task_id) is run:
                 del self._held[run.task_id]
+                if self.signals is not None:
+                    self.signals.drop(run.task_id)
         with run.lock:  # waits for a renewal in flight: none starts after this
             run.released = True
             if run.lost is None:

@@ -22,9 +22,11 @@ def free_port() -> int:
 class RedisServer:
     """``redis-server`` in ``directory``; append-only (as deployed) unless ``appendonly=False``."""
 
-    def __init__(self, directory: Path, appendonly: bool = True, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, directory: Path, appendonly: bool = True, fsync: str = "always", extra: tuple[str, ...] = ()
+    ) -> None:
         self.port, self.dir = free_port(), directory
-        self.appendonly, self.extra = appendonly, extra
+        self.appendonly, self.fsync, self.extra = appendonly, fsync, extra
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -32,7 +34,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly
+        persistence = (["--appendonly", "yes", "--appendfsync", self.fsync] if self.appendonly
                        else ["--appendonly", "no"])
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
