@@ -67,6 +67,10 @@ class Settings(BaseSettings):
 
     task_budget_s: float = Field(1800.0, description="Wall-clock budget of one task (in the coroutine).")
     step_timeout_s: float = Field(180.0, description="Budget of one step (state, LLM, actions).")
+    screenshot_timeout_s: float = Field(
+        5.0, gt=0,
+        description="One try at a step's screenshot; after a second try the step goes on without it.",
+    )
     action_timeout_s: float = Field(15.0, description="Playwright timeout of one browser action.")
     soft_time_limit_s: float = Field(1900.0, description="Celery soft time limit (prefork pools).")
     hard_time_limit_s: float = Field(2000.0, description="Celery hard time limit (prefork pools).")

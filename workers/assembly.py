@@ -198,6 +198,7 @@ def _agent_config(
         element_window_pages=settings.element_window_pages,
         max_failures=settings.llm_max_failures,
         step_timeout_s=settings.step_timeout_s,
+        screenshot_timeout_s=settings.screenshot_timeout_s,
         session_memory=start.memory,
         keep_screenshots=settings.judge_screenshots if request.judge else 0,
         record_screenshots=settings.step_screenshots and bool(

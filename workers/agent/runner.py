@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 CORRECTION = "Answer again with only the JSON object."
 MAX_BLOCKED_NOTES = 8  # blocked requests listed per action result; the rest are counted
 EXTRACT_PROMPT = "Answer the query from the page text only. Be concise and exact."
+SCREENSHOT_TRIES = 2
+NO_SCREENSHOT = ("\n(no screenshot this step: the page did not render one within {:g}s; "
+                 "rely on the element list and page text)")
 
 
 class StopRequested(Exception):
@@ -82,6 +85,7 @@ class AgentConfig:
     element_window_pages: float | None = None
     max_failures: int = 3
     step_timeout_s: float = 180.0
+    screenshot_timeout_s: float = 5.0  # per try; two tries, then the step goes on without the image
     session_memory: str = ""
     keep_screenshots: int = 0  # the last N screenshots stay available (for the judge)
     record_screenshots: bool = False  # a screenshot per step for the task viewer, even without vision
@@ -256,11 +260,28 @@ class Agent:
                 if vision:
                     state += "\n(screenshot withheld this step: a secret value is visible on the page)"
             else:
-                self._shot = await screenshot(page, index, self.config.highlight_elements and vision)
-                if vision:
+                self._shot = await self._screenshot(page, index, self.config.highlight_elements and vision)
+                if self._shot is None:
+                    if vision:
+                        state += NO_SCREENSHOT.format(self.config.screenshot_timeout_s * SCREENSHOT_TRIES)
+                elif vision:
                     image = self._shot
                     self.screenshots.append(image)
         return state, image
+
+    async def _screenshot(self, page: Page, index: ElementIndex, highlight: bool) -> str | None:
+        """The step's screenshot, or ``None`` when the page rendered none in time (a starved
+        machine, a busy compositor): a slow screenshot is not a dead browser. Two tries, each
+        bounded; only a page or browser really gone ends the run."""
+        for attempt in range(1, SCREENSHOT_TRIES + 1):
+            try:
+                return await screenshot(page, index, highlight, self.config.screenshot_timeout_s)
+            except PlaywrightError as exc:
+                if page.is_closed() or not self._browser_alive():
+                    raise BrowserUnusableError(f"browser unusable: {exc.message.splitlines()[0]}") from exc
+                log.warning("screenshot try %d of %d failed: %s", attempt, SCREENSHOT_TRIES,
+                            exc.message.splitlines()[0])
+        return None
 
     def _messages(self, number: int, state: str, image: str | None, last: bool) -> list[dict[str, Any]]:
         text = prompt.user_message(
