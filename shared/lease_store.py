@@ -12,7 +12,7 @@ merely expired (its process starved, nobody took over: the epoch is unchanged) i
 back by its own run.
 
 **The step script** is one round trip per agent step: fence check, lease renewal, step
-record, stop check and the live-viewer count (see :meth:`LeaseStore.step`).
+record (and its screenshot), stop check (see :meth:`LeaseStore.step`).
 """
 
 from __future__ import annotations
@@ -69,26 +69,24 @@ if refused == false then return {'taken-back', 0} end
 return {'ok', 0}
 """
 
-# KEYS: [1] lease, [2] task hash, [3] steps list, [4] stop flag, [5] viewers zset,
-# [6] step screenshots hash. ARGV: [1] token, [2] epoch, [3] ttl ms, [4] step JSON ('' = none),
-# [5] record ttl s, [6] now (viewer heartbeats unexpired after it), [7] step number,
-# [8] the step's screenshot ('' = none).
-# Returns {status, n}: 'ok'/'stop' with n = live viewers; 'fenced' with the holder's epoch;
-# 'gone' (the record was deleted). A fenced or gone run's step is not written.
+# KEYS: [1] lease, [2] task hash, [3] steps list, [4] stop flag, [5] step screenshots hash.
+# ARGV: [1] token, [2] epoch, [3] ttl ms, [4] step JSON ('' = none), [5] record ttl s,
+# [6] step number, [7] the step's screenshot ('' = none).
+# Returns {status, n}: 'ok'/'stop'; 'fenced' with the holder's epoch; 'gone' (the record was
+# deleted). A fenced or gone run's step is not written. (Live viewers are not counted here:
+# each viewer's heartbeat signals the run every couple of seconds, see shared.control.)
 _STEP = _FENCE + """
 local refused = fence()
 if refused then return refused end
 if ARGV[4] ~= '' then
   if redis.call('RPUSH', KEYS[3], ARGV[4]) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
-  if ARGV[8] ~= '' then
-    if redis.call('HSET', KEYS[6], ARGV[7], ARGV[8]) == 1 and ARGV[7] == '1' then
-      redis.call('EXPIRE', KEYS[6], ARGV[5])
-    end
+  if ARGV[7] ~= '' then
+    redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
+    redis.call('EXPIRE', KEYS[5], ARGV[5])
   end
 end
-local viewers = redis.call('ZCOUNT', KEYS[5], ARGV[6], '+inf')
-if redis.call('EXISTS', KEYS[4]) == 1 then return {'stop', viewers} end
-return {'ok', viewers}
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'stop', 0} end
+return {'ok', 0}
 """
 
 # KEYS: [1] lease, [2] running zset. ARGV: [1] token, [2] task id.
@@ -125,8 +123,8 @@ class Taken:
 
 @dataclass(frozen=True)
 class Reply:
-    """The store's answer to a step or a renewal: a status and, for ``ok``/``stop``, the number
-    of live viewers, for ``fenced`` the epoch of the run that holds the lease."""
+    """The store's answer to a step or a renewal: a status and, for ``fenced``, the epoch of the
+    run that holds the lease."""
 
     status: RunStatus
     value: int = 0
@@ -167,12 +165,11 @@ class LeaseStore:
              screenshot: str = "") -> Reply:
         """One round trip per agent step: if this run still holds the lease, renew it, append
         the step (when given) and its screenshot (when given), and say whether a stop was
-        requested and how many viewers watch; else write nothing and say why."""
+        requested; else write nothing and say why."""
         raw = self._step(
             keys=[keys.lease(task_id), keys.task(task_id), keys.steps(task_id), keys.stop_flag(task_id),
-                  keys.live_viewers(task_id), keys.step_screenshots(task_id)],
-            args=[token, _epoch(token), self.ttl_ms, step_json, self.record_ttl_s, repr(time.time()),
-                  number, screenshot],
+                  keys.step_screenshots(task_id)],
+            args=[token, _epoch(token), self.ttl_ms, step_json, self.record_ttl_s, number, screenshot],
         )
         return _reply(raw)
 

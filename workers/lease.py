@@ -69,15 +69,13 @@ class Run:
                 self.lost, self.holder_epoch = reply.status, reply.value
         else:
             self.valid_until = max(self.valid_until, sent + ttl_s)
-            if reply.status in (RunStatus.ok, RunStatus.stop):
-                self.saw_viewers(reply.value)
             if reply.status == RunStatus.stop:
                 self.stop_requested = True
         return reply
 
     def saw_viewers(self, count: int) -> None:
-        """The store counted ``count`` viewers with an unexpired heartbeat (a viewer beats every
-        couple of seconds; each beat's signal extends ``watched_until`` further)."""
+        """The lease take counted ``count`` viewers with an unexpired heartbeat (a viewer beats
+        every couple of seconds; each beat's signal extends ``watched_until`` further)."""
         self.viewers = count
         if count > 0:
             self.watched_until = max(self.watched_until, time.time() + VIEWER_GRACE_S)

@@ -112,8 +112,9 @@ class _Worker:
 
         sim.record = self.stores.tasks.load(sim.task_id)
         sim.run = self.leases.acquire(sim.task_id)
-        self.stores.tasks.transition(sim.task_id, TaskStatus.started, [TaskStatus.created, TaskStatus.started],
-                                     fence=sim.run.token, started_at=utcnow())
+        active = [TaskStatus.created, TaskStatus.started]
+        self.stores.tasks.transition(sim.task_id, TaskStatus.started, active, fence=sim.run.token,
+                                     started_at=utcnow())
         session_carryover.load(sim.record, self.stores, self.settings)
 
     def step(self, sim: _Sim) -> None:
@@ -286,6 +287,19 @@ def memory_per_record(url: str, steps: int, count: int = 2000) -> dict[str, Any]
     }
 
 
+def _read_all(subs: list[Any], drain: threading.Event) -> None:
+    """Keep the subscribers' sockets drained (as API processes relaying frames do)."""
+    import redis
+
+    while not drain.is_set():
+        for sub in subs:
+            try:
+                while sub.get_message(timeout=0.001):
+                    pass
+            except redis.TimeoutError:  # a frame half read: the rest comes next round
+                pass
+
+
 def fanout(url: str, frame_bytes: int = 40_000) -> dict[str, Any]:
     """Redis CPU per live frame published to k viewers (API processes subscribed to the task)."""
     import redis
@@ -298,17 +312,7 @@ def fanout(url: str, frame_bytes: int = 40_000) -> dict[str, Any]:
         for s in subs:
             s.subscribe("bf:task:fanout:live")
         drain = threading.Event()
-
-        def read() -> None:
-            while not drain.is_set():
-                for sub in subs:
-                    try:
-                        while sub.get_message(timeout=0.001):
-                            pass
-                    except redis.TimeoutError:  # a frame half read: the rest comes next round
-                        pass
-
-        reader = threading.Thread(target=read, daemon=True)
+        reader = threading.Thread(target=_read_all, args=(subs, drain), daemon=True)
         reader.start()
         cpu0, n = _cpu(client), 300
         for _ in range(n):
@@ -322,14 +326,20 @@ def fanout(url: str, frame_bytes: int = 40_000) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--levels", default="1000,2000,4000")
     parser.add_argument("--steps", type=int, default=10, help="steps per task (its life: 3 s per step)")
-    parser.add_argument("--drivers", type=int, default=2, help="driver processes (simulated worker processes)")
+    parser.add_argument("--drivers", type=int, default=2, help="driver processes (as worker processes)")
+    parser.add_argument("--io-threads", type=int, default=1, help="redis-server io-threads (1: none)")
+    parser.add_argument("--key", default="fleet", help="results.json key")
     parser.add_argument("--window", type=float, default=20.0, help="seconds measured per level")
     args = parser.parse_args()
-    server = RedisServer(Path(tempfile.mkdtemp()), appendonly=True, fsync="everysec")
+    threads = ("--io-threads", str(args.io_threads), "--io-threads-do-reads", "yes")
+    threads = threads if args.io_threads > 1 else ()
+    server = RedisServer(Path(tempfile.mkdtemp()), appendonly=True, fsync="everysec", extra=threads)
     server.start()
     try:
         levels = [level(server.url, int(n), args.steps, args.drivers, args.window)
@@ -337,6 +347,7 @@ def main() -> None:
         result = {
             "steps_per_task": args.steps,
             "step_every_s": STEP_EVERY_S,
+            "redis_io_threads": args.io_threads,
             "cpus": os.cpu_count(),
             "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
             "levels": levels,
@@ -348,7 +359,7 @@ def main() -> None:
     finally:
         server.stop()
     existing = json.loads(args.out.read_text()) if args.out.exists() else {}
-    existing["fleet"] = result
+    existing[args.key] = result
     args.out.write_text(json.dumps(existing, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

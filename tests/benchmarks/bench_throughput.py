@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import statistics
@@ -258,7 +259,11 @@ async def _floor_child(concurrency: int, tasks: int, url: str, shots: bool = Fal
             await page.goto(url)
             for name in BUTTONS:
                 if shots:  # what the agent's vision path takes per step (workers.agent.state.screenshot)
-                    await page.screenshot(type="jpeg", quality=60)
+                    t0 = time.perf_counter()
+                    image = await page.screenshot(type="jpeg", quality=60)
+                    data_url = "data:image/jpeg;base64," + base64.b64encode(image).decode()
+                    shot_ms.append((time.perf_counter() - t0) * 1000)
+                    shot_bytes.append(len(data_url))
                 await asyncio.sleep(PAUSE_S)
                 await page.get_by_role("button", name=name, exact=True).click()
             await context.close()
@@ -268,12 +273,17 @@ async def _floor_child(concurrency: int, tasks: int, url: str, shots: bool = Fal
                 queue.get_nowait()
                 await one()
 
+        shot_ms: list[float] = []
+        shot_bytes: list[int] = []
         await one()  # warm: the first context and renderer
+        shot_ms.clear()
+        shot_bytes.clear()
         print("ready", flush=True)
         sys.stdin.readline()
         started = time.monotonic()
         await asyncio.gather(*(lane() for _ in range(concurrency)))
-        print(json.dumps({"elapsed_s": time.monotonic() - started}), flush=True)
+        print(json.dumps({"elapsed_s": time.monotonic() - started, "shot_ms": shot_ms,
+                          "shot_bytes": shot_bytes}), flush=True)
         sys.stdin.readline()  # the parent's last snapshot is taken while the browser still runs
         await browser.close()
 
@@ -291,7 +301,8 @@ def floor_round(page: PageServer, concurrency: int, tasks: int, shots: bool = Fa
         meter.start()
         child.stdin.write("go\n")
         child.stdin.flush()
-        elapsed = json.loads(child.stdout.readline())["elapsed_s"]
+        report = json.loads(child.stdout.readline())
+        elapsed = report["elapsed_s"]
         measured = meter.stop(tasks)
         child.stdin.write("done\n")
         child.stdin.flush()
@@ -304,6 +315,18 @@ def floor_round(page: PageServer, concurrency: int, tasks: int, shots: bool = Fa
         "tasks": tasks,
         "tasks_per_min": round(tasks / elapsed * 60, 1),
         **measured,
+        **({"screenshot": _shot_stats(report["shot_ms"], report["shot_bytes"])} if shots else {}),
+    }
+
+
+def _shot_stats(ms: list[float], sizes: list[int]) -> dict[str, Any]:
+    """The screenshot path (capture, JPEG q60, base64 data URL): time and bytes per image."""
+    ms = sorted(ms)
+    return {
+        "count": len(ms),
+        "ms_p50": round(statistics.median(ms), 1),
+        "ms_p95": round(ms[max(0, int(len(ms) * 0.95) - 1)], 1),
+        "data_url_bytes_mean": round(statistics.mean(sizes)),
     }
 
 
@@ -424,6 +447,9 @@ def full_round(
         worker.stop()
     steps = sum(len(v.steps) for v in views)
     cost = _worker_cost(total, create, tasks, polls)
+    images = [len(part["image_url"]["url"]) for i in range(tasks) for call in fake.calls[f"t-{queue}-{i}"]
+              for m in call.messages if isinstance(m.get("content"), list)
+              for part in m["content"] if part.get("type") == "image_url"]
     ok = [v for v in views if v.is_success]
     failures = Counter(_reason(v) for v in views if not v.is_success)
     overheads = sorted(
@@ -440,6 +466,8 @@ def full_round(
         "step_overhead_s_p50": round(statistics.median(overheads), 3),
         "step_overhead_s_p95": round(overheads[max(0, int(len(overheads) * 0.95) - 1)], 3),
         **measured,
+        **({"images_to_model": {"count": len(images), "steps": steps,
+                                "data_url_bytes_mean": round(statistics.mean(images))}} if images else {}),
         "redis": {
             "per_step": cost.per(max(1, steps)),
             "per_task": cost.per(tasks),

@@ -25,7 +25,9 @@ SHOTS_QUEUE = QUEUE + "-shots"
 
 
 @pytest.fixture(scope="module")
-def shots_worker(llm_base: str, redis_client, tmp_path_factory) -> Iterator[WorkerProcess]:  # type: ignore[no-untyped-def]
+def shots_worker(  # type: ignore[no-untyped-def]
+    llm_base: str, redis_client, tmp_path_factory
+) -> Iterator[WorkerProcess]:
     """A worker of its own (its browser's compositor is frozen by the test), 1 s per screenshot try."""
     env = {**base_env(llm_base), "BROWSERFLEET_QUEUE": SHOTS_QUEUE, "BROWSERFLEET_SCREENSHOT_TIMEOUT_S": "1"}
     proc = WorkerProcess(env, SHOTS_QUEUE, tmp_path_factory.mktemp("shots") / "worker.log", concurrency=1)
@@ -78,5 +80,6 @@ def test_a_step_whose_screenshot_stalls_goes_on_without_it(
     # The browser was never "unusable": the next task on it gets its screenshot again.
     sid2 = script_id("shot-again")
     marker2 = fake_llm.script(sid2, [step({"done": {"text": "seen", "success": True}})])
-    after = producer.wait(producer.create_task({"task": f"Look. {marker2}", "startUrl": site.url}).id, timeout=60)
+    again = producer.create_task({"task": f"Look. {marker2}", "startUrl": site.url})
+    after = producer.wait(again.id, timeout=60)
     assert after.status == TaskStatus.finished and fake_llm.calls[sid2][0].has_image, after.error

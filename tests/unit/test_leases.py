@@ -93,10 +93,10 @@ def test_an_expired_lease_nobody_took_is_taken_back_by_its_run(redis_client: red
 def test_the_step_reply_says_stop_and_gone(redis_client: redis.Redis) -> None:
     store = LeaseStore(redis_client, 5_000)
     task_id = _task(redis_client)
-    run = store.take(task_id, "worker-a")
-    assert run is not None
     redis_client.zadd(keys.live_viewers(task_id), {"viewer-1": time.time() + 30})
-    assert store.step(task_id, run.token).value == 1  # one viewer watching
+    run = store.take(task_id, "worker-a")
+    assert run is not None and run.viewers == 1  # someone watched before the run started
+    assert store.step(task_id, run.token).status == RunStatus.ok
     redis_client.set(keys.stop_flag(task_id), "1")
     assert store.step(task_id, run.token, _step(1, "last"), 1).status == RunStatus.stop
     assert redis_client.llen(keys.steps(task_id)) == 1  # the step that saw the stop is kept
