@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     live_max_height: int = Field(768, description="Screencast frames are scaled down to at most this height.")
     live_poll_s: float = Field(
         1.0,
-        description="How often a running task's live view checks whether a viewer beat lately (no Redis call).",
+        description="How often a running task's live view checks for a recent viewer beat (no Redis call).",
     )
     live_heartbeat_s: float = Field(
         2.0, description="A viewer's heartbeat; the screencast stops ~3 heartbeats after the last viewer."
