@@ -29,7 +29,6 @@ import heapq
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -150,8 +149,20 @@ class _Worker:
         return sim
 
 
-def _drive(url: str, tasks: int, steps: int, seconds: float, threads: int, report: Any) -> None:
-    """A driver process: keeps ``tasks`` tasks running for ``seconds``, one step per 3 s each."""
+def _poll(worker: _Worker, heap: list[_Sim], rate: float, end: float) -> None:
+    """Clients polling their tasks' status (the API's ``GET /tasks/{id}/status``: one HMGET each)."""
+    while time.monotonic() < end:
+        ids = [sim.task_id for sim in heap[: max(1, int(rate / 10))]]
+        for task_id in ids:
+            worker.stores.tasks.load_status(task_id)
+        time.sleep(0.1)
+
+
+def _drive(
+    url: str, tasks: int, steps: int, seconds: float, threads: int, report: Any, poll_s: float = 0.0
+) -> None:
+    """A driver process: keeps ``tasks`` tasks running for ``seconds``, one step per 3 s each
+    (and, with ``poll_s``, each task's status polled every ``poll_s``)."""
     worker = _Worker(url, tasks, steps)
     now = time.monotonic()
     heap: list[_Sim] = []
@@ -164,6 +175,8 @@ def _drive(url: str, tasks: int, steps: int, seconds: float, threads: int, repor
     lock = threading.Lock()
     late: list[float] = []
     end = now + seconds
+    if poll_s > 0:
+        threading.Thread(target=_poll, args=(worker, heap, tasks / poll_s, end), daemon=True).start()
 
     def move(sim: _Sim) -> None:
         started = time.monotonic()
@@ -214,7 +227,9 @@ def _cpu(client: Any) -> float:
     return float(info["used_cpu_sys_main_thread"]) + float(info["used_cpu_user_main_thread"])
 
 
-def level(url: str, tasks: int, steps: int, drivers: int, window: float) -> dict[str, Any]:
+def level(
+    url: str, tasks: int, steps: int, drivers: int, window: float, poll_s: float = 0.0
+) -> dict[str, Any]:
     import redis
 
     client = redis.Redis.from_url(url)
@@ -222,8 +237,8 @@ def level(url: str, tasks: int, steps: int, drivers: int, window: float) -> dict
     ctx = mp.get_context("spawn")
     report = ctx.Queue()
     warm = STEP_EVERY_S * 2
-    procs = [ctx.Process(target=_drive, args=(url, tasks // drivers, steps, warm + window, 16, report))
-             for _ in range(drivers)]
+    args = (url, tasks // drivers, steps, warm + window, 16, report, poll_s)
+    procs = [ctx.Process(target=_drive, args=args) for _ in range(drivers)]
     for p in procs:
         p.start()
     time.sleep(warm)  # every driver has created its tasks and runs steady
@@ -246,6 +261,7 @@ def level(url: str, tasks: int, steps: int, drivers: int, window: float) -> dict
     usec = {k.removeprefix("cmdstat_"): v["usec_per_call"] for k, v in client.info("commandstats").items()}
     return {
         "running_tasks": tasks,
+        "status_polls_per_s": round(tasks / poll_s) if poll_s else 0,
         "steps_per_s": round(done_steps / elapsed),
         "tasks_started_per_s": round(started / elapsed, 1),
         "redis_main_thread_busy": round(busy, 3),
@@ -259,6 +275,22 @@ def level(url: str, tasks: int, steps: int, drivers: int, window: float) -> dict
         "usec_per_call": {k: usec.get(k) for k in ("evalsha", "hgetall", "get", "zadd", "publish")},
         "tasks_per_core_at_70pct": round(tasks * BUSY_TARGET / busy) if busy else None,
     }
+
+
+def _capacity(levels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Running tasks one Redis core serves at 70 % busy: from the busiest level (Redis's idle
+    work counted against the tasks: conservative) and from the slope between the lowest and the
+    highest level (the marginal cost of a running task)."""
+    lo, hi = levels[0], levels[-1]
+    out: dict[str, Any] = {"tasks_per_core_at_70pct": hi["tasks_per_core_at_70pct"]}
+    if hi["running_tasks"] > lo["running_tasks"]:
+        slope = (hi["redis_main_thread_busy"] - lo["redis_main_thread_busy"]) / (
+            hi["running_tasks"] - lo["running_tasks"])
+        base = lo["redis_main_thread_busy"] - slope * lo["running_tasks"]
+        if slope > 0:
+            out["tasks_per_core_at_70pct_marginal"] = round((BUSY_TARGET - base) / slope)
+            out["redis_cpu_us_per_running_task_s"] = round(slope * 1e6, 2)
+    return out
 
 
 def memory_per_record(url: str, steps: int, count: int = 2000) -> dict[str, Any]:
@@ -335,6 +367,8 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, default=2, help="driver processes (as worker processes)")
     parser.add_argument("--io-threads", type=int, default=1, help="redis-server io-threads (1: none)")
     parser.add_argument("--key", default="fleet", help="results.json key")
+    parser.add_argument("--poll-s", type=float, default=2.0,
+                        help="a last level: the highest, each task's status polled this often (0: none)")
     parser.add_argument("--window", type=float, default=20.0, help="seconds measured per level")
     args = parser.parse_args()
     threads = ("--io-threads", str(args.io_threads), "--io-threads-do-reads", "yes")
@@ -344,6 +378,9 @@ def main() -> None:
     try:
         levels = [level(server.url, int(n), args.steps, args.drivers, args.window)
                   for n in args.levels.split(",")]
+        if args.poll_s > 0:
+            top = max(int(n) for n in args.levels.split(","))
+            levels.append(level(server.url, top, args.steps, args.drivers, args.window, args.poll_s))
         result = {
             "steps_per_task": args.steps,
             "step_every_s": STEP_EVERY_S,
@@ -351,8 +388,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
             "levels": levels,
-            "tasks_per_core_at_70pct_median": statistics.median(
-                [lv["tasks_per_core_at_70pct"] for lv in levels if lv["tasks_per_core_at_70pct"]]),
+            **_capacity([lv for lv in levels if not lv["status_polls_per_s"]]),
             "memory": memory_per_record(server.url, args.steps),
             "fanout": fanout(server.url),
         }

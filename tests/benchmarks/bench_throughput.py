@@ -390,6 +390,21 @@ def _worker_cost(total: CommandCounts, create: CommandCounts, tasks: int, polls:
     return CommandCounts(+calls, round_trips)
 
 
+def _delete_broker_queues(env: dict[str, str], names: list[str]) -> None:
+    """A RabbitMQ broker keeps a round's queues (and the parked tasks): delete them."""
+    broker = env.get("BROWSERFLEET_BROKER_URL", "")
+    if not broker.startswith("amqp"):
+        return
+    import contextlib
+
+    from kombu import Connection
+
+    with Connection(broker) as conn, conn.channel() as channel:
+        for name in names:
+            with contextlib.suppress(*conn.channel_errors):
+                channel.queue_delete(name)
+
+
 def full_round(
     fake: FakeLLM, page: PageServer, llm_base: str, concurrency: int, tasks: int, vision: bool = False
 ) -> dict[str, Any]:
@@ -410,6 +425,8 @@ def full_round(
         # The default lease, not the tests' 2 s (which makes every task renew it several times
         # a second): the bench measures a worker as users run it.
         "BROWSERFLEET_LEASE_TTL_S": "30",
+        # --broker: e.g. RabbitMQ, as README "Running a fleet" recommends; Redis counts the stores alone
+        **({"BROWSERFLEET_BROKER_URL": broker} if (broker := os.environ.get("BENCH_BROKER_URL")) else {}),
     }
     os.environ.update(env)
     from producer import Producer
@@ -445,6 +462,7 @@ def full_round(
         views = [producer.wait(task_id, timeout=60) for task_id in ids]
     finally:
         worker.stop()
+        _delete_broker_queues(env, [queue, queue + "-parked", queue + "-judge"])
     steps = sum(len(v.steps) for v in views)
     cost = _worker_cost(total, create, tasks, polls)
     images = [len(part["image_url"]["url"]) for i in range(tasks) for call in fake.calls[f"t-{queue}-{i}"]
@@ -515,6 +533,7 @@ def run(
         "clicks_per_task": len(BUTTONS),
         "vision": vision,
         "redis": "private redis-server" if private is not None else "shared (REDIS_URL)",
+        "broker": os.environ.get("BENCH_BROKER_URL", "the same Redis").split("@")[-1],
         "cpus": os.cpu_count(),
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
         "floor": floors,
@@ -534,6 +553,7 @@ def main() -> None:
                         help="the default path: a screenshot per step to the model (and in the floor)")
     parser.add_argument("--no-floor", action="store_true", help="the full path only (Redis counts)")
     parser.add_argument("--key", help="results.json key (default: throughput, or throughput_vision)")
+    parser.add_argument("--broker", help="broker URL for the full path (default: the Redis)")
     parser.add_argument("--floor-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_child:
@@ -541,6 +561,8 @@ def main() -> None:
         asyncio.run(_floor_child(int(concurrency), int(tasks), url, shots == "1"))
         return
     floor = not args.no_floor
+    if args.broker:
+        os.environ["BENCH_BROKER_URL"] = args.broker
     if args.quick:
         result = run((1, 4), lambda n: 2 * n + 2, args.vision, floor)
     else:
