@@ -45,10 +45,12 @@ return {epoch, deliveries, redis.call('EXISTS', KEYS[4]), redis.call('ZCOUNT', K
 """
 
 # The fence, shared by renewal and the step script. KEYS[1] lease, KEYS[2] task hash;
-# ARGV[1] token, ARGV[2] epoch, ARGV[3] ttl ms. Returns nil when this run holds the lease
-# (renewed, or taken back if it had expired with nobody taking over), else the reply to give.
+# ARGV[1] token, ARGV[2] epoch, ARGV[3] ttl ms; ``running``, ``tid``, ``now``: the running zset,
+# the task id and the time, to list the task again when its run takes back an expired lease
+# (the reaper may have dropped it meanwhile). Returns nil when this run holds the lease
+# (renewed), false when it took it back, else the reply to give.
 _FENCE = """
-local function fence()
+local function fence(running, tid, now)
   local cur = redis.call('GET', KEYS[1])
   if cur == ARGV[1] then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -58,25 +60,28 @@ local function fence()
   if not epoch then return {'gone', 0} end
   if cur or epoch ~= ARGV[2] then return {'fenced', tonumber(epoch)} end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  redis.call('ZADD', running, now, tid)
   return false
 end
 """
 
+# KEYS: [1] lease, [2] task hash, [3] running zset. ARGV: [1] token, [2] epoch, [3] ttl ms,
+# [4] task id, [5] now.
 _RENEW = _FENCE + """
-local refused = fence()
+local refused = fence(KEYS[3], ARGV[4], ARGV[5])
 if refused then return refused end
 if refused == false then return {'taken-back', 0} end
 return {'ok', 0}
 """
 
-# KEYS: [1] lease, [2] task hash, [3] steps list, [4] stop flag, [5] step screenshots hash.
-# ARGV: [1] token, [2] epoch, [3] ttl ms, [4] step JSON ('' = none), [5] record ttl s,
-# [6] step number, [7] the step's screenshot ('' = none).
+# KEYS: [1] lease, [2] task hash, [3] steps list, [4] stop flag, [5] step screenshots hash,
+# [6] running zset. ARGV: [1] token, [2] epoch, [3] ttl ms, [4] step JSON ('' = none),
+# [5] record ttl s, [6] step number, [7] the step's screenshot ('' = none), [8] task id, [9] now.
 # Returns {status, n}: 'ok'/'stop'; 'fenced' with the holder's epoch; 'gone' (the record was
 # deleted). A fenced or gone run's step is not written. (Live viewers are not counted here:
 # each viewer's heartbeat signals the run every couple of seconds, see shared.control.)
 _STEP = _FENCE + """
-local refused = fence()
+local refused = fence(KEYS[6], ARGV[8], ARGV[9])
 if refused then return refused end
 if ARGV[4] ~= '' then
   if redis.call('RPUSH', KEYS[3], ARGV[4]) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
@@ -157,8 +162,8 @@ class LeaseStore:
 
     def renew(self, task_id: str, token: str) -> Reply:
         """Extend the run's lease (or take it back if it expired and nobody took over)."""
-        raw = self._renew(keys=[keys.lease(task_id), keys.task(task_id)],
-                          args=[token, _epoch(token), self.ttl_ms])
+        raw = self._renew(keys=[keys.lease(task_id), keys.task(task_id), keys.RUNNING],
+                          args=[token, _epoch(token), self.ttl_ms, task_id, repr(time.time())])
         return _reply(raw)
 
     def step(self, task_id: str, token: str, step_json: str = "", number: int = 0,
@@ -168,8 +173,9 @@ class LeaseStore:
         requested; else write nothing and say why."""
         raw = self._step(
             keys=[keys.lease(task_id), keys.task(task_id), keys.steps(task_id), keys.stop_flag(task_id),
-                  keys.step_screenshots(task_id)],
-            args=[token, _epoch(token), self.ttl_ms, step_json, self.record_ttl_s, number, screenshot],
+                  keys.step_screenshots(task_id), keys.RUNNING],
+            args=[token, _epoch(token), self.ttl_ms, step_json, self.record_ttl_s, number, screenshot,
+                  task_id, repr(time.time())],
         )
         return _reply(raw)
 

@@ -83,11 +83,16 @@ def test_an_expired_lease_nobody_took_is_taken_back_by_its_run(redis_client: red
     run = store.take(task_id, "worker-a")
     assert run is not None
     redis_client.delete(keys.lease(task_id))  # expired while the process could not renew it
+    store.forget(task_id)  # and a reaper dropped it from the running list
     assert store.renew(task_id, run.token).status == RunStatus.taken_back
     assert redis_client.get(keys.lease(task_id)) == run.token
+    assert redis_client.zscore(keys.RUNNING, task_id) is not None  # a reaper finds it again
     redis_client.delete(keys.lease(task_id))
+    store.forget(task_id)
     assert store.step(task_id, run.token, _step(1, "late but alone"), 1).status == RunStatus.ok
     assert redis_client.get(keys.lease(task_id)) == run.token
+    assert redis_client.zscore(keys.RUNNING, task_id) is not None
+    store.give_back(task_id, run.token)
 
 
 def test_the_step_reply_says_stop_and_gone(redis_client: redis.Redis) -> None:
