@@ -178,8 +178,8 @@ class Leases:
             with self._lock:
                 held = list(self._held.values())
             for run in held:
-                if run.valid_until - time.monotonic() > self.ttl_s * 2 / 3:
-                    continue  # a step renewed it lately
+                if run.valid_until - time.monotonic() > self.ttl_s * 5 / 6:
+                    continue  # a step renewed it lately (a renewal here keeps >= 2/3 TTL vouched)
                 try:
                     self._keep(run)
                 except StoreError as exc:  # Redis restarting: try again next round
