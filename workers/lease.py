@@ -233,6 +233,8 @@ class Reaper(threading.Thread):
                 reap(self.leases, self.tasks, self.requeue, self.interval_s)
             except StoreError as exc:
                 log.warning("reaper: Redis unavailable: %s", exc)
+            except Exception:  # the broker's errors vary by transport: the reaper must outlive them
+                log.exception("reaper: round failed; trying again in %gs", self.interval_s)
 
     def stop(self) -> None:
         self._stop.set()

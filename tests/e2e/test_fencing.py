@@ -20,18 +20,8 @@ from shared import keys
 from shared.models import TaskStatus
 from shared.settings import Settings
 from tests.conftest import QUEUE, WorkerProcess, base_env
-from tests.e2e.helpers import script_id
+from tests.e2e.helpers import SHOP, script_id, wait_until
 from tests.support.fake_llm import Call, FakeLLM, Reply, step
-
-SHOP = """<!doctype html><html><head><title>Shop</title></head><body><h1>One item</h1>
-<form method="post" action="{buy}"><button type="submit">Buy</button></form></body></html>"""
-
-
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -60,7 +50,7 @@ def test_a_run_frozen_past_its_lease_is_fenced_out_and_the_newer_run_wins(
 ) -> None:
     from producer import Producer
 
-    first, _ = two_workers
+    first, second = two_workers
     sid = script_id("fence")
     buy = f"/buy-{sid}"
     site.pages[f"/shop-{sid}"] = SHOP.format(buy=buy)
@@ -78,10 +68,13 @@ def test_a_run_frozen_past_its_lease_is_fenced_out_and_the_newer_run_wins(
     created = producer.create_task({"task": f"Buy the item. {marker}", "startUrl": f"{site.url}/shop-{sid}",
                                     "vision": False})
     task_id = str(created.id)
-    _wait(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the first run's model call")
+    wait_until(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the first run's model call")
     os.kill(first.proc.pid, signal.SIGSTOP)  # frozen while the model answers: past its 2 s lease
     try:
-        _wait(lambda: len(fake_llm.calls[sid]) >= 2, 60, "a second run (the reaper re-enqueued the task)")
+        try:
+            wait_until(lambda: len(fake_llm.calls[sid]) >= 2, 120, "a second run (the reaper re-enqueued it)")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- second worker ---\n{second.log()[-3000:]}") from None
         assert redis_client.hget(keys.task(task_id), "lease_epoch") == "2"
     finally:
         os.kill(first.proc.pid, signal.SIGCONT)  # the purchase answer waits in its socket
@@ -96,7 +89,7 @@ def test_a_run_frozen_past_its_lease_is_fenced_out_and_the_newer_run_wins(
     assert len(fenced) == 1 and task_id in fenced[0] and "epoch 1" in fenced[0], fenced
     assert "two runs may overlap" not in log
     # The winner's lease ends with it and stays released (no renewal re-creates it).
-    _wait(lambda: redis_client.get(keys.lease(task_id)) is None, 10, "the second run's lease to be released")
+    wait_until(lambda: redis_client.get(keys.lease(task_id)) is None, 10, "the winner's lease released")
     deadline = time.monotonic() + 1.5  # three renewal periods of the 2 s lease
     while time.monotonic() < deadline:
         assert redis_client.get(keys.lease(task_id)) is None

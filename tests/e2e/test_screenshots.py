@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from shared.models import TaskStatus
 from shared.settings import Settings
 from tests.conftest import QUEUE, WorkerProcess, base_env
-from tests.e2e.helpers import script_id
+from tests.e2e.helpers import script_id, wait_until
 from tests.support.fake_llm import Call, FakeLLM, Reply, step
 from tests.support.procs import cmdline, descendants
 
@@ -28,8 +27,9 @@ SHOTS_QUEUE = QUEUE + "-shots"
 def shots_worker(  # type: ignore[no-untyped-def]
     llm_base: str, redis_client, tmp_path_factory
 ) -> Iterator[WorkerProcess]:
-    """A worker of its own (its browser's compositor is frozen by the test), 1 s per screenshot try."""
-    env = {**base_env(llm_base), "BROWSERFLEET_QUEUE": SHOTS_QUEUE, "BROWSERFLEET_SCREENSHOT_TIMEOUT_S": "1"}
+    """A worker of its own (the test freezes its browser's compositor); 3 s per screenshot try,
+    so a loaded machine still takes the first step's."""
+    env = {**base_env(llm_base), "BROWSERFLEET_QUEUE": SHOTS_QUEUE, "BROWSERFLEET_SCREENSHOT_TIMEOUT_S": "3"}
     proc = WorkerProcess(env, SHOTS_QUEUE, tmp_path_factory.mktemp("shots") / "worker.log", concurrency=1)
     yield proc
     proc.stop()
@@ -37,13 +37,6 @@ def shots_worker(  # type: ignore[no-untyped-def]
 
 def _gpu_processes(worker: WorkerProcess) -> list[int]:
     return [p for p in descendants(worker.proc.pid) if "--type=gpu-process" in cmdline(p)]
-
-
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_a_step_whose_screenshot_stalls_goes_on_without_it(
@@ -61,7 +54,7 @@ def test_a_step_whose_screenshot_stalls_goes_on_without_it(
 
     marker = fake_llm.script(sid, script)
     created = producer.create_task({"task": f"Read the page. {marker}", "startUrl": site.url, "vision": True})
-    _wait(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the first model call")
+    wait_until(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the first model call")
     frozen = _gpu_processes(shots_worker)
     assert frozen, "the worker's Chromium has no GPU process to freeze"
     for pid in frozen:

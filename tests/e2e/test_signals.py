@@ -8,26 +8,13 @@ loopback page records purchases server-side: none may happen.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from shared.models import TaskStatus
-from tests.e2e.helpers import script_id
+from tests.e2e.helpers import SHOP, script_id, wait_until
 from tests.support.fake_llm import Call, FakeLLM, Reply, step
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-SHOP = """<!doctype html><html><head><title>Shop</title></head><body><h1>One item</h1>
-<form method="post" action="{buy}"><button type="submit">Buy</button></form></body></html>"""
-
-
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
 
 def _shop(site, fake_llm: FakeLLM, name: str) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
     """A shop page, and a model that answers "buy" 2 s after it is asked (the signal comes first)."""
@@ -46,7 +33,7 @@ def test_a_stop_requested_while_the_model_thinks_prevents_the_next_action(
 ) -> None:
     sid, buy, task = _shop(site, fake_llm, "stop-signal")
     created = producer.create_task({"task": task, "startUrl": f"{site.url}/shop-{sid}", "vision": False})
-    _wait(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the model call")
+    wait_until(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the model call")
     producer.stop(created.id)
     view = producer.wait(created.id, timeout=30)
     assert view.status == TaskStatus.stopped, view.error
@@ -60,7 +47,7 @@ def test_deleting_the_session_of_a_running_task_stops_it_before_its_next_action(
     session = producer.sessions.create()
     created = producer.create_task({"task": task, "startUrl": f"{site.url}/shop-{sid}", "vision": False,
                                     "sessionId": str(session.id)})
-    _wait(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the model call")
+    wait_until(lambda: len(fake_llm.calls[sid]) >= 1, 60, "the model call")
     producer.sessions.delete(session.id)
     log = worker.log_once(f"{created.id}] succeeded", timeout=30)  # Celery's line: the run is over
     assert f"{created.id}] succeeded" in log
