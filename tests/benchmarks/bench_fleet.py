@@ -1,7 +1,7 @@
 """The fleet's Redis traffic at scale, without browsers: how many running tasks one Redis core serves.
 
-Run: ``PYTHONPATH=. python tests/benchmarks/bench_fleet.py [--levels 1000,2000,4000] [--steps 10]
-[--drivers 2] [--window 30] [--out FILE]`` (needs ``redis-server``). Writes ``"fleet"`` into
+Run: ``PYTHONPATH=. python tests/benchmarks/bench_fleet.py [--levels 1000,2000,3000] [--steps 10]
+[--drivers 3] [--window 15] [--out FILE]`` (needs ``redis-server``). Writes ``"fleet"`` into
 ``tests/benchmarks/results.json``.
 
 Starts its own ``redis-server`` on a free port (persistence as deployed: AOF, ``everysec``), so
@@ -362,14 +362,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--levels", default="1000,2000,4000")
+    parser.add_argument("--levels", default="1000,2000,3000")
     parser.add_argument("--steps", type=int, default=10, help="steps per task (its life: 3 s per step)")
-    parser.add_argument("--drivers", type=int, default=2, help="driver processes (as worker processes)")
+    parser.add_argument("--drivers", type=int, default=3, help="driver processes (as worker processes)")
     parser.add_argument("--io-threads", type=int, default=1, help="redis-server io-threads (1: none)")
     parser.add_argument("--key", default="fleet", help="results.json key")
     parser.add_argument("--poll-s", type=float, default=2.0,
                         help="a last level: the highest, each task's status polled this often (0: none)")
-    parser.add_argument("--window", type=float, default=20.0, help="seconds measured per level")
+    parser.add_argument("--window", type=float, default=15.0, help="seconds measured per level")
     args = parser.parse_args()
     threads = ("--io-threads", str(args.io_threads), "--io-threads-do-reads", "yes")
     threads = threads if args.io_threads > 1 else ()
