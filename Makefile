@@ -24,9 +24,13 @@ system-deps:  ## Chromium, Redis and ffmpeg from Debian, when missing
 	@command -v ffprobe >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg)
 
-test-deps:  ## what only the tests need: docker-compose validates deploy/ statically (no engine runs)
+test-deps:  ## what only the tests need: docker-compose validates deploy/ statically (no engine runs); real picker libraries
 	@command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose)
+	@test -f /usr/share/javascript/jquery-ui/jquery-ui.min.js && \
+	  test -f /usr/share/nodejs/react-dom/umd/react-dom.production.min.js || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    libjs-jquery-ui node-react node-react-dom)
 
 services: system-deps  ## start Redis (6379) and RabbitMQ (5672, for its e2e tests) unless they answer
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
@@ -61,9 +65,11 @@ test: install test-deps services lint  ## the README's test command
 bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_dom.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_pipeline.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_flows.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_guard.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_api.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_live.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_live_crowd.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_producer.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_listing.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_throughput.py --out tests/benchmarks/results.json

@@ -24,7 +24,9 @@ from .errors import ProducerError, TaskValidationError
 from .fleet import FleetError, FleetOptions, celery_argv, start_fleet, worker_argv
 from .supervisor import Supervisor
 
-app = typer.Typer(help="browserfleet: LLM browser agents on a Celery fleet.", no_args_is_help=True)
+# No local variables in tracebacks: they would print settings, keys and task payloads.
+app = typer.Typer(help="browserfleet: LLM browser agents on a Celery fleet.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 console = Console()
 
 
@@ -119,6 +121,7 @@ def api(
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
     loglevel: Annotated[str, typer.Option()] = "info",
+    root_path: Annotated[str, typer.Option(help="Prefix a reverse proxy strips, e.g. /fleet.")] = "",
 ) -> None:
     """Serve the HTTP API (Browser Use Cloud v2 compatible, under /api/v2) with uvicorn."""
     from .api.auth import ApiKeyConfigError, ApiKeys
@@ -126,11 +129,13 @@ def api(
 
     settings = get_settings()
     try:
-        ApiKeys(settings.api_keys, settings.scoped_api_keys)  # fail fast, before any process starts
+        # fail fast, before any process starts
+        ApiKeys(settings.api_keys, settings.scoped_api_keys, settings.api_key_op_vaults,
+                settings.api_key_skills)
     except ApiKeyConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    serve(settings, host, port, workers, loglevel)
+    serve(settings, host, port, workers, loglevel, root_path)
 
 
 @app.command()

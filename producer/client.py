@@ -132,7 +132,7 @@ class Producer:
             patterns = [parse_pattern(p) for p in request.allowed_domains]
             if not url_allowed(request.start_url, patterns):
                 errors.append(_error("startUrl", "is outside allowedDomains", "start_url_not_allowed"))
-        if request is not None and request.secrets and not self.settings.secrets_key:
+        if request is not None and request.secrets and not crypto.key_list(self.settings.secrets_key):
             errors.append(_error("secrets", crypto.MISSING_KEY, "secrets_key"))
         if errors:
             raise TaskValidationError(errors)
@@ -214,7 +214,8 @@ class Producer:
                 request = redact_request(validated)
                 task_id, session_id = next(ids), next(ids)
                 session = self.sessions.bind(request, task_id, owner)
-                token = (crypto.encrypt_json(request.secrets, self.settings.secrets_key)
+                token = (crypto.encrypt_json(request.secrets, self.settings.secrets_key,
+                                             purpose=crypto.TASK_SECRETS, owner=task_id)
                          if request.secrets else None)
                 if isinstance(session, OneOffSession):
                     tasks.append(NewTask(task_id, session_id, request, owner, token, session.proxy_country,

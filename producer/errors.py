@@ -12,7 +12,8 @@
     ├── SessionStoppedError   the session is stopped; start a new one
     ├── SessionBusyError      the session already runs a task
     ├── TooManySessionsError  the limit of active sessions is reached
-    └── ProfileNotFoundError  no profile with that id (or not yours)
+    ├── ProfileNotFoundError  no profile with that id (or not yours)
+    └── ProfileLimitError     the key holds as many profiles as it may
 
 The session errors' messages are the v2 API's own, word for word.
 """
@@ -108,6 +109,14 @@ class TooManySessionsError(ProducerError):
         super().__init__(
             "Too many concurrent active sessions. "
             "Please wait for one to finish, kill one, or upgrade your plan."
+        )
+
+
+class ProfileLimitError(ProducerError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This API key already has {limit} profiles, the most it may hold "
+            "(BROWSERFLEET_MAX_PROFILES_PER_KEY); delete one first."
         )
 
 

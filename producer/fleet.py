@@ -64,7 +64,8 @@ def local_credentials(data_dir: Path, settings: Settings) -> tuple[str, str]:
     configured = settings.api_keys[0] if settings.api_keys else None
     if configured and configured.startswith("sha256:"):  # only its digest is known here
         configured = "<a key of BROWSERFLEET_API_KEYS>"
-    return configured or generated["api_key"], settings.secrets_key or generated["secrets_key"]
+    secrets_key = settings.secrets_key.get_secret_value() if settings.secrets_key else ""
+    return configured or generated["api_key"], secrets_key or generated["secrets_key"]
 
 
 def redis_server_argv(url: str, data_dir: Path) -> list[str]:

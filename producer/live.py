@@ -15,7 +15,7 @@ from shared.models import SessionStatus, ShareView
 from shared.settings import Settings
 from shared.task_store import TaskStore
 
-from .errors import TaskNotFoundError
+from .errors import SessionNotFoundError, TaskNotFoundError
 from .sessions import Sessions
 
 DEFAULT_BASE = "http://127.0.0.1:8000"
@@ -43,7 +43,22 @@ class Live:
         found = self.tasks.load_status(str(task_id))
         if found is None or (owner is not None and found.owner != owner):
             raise TaskNotFoundError(str(task_id))
-        return live_url(self._base(base), self.links.task_token(str(found.view.id)))
+        token = self.links.task_token(str(found.view.id))
+        if token is None:  # deleted meanwhile
+            raise TaskNotFoundError(str(task_id))
+        return live_url(self._base(base), token)
+
+    def revoke_task_url(self, task_id: str | uuid.UUID, *, owner: str | None = None) -> None:
+        """The task's ``liveUrl`` stops working at once, open viewers are cut off, and the task
+        gets a new one the next time it is read."""
+        found = self.tasks.load_status(str(task_id))
+        if found is None or (owner is not None and found.owner != owner):
+            raise TaskNotFoundError(str(task_id))
+        self.links.revoke_task_url(str(found.view.id))
+
+    def revoke_session_url(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
+        """The same for a session's ``liveUrl``."""
+        self.links.revoke_session_url(str(self.sessions.record(session_id, owner).id))
 
     def session_url(
         self, session_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None
@@ -52,14 +67,18 @@ class Live:
         record = self.sessions.record(session_id, owner)
         if record.status != SessionStatus.active:
             return None
-        return live_url(self._base(base), self.links.session_token(str(record.id)))
+        token = self.links.session_token(str(record.id))
+        return live_url(self._base(base), token) if token else None
 
     # -- public shares (POST/GET/DELETE /sessions/{id}/public-share) -------------
     def create_share(
         self, session_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None
     ) -> ShareView:
         sid = str(self.sessions.record(session_id, owner).id)
-        return self._share_view(self.links.create_share(sid, self.settings.public_share_ttl_s), base)
+        share = self.links.create_share(sid, self.settings.public_share_ttl_s)
+        if share is None:  # deleted meanwhile
+            raise SessionNotFoundError(sid)
+        return self._share_view(share, base)
 
     def get_share(
         self, session_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None

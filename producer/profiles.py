@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared import profiles as store_errors
 from shared.models import ProfileCreateRequest, ProfileListResponse, ProfileUpdateRequest, ProfileView
 from shared.profiles import ProfileRecord, ProfileStore
 
-from .errors import ProfileNotFoundError, SessionValidationError, field_errors
+from .errors import ProfileLimitError, ProfileNotFoundError, SessionValidationError, field_errors
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -32,7 +33,10 @@ class Profiles:
     ) -> ProfileView:
         """A new, empty profile; a session started from it fills it."""
         record = ProfileRecord.new(_validate(ProfileCreateRequest, payload), owner)
-        self.store.create(record)
+        try:
+            self.store.create(record)
+        except store_errors.ProfileLimitError:
+            raise ProfileLimitError(self.store.max_per_owner) from None
         return record.view()
 
     def get(self, profile_id: str | uuid.UUID, *, owner: str | None = None) -> ProfileView:
@@ -41,19 +45,22 @@ class Profiles:
     def list(
         self, page_size: int = 10, page_number: int = 1, query: str | None = None, *, owner: str | None = None
     ) -> ProfileListResponse:
-        """Profiles newest first; ``query`` keeps those whose name or user id contains it."""
-        records = self.store.load_many(self.store.list_ids())
-        records = [r for r in records if owner is None or r.owner == owner]
-        if query:
+        """Profiles newest first; ``query`` keeps those whose name or user id contains it.
+
+        Reads the caller's own index (a scoped key's profiles are bounded by its quota), never
+        every tenant's records: without ``query`` one page of it, with ``query`` all of it.
+        """
+        if not query:
+            ids, total = self.store.page_ids(page_size, page_number, owner)
+            items = [r.view() for r in self.store.load_many(ids)]
+        else:
             needle = query.casefold()
-            records = [r for r in records if any(needle in (v or "").casefold() for v in (r.name, r.user_id))]
-        start = (page_number - 1) * page_size
-        return ProfileListResponse(
-            items=[r.view() for r in records[start : start + page_size]],
-            total_items=len(records),
-            page_number=page_number,
-            page_size=page_size,
-        )
+            records = [r for r in self.store.load_many(self.store.list_ids(owner))
+                       if any(needle in (v or "").casefold() for v in (r.name, r.user_id))]
+            total, start = len(records), (page_number - 1) * page_size
+            items = [r.view() for r in records[start : start + page_size]]
+        return ProfileListResponse(items=items, total_items=total, page_number=page_number,
+                                   page_size=page_size)
 
     def update(
         self,

@@ -127,18 +127,21 @@ class Sessions:
         return self.get(record.id, owner=owner)
 
     def delete(self, session_id: str | uuid.UUID, *, owner: str | None = None) -> None:
-        """Stop the session and remove it with every record of its tasks; their live links and
-        the session's public share stop working at once."""
+        """Stop the session and remove it with every record of its tasks.
+
+        Their live links and the session's public share stop working at once and open viewers
+        are told: each record goes in one step with the grants it owns (a link can neither
+        outlive it nor be made for it meanwhile). A running task stops before its next move:
+        the worker stops when the record it runs is gone, and a queued one is never started.
+        """
         record = self.record(session_id, owner)
         sid = str(record.id)
-        running = self.store.stop(sid)
+        running = self.store.stop(sid)  # first: no new task can claim the session
         if running:
             halt_task(self.stores, running)
         for task_id in self.store.task_ids(sid):
             self.stores.tasks.delete(task_id, sid)
-            self.stores.live.revoke_all(task_id=task_id)
         self.store.delete(sid)
-        self.stores.live.revoke_all(session_id=sid)
 
     def count_active(self, owner: str | None = None) -> int:
         """Active sessions (of ``owner``): those filed as active, settled as they are read."""

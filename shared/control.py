@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 import redis
+import redis.asyncio
 
 from shared import keys
 
@@ -31,8 +32,10 @@ STOP, WATCH, FENCED, GONE = "stop", "watch", "fenced", "gone"
 Handler = Callable[[str], None]
 
 
-def publish(client: redis.Redis | redis.client.Pipeline, task_id: str, signal: str) -> None:
-    """Send ``signal`` to the task's run (on ``client``, or queued on a pipeline)."""
+def publish(
+    client: redis.Redis | redis.client.Pipeline | redis.asyncio.client.Pipeline, task_id: str, signal: str
+) -> None:
+    """Send ``signal`` to the task's run (queued on a pipeline, sync or asyncio; or sent at once)."""
     client.publish(keys.control(task_id), signal)
 
 

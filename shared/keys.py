@@ -119,8 +119,10 @@ def download(token: str) -> str:
 
 
 def live_frames(task_id: str) -> str:
-    """Pub/sub channel: the task's screencast frames and seal notices, worker -> API viewers."""
-    return f"{PREFIX}:task:{task_id}:live"
+    """Pub/sub channel: everything a viewer of the task is pushed (frames, seal notices, steps,
+    status changes, deletion; see shared/live_events.py). Always ``task(task_id) + ":live"``:
+    the task store's scripts derive it so."""
+    return task(task_id) + ":live"
 
 
 def live_last_frame(task_id: str) -> str:
@@ -158,9 +160,13 @@ def public_share(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:share"
 
 
+LIVE_GRANT = f"{PREFIX}:live:"  # + token: the grant keys' prefix (the stores' scripts build them)
+LIVE_CONTROL = f"{PREFIX}:live-control"  # pub/sub: live links revoked (see shared/live_events.py)
+
+
 def live_grant(token: str) -> str:
     """String: what a live/share token grants, JSON ``{"kind": "task"|"session"|"share", "id": ...}``."""
-    return f"{PREFIX}:live:{token}"
+    return LIVE_GRANT + token
 
 
 def task_keys(task_id: str) -> list[str]:
@@ -174,6 +180,12 @@ def task_keys(task_id: str) -> list[str]:
 
 
 PROFILE_INDEX = f"{PREFIX}:profiles"  # zset: profile id -> created timestamp
+PROFILES_INDEXED = f"{PREFIX}:profiles:owner-indexed"  # string: the per-owner indexes are complete
+
+
+def profiles_of(owner: str) -> str:
+    """Zset: one owner's profile ids -> created timestamp (listing, and the per-key quota)."""
+    return f"{PREFIX}:profiles:owner:{owner}"
 
 
 def profile(profile_id: str) -> str:

@@ -12,7 +12,8 @@ merely expired (its process starved, nobody took over: the epoch is unchanged) i
 back by its own run.
 
 **The step script** is one round trip per agent step: fence check, lease renewal, step
-record (and its screenshot), stop check (see :meth:`LeaseStore.step`).
+record (and its screenshot, and the step pushed to live viewers), stop check (see
+:meth:`LeaseStore.step`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from enum import StrEnum
 
 import redis
 
-from shared import keys
+from shared import keys, live_events
+from shared.models import TaskStepView
 
 EPOCH_FIELD = "lease_epoch"  # in the task hash: survives the lease key's expiry
 
@@ -76,7 +78,8 @@ return {'ok', 0}
 
 # KEYS: [1] lease, [2] task hash, [3] steps list, [4] stop flag, [5] step screenshots hash,
 # [6] running zset. ARGV: [1] token, [2] epoch, [3] ttl ms, [4] step JSON ('' = none),
-# [5] record ttl s, [6] step number, [7] the step's screenshot ('' = none), [8] task id, [9] now.
+# [5] record ttl s, [6] step number, [7] the step's screenshot ('' = none), [8] task id, [9] now,
+# [10] the task's live channel, [11] the step's message to live viewers (shared.live_events).
 # Returns {status, n}: 'ok'/'stop'; 'fenced' with the holder's epoch; 'gone' (the record was
 # deleted). A fenced or gone run's step is not written. (Live viewers are not counted here:
 # each viewer's heartbeat signals the run every couple of seconds, see shared.control.)
@@ -85,6 +88,7 @@ local refused = fence(KEYS[6], ARGV[8], ARGV[9])
 if refused then return refused end
 if ARGV[4] ~= '' then
   if redis.call('RPUSH', KEYS[3], ARGV[4]) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
+  redis.call('PUBLISH', ARGV[10], ARGV[11])
   if ARGV[7] ~= '' then
     redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
     redis.call('EXPIRE', KEYS[5], ARGV[5])
@@ -166,16 +170,18 @@ class LeaseStore:
                           args=[token, _epoch(token), self.ttl_ms, task_id, repr(time.time())])
         return _reply(raw)
 
-    def step(self, task_id: str, token: str, step_json: str = "", number: int = 0,
-             screenshot: str = "") -> Reply:
+    def step(self, task_id: str, token: str, step: TaskStepView | None = None, screenshot: str = "") -> Reply:
         """One round trip per agent step: if this run still holds the lease, renew it, append
-        the step (when given) and its screenshot (when given), and say whether a stop was
-        requested; else write nothing and say why."""
+        the step (when given; its live viewers are pushed it) and its screenshot (when given),
+        and say whether a stop was requested; else write nothing and say why."""
+        stored = step.model_dump_json() if step is not None else ""
+        pushed = live_events.step(step.model_dump_json(by_alias=True)) if step is not None else ""
         raw = self._step(
             keys=[keys.lease(task_id), keys.task(task_id), keys.steps(task_id), keys.stop_flag(task_id),
                   keys.step_screenshots(task_id), keys.RUNNING],
-            args=[token, _epoch(token), self.ttl_ms, step_json, self.record_ttl_s, number, screenshot,
-                  task_id, repr(time.time())],
+            args=[token, _epoch(token), self.ttl_ms, stored, self.record_ttl_s,
+                  step.number if step is not None else 0, screenshot, task_id, repr(time.time()),
+                  keys.live_frames(task_id), pushed],
         )
         return _reply(raw)
 

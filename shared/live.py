@@ -14,6 +14,7 @@ the unexpired entries (one ``ZCOUNT``) to decide whether to screencast at all.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -24,7 +25,8 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from shared import control, keys
+from shared import control, keys, live_events
+from shared.models import TaskStepView
 from shared.redis_client import connect_async
 
 PATH = "/live"
@@ -57,34 +59,101 @@ def live_url(base: str, token: str) -> str:
     return f"{base.rstrip('/')}{PATH}/{token}"
 
 
+# The token of a liveUrl, created once, and only while its record exists: one step, so a
+# token cannot be made for a task or session being deleted (the delete scripts revoke in one
+# step too). KEYS: [1] the record, [2] where the token is kept. ARGV: [1] the grant keys'
+# prefix, [2] a new token, [3] its grant (JSON), [4] TTL. Returns the token, or false.
+_TOKEN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local existing = redis.call('GET', KEYS[2])
+if existing and redis.call('EXISTS', ARGV[1] .. existing) == 1 then return existing end
+redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'EX', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
+return ARGV[2]
+"""
+
+# Revokes the token kept at each of KEYS (a liveUrl's, or a share's hash field ``token``) and
+# tells the viewers holding them. ARGV: [1] the grant keys' prefix, [2] control channel.
+_REVOKE = """
+local ids = {}
+for _, key in ipairs(KEYS) do
+  local token
+  if redis.call('TYPE', key).ok == 'hash' then token = redis.call('HGET', key, 'token')
+  else token = redis.call('GET', key) end
+  if token then
+    redis.call('DEL', ARGV[1] .. token)
+    ids[#ids + 1] = redis.sha1hex(token)
+  end
+  redis.call('DEL', key)
+end
+if #ids > 0 then redis.call('PUBLISH', ARGV[2], @REVOKED@) end
+return #ids
+""".replace("@REVOKED@", live_events.LUA_REVOKED)
+
+# A session's share: the existing one while valid, else a new one; only while the session
+# exists. KEYS: [1] the session, [2] its share hash. ARGV: [1] grant prefix, [2] new token,
+# [3] grant JSON, [4] TTL, [5] expiry (epoch s), [6] now. Returns the share's token, or false.
+_SHARE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local current = redis.call('HMGET', KEYS[2], 'token', 'expires_at')
+if current[1] and tonumber(current[2] or '0') > tonumber(ARGV[6])
+   and redis.call('EXISTS', ARGV[1] .. current[1]) == 1 then
+  return current[1]
+end
+if current[1] then redis.call('DEL', ARGV[1] .. current[1]) end
+redis.call('DEL', KEYS[2])
+redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'EX', ARGV[4])
+redis.call('HSET', KEYS[2], 'token', ARGV[2], 'expires_at', ARGV[5], 'view_count', 0)
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return ARGV[2]
+"""
+
+_COUNT_VIEW = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'view_count', 1)
+redis.call('HSET', KEYS[1], 'last_viewed_at', ARGV[1])
+return 1
+"""
+
+
 class LiveLinks:
     """Tokens, shares and viewer heartbeats over one Redis client (decoded strings)."""
 
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self._redis = client
         self.ttl_s = max(1, ttl_s)
+        self._token_script = client.register_script(_TOKEN)
+        self._revoke = client.register_script(_REVOKE)
+        self._share = client.register_script(_SHARE)
+        self._count_view = client.register_script(_COUNT_VIEW)
 
     # -- liveUrl tokens ---------------------------------------------------------
-    def task_token(self, task_id: str) -> str:
-        """The task's live token, created on first use (stable afterwards)."""
-        return self._token(keys.live_token_of_task(task_id), Grant("task", task_id))
+    def task_token(self, task_id: str) -> str | None:
+        """The task's live token, created on first use (stable until revoked); ``None`` when
+        the task does not exist."""
+        return self._token(keys.task(task_id), keys.live_token_of_task(task_id), Grant("task", task_id))
 
-    def session_token(self, session_id: str) -> str:
-        return self._token(keys.live_token_of_session(session_id), Grant("session", session_id))
+    def session_token(self, session_id: str) -> str | None:
+        return self._token(keys.session(session_id), keys.live_token_of_session(session_id),
+                           Grant("session", session_id))
 
-    def _token(self, where: str, grant: Grant) -> str:
-        existing = self._redis.get(where)
-        if existing:
-            return str(existing)
-        token = secrets.token_urlsafe(32)
-        pipe = self._redis.pipeline()
-        pipe.set(keys.live_grant(token), json.dumps({"kind": grant.kind, "id": grant.id}), ex=self.ttl_s)
-        pipe.set(where, token, nx=True, ex=self.ttl_s)
-        _, won = pipe.execute()
-        if not won:  # another request created one first: use it, drop ours
-            self._redis.delete(keys.live_grant(token))
-            return str(self._redis.get(where))
-        return token
+    def _token(self, record: str, where: str, grant: Grant) -> str | None:
+        new = secrets.token_urlsafe(32)
+        data = json.dumps({"kind": grant.kind, "id": grant.id})
+        token = self._token_script(keys=[record, where], args=[keys.LIVE_GRANT, new, data, self.ttl_s])
+        return str(token) if token else None
+
+    def revoke_task_url(self, task_id: str) -> bool:
+        """The task's liveUrl stops working at once (open viewers are told); the next read of
+        the task makes a new one."""
+        return bool(self._revoke(keys=[keys.live_token_of_task(task_id)], args=self._revoke_args))
+
+    def revoke_session_url(self, session_id: str) -> bool:
+        return bool(self._revoke(keys=[keys.live_token_of_session(session_id)], args=self._revoke_args))
+
+    @property
+    def _revoke_args(self) -> list[str]:
+        return [keys.LIVE_GRANT, keys.LIVE_CONTROL]
 
     def resolve(self, token: str) -> Grant | None:
         """The grant of a token; ``None`` for an unknown, expired or revoked one."""
@@ -97,20 +166,18 @@ class LiveLinks:
         return Grant(str(data["kind"]), str(data["id"]))
 
     # -- public shares ----------------------------------------------------------
-    def create_share(self, session_id: str, ttl_s: int) -> Share:
-        """The session's share: the existing one while valid, else a new token."""
-        current = self.get_share(session_id)
-        if current is not None:
-            return current
-        token = secrets.token_urlsafe(32)
-        expires = time.time() + max(1, ttl_s)
-        pipe = self._redis.pipeline()
-        pipe.set(keys.live_grant(token), json.dumps({"kind": "share", "id": session_id}), ex=max(1, ttl_s))
-        pipe.hset(keys.public_share(session_id), mapping={"token": token, "expires_at": repr(expires),
-                                                          "view_count": 0})
-        pipe.expire(keys.public_share(session_id), max(1, ttl_s))
-        pipe.execute()
-        return Share(token, session_id, expires)
+    def create_share(self, session_id: str, ttl_s: int) -> Share | None:
+        """The session's share: the existing one while valid, else a new token (``None``: no
+        such session)."""
+        ttl = max(1, ttl_s)
+        now = time.time()
+        data = json.dumps({"kind": "share", "id": session_id})
+        token_new = secrets.token_urlsafe(32)
+        args: list[str | int] = [keys.LIVE_GRANT, token_new, data, ttl, repr(now + ttl), repr(now)]
+        token = self._share(keys=[keys.session(session_id), keys.public_share(session_id)], args=args)
+        if not token:
+            return None
+        return self.get_share(session_id) or Share(str(token), session_id, now + ttl)
 
     def get_share(self, session_id: str) -> Share | None:
         raw = self._redis.hgetall(keys.public_share(session_id))
@@ -126,27 +193,12 @@ class LiveLinks:
         )
 
     def delete_share(self, session_id: str) -> bool:
-        """Revoke the share: its token stops working at once (open viewers close on their next beat)."""
-        token = self._redis.hget(keys.public_share(session_id), "token")
-        self._redis.delete(keys.public_share(session_id), *([keys.live_grant(str(token))] if token else []))
-        return bool(token)
+        """Revoke the share: its token stops working at once, and open viewers are told."""
+        return bool(self._revoke(keys=[keys.public_share(session_id)], args=self._revoke_args))
 
     def count_view(self, session_id: str) -> None:
-        pipe = self._redis.pipeline()
-        pipe.hincrby(keys.public_share(session_id), "view_count", 1)
-        pipe.hset(keys.public_share(session_id), "last_viewed_at", repr(time.time()))
-        pipe.execute()
-
-    def revoke_all(self, task_id: str | None = None, session_id: str | None = None) -> None:
-        """Forget the tokens of a deleted task or session."""
-        where = [keys.live_token_of_task(task_id)] if task_id else []
-        where += [keys.live_token_of_session(session_id)] if session_id else []
-        for key in where:
-            token = self._redis.get(key)
-            if token:
-                self._redis.delete(keys.live_grant(str(token)), key)
-        if session_id:
-            self.delete_share(session_id)
+        """One more view of the share (never recreates a share revoked meanwhile)."""
+        self._count_view(keys=[keys.public_share(session_id)], args=[repr(time.time())])
 
     # -- viewers ----------------------------------------------------------------
     def beat(self, task_id: str, viewer: str, ttl_s: float) -> None:
@@ -192,7 +244,7 @@ class LiveFrames:
     def withheld(self, task_id: str) -> None:
         """A frame was not sent (a secret on screen): viewers blank, a new one must not see the page."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.publish(keys.live_frames(task_id), json.dumps({"type": "sealed"}))
+        pipe.publish(keys.live_frames(task_id), live_events.sealed())
         pipe.delete(keys.live_last_frame(task_id))
         pipe.hincrby(keys.live_stats(task_id), "withheld", 1)
         pipe.execute()
@@ -204,25 +256,74 @@ class LiveFrames:
         self._redis.delete(keys.live_last_frame(task_id))
 
 
-class LiveFeed:
-    """The viewer's side, on the API's event loop: one task's frames as they are published."""
+class LiveChannels:
+    """The API process's side, on its event loop: one pub/sub connection for every watched task
+    (and the control channel), and the few reads its live hub makes per process, not per viewer.
+
+    Message formats: :mod:`shared.live_events`.
+    """
 
     def __init__(self, url: str) -> None:
         self._redis: redis.asyncio.Redis = connect_async(url)
-        self._pubsub: Any = None
+        self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
 
-    async def watch(self, task_id: str) -> None:
-        """Receive ``task_id``'s frames from now on (and no other task's)."""
-        await self._unwatch()
-        self._pubsub = self._redis.pubsub()
-        await self._pubsub.subscribe(keys.live_frames(task_id))
+    # -- pub/sub --------------------------------------------------------------
+    @staticmethod
+    def task_channel(task_id: str) -> str:
+        return keys.live_frames(task_id)
 
-    async def next_frame(self, timeout_s: float) -> str | None:
-        """The next published message of the watched task, or ``None`` after ``timeout_s``."""
+    @staticmethod
+    def task_of(channel: str) -> str:
+        """The task id of a task channel's name."""
+        return channel.removeprefix(keys.task("")).removesuffix(keys.live_frames("")[len(keys.task("")):])
+
+    CONTROL = keys.LIVE_CONTROL
+
+    async def subscribe(self, *channels: str) -> None:
+        await self._pubsub.subscribe(*channels)
+
+    async def unsubscribe(self, *channels: str) -> None:
+        await self._pubsub.unsubscribe(*channels)
+
+    async def next_message(self, timeout_s: float) -> tuple[str, str] | None:
+        """The next message of any subscribed channel as (channel, data); ``None`` after
+        ``timeout_s`` (or while nothing is subscribed)."""
+        if not self._pubsub.subscribed:
+            await asyncio.sleep(timeout_s)
+            return None
         message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout_s)
         if message and message.get("type") == "message":
-            return str(message["data"])
+            return str(message["channel"]), str(message["data"])
         return None
+
+    # -- reads ----------------------------------------------------------------
+    async def grants(self, tokens: list[str]) -> list[Grant | None]:
+        """What each token grants now (``None``: revoked or expired), in one round trip."""
+        if not tokens:
+            return []
+        raws = await self._redis.mget([keys.live_grant(t) for t in tokens])
+        found: list[Grant | None] = []
+        for raw in raws:
+            data = json.loads(str(raw)) if raw else None
+            found.append(Grant(str(data["kind"]), str(data["id"])) if data else None)
+        return found
+
+    async def progress(self, task_ids: list[str]) -> dict[str, tuple[str | None, int]]:
+        """Each task's status (``None``: no record) and step count, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.hget(keys.task(task_id), "status")
+            pipe.llen(keys.steps(task_id))
+        raw = await pipe.execute()
+        return {
+            task_id: (json.loads(raw[2 * i]) if raw[2 * i] else None, int(raw[2 * i + 1]))
+            for i, task_id in enumerate(task_ids)
+        }
+
+    async def steps(self, task_id: str, start: int) -> list[dict[str, Any]]:
+        """The task's steps from ``start`` on, as wire dicts."""
+        raw = await self._redis.lrange(keys.steps(task_id), start, -1)
+        return [TaskStepView.model_validate_json(s).wire() for s in raw]
 
     async def last_frame(self, task_id: str) -> str | None:
         raw = await self._redis.get(keys.live_last_frame(task_id))
@@ -231,13 +332,26 @@ class LiveFeed:
     async def has_screenshot(self, task_id: str, number: int) -> bool:
         return bool(await self._redis.hexists(keys.step_screenshots(task_id), str(number)))
 
-    async def _unwatch(self) -> None:
-        if self._pubsub is not None:
-            pubsub, self._pubsub = self._pubsub, None
-            await pubsub.aclose()
+    async def beat(self, viewers: dict[str, list[str]], ttl_s: float) -> None:
+        """Renew the heartbeats of every viewer of every watched task, in one round trip."""
+        if not viewers:
+            return
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for task_id, ids in viewers.items():
+            key = keys.live_viewers(task_id)
+            if ids:
+                pipe.zadd(key, dict.fromkeys(ids, now + ttl_s))
+                control.publish(pipe, task_id, control.watch_signal(now + ttl_s))  # the worker casts
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.expire(key, max(1, int(ttl_s * 4)))
+        await pipe.execute()
+
+    async def leave(self, task_id: str, viewer: str) -> None:
+        await self._redis.zrem(keys.live_viewers(task_id), viewer)
 
     async def close(self) -> None:
         try:
-            await self._unwatch()
+            await self._pubsub.aclose()
         finally:
             await self._redis.aclose()

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from shared import keys
 from shared.models import ProfileCreateRequest, ProfileView
 from shared.redis_client import connect
+from shared.task_store import MAX_OFFSET
 
 # KEYS[1] profile hash, KEYS[2] state key. ARGV: token, now, cookie domains JSON.
 _SAVE_STATE = """
@@ -42,6 +43,25 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
+
+
+# KEYS[1] profile hash, KEYS[2] the index of all profiles, KEYS[3] the owner's index (or '').
+# ARGV: created score, id, limit (0: none), then the hash's field/value pairs. Returns the
+# owner's profile count before, or -1 when the owner already holds ``limit`` profiles.
+_CREATE = """
+if KEYS[3] ~= '' then
+  local held = redis.call('ZCARD', KEYS[3])
+  if tonumber(ARGV[3]) > 0 and held >= tonumber(ARGV[3]) then return -1 end
+  redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+return 0
+"""
+
+
+class ProfileLimitError(RuntimeError):
+    """The owner already holds as many profiles as it may."""
 
 
 def _time(value: str | None) -> datetime | None:
@@ -122,10 +142,13 @@ class ProfileRecord(BaseModel):
 class ProfileStore:
     """Reads and writes profile records and their encrypted states; thread-safe."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, max_per_owner: int = 0) -> None:
         self._redis = client
+        self.max_per_owner = max_per_owner
         self._save_state = client.register_script(_SAVE_STATE)
         self._update = client.register_script(_UPDATE)
+        self._create = client.register_script(_CREATE)
+        self._indexed = False
 
     @classmethod
     def from_url(cls, url: str) -> ProfileStore:
@@ -133,11 +156,15 @@ class ProfileStore:
 
     # -- writes -----------------------------------------------------------
     def create(self, record: ProfileRecord) -> None:
+        """Write a new profile and index it; an owner at ``max_per_owner`` gets
+        :class:`ProfileLimitError` (checked and written in one step: racing creates cannot pass it)."""
+        self._ensure_owner_indexes()
         pid = str(record.id)
-        pipe = self._redis.pipeline()
-        pipe.hset(keys.profile(pid), mapping=record.fields())  # type: ignore[arg-type]
-        pipe.zadd(keys.PROFILE_INDEX, {pid: record.created_at.timestamp()})
-        pipe.execute()
+        pairs = [item for pair in record.fields().items() for item in pair]
+        owner_index = keys.profiles_of(record.owner) if record.owner else ""
+        args: list[str | int] = [repr(record.created_at.timestamp()), pid, self.max_per_owner, *pairs]
+        if self._create(keys=[keys.profile(pid), keys.PROFILE_INDEX, owner_index], args=args) == -1:
+            raise ProfileLimitError(self.max_per_owner)
 
     def update(self, profile_id: str, changes: dict[str, str | None]) -> bool:
         """Set ``name`` / ``user_id``; False if the profile is gone."""
@@ -158,9 +185,12 @@ class ProfileStore:
         return int(self._save_state(keys=keys_, args=args))
 
     def delete(self, profile_id: str) -> None:
+        owner = self._redis.hget(keys.profile(profile_id), "owner")
         pipe = self._redis.pipeline()
         pipe.delete(keys.profile(profile_id), keys.profile_state(profile_id))
         pipe.zrem(keys.PROFILE_INDEX, profile_id)
+        if owner:
+            pipe.zrem(keys.profiles_of(str(owner)), profile_id)
         pipe.execute()
 
     # -- reads ------------------------------------------------------------
@@ -179,9 +209,42 @@ class ProfileStore:
             pipe.hgetall(keys.profile(pid))
         return [ProfileRecord.from_fields(raw) for raw in pipe.execute() if raw]
 
-    def list_ids(self) -> list[str]:
-        """Profile ids, newest first."""
-        return [str(i) for i in self._redis.zrevrange(keys.PROFILE_INDEX, 0, -1)]
+    def list_ids(self, owner: str | None = None) -> list[str]:
+        """Profile ids (of ``owner``: its own index, never every tenant's), newest first."""
+        self._ensure_owner_indexes()
+        index = keys.profiles_of(owner) if owner is not None else keys.PROFILE_INDEX
+        return [str(i) for i in self._redis.zrevrange(index, 0, -1)]
+
+    def page_ids(self, page_size: int, page_number: int, owner: str | None = None) -> tuple[list[str], int]:
+        """One page of profile ids, newest first, and the total: one round trip."""
+        self._ensure_owner_indexes()
+        index = keys.profiles_of(owner) if owner is not None else keys.PROFILE_INDEX
+        start = min(max(page_number - 1, 0) * page_size, MAX_OFFSET)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zcard(index)
+        pipe.zrevrange(index, start, start + page_size - 1)
+        total, ids = pipe.execute()
+        return [str(i) for i in ids], int(total)
+
+    def _ensure_owner_indexes(self) -> None:
+        """Profiles written before the per-owner indexes existed join them, once per Redis."""
+        if self._indexed or self._redis.exists(keys.PROFILES_INDEXED):
+            self._indexed = True
+            return
+        ids = [str(i) for i in self._redis.zrange(keys.PROFILE_INDEX, 0, -1, withscores=False)]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            pipe = self._redis.pipeline(transaction=False)
+            for pid in chunk:
+                pipe.hmget(keys.profile(pid), ["owner", "created_at"])
+            found = pipe.execute()
+            pipe = self._redis.pipeline(transaction=False)
+            for pid, (owner, created) in zip(chunk, found, strict=True):
+                if owner and created:
+                    pipe.zadd(keys.profiles_of(str(owner)), {pid: float(created)})
+            pipe.execute()
+        self._redis.set(keys.PROFILES_INDEXED, "1")
+        self._indexed = True
 
     def state_token(self, profile_id: str) -> str | None:
         token = self._redis.get(keys.profile_state(profile_id))

@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 import redis
 from pydantic import BaseModel
 
-from shared import keys
+from shared import keys, live_events
 from shared.models import (
     CreateSessionRequest,
     SessionItemView,
@@ -276,6 +276,32 @@ return 1
 """
 
 
+# KEYS: ``keys.session_keys`` ([1] the record, [4] its live-token key, [5] its share hash).
+# ARGV: [1] session id, [2] the listing indexes' prefix, [3] the index of all sessions,
+# [4] the grant keys' prefix, [5] the control channel.
+_DELETE = """
+local sid = ARGV[1]
+local s = redis.call('HMGET', KEYS[1], 'owner', 'status')
+local ids = {}
+for _, token in ipairs({redis.call('GET', KEYS[4]), redis.call('HGET', KEYS[5], 'token')}) do
+  if token then
+    redis.call('DEL', ARGV[4] .. token)
+    ids[#ids + 1] = redis.sha1hex(token)
+  end
+end
+redis.call('DEL', unpack(KEYS))
+redis.call('ZREM', ARGV[3], sid)
+local owner, status = s[1], s[2]
+if status then redis.call('ZREM', ARGV[2] .. 'status:' .. status, sid) end
+if owner and owner ~= '' then
+  redis.call('ZREM', ARGV[2] .. 'owner:' .. owner, sid)
+  if status then redis.call('ZREM', ARGV[2] .. 'owner:' .. owner .. ':status:' .. status, sid) end
+end
+if #ids > 0 then redis.call('PUBLISH', ARGV[5], @REVOKED@) end
+return 1
+""".replace("@REVOKED@", live_events.LUA_REVOKED)
+
+
 class SessionStore:
     """Reads and writes session records; thread-safe, one per process is enough."""
 
@@ -288,6 +314,7 @@ class SessionStore:
         self._expire_script = client.register_script(_EXPIRE)
         self._stop = client.register_script(_STOP)
         self._save_state = client.register_script(_SAVE_STATE)
+        self._delete = client.register_script(_DELETE)
 
     @classmethod
     def from_url(cls, url: str, ttl_s: int, idle_timeout_s: int) -> SessionStore:
@@ -323,13 +350,11 @@ class SessionStore:
         return str(running) if running else None
 
     def delete(self, session_id: str) -> None:
-        owner, status = (str(v) if v else None for v in self._redis.hmget(keys.session(session_id),
-                                                                        ["owner", "status"]))
-        pipe = self._redis.pipeline()
-        pipe.delete(*keys.session_keys(session_id))
-        for index in _indexes(owner, status):
-            pipe.zrem(index, session_id)
-        pipe.execute()
+        """Remove the session's keys and index entries and revoke its liveUrl and public share,
+        in one step (a link can neither outlive the session nor be made for it meanwhile)."""
+        self._delete(keys=keys.session_keys(session_id), args=[
+            session_id, keys.SESSIONS_BY, keys.SESSION_INDEX, keys.LIVE_GRANT, keys.LIVE_CONTROL,
+        ])
 
     def save_state(self, session_id: str, token: str, ttl_s: int) -> bool:
         """Keep the encrypted browser state for the session's next task (not if it stopped meanwhile)."""

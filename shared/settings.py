@@ -20,7 +20,10 @@ from shared.broker import is_amqp
 class Settings(BaseSettings):
     """Every knob of browserfleet; see the configuration table in the README."""
 
-    model_config = SettingsConfigDict(env_prefix="BROWSERFLEET_", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a settings error at start must not print the values (keys among them)
+    model_config = SettingsConfigDict(
+        env_prefix="BROWSERFLEET_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
@@ -120,7 +123,10 @@ class Settings(BaseSettings):
         "`browserfleet worker` starts uses the next port."
     )
 
-    secrets_key: str | None = Field(None, description="Fernet key shared by producers and workers.")
+    secrets_key: SecretStr | None = Field(
+        None, description="Fernet key shared by producers and workers (`browserfleet keygen`); several, "
+        "comma-separated, newest first, to rotate: new ciphertexts use the first, every one still decrypts."
+    )
     op_service_account_token: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("OP_SERVICE_ACCOUNT_TOKEN", "BROWSERFLEET_OP_SERVICE_ACCOUNT_TOKEN"),
@@ -136,17 +142,29 @@ class Settings(BaseSettings):
         default_factory=list,
         description="API keys that see only the tasks and sessions they created (same format).",
     )
-    api_key_op_vaults: dict[str, list[str]] = Field(
+    api_key_op_vaults: Annotated[dict[str, list[str]], NoDecode] = Field(
         default_factory=dict,
         description="opVaultId binding (JSON): scoped API key (raw or 'sha256:<hex>') -> the 1Password vault "
         "ids it may use. A scoped key not listed may use none (403); full-access keys may use any.",
+    )
+    api_key_skills: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict,
+        description="Skill binding (JSON): scoped API key (raw or 'sha256:<hex>') -> the skill ids it may "
+        "use (`*`: every skill). A scoped key not listed may use none (403), and `[\"*\"]` in its "
+        "skillIds means its own skills; full-access keys may use any.",
     )
     api_max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request body the HTTP API reads (413 above it)."
     )
     max_queued_tasks: int = Field(1000, description="Queue backlog at which new tasks get 429; 0 = no limit.")
-    retry_after_s: int = Field(5, description="Retry-After (seconds) sent with a 429 for a full queue.")
+    retry_after_s: int = Field(
+        5, description="Retry-After (seconds) sent with a 429 (a full queue, a live-viewer cap)."
+    )
     max_active_sessions: int = Field(100, description="Active sessions allowed at once; 0 = no limit.")
+    max_profiles_per_key: int = Field(
+        100, ge=0, description="Profiles one scoped API key may hold (POST /profiles answers 402 past it); "
+        "0 = no limit. Full-access keys are not limited."
+    )
     session_idle_timeout_s: int = Field(1800, description="An idle session stops (and its state is dropped).")
     public_url: str | None = Field(None, description="External base URL of the API, for download links.")
     download_url_ttl_s: int = Field(900, description="How long a log/file download URL stays valid.")
@@ -167,9 +185,38 @@ class Settings(BaseSettings):
         2.0, description="A viewer's heartbeat; the screencast stops ~3 heartbeats after the last viewer."
     )
     public_share_ttl_s: int = Field(7 * 24 * 3600, description="How long a public share link stays valid.")
+    live_max_viewers: int = Field(
+        1000, ge=0, description="Live viewers (open event streams) one API process serves at once; one more "
+        "gets 429 with Retry-After. 0 = no limit."
+    )
+    live_max_viewers_per_link: int = Field(
+        500, ge=0,
+        description="Live viewers of one link (a liveUrl or public share) per API process; 0 = no limit.",
+    )
+    live_max_viewers_per_client: int = Field(
+        20, ge=0, description="Live viewers from one client address per API process (behind a reverse proxy, "
+        "run the API with --proxy-headers so the address is the client's); 0 = no limit."
+    )
     step_screenshots: bool = Field(
         True, description="Keep each step's screenshot (vision tasks) for the task viewer (~50-150 kB each)."
     )
+
+    @field_validator("api_key_op_vaults", "api_key_skills", mode="before")
+    @classmethod
+    def _key_bindings(cls, value: Any) -> Any:
+        """A mapping of API keys to lists of ids. Checked here so that an error names the setting,
+        never the key (pydantic would put a bad entry's key, a raw API key, in the error's path)."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "{}")
+            except ValueError:
+                raise ValueError("must be a JSON object: API key -> list of ids") from None
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(i, str) for i in v)
+            for k, v in value.items()
+        ):
+            raise ValueError("must map each API key to a list of ids (strings)")
+        return value
 
     @field_validator("api_keys", "scoped_api_keys", "allowed_networks", mode="before")
     @classmethod

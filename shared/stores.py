@@ -45,7 +45,7 @@ class Stores:
 
     @cached_property
     def profiles(self) -> ProfileStore:
-        return ProfileStore(self._redis)
+        return ProfileStore(self._redis, self.settings.max_profiles_per_key)
 
     @cached_property
     def live(self) -> LiveLinks:

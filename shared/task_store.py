@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 import redis
 
-from shared import control, keys
+from shared import control, keys, live_events
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
 from shared.redis_client import connect, connect_async
 
@@ -67,8 +67,41 @@ local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if new ~= cur and score then
   index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
 end
+if new ~= cur then
+  local status_json = new
+  redis.call('PUBLISH', KEYS[1] .. ':live', @STATUS@)
+end
 return 1
-"""
+""".replace("@STATUS@", live_events.LUA_STATUS)
+
+# Deletes a task and, in the same step, the grant of its liveUrl: a token can neither outlive
+# the record (the link would keep working) nor be created for a record that is gone (the
+# token script checks the record in one step too). Viewers are told on the task's channel
+# and on the control channel. KEYS: the task's keys (``keys.task_keys``; [1] the record,
+# [2] its live-token key). ARGV: [1] task id, [2] the session's task index, [3] the listing
+# indexes' prefix, [4] the index of all tasks, [5] the grant keys' prefix, [6] control channel,
+# [7] the task's run-signal channel (shared.control), [8] its ``gone`` signal.
+_DELETE = INDEX_LUA + """
+local tid = ARGV[1]
+local status, owner = json_field(KEYS[1], 'status'), json_field(KEYS[1], 'owner')
+local token = redis.call('GET', KEYS[2])
+if token then
+  redis.call('DEL', ARGV[5] .. token)
+  local ids = {redis.sha1hex(token)}
+  redis.call('PUBLISH', ARGV[6], @REVOKED@)
+end
+redis.call('DEL', unpack(KEYS))
+redis.call('ZREM', ARGV[4], tid)
+redis.call('ZREM', ARGV[2], tid)
+if status then redis.call('ZREM', ARGV[3] .. 'status:' .. status, tid) end
+if owner then
+  redis.call('ZREM', ARGV[3] .. 'owner:' .. owner, tid)
+  if status then redis.call('ZREM', ARGV[3] .. 'owner:' .. owner .. ':status:' .. status, tid) end
+end
+redis.call('PUBLISH', KEYS[1] .. ':live', @DELETED@)
+redis.call('PUBLISH', ARGV[7], ARGV[8])  -- a run of the task stops before its next move
+return 1
+""".replace("@REVOKED@", live_events.LUA_REVOKED).replace("@DELETED@", live_events.LUA_DELETED)
 
 _VIEW_FIELDS = set(TaskView.model_fields) - {"steps", "output_files"}
 # What a status poll reads: the status view, plus who owns the task and the judge's deadline.
@@ -194,6 +227,7 @@ class TaskStore:
         self._redis = client
         self.ttl_s = ttl_s
         self._transition = client.register_script(_TRANSITION)
+        self._delete = client.register_script(_DELETE)
 
     @classmethod
     def from_url(cls, url: str, ttl_s: int) -> TaskStore:
@@ -246,9 +280,12 @@ class TaskStore:
         self._redis.hset(keys.task(task_id), mapping={k: _encode(v) for k, v in fields.items()})
 
     def append_step(self, task_id: str, step: TaskStepView) -> None:
+        """Record a step, and push it to the task's live viewers (one round trip)."""
+        data = step.model_dump_json()
         pipe = self._redis.pipeline()
-        pipe.rpush(keys.steps(task_id), step.model_dump_json())
+        pipe.rpush(keys.steps(task_id), data)
         pipe.expire(keys.steps(task_id), self.ttl_s)
+        pipe.publish(keys.live_frames(task_id), live_events.step(step.model_dump_json(by_alias=True)))
         pipe.execute()
 
     def add_output_file(
@@ -323,19 +360,24 @@ class TaskStore:
         pipe.execute()
 
     def delete(self, task_id: str, session_id: str) -> None:
-        status, owner = (json.loads(v) if v else None
-                         for v in self._redis.hmget(keys.task(task_id), ["status", "owner"]))
-        pipe = self._redis.pipeline()
-        pipe.delete(*keys.task_keys(task_id))
-        for index in _indexes(owner, status):
-            pipe.zrem(index, task_id)
-        pipe.zrem(keys.session_tasks(session_id), task_id)
-        control.publish(pipe, task_id, control.GONE)  # a run of it stops before its next move
-        pipe.execute()
+        """Remove the task's keys and index entries, and revoke its liveUrl, in one step."""
+        task_keys = keys.task_keys(task_id)
+        assert task_keys[:1] == [keys.task(task_id)] and keys.live_token_of_task(task_id) in task_keys
+        ordered = [keys.task(task_id), keys.live_token_of_task(task_id),
+                   *(k for k in task_keys[1:] if k != keys.live_token_of_task(task_id))]
+        args = [task_id, keys.session_tasks(session_id), keys.TASKS_BY, keys.TASK_INDEX, keys.LIVE_GRANT,
+                keys.LIVE_CONTROL, keys.control(task_id), control.GONE]
+        self._delete(keys=ordered, args=args)
 
     # -- reads ------------------------------------------------------------
     def stop_requested(self, task_id: str) -> bool:
-        return bool(self._redis.exists(keys.stop_flag(task_id)))
+        """Stop when asked to, and when the record is gone (deleted, or expired): a task
+        nobody can see any more must not go on browsing with its secrets."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.exists(keys.stop_flag(task_id))
+        pipe.exists(keys.task(task_id))
+        flagged, present = pipe.execute()
+        return bool(flagged) or not present
 
     def load(self, task_id: str, with_steps: bool = False) -> TaskRecord | None:
         if with_steps:

@@ -52,12 +52,54 @@ def parse_url(url: str, base: str | None = None) -> ParsedUrl | None:
     except ValueError:
         return None
     scheme = parsed.protocol.removesuffix(":").lower()
-    host = parsed.hostname.lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    host = host.rstrip(".")
+    host = _one_dot_less(_unbracketed(parsed.hostname.lower()))
     port = int(parsed.port) if parsed.port else DEFAULT_PORTS.get(scheme)
     return ParsedUrl(href=parsed.href, scheme=scheme, host=host, port=port, origin=parsed.origin)
+
+
+# Characters that end or restructure a host in a URL: a host holding one is no host name.
+_NOT_IN_HOST = frozenset("/\\?#@:[] \t\r\n\x00")
+MAX_HOST_CHARS = 1024
+
+
+def host_name(host: str) -> str | None:
+    """The one spelling of a host that every name decision uses, or ``None`` if it is no host.
+
+    What the browser (the WHATWG host parser) makes of it: percent-decoded, IDNA-mapped
+    (fullwidth letters and ideographic full stops become ASCII, Unicode becomes punycode),
+    lower-case, numeric IPv4 forms (``0x7f.1``, ``2130706433``) as dotted quads, IPv6 in its
+    short form without brackets; then one trailing dot (the DNS root) dropped. A name with
+    an empty label after that (``a..b``, ``metadata.google.internal..``) is refused: name
+    servers and proxies disagree on it. Used by the egress guard on both paths (direct, and
+    through an upstream proxy), so a check and the name sent on are the same name.
+    """
+    if not host or len(host) > MAX_HOST_CHARS:
+        return None
+    bare = _unbracketed(host)
+    if ":" in bare:  # an IPv6 literal, or nothing a URL can hold
+        text = f"[{bare}]"
+    elif any(c in _NOT_IN_HOST for c in host):
+        return None
+    else:
+        text = host
+    try:
+        parsed = ada_url.URL(f"http://{text}/")
+    except ValueError:
+        return None
+    if parsed.pathname != "/" or parsed.username or parsed.port:
+        return None
+    name = _one_dot_less(_unbracketed(parsed.hostname.lower()))
+    if not name or name.startswith(".") or name.endswith(".") or ".." in name:
+        return None
+    return name
+
+
+def _unbracketed(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _one_dot_less(host: str) -> str:
+    return host[:-1] if host.endswith(".") else host
 
 
 def with_scheme(text: str) -> str:

@@ -77,7 +77,7 @@ class RecordHooks:
 
     async def on_step(self, step: TaskStepView, screenshot: str | None) -> None:
         shot = screenshot if screenshot is not None and get_settings().step_screenshots else ""
-        await asyncio.to_thread(self.leases.step, self.run, step.model_dump_json(), step.number, shot)
+        await asyncio.to_thread(self.leases.step, self.run, step, shot)
         if self.lost:
             raise RunLost(self.run.why_lost())
         await asyncio.to_thread(self.emit, step)
@@ -96,7 +96,8 @@ async def run_record(
     try:  # what the task needs before a browser opens; a fault here fails it at once
         llm = _llm_client(request, settings)
         token = record.secrets_token
-        secrets = crypto.decrypt_json(token, settings.secrets_key) if token else {}
+        secrets = crypto.decrypt_json(token, settings.secrets_key, purpose=crypto.TASK_SECRETS,
+                                      owner=str(record.id)) if token else {}
         files = TaskFiles(hooks.tasks, hooks.task_id, settings.output_file_max_bytes)
         skills = skill_actions(get_registry(), request.skill_ids, files)
         vault = await task_vault(request, secrets, settings)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from shared import control
 from shared.control import ControlSignals
 from shared.lease_store import LeaseStore, Reply, RunStatus
-from shared.models import TaskStatus
+from shared.models import TaskStatus, TaskStepView
 from shared.redis_client import StoreError
 from shared.task_store import TaskStore
 
@@ -154,11 +154,10 @@ class Leases:
             if run.lost is None:
                 self.store.give_back(run.task_id, run.token)
 
-    def step(self, run: Run, step_json: str = "", number: int = 0, screenshot: str = "") -> Reply:
+    def step(self, run: Run, step: TaskStepView | None = None, screenshot: str = "") -> Reply:
         """Record a step (fenced) and renew the lease in one round trip."""
         sent = time.monotonic()
-        return run.heard(self.store.step(run.task_id, run.token, step_json, number, screenshot),
-                         sent, self.ttl_s)
+        return run.heard(self.store.step(run.task_id, run.token, step, screenshot), sent, self.ttl_s)
 
     def vouched(self, run: Run) -> bool:
         """Whether a recent renewal vouches for the run's lease (more than half its TTL left):

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from shared import live_events
 from shared.live import LiveFrames
 from shared.settings import Settings
 from workers.browser.screencast import CastLimits, Screencast
@@ -31,7 +31,7 @@ class FrameSink:
         self.task_id = task_id
 
     async def frame(self, data_b64: str, size: int) -> None:
-        message = json.dumps({"type": "frame", "data": data_b64, "at": time.time()})  # "at": lag for viewers
+        message = live_events.frame(data_b64, time.time())  # "at": lag for viewers
         await asyncio.to_thread(self.frames.frame, self.task_id, message, size)
 
     async def withheld(self) -> None:

@@ -45,7 +45,7 @@ class CarryOver:
     memory: str = ""
     viewport: dict[str, int] | None = None
     keep_state: bool = False
-    secrets_key: str | None = field(default=None, repr=False)
+    secrets_key: crypto.KeySetting = field(default=None, repr=False)
     ttl_s: int = 0
     stores: Stores | None = field(default=None, repr=False)
     profile_id: str | None = None  # the profile this session started from, written back at the end
@@ -67,13 +67,15 @@ class CarryOver:
         if not self.keep_state:
             return
         data = {"storage_state": state, "url": url if url.startswith(("http://", "https://")) else None}
-        token = crypto.encrypt_json(data, self.secrets_key)
+        token = crypto.encrypt_json(data, self.secrets_key, purpose=crypto.SESSION_STATE,
+                                    owner=self.session_id)
         assert self.stores is not None
         await asyncio.to_thread(self.stores.sessions.save_state, self.session_id, token, self.ttl_s)
 
     def _save_profile(self, state: dict[str, Any]) -> None:
         assert self.profile_id is not None and self.stores is not None
-        token = crypto.encrypt_json(state, self.secrets_key)
+        token = crypto.encrypt_json(state, self.secrets_key, purpose=crypto.PROFILE_STATE,
+                                    owner=self.profile_id)
         version = self.stores.profiles.save_state(self.profile_id, token, cookie_domains(state))
         if version:
             log.info("session %s: profile %s saved (version %d)", self.session_id, self.profile_id, version)
@@ -99,7 +101,7 @@ def load(record: TaskRecord, stores: Stores, settings: Settings) -> CarryOver:
         stores=stores,
         record=session.enable_recording,
     )
-    if start.keep_state and not settings.secrets_key:
+    if start.keep_state and not crypto.key_list(settings.secrets_key):
         log.warning("session %s: no BROWSERFLEET_SECRETS_KEY: browser state is not kept between tasks", sid)
         start.keep_state = False
     saved = _saved_state(stores, sid, settings.secrets_key)
@@ -117,13 +119,13 @@ def _from_profile(
     if session.profile_id is None:
         return start
     pid = str(session.profile_id)
-    if not settings.secrets_key:
+    if not crypto.key_list(settings.secrets_key):
         log.warning("session %s: no BROWSERFLEET_SECRETS_KEY: profile %s is not used", start.session_id, pid)
         return start
     start.profile_id, start.secrets_key, start.stores = pid, settings.secrets_key, stores
     if start.storage_state is None:
         token = stores.profiles.state_token(pid)
-        state = _decrypt(token, settings.secrets_key, f"profile {pid}") if token else None
+        state = _decrypt(token, settings.secrets_key, crypto.PROFILE_STATE, pid) if token else None
         start.storage_state = state if isinstance(state, dict) else None
     return start
 
@@ -153,19 +155,20 @@ def summarise(tasks: TaskStore, task_ids: list[str], current: str) -> str:
     return "\n".join(lines)
 
 
-def _saved_state(stores: Stores, session_id: str, key: str | None) -> dict[str, Any]:
+def _saved_state(stores: Stores, session_id: str, key: crypto.KeySetting) -> dict[str, Any]:
     token = stores.sessions.state_token(session_id)
-    if not token or not key:
+    if not token or not crypto.key_list(key):
         return {}
-    data = _decrypt(token, key, f"session {session_id}")
+    data = _decrypt(token, key, crypto.SESSION_STATE, session_id)
     return data if isinstance(data, dict) else {}
 
 
-def _decrypt(token: str, key: str, what: str) -> object:
+def _decrypt(token: str, key: crypto.KeySetting, purpose: str, owner: str) -> object:
+    """A saved state, only for the record it was saved for (else: start fresh, and say why)."""
     try:
-        return crypto.decrypt_json(token, key)
+        return crypto.decrypt_json(token, key, purpose=purpose, owner=owner)
     except crypto.SecretsKeyError as exc:
-        log.warning("%s: saved browser state unreadable (%s); starting fresh", what, exc)
+        log.warning("%s %s: saved browser state unreadable (%s); starting fresh", purpose, owner, exc)
         return None
 
 

@@ -43,7 +43,8 @@ PREFIX = "/api/v2"
 def create_app(settings: Settings | None = None, producer: Producer | None = None) -> FastAPI:
     """The app for ``settings`` (keys are checked now: no keys, no server)."""
     settings = settings or get_settings()
-    api_keys = ApiKeys(settings.api_keys, settings.scoped_api_keys, settings.api_key_op_vaults)
+    api_keys = ApiKeys(settings.api_keys, settings.scoped_api_keys, settings.api_key_op_vaults,
+                       settings.api_key_skills)
     app = FastAPI(
         title="browserfleet",
         summary="Self-hosted browser agents, wire-compatible with the Browser Use Cloud API v2",

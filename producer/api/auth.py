@@ -40,9 +40,13 @@ class Caller:
     key_id: uuid.UUID
     owner: str | None
     op_vaults: frozenset[str] | None = None  # None: any vault (full access)
+    skills: frozenset[str] | None = None  # None: any skill (full access); "*": every skill
 
     def may_use_vault(self, vault_id: str) -> bool:
         return self.op_vaults is None or vault_id in self.op_vaults
+
+    def may_use_skill(self, slug: str) -> bool:
+        return self.skills is None or "*" in self.skills or slug in self.skills
 
 
 def digest(entry: str) -> str:
@@ -63,21 +67,27 @@ class ApiKeys:
         full: Iterable[str],
         scoped: Iterable[str] = (),
         op_vaults: Mapping[str, Iterable[str]] | None = None,
+        skills: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self._callers: dict[str, Caller] = {}
         vaults = {digest(key): frozenset(ids) for key, ids in (op_vaults or {}).items()}
+        bound_skills = {digest(key): frozenset(ids) for key, ids in (skills or {}).items()}
         for entries, is_scoped in ((full, False), (scoped, True)):
             for entry in entries:
                 hexdigest = digest(entry)
                 owner = f"key:{hexdigest[:16]}" if is_scoped else None
-                bound = vaults.get(hexdigest, frozenset()) if is_scoped else None
-                self._callers[hexdigest] = Caller(uuid.UUID(hexdigest[:32]), owner, bound)
-        unknown = set(vaults) - {d for d, c in self._callers.items() if c.owner is not None}
-        if unknown:
-            raise ApiKeyConfigError(
-                "BROWSERFLEET_API_KEY_OP_VAULTS names keys that are not scoped API keys "
-                "(full-access keys may use any vault)"
-            )
+                caller = Caller(uuid.UUID(hexdigest[:32]), owner)
+                if is_scoped:  # a scoped key may use only what an operator bound to it
+                    caller = Caller(caller.key_id, owner, vaults.get(hexdigest, frozenset()),
+                                    bound_skills.get(hexdigest, frozenset()))
+                self._callers[hexdigest] = caller
+        scoped_digests = {d for d, c in self._callers.items() if c.owner is not None}
+        for setting, bound in (("BROWSERFLEET_API_KEY_OP_VAULTS", vaults),
+                               ("BROWSERFLEET_API_KEY_SKILLS", bound_skills)):
+            if set(bound) - scoped_digests:
+                raise ApiKeyConfigError(
+                    f"{setting} names keys that are not scoped API keys (full-access keys may use any)"
+                )
         if not self._callers:
             raise ApiKeyConfigError(
                 "no API keys configured: set BROWSERFLEET_API_KEYS (comma-separated; "

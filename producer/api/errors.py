@@ -18,6 +18,7 @@ from starlette.routing import Match
 
 from producer.errors import (
     EnqueueError,
+    ProfileLimitError,
     ProfileNotFoundError,
     QueueFullError,
     SessionBusyError,
@@ -39,6 +40,7 @@ _UNPARSABLE = "There was an error parsing the body"  # FastAPI's 400 when a body
 _PLAIN: dict[type[Exception], int] = {
     SessionNotFoundError: 404,
     ProfileNotFoundError: 404,
+    ProfileLimitError: 402,  # the v2 contract's answer for "no more profiles"
     SessionStoppedError: 400,
     SessionBusyError: 400,
     TooManySessionsError: 429,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 
+from starlette._utils import get_route_path  # the router's own reading of the path
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -36,7 +37,10 @@ class GateMiddleware:
         self.prefix, self.open_paths, self.open_prefixes = prefix + "/", open_paths, open_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
+        # The path as the router matches it: behind ``--root-path`` (or a prefix a proxy adds)
+        # ``scope["path"]`` starts with that prefix, and comparing it raw let every request
+        # past the gate (no key check before the body, no body limit).
+        path = get_route_path(scope) if scope["type"] == "http" else ""
         if (
             scope["type"] != "http"
             or not path.startswith(self.prefix)

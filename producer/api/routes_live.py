@@ -2,37 +2,34 @@
 
 The token in the URL is the credential (see :mod:`shared.live`), so a browser opens the
 page with no API key. The page reads ``/live/{token}/events`` (Server-Sent Events): the
-task's record and steps, then, while it runs, frames the worker publishes on Redis
-pub/sub and new steps as they are recorded. While the stream is open it renews a
-viewer heartbeat in Redis; the worker casts only while one is fresh. A revoked or
-expired token ends its open streams at the next heartbeat.
+task's record and steps, then, while it runs, what is pushed on Redis pub/sub (frames, steps,
+status changes), fanned out by the process's :class:`~producer.api.live_hub.LiveHub`. A
+revoked token's streams end at once; an expired one's within a heartbeat. A public share's
+viewers see a trimmed record (:func:`~producer.api.live_hub.share_task`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import json
-import uuid
-from collections.abc import AsyncIterator
 from functools import lru_cache
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from producer.client import Producer
-from producer.errors import TaskNotFoundError
 from producer.live import ShareNotFoundError
-from shared.live import Grant, LiveFeed, LiveLinks
-from shared.models import SessionStatus, ShareView, TaskView
+from shared.live import Grant
+from shared.models import ShareView
 
 from .auth import CallerDep
 from .deps import ProducerDep
 from .errors import responses
+from .live_hub import Caps, LiveHub, ViewerLimitError
 
 router = APIRouter(prefix="/sessions", tags=["Sessions"], responses=responses(401))
 public = APIRouter(include_in_schema=False)
@@ -40,7 +37,6 @@ public = APIRouter(include_in_schema=False)
 # The page loads nothing from elsewhere; frames are data: URLs.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'")
-POLL_S = 0.25  # how often a stream reads new steps and the status (two small Redis reads)
 
 
 # -- public shares (the v2 contract) -------------------------------------------------
@@ -73,10 +69,17 @@ def delete_public_share(session_id: UUID, caller: CallerDep, producer: ProducerD
 
 # -- the viewer ------------------------------------------------------------------
 def _grant(producer: Producer, token: str) -> Grant:
+    """What ``token`` grants, while the task or session it names still exists."""
     grant = producer.stores.live.resolve(token)
-    if grant is None:
+    if grant is None or not _exists(producer, grant):
         raise HTTPException(404, "This live link is unknown, expired or revoked")
     return grant
+
+
+def _exists(producer: Producer, grant: Grant) -> bool:
+    if grant.kind == "task":
+        return producer.store.exists(grant.id)
+    return producer.stores.sessions.load(grant.id) is not None
 
 
 def _task_for(producer: Producer, grant: Grant, wanted: UUID | None) -> str | None:
@@ -131,7 +134,9 @@ def _page() -> str:
 def screenshot(token: str, task_id: UUID, number: int, producer: ProducerDep) -> Response:
     """A recorded step's screenshot (vision tasks; taken only when no secret was on screen)."""
     found = _task_for(producer, _grant(producer, token), task_id)
-    raw = producer.store.step_screenshot(str(found), number)
+    if found is None or not producer.store.exists(found):  # the record went: so do its screenshots
+        raise HTTPException(404, "Task not found")
+    raw = producer.store.step_screenshot(found, number)
     if not raw:
         raise HTTPException(404, "No screenshot for this step")
     data = base64.b64decode(str(raw).partition(",")[2])
@@ -141,140 +146,38 @@ def screenshot(token: str, task_id: UUID, number: int, producer: ProducerDep) ->
 @public.get("/live/{token}/events")
 async def events(
     token: str,
+    request: Request,
     producer: ProducerDep,
     task: Annotated[UUID | None, Query()] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: ``task`` (the record), ``step``, ``frame``, ``sealed``, ``end``, ``revoked``."""
+    """Server-Sent Events: ``hello``, ``task`` (the record), ``step``, ``frame``, ``sealed``,
+    ``end``, ``closed``, ``revoked``, ``deleted``. Pushed by this process's live hub; 429 with
+    ``Retry-After`` past a viewer cap."""
     grant = await asyncio.to_thread(_grant, producer, token)
     task_id = await asyncio.to_thread(_task_for, producer, grant, task)
     if task_id is not None:
         await asyncio.to_thread(producer.get_status, task_id)  # a deleted task: 404 now, not a broken stream
-    stream = _Stream(producer, token, grant, task_id, follow_session=task is None and grant.kind != "task")
+    hub = _hub(request, producer)
+    client = request.client.host if request.client else "unknown"
+    try:
+        viewer = hub.admit(token, grant, client)
+    except ViewerLimitError as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(hub.caps.retry_after_s)}) from None
+    follow = task is None and grant.kind != "task"
     return StreamingResponse(
-        stream.run(),
+        hub.stream(viewer, task_id, follow_session=follow),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(hub.release, viewer),  # also when the client left before the stream began
     )
 
 
-def _sse(payload: dict[str, Any] | str) -> str:
-    data = payload if isinstance(payload, str) else json.dumps(payload)
-    return f"data: {data}\n\n"
-
-
-class _Revoked(Exception):
-    pass
-
-
-class _Stream:
-    """One viewer's stream; follows the session's tasks one after another when it may."""
-
-    def __init__(
-        self, producer: Producer, token: str, grant: Grant, task_id: str | None, *, follow_session: bool
-    ) -> None:
-        self.producer = producer
-        self.links: LiveLinks = producer.stores.live
-        self.token = token
-        self.grant = grant
-        self.task_id = task_id
-        self.follow_session = follow_session
-        self.viewer = uuid.uuid4().hex
-        self.heartbeat_s = max(0.2, producer.settings.live_heartbeat_s)
-        self._next_beat = 0.0
-
-    async def run(self) -> AsyncIterator[str]:
-        feed = LiveFeed(self.producer.settings.redis_url)
-        watched: str | None = None
-        try:
-            yield _sse({"type": "hello", "kind": self.grant.kind, "heartbeatS": self.heartbeat_s})
-            if self.task_id is None:
-                yield _sse({"type": "waiting"})
-                self.task_id = await self._next_task(None)
-            while self.task_id is not None:
-                watched = self.task_id
-                async for event in self._follow(feed, self.task_id):
-                    yield event
-                if not self.follow_session:
-                    break
-                self.task_id = await self._next_task(self.task_id)
-            yield _sse({"type": "closed"})  # nothing more will come: the page stops reconnecting
-        except _Revoked:
-            yield _sse({"type": "revoked"})
-        except (TaskNotFoundError, HTTPException):  # the task or session was deleted while watched
-            yield _sse({"type": "end", "status": "deleted"})
-        finally:
-            if watched is not None:
-                with contextlib.suppress(Exception):
-                    self.links.leave(watched, self.viewer)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(feed.close())
-
-    async def _check_token(self) -> None:
-        if await asyncio.to_thread(self.links.resolve, self.token) is None:
-            raise _Revoked
-
-    async def _next_task(self, after: str | None) -> str | None:
-        """Wait for the session's next task (running or latest, not ``after``); ``None``: it stopped."""
-        while True:
-            await self._check_token()
-            found = await asyncio.to_thread(_session_task, self.producer, self.grant.id)
-            if found is not None and found != after:
-                return found
-            session = await asyncio.to_thread(self.producer.stores.sessions.load, self.grant.id)
-            if session is None or session.status != SessionStatus.active:
-                return None
-            await asyncio.sleep(self.heartbeat_s)
-
-    async def _beat(self, task_id: str, now: float) -> None:
-        if now < self._next_beat:
-            return
-        self._next_beat = now + self.heartbeat_s
-        await self._check_token()
-        await asyncio.to_thread(self.links.beat, task_id, self.viewer, self.heartbeat_s * 3)
-
-    async def _follow(self, feed: LiveFeed, task_id: str) -> AsyncIterator[str]:
-        """The record, then frames and steps until the task ends."""
-        loop = asyncio.get_running_loop()
-        await feed.watch(task_id)
-        try:
-            view = await asyncio.to_thread(self.producer.get_task, task_id)
-            seen = len(view.steps)
-            yield _sse({"type": "task", "task": await asyncio.to_thread(self._snapshot, view)})
-            if view.status.terminal:
-                yield _sse({"type": "end", "status": view.status.value})
-                return
-            await self._beat(task_id, loop.time())
-            last = await feed.last_frame(task_id)
-            if last:
-                yield _sse(last)
-            status, next_poll = view.status, 0.0
-            while True:
-                frame = await feed.next_frame(POLL_S)
-                if frame is not None:
-                    yield _sse(frame)
-                now = loop.time()
-                await self._beat(task_id, now)
-                if now < next_poll:
-                    continue
-                next_poll = now + POLL_S
-                for step in await asyncio.to_thread(self.producer.store.steps, task_id, seen):
-                    seen += 1
-                    yield _sse({"type": "step", "step": step.wire(),
-                                "screenshot": await feed.has_screenshot(task_id, step.number)})
-                current = (await asyncio.to_thread(self.producer.get_status, task_id)).status
-                if current != status:
-                    status = current
-                    view = await asyncio.to_thread(self.producer.get_task, task_id)
-                    yield _sse({"type": "task", "task": await asyncio.to_thread(self._snapshot, view)})
-                    if current.terminal:
-                        yield _sse({"type": "end", "status": current.value})
-                        return
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.links.leave, task_id, self.viewer)
-
-    def _snapshot(self, view: TaskView) -> dict[str, Any]:
-        """What the page shows: the record (secrets are already placeholders in it)."""
-        data = view.wire()
-        data["screenshotSteps"] = self.producer.store.step_screenshot_numbers(str(view.id))
-        return data
+def _hub(request: Request, producer: Producer) -> LiveHub:
+    """The app's live hub, made on the first viewer (on the app's event loop)."""
+    hub: LiveHub | None = getattr(request.app.state, "live_hub", None)
+    if hub is None:
+        settings = producer.settings
+        caps = Caps(settings.live_max_viewers, settings.live_max_viewers_per_link,
+                    settings.live_max_viewers_per_client, settings.retry_after_s)
+        hub = request.app.state.live_hub = LiveHub(producer, caps, _session_task)
+    return hub

@@ -70,6 +70,15 @@ def delete_session(session_id: UUID, caller: CallerDep, producer: ProducerDep) -
     return Response(status_code=204)
 
 
+@router.delete("/{session_id}/live-url", status_code=204, summary="Revoke Session Live URL",
+               responses=responses(404))
+def revoke_session_live_url(session_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
+    """Our own: the session's ``liveUrl`` stops working at once and its open viewers are cut off;
+    the next read of the session carries a new one. (Its public share has its own ``DELETE``.)"""
+    producer.live.revoke_session_url(session_id, owner=caller.owner)
+    return Response(status_code=204)
+
+
 def _for_client(request: Request, view: SessionView) -> SessionView:
     view.tasks = [for_client(request, task) for task in view.tasks]
     return with_session_urls(request, request.app.state.producer, view)

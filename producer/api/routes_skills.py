@@ -38,7 +38,7 @@ def list_skills(
 
     They are all enabled, private to this fleet and uncategorised; the filters apply as such.
     """
-    skills = [_skill(entry) for entry in producer.list_skills()]
+    skills = [_skill(entry) for entry in producer.list_skills() if caller.may_use_skill(str(entry.get("id")))]
     if is_enabled is False or is_public is True or category is not None:
         skills = []
     if query:
@@ -60,7 +60,7 @@ def list_skills(
 @router.get("/skills/{skill_id}", summary="Get Skill", responses=responses(404))
 def get_skill(skill_id: UUID, caller: CallerDep, producer: ProducerDep) -> SkillResponse:
     for skill in (_skill(entry) for entry in producer.list_skills()):
-        if skill.id == skill_id:
+        if skill.id == skill_id and caller.may_use_skill(str(skill.slug)):
             return skill
     raise HTTPException(404, "Skill not found")
 

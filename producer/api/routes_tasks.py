@@ -15,9 +15,10 @@ from shared.models import (
     TaskStatusView,
     TaskView,
 )
+from shared.skill_ids import ALL, to_slugs
 
 from . import downloads
-from .auth import CallerDep
+from .auth import Caller, CallerDep
 from .compat import for_client
 from .deps import ProducerDep
 from .errors import responses
@@ -40,7 +41,24 @@ def create_task(body: CreateTaskRequest, caller: CallerDep, producer: ProducerDe
     """Validate and enqueue a task; without ``sessionId`` it runs in a one-off session."""
     if body.op_vault_id and not caller.may_use_vault(body.op_vault_id):
         raise HTTPException(403, "This API key may not use that opVaultId")
+    if body.skill_ids and caller.skills is not None:
+        body.skill_ids = own_skills(body.skill_ids, caller, producer.stores.skills.ids())
     return producer.create_task(body, owner=caller.owner)
+
+
+def own_skills(requested: list[str], caller: Caller, known: list[str]) -> list[str]:
+    """The skills a scoped key asked for, as slugs, if it may use them all (else 403); ``*`` is
+    every skill *it* may use, never the operator's whole registry."""
+    slugs = to_slugs(requested, known)
+    if ALL in slugs:
+        mine = [s for s in known if caller.may_use_skill(s)]
+        if not mine:
+            raise HTTPException(403, "This API key may not use any skill")
+        return mine
+    refused = [s[:100] for s in slugs if not caller.may_use_skill(s)]
+    if refused:
+        raise HTTPException(403, f"This API key may not use the skill(s): {', '.join(refused)}")
+    return slugs
 
 
 @router.get("", summary="List Tasks")
@@ -97,6 +115,15 @@ async def get_task_status(task_id: UUID, request: Request, caller: CallerDep) ->
     """
     reader: StatusReader = request.app.state.status_reader
     return conditional_json(request, for_client(request, await reader.get(task_id, caller.owner)))
+
+
+@router.delete("/{task_id}/live-url", status_code=204, summary="Revoke Task Live URL",
+               responses=responses(404))
+def revoke_task_live_url(task_id: UUID, caller: CallerDep, producer: ProducerDep) -> Response:
+    """Our own: the task's ``liveUrl`` stops working at once and its open viewers are cut off;
+    the next read of the task carries a new one."""
+    producer.live.revoke_task_url(task_id, owner=caller.owner)
+    return Response(status_code=204)
 
 
 @router.get("/{task_id}/logs", summary="Get Task Logs", responses=responses(404))

@@ -32,8 +32,16 @@ class NoDelayH11(H11Protocol):
         super().connection_made(transport)
 
 
-def serve(settings: Settings, host: str, port: int, workers: int = 1, log_level: str = "info") -> None:
-    """Serve until interrupted; several processes load the app through ``app_factory``."""
+def serve(
+    settings: Settings, host: str, port: int, workers: int = 1, log_level: str = "info", root_path: str = ""
+) -> None:
+    """Serve until interrupted; several processes load the app through ``app_factory``.
+
+    ``root_path``: the prefix a reverse proxy strips (``/fleet`` when clients call
+    ``https://host/fleet/api/v2``). Client addresses come from ``X-Forwarded-For`` of the
+    proxies uvicorn trusts (``FORWARDED_ALLOW_IPS``, default 127.0.0.1): the live-viewer cap
+    per address counts viewers, not the proxy.
+    """
     app: object = create_app(settings) if workers <= 1 else "producer.api.app:app_factory"
     uvicorn.run(
         app,  # type: ignore[arg-type]
@@ -44,4 +52,5 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1, log_level:
         http=NoDelayH11,
         log_level=log_level.lower(),
         proxy_headers=True,
+        root_path=root_path,
     )

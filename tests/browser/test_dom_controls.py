@@ -11,6 +11,7 @@ from playwright.async_api import BrowserContext, Page
 from tests.support.controls import MAIL, SUGGEST, TREE
 from workers.browser.controls import click_target, scroll, settle
 from workers.browser.dom import capture_page
+from workers.browser.overlays import covering
 
 
 def _page(run: Callable[[Awaitable[Any]], Any], context: BrowserContext, html: str) -> Page:
@@ -146,6 +147,11 @@ def test_covered_and_disabled_elements_are_told_at_once(context: BrowserContext,
     target = run(click_target(run(index.handle(save))))
     assert target.kind == "covered"
     assert index.describe_near(save, target.cover_local) == "[2]<div role=menuitem>Open recent"
+    # asked more, the page names the covering widget (the menu), not the item that happens
+    # to be on top, and says it is a popup a click may close first
+    target = run(covering(page.main_frame, target))
+    assert target.cover_local == -1 and target.cover_what == "<div role=menu>Open recent", target
+    assert target.transient
     send = next(i for i, line in enumerate(lines) if "Send" in line)
     assert run(click_target(run(index.handle(send)))).kind == "disabled"
     # a checkbox under its own styled label is not "covered"

@@ -9,13 +9,16 @@ honour them), never as durations.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import pytest
 from playwright.async_api import Browser
 
+from tests.support.http_server import serving
 from workers.browser.screencast import CastLimits, Screencast
 from workers.browser.tabs import BrowserTabs
 from workers.policy.secrets import SecretVault
@@ -187,3 +190,89 @@ def test_follows_the_current_tab(loop: asyncio.AbstractEventLoop, browser: Brows
         await _until(lambda: len(sink.sent) >= sent + 3)
 
     _run(loop, _cast(browser, CastLimits(poll_s=0.05, fps=10), Viewers(1), body))
+
+
+
+SHOWS_SECRET = """<!doctype html><html><body style="margin:0;background:#fff">
+<style>@keyframes spin { to { transform: rotate(360deg); } }
+#spin { width:60px; height:60px; background:#09f; animation: spin 0.5s linear infinite; }
+#big { font-size:120px; font-weight:900; color:#fff; background:#ff0000; }</style>
+<div id="spin"></div><div id="big">SECRET</div></body></html>"""
+NEXT = """<!doctype html><html><head><link rel="stylesheet" href="/slow.css"></head>
+<body><p>the next page</p></body></html>"""
+
+RED_SHARE_JS = """async (src) => {
+  const img = new Image(); img.src = src; await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext('2d'); ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let red = 0;
+  for (let i = 0; i < data.length; i += 4) if (data[i] > 200 && data[i+1] < 70 && data[i+2] < 70) red++;
+  return red / (canvas.width * canvas.height);
+}"""
+
+
+@pytest.fixture
+def slow_site() -> Iterator[str]:
+    """A page that shows a secret (in a big red box, repainting constantly), and a next page whose
+    render-blocking stylesheet takes 2 s: Chromium keeps showing the old page's pixels meanwhile
+    while the DOM is already the next page's."""
+
+    def route(path: str) -> tuple[bytes, dict[str, str]]:
+        if path == "/slow.css":
+            time.sleep(2)
+            return b"p { color: #333 }", {"content-type": "text/css"}
+        page = NEXT if path == "/next" else SHOWS_SECRET.replace("SECRET", SECRET)
+        return page.encode(), {"content-type": "text/html"}
+
+    with serving(route) as url:
+        yield url
+
+
+def test_a_frame_painted_before_the_secret_left_is_never_sent(
+    loop: asyncio.AbstractEventLoop, browser: Browser, slow_site: str
+) -> None:
+    """The recorder's two-check rule, for live frames. A page shows a secret and repaints
+    constantly, so a frame of it is nearly always waiting for delivery; the page navigates to one
+    whose first paint waits 2 s for a stylesheet. The waiting frame, painted with the secret, is
+    delivered after the navigation, and its check reads the next page's DOM: no secret. It must be
+    withheld all the same (the check before it saw the secret; the page navigated after it was
+    painted), and no frame sent may hold the red box."""
+    vault = SecretVault({"pw": SECRET})
+    frames: list[str] = []
+
+    class Keeping(Sink):
+        async def frame(self, data_b64: str, size: int) -> None:
+            frames.append(data_b64)
+            await super().frame(data_b64, size)
+
+    async def scenario() -> tuple[list[float], float]:
+        context = await browser.new_context(viewport={"width": 800, "height": 600})
+        await context.new_page()
+        tabs = BrowserTabs(context)
+        page = await tabs.page()
+        await page.goto(slow_site + "/")
+        sink = Keeping()
+        cast = Screencast(tabs, vault, sink, Viewers(1), CastLimits(poll_s=0.05, fps=4))
+        task = asyncio.get_running_loop().create_task(cast.run())
+        try:
+            await _until(lambda: len(sink.withheld_at) >= 3)  # the secret page: withheld
+            await page.goto(slow_site + "/next", wait_until="commit")
+            await page.wait_for_load_state("load")
+            await _until(lambda: len(sink.sent) >= 1)  # the next page, once painted, is shown
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        checker = await context.new_page()
+        reds = [float(await checker.evaluate(RED_SHARE_JS, "data:image/jpeg;base64," + f)) for f in frames]
+        await checker.set_content(SHOWS_SECRET.replace("SECRET", SECRET))
+        control = base64.b64encode(await checker.screenshot(type="jpeg")).decode()
+        detected = float(await checker.evaluate(RED_SHARE_JS, "data:image/jpeg;base64," + control))
+        await context.close()
+        return reds, detected
+
+    reds, control = _run(loop, scenario())
+    assert control > 0.05  # the detector sees the box when it is there
+    leaked = [round(r, 3) for r in reds if r > 0.01]
+    assert not leaked, f"frames sent with the secret's red box: {leaked} (of {len(reds)} sent)"

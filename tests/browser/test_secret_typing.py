@@ -111,3 +111,34 @@ def test_a_secret_is_set_in_an_allowed_page_and_frameworks_hear_it(
 
     value, heard = loop.run_until_complete(scenario())
     assert value == "old" + SECRET and heard == ["old" + SECRET]
+
+
+def test_a_setter_that_throws_what_it_was_given_does_not_get_the_secret_into_the_error(
+    loop: asyncio.AbstractEventLoop, browser: Browser, servers: Any
+) -> None:
+    """A frame without our init script (so with no setter kept from before page scripts) whose
+    page replaced `value` with a setter that throws its argument: the refusal says the page
+    threw, not what."""
+    site, _ = servers
+    site.pages["/throws"] = (
+        "<!doctype html><title>Throws</title><input id=f readonly><script>"
+        "Object.defineProperty(HTMLInputElement.prototype, 'value', {configurable: true,"
+        " get() { return ''; }, set(v) { throw new Error('got ' + v); }});</script>"
+    )
+
+    async def scenario() -> str:
+        context = await browser.new_context()  # no init script
+        try:
+            page = await context.new_page()
+            await page.goto(site.url + "/throws")
+            handle = await page.wait_for_selector("#f")
+            assert handle is not None
+            with pytest.raises(ActionError) as info:
+                await secret_typing.type_secret(handle, "<secret>pw</secret>", SecretVault({"pw": SECRET}),
+                                                _allow_all)
+            return str(info.value)
+        finally:
+            await context.close()
+
+    message = loop.run_until_complete(scenario())
+    assert message == "secret not typed: the page threw an error; nothing was typed"

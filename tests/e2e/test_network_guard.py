@@ -114,7 +114,7 @@ def test_private_addresses_metadata_and_files_are_refused_by_default(
     assert "navigation to http://10.0.0.1/admin blocked: 10.0.0.1 is a private address" in navigations[0]
     assert "169.254.169.254 is a cloud metadata endpoint" in navigations[1]
     assert "file:///etc/passwd blocked: the file: scheme is not allowed" in navigations[2]
-    assert "127.0.0.1 is a loopback address" in navigations[3]  # a name resolving to loopback
+    assert "localhost names the local machine" in navigations[3]  # decided on the name, before DNS
     assert all(r.startswith("error:") for r in navigations)
 
 

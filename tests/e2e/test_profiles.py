@@ -94,7 +94,8 @@ def test_a_profile_carries_a_login_to_a_new_session_in_another_worker(
     # At rest the state is ciphertext; each write bumped the record's version.
     token = redis_client.get(keys.profile_state(str(profile.id)))
     assert token and "ada" not in token and "cookies" not in token
-    state: Any = crypto.decrypt_json(token, settings.secrets_key)
+    state: Any = crypto.decrypt_json(token, settings.secrets_key, purpose=crypto.PROFILE_STATE,
+                                     owner=str(profile.id))
     assert {"name": "user", "value": "ada"}.items() <= state["cookies"][0].items()
     assert int(redis_client.hget(keys.profile(str(profile.id)), "state_version") or 0) == 3
 

@@ -219,3 +219,46 @@ def test_a_proxy_that_is_down_fails_the_task_with_a_reason_and_no_credentials(
     for password in (US_PASSWORD, DE_PASSWORD, FR_PASSWORD):
         assert password not in json.dumps(view) and password not in record and password not in session
         assert password not in proxy_worker[0].log()
+
+
+INTERNAL = [
+    "metadata.google.internal.", "instance-data.ec2.internal.", "Metadata.Google.Internal.",
+    "metadata.google.internal%2E", "localhost.localdomain", "LOCALHOST.", "ip6-localhost", "app.localhost.",
+    "localhost6.localdomain6",
+]
+
+
+def test_internal_names_in_any_spelling_never_reach_the_proxy(
+    sdk: BrowserUse, proxy_api: ApiServer, upstreams: tuple[ConnectProxy, Socks5Proxy],
+    fake_llm: FakeLLM, site: Site,
+) -> None:
+    """A page asks for internal names spelled as Chromium sends them through a proxy (trailing
+    dot kept, case, percent-encoding): images, a fetch, a frame and a navigation. None may be
+    sent to the upstream proxy (which would resolve them in its own network)."""
+    port = _port(site)
+    urls = [f"http://{name}:{port}/probe" for name in INTERNAL] + [f"https://{INTERNAL[0]}/probe"]
+    images = "".join(f'<img src="{url}">' for url in urls)
+    fetches = ";".join(f"fetch({json.dumps(url)}, {{mode: 'no-cors'}}).catch(() => 0)" for url in urls)
+    site.pages["/internal-names"] = (
+        f"<!doctype html><title>probe</title>{images}<iframe src=\"{urls[0]}\"></iframe>"
+        f"<script>{fetches}</script><p>probing</p>"
+    )
+    for country in ("us", "de"):  # HTTP CONNECT and SOCKS5
+        marker = fake_llm.script(script_id("px-internal"), [
+            step({"wait": {"seconds": 1}}, goal="let the page ask"),
+            step({"navigate": {"url": urls[1]}}),
+            step({"done": {"text": "ok", "success": True}}),
+        ])
+        _forwarded(upstreams)
+        upstreams[0].targets.clear()
+        upstreams[1].targets.clear()
+        view = _run(sdk, proxy_api, f"Probe. {marker}", start_url=site.url + "/internal-names",
+                    session_settings=SessionSettings(proxyCountryCode=country))
+        assert view["status"] == "finished", view
+        sent = [t for t in upstreams[0].targets + upstreams[1].targets
+                if not t.startswith(f"127.0.0.1:{port}")]
+        names = [n.lower().rstrip(".").split("%")[0] for n in INTERNAL]
+        internal = [t for t in sent if any(n in t.lower() for n in names)]
+        assert internal == [], f"sent to the {country} proxy: {internal}"
+        results = "\n".join(r for s in view["steps"] for r in s.get("results") or [])
+        assert "metadata" in results and "blocked" in results, results

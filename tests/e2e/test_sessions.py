@@ -97,7 +97,8 @@ def test_login_follows_the_session_to_another_worker_process(
     # At rest the state is ciphertext, readable only with the key, and expires with the idle timeout.
     token = redis_client.get(keys.session_state(session_id))
     assert token and "ada" not in token and "cookies" not in token
-    state: Any = crypto.decrypt_json(token, settings.secrets_key)
+    state: Any = crypto.decrypt_json(token, settings.secrets_key, purpose=crypto.SESSION_STATE,
+                                     owner=session_id)
     assert {"name": "user", "value": "ada"}.items() <= state["storage_state"]["cookies"][0].items()
     assert state["url"] == site.url + "/order"
     assert 0 < redis_client.ttl(keys.session_state(session_id)) <= settings.session_idle_timeout_s

@@ -25,6 +25,7 @@ import uvicorn
 
 from producer.api import create_app
 from shared.settings import Settings
+from tests.support.redis_server import RedisServer
 
 FULL_KEY = "bf-test-full-access-key"
 SCOPED_KEY_A = "bf-test-scoped-key-a"
@@ -40,7 +41,7 @@ def headers(key: str = FULL_KEY) -> dict[str, str]:
 class ApiServer:
     """``create_app(settings)`` served by uvicorn on 127.0.0.1 (a free port), in a daemon thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, root_path: str = "") -> None:
         self.settings = settings
         self.app = create_app(settings)
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only then (else +40 ms per request).
@@ -48,7 +49,7 @@ class ApiServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", root_path=root_path)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, name="api-server", daemon=True
@@ -114,6 +115,32 @@ def make_api(settings: Settings, redis_client: redis.Redis) -> Iterator[Callable
     for server in servers:
         server.stop()
         redis_client.delete(server.settings.queue)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` of this test's own (connections and commands can be counted exactly)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_api(settings: Settings, own_redis: RedisServer) -> Iterator[Callable[..., ApiServer]]:
+    """API servers on ``own_redis``, on a queue no worker consumes; ``overrides`` are Settings fields."""
+    servers: list[ApiServer] = []
+
+    def make(**overrides: Any) -> ApiServer:
+        url = f"redis://127.0.0.1:{own_redis.port}/0"
+        server = ApiServer(api_settings(settings, redis_url=url, broker_url=url, result_backend=url,
+                                        queue=f"bf-nobody-{uuid.uuid4().hex[:6]}", **overrides)).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

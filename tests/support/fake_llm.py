@@ -20,6 +20,7 @@ from typing import Any
 from tests.support.http_server import LocalServer
 
 _MARKER = re.compile(r"\[\[script:([A-Za-z0-9_\-]+)\]\]")
+_LINE = re.compile(r"^(\t*)\[(\d+)\](.*)$")
 
 
 @dataclass
@@ -83,6 +84,23 @@ class Call:
             if match and re.search(pattern, line):
                 return int(match.group(1))
         raise AssertionError(f"no element matching {pattern!r} in state:\n{self.user[-3000:]}")
+
+    def elements(self) -> list[tuple[int, int, str]]:
+        """(depth, index, body) of every element line of the state."""
+        state = self.user.split("interactive elements", 1)[1].split("\npage text:", 1)[0]
+        return [(len(m[1]), int(m[2]), m[3]) for line in state.splitlines() if (m := _LINE.match(line))]
+
+    @property
+    def page_text(self) -> str:
+        return self.user.split("\npage text:\n", 1)[1].split("</state>", 1)[0]
+
+    @property
+    def last_result(self) -> str:
+        """The last history line (the previous step's actions and results); "" on the first step."""
+        if "<history>" not in self.user:
+            return ""
+        history = self.user.split("<history>\n", 1)[1].split("\n</history>", 1)[0]
+        return history.splitlines()[-1]
 
     @property
     def is_extract(self) -> bool:

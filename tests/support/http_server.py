@@ -8,7 +8,10 @@ to the worker. A real provider or site has no such limit, so neither do ours.
 
 from __future__ import annotations
 
-from http.server import ThreadingHTTPServer
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -16,3 +19,31 @@ class LocalServer(ThreadingHTTPServer):
 
     request_queue_size = 1024
     daemon_threads = True
+
+
+Route = Callable[[str], tuple[bytes, dict[str, str]]]
+
+
+@contextmanager
+def serving(route: Route) -> Iterator[str]:
+    """A local server answering each GET with ``route(path)`` (body, headers); yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body, headers = route(self.path)
+            self.send_response(200)
+            for name, value in {**headers, "content-length": str(len(body))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = LocalServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -48,6 +48,7 @@ class Site:
     pages: dict[str, str] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)  # GET path -> 302 Location
     forms: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # every POST's path and form
+    # (a POST to /submit/<anything> is answered with a "Received" page listing its fields)
     server: LocalServer | None = None
 
     @property
@@ -113,6 +114,11 @@ class Site:
                         item=html.escape(form.get("item", "")),
                         colour=COLOURS.get(form.get("colour", ""), "none"),
                     ))
+                elif path.startswith("/submit/"):  # any form: echo what it sent
+                    fields = "".join(
+                        f"<li>{html.escape(k)} = {html.escape(v)}</li>" for k, v in sorted(form.items())
+                    )
+                    self._send(200, f"<title>Received</title><h1>Received</h1><ul>{fields}</ul>")
                 else:
                     self._send(404, "<h1>404</h1>")
 

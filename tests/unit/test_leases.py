@@ -25,9 +25,9 @@ def _task(redis_client: redis.Redis) -> str:
     return task_id
 
 
-def _step(number: int, memory: str) -> str:
+def _step(number: int, memory: str) -> TaskStepView:
     return TaskStepView(number=number, memory=memory, evaluation_previous_goal="", next_goal="", url="",
-                        actions=[]).model_dump_json()
+                        actions=[])
 
 
 def test_a_lease_is_exclusive_until_given_back(redis_client: redis.Redis) -> None:
@@ -59,16 +59,16 @@ def test_each_take_is_a_new_epoch_and_the_older_run_is_fenced_out(redis_client: 
     task_id = _task(redis_client)
     old = store.take(task_id, "worker-a")
     assert old is not None
-    assert store.step(task_id, old.token, _step(1, "old run"), 1).status == RunStatus.ok
+    assert store.step(task_id, old.token, _step(1, "old run")).status == RunStatus.ok
     redis_client.delete(keys.lease(task_id))  # worker-a froze past its lease...
     new = store.take(task_id, "worker-b")  # ...and the reaper's copy started elsewhere
     assert new is not None and new.epoch == old.epoch + 1 and new.deliveries == 2
-    reply = store.step(task_id, old.token, _step(2, "old run, late"), 2, "data:image/jpeg;base64,AAAA")
+    reply = store.step(task_id, old.token, _step(2, "old run, late"), "data:image/jpeg;base64,AAAA")
     assert reply.status == RunStatus.fenced and reply.value == new.epoch
     assert store.renew(task_id, old.token).status == RunStatus.fenced
     with pytest.raises(FencedWriteError):
         tasks.transition(task_id, TaskStatus.finished, [TaskStatus.started], fence=old.token, output="old")
-    assert store.step(task_id, new.token, _step(2, "new run"), 2).status == RunStatus.ok
+    assert store.step(task_id, new.token, _step(2, "new run")).status == RunStatus.ok
     assert tasks.transition(task_id, TaskStatus.finished, [TaskStatus.started], fence=new.token, output="new")
     steps = [json.loads(s)["memory"] for s in redis_client.lrange(keys.steps(task_id), 0, -1)]
     assert steps == ["old run", "new run"]  # (a new run clears the old steps as it starts)
@@ -89,7 +89,7 @@ def test_an_expired_lease_nobody_took_is_taken_back_by_its_run(redis_client: red
     assert redis_client.zscore(keys.RUNNING, task_id) is not None  # a reaper finds it again
     redis_client.delete(keys.lease(task_id))
     store.forget(task_id)
-    assert store.step(task_id, run.token, _step(1, "late but alone"), 1).status == RunStatus.ok
+    assert store.step(task_id, run.token, _step(1, "late but alone")).status == RunStatus.ok
     assert redis_client.get(keys.lease(task_id)) == run.token
     assert redis_client.zscore(keys.RUNNING, task_id) is not None
     store.give_back(task_id, run.token)
@@ -103,10 +103,10 @@ def test_the_step_reply_says_stop_and_gone(redis_client: redis.Redis) -> None:
     assert run is not None and run.viewers == 1  # someone watched before the run started
     assert store.step(task_id, run.token).status == RunStatus.ok
     redis_client.set(keys.stop_flag(task_id), "1")
-    assert store.step(task_id, run.token, _step(1, "last"), 1).status == RunStatus.stop
+    assert store.step(task_id, run.token, _step(1, "last")).status == RunStatus.stop
     assert redis_client.llen(keys.steps(task_id)) == 1  # the step that saw the stop is kept
     redis_client.delete(*keys.task_keys(task_id))  # the task (or its session) was deleted
-    assert store.step(task_id, run.token, _step(2, "after delete"), 2).status == RunStatus.gone
+    assert store.step(task_id, run.token, _step(2, "after delete")).status == RunStatus.gone
     assert not redis_client.exists(keys.steps(task_id))
 
 

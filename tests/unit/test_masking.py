@@ -122,3 +122,21 @@ def test_log_lines_and_tracebacks_are_masked_while_a_task_runs() -> None:
     text = stream.getvalue()
     assert AT not in text and quote(AT, safe="") not in text
     assert text.count("<secret>pw</secret>") == 2 and "after the task" in text
+
+
+def test_base64_forms_are_masked_alone_and_inside_longer_base64() -> None:
+    """A value base64-encoded on its own, or inside a longer base64 text at any byte alignment
+    (``user:password`` in a Basic ``Authorization`` header), in either alphabet."""
+    import base64 as b64
+
+    from workers.policy.secrets import SecretVault
+
+    value = "Tr0ub4dor&3 x/y?"
+    vault = SecretVault({"pw": value})
+    for prefix in ("", "a", "ab", "ada:", "someone@example.com:"):
+        for encode in (b64.b64encode, b64.urlsafe_b64encode):
+            encoded = encode((prefix + value + "!tail").encode()).decode()
+            masked = vault.mask(f"Authorization: Basic {encoded}")
+            assert "<secret>pw</secret>" in masked, (prefix, encoded)
+    assert vault.mask(b64.b64encode(value.encode()).decode()) == "<secret>pw</secret>"
+    assert vault.mask("Basic YWRhOnNvbWV0aGluZy1lbHNl") == "Basic YWRhOnNvbWV0aGluZy1lbHNl"  # another value

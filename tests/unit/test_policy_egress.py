@@ -142,7 +142,7 @@ def test_refused_destinations_never_see_a_connection() -> None:
         assert "169.254.169.254 is a cloud metadata endpoint" in reasons[1]
         assert reasons[2] == "metadata.google.internal is a cloud metadata host"
         assert "10.1.2.3 is a private address" in reasons[3]
-        assert "127.0.0.1 is a loopback address" in reasons[4]
+        assert "localhost names the local machine" in reasons[4]  # decided on the name, before DNS
         assert "loopback" in reasons[5]
         assert reasons[6] == "nowhere.test does not resolve"
         assert rec.blocked[0].kind == "request" and rec.blocked[1].kind == "page"

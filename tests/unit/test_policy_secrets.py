@@ -7,7 +7,7 @@ import re
 import pyotp
 import pytest
 
-from workers.policy.masking import MIN_FRAGMENT
+from shared.masking import MIN_FRAGMENT
 from workers.policy.secrets import (
     SecretScopeError,
     SecretVault,

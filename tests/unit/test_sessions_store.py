@@ -96,3 +96,25 @@ def test_api_keys_come_comma_separated_and_may_be_digests(monkeypatch: pytest.Mo
         ApiKeys([], [])
     with pytest.raises(ApiKeyConfigError):
         ApiKeys(["sha256:not-hex"])
+
+
+def test_profiles_written_before_the_owner_indexes_join_them(redis_client) -> None:  # type: ignore[no-untyped-def]
+    """The migration path: profiles stored by the previous release (global index only) are
+    found by their owner's listing and count toward its quota."""
+    import uuid as _uuid
+
+    from shared import keys as _keys
+    from shared.models import ProfileCreateRequest
+    from shared.profiles import ProfileLimitError, ProfileRecord, ProfileStore
+
+    owner = f"key:{_uuid.uuid4().hex[:16]}"
+    old = [ProfileRecord.new(ProfileCreateRequest(name=f"old-{i}"), owner) for i in range(2)]
+    for record in old:  # as the previous release wrote them
+        redis_client.hset(_keys.profile(str(record.id)), mapping=record.fields())
+        redis_client.zadd(_keys.PROFILE_INDEX, {str(record.id): record.created_at.timestamp()})
+    redis_client.delete(_keys.PROFILES_INDEXED)
+    store = ProfileStore(redis_client, max_per_owner=3)
+    assert set(store.list_ids(owner)) == {str(r.id) for r in old}
+    store.create(ProfileRecord.new(ProfileCreateRequest(name="new"), owner))
+    with pytest.raises(ProfileLimitError):  # the old profiles count toward the quota
+        store.create(ProfileRecord.new(ProfileCreateRequest(name="over"), owner))

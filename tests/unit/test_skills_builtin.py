@@ -40,6 +40,15 @@ FORM = """<!doctype html><html><head><title>Profile</title></head><body>
 </form></body></html>"""
 
 
+# A readonly field a picker fills (it shows dd/mm/yyyy) and a native date input.
+DATES = """<!doctype html><html><head><title>Trip</title></head><body>
+<form method="post" action="/saved">
+  <label>Arrive <input name="arrive" readonly placeholder="dd/mm/yyyy"></label>
+  <label>Leave <input type="date" name="leave"></label>
+  <button>Save</button>
+</form></body></html>"""
+
+
 class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -54,6 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/form":
             self._send(200, FORM.encode(), {"content-type": "text/html"})
+        elif url.path == "/dates":
+            self._send(200, DATES.encode(), {"content-type": "text/html"})
         elif url.path == "/redirect":
             self._send(302, b"", {"location": query["to"]})
         elif url.path == "/report":
@@ -142,6 +153,17 @@ def test_fill_form_finds_fields_by_label_placeholder_and_name(harness: Harness, 
     body = harness.run(page.inner_text("body"))
     assert body.split() == ["country=de", "email=ada@example.org", "fullname=Ada", "Lovelace", "news=on",
                             "pin=4242"]
+
+
+def test_fill_form_writes_fields_as_input_does(harness: Harness, server: str) -> None:
+    """A readonly picker field and a native date input: set as ``input`` sets them (one writer),
+    each in its own format, instead of a fill that waits out its timeout."""
+    harness.goto(server + "/dates")
+    result = harness.call("fill_form", {"fields": {"Arrive": "2027-03-14", "Leave": "March 20, 2027"},
+                                        "submit": True})
+    assert "submitted, now at" in result.text
+    page = harness.run(harness.tabs.page())
+    assert harness.run(page.inner_text("body")).split() == ["arrive=14/03/2027", "leave=2027-03-20"]
 
 
 def test_fill_form_reports_missing_fields_and_unknown_secrets(harness: Harness, server: str) -> None:

@@ -1,12 +1,10 @@
-"""``input{index,text,clear}``: type text into a field; secrets are revealed only here."""
+"""``input{index,text,clear}``: write text into a field (see ``fields``); secrets are revealed only
+there, through ``secret_typing``."""
 
 from __future__ import annotations
 
-from playwright.async_api import Error as PlaywrightError
-
 from workers.actions import fields
-from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
-from workers.actions.secret_typing import type_secret
+from workers.actions.base import Action, ActionContext, ActionResult, Params
 
 
 class InputParams(Params):
@@ -17,23 +15,12 @@ class InputParams(Params):
 
 async def input_text(ctx: ActionContext, params: InputParams) -> ActionResult:
     handle = await ctx.element(params.index)
-    field = await fields.writable(ctx, params.index, handle)  # readonly/disabled: fail fast
+    line = ctx.elements.describe(params.index) if ctx.elements is not None else f"[{params.index}]"
+    target = fields.Target(ref=f"[{params.index}]", line=line)
+    field = await fields.inspect(target, handle)  # disabled: fail fast
     if ctx.vault.has_placeholder(params.text):
-        await type_secret(handle, params.text, ctx.vault, ctx.guard, clear=params.clear)
-        await fields.after_typing(handle, field, secret=True, typed=params.text)  # suggestions settle
-        return ActionResult(text=f"typed {params.text!r} into [{params.index}]")
-    value = params.text
-    try:
-        if field.native_format:
-            return await fields.set_native(params.index, handle, field, params.text, value)
-        if params.clear:
-            await handle.fill(value)
-        else:
-            await handle.type(value)
-    except PlaywrightError as exc:
-        raise ActionError(f"could not type into [{params.index}]: {exc.message.splitlines()[0]}") from None
-    held = await fields.after_typing(handle, field, secret=False, typed=value)
-    return ActionResult(text=f"typed {params.text!r} into [{params.index}]{held}")
+        return await fields.write_secret(ctx, target, handle, field, params.text, params.clear)
+    return await fields.write(ctx, target, handle, field, params.text, params.clear)
 
 
 ACTION = Action(

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
+from shared.masking import PLACEHOLDER_OPEN
 from shared.models import TaskStatus, TaskStepView
 from workers.actions import ACTIONS
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, NavigationGuard
@@ -33,7 +34,7 @@ from workers.browser.tabs import BrowserTabs
 from workers.policy.navigation import BlockedRequest
 from workers.policy.secrets import SecretVault
 
-SECRET_TAG = "<secret>"  # how the model names a secret (the vault reveals it inside the action)
+SECRET_TAG = PLACEHOLDER_OPEN  # how the model names a secret (the vault reveals it inside the action)
 
 log = logging.getLogger(__name__)
 CORRECTION = "Answer again with only the JSON object."

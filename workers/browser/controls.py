@@ -16,17 +16,6 @@ from typing import Any
 from playwright.async_api import ElementHandle, Frame, Page, Position
 from playwright.async_api import Error as PlaywrightError
 
-#: Input types whose value is set, not typed (Chromium shows its own picker for them).
-NATIVE_FORMATS = {
-    "date": "YYYY-MM-DD",
-    "time": "HH:MM (24 h)",
-    "datetime-local": "YYYY-MM-DDTHH:MM",
-    "month": "YYYY-MM",
-    "week": "YYYY-Www",
-    "color": "#rrggbb",
-    "range": "a number",
-}
-
 # Where to click: a visible point of the element's own (not one of its listed children's),
 # or what covers it. Centre first, then a grid; points outside the viewport never count.
 # A point comes relative to the element (x, y) and to the frame's viewport (vx, vy).
@@ -86,6 +75,7 @@ _CLICK_TARGET_JS = """(el) => {
   let child = null;
   let through = null;
   let cover = null;
+  let coverAt = null;
   for (let i = 0; i < points.length; i++) {
     const [x0, x1, y0, y1] = boxes[i < boxes.length ? i : 0];
     const [fx, fy] = points[i];
@@ -97,10 +87,17 @@ _CLICK_TARGET_JS = """(el) => {
     if (kind === 'own') return point;
     if (kind === 'child' && !child) child = point;
     if (kind === 'through' && !through) through = { ...point, force: true };
-    if (kind === 'covered' && !cover) cover = hit;
+    if (kind === 'covered' && !cover) {
+      cover = hit;
+      coverAt = [x, y];
+    }
   }
   if (child || through) return child || through;
   if (!cover) return { kind: 'offscreen' };
+  // what covers it, for overlays.covering() to name by its widget's root if it is asked
+  if (s && window.WeakRef) {
+    s.coverHit = { cover: new WeakRef(cover), target: new WeakRef(el), x: coverAt[0], y: coverAt[1] };
+  }
   let n = cover;
   while (n && !set.has(n)) n = up(n);
   const cls = (cover.getAttribute('class') || '').trim().split(/\\s+/)[0];
@@ -169,8 +166,12 @@ _CLICK_VERDICT_JS = """() => {
 # `min` ms if nothing changed since the wait began (a plain field costs just that), else for
 # `quiet` ms after the last change; after `max` ms whatever happens. Uses the page's original
 # setTimeout, so waiting is not itself a pending timer.
-_SETTLE_JS = """(el, [quiet, max]) => new Promise((resolve) => {
+_SETTLE_JS = """(el, [quiet, max, keyup]) => new Promise((resolve) => {
   const s = window[Symbol.for('browserfleet')];
+  if (keyup && el.isConnected) {
+    el.dispatchEvent(new KeyboardEvent('keyup', { bubbles: true, cancelable: true, composed: true,
+      key: 'Unidentified' }));
+  }
   if (!s || !s.busy) { resolve(false); return; }
   const t0 = performance.now();
   const MIN = 50;
@@ -184,29 +185,6 @@ _SETTLE_JS = """(el, [quiet, max]) => new Promise((resolve) => {
   };
   s.setTimeout.call(window, tick, 25);
 })"""
-
-_FIELD_JS = """(el) => ({
-  tag: el.localName,
-  type: el.localName === 'input' ? (el.type || 'text') : '',
-  readonly: !!el.readOnly || el.getAttribute('aria-readonly') === 'true',
-  disabled: !!(el.matches && el.matches(':disabled')) || el.getAttribute('aria-disabled') === 'true',
-  value: 'value' in el ? String(el.value) : '',
-})"""
-
-# A value the browser rejects (wrong format) leaves the field as it was, with no events.
-_SET_VALUE_JS = """(el, value) => {
-  const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
-  const before = el.value;
-  el.focus();
-  setter.call(el, value);
-  if (value.trim() !== '' && el.value === '') {
-    setter.call(el, before);
-    return [false, before];
-  }
-  el.dispatchEvent(new Event('input', { bubbles: true }));
-  el.dispatchEvent(new Event('change', { bubbles: true }));
-  return [true, el.value];
-}"""
 
 _SCROLL_JS = """(el, f) => {
   const page = () => {
@@ -247,8 +225,13 @@ class ClickTarget:
     position: Position | None = None
     viewport: tuple[float, float] | None = None  # the same point in the frame's viewport
     force: bool = False  # the point reaches the element's ancestor: skip Playwright's hit check
-    cover_local: int = -1  # frame-local index of the listed element on top, if any
+    cover_local: int = -1  # frame-local index of the listed element (or widget) on top, if any
     cover_what: str = ""
+    # filled in by overlays.covering(): whether what covers it is a popup a person would
+    # close, and the field it belongs to
+    transient: bool = False
+    owner_local: int = -1  # frame-local index of that field, if listed
+    owner_what: str = ""
 
 
 @dataclass(frozen=True)
@@ -261,20 +244,6 @@ class ClickVerdict:
     @property
     def landed(self) -> bool:
         return self.hits > 0 and not self.miss
-
-
-@dataclass(frozen=True)
-class Field:
-    tag: str
-    type: str
-    readonly: bool
-    disabled: bool
-    value: str
-
-    @property
-    def native_format(self) -> str | None:
-        """The value format of a native picker input (date, colour, range…), else ``None``."""
-        return NATIVE_FORMATS.get(self.type) if self.tag == "input" else None
 
 
 @dataclass(frozen=True)
@@ -325,32 +294,20 @@ def _click_target(raw: dict[str, Any]) -> ClickTarget:
     return ClickTarget(kind)
 
 
-async def settle(handle: ElementHandle, quiet_ms: int = 150, max_ms: int = 1500) -> bool:
+async def settle(
+    handle: ElementHandle, quiet_ms: int = 150, max_ms: int = 1500, *, keyup: bool = False
+) -> bool:
     """Wait (bounded) until the element's page has no pending short timers or requests and
-    has not changed for ``quiet_ms``; ``True`` if it got quiet. Never raises."""
+    has not changed for ``quiet_ms``; ``True`` if it got quiet. Never raises. ``keyup`` first
+    sends the field the ``keyup`` that ends a person's typing (Playwright's ``fill`` inserts
+    text without key events; jQuery UI's datepicker and others parse the field on keyup)."""
     with contextlib.suppress(PlaywrightError, TimeoutError):
         return bool(
-            await asyncio.wait_for(handle.evaluate(_SETTLE_JS, [quiet_ms, max_ms]), max_ms / 1000 + 1)
+            await asyncio.wait_for(
+                handle.evaluate(_SETTLE_JS, [quiet_ms, max_ms, keyup]), max_ms / 1000 + 1
+            )
         )
     return False
-
-
-async def field(handle: ElementHandle) -> Field:
-    raw: dict[str, Any] = await handle.evaluate(_FIELD_JS)
-    return Field(
-        tag=str(raw["tag"]),
-        type=str(raw["type"]),
-        readonly=bool(raw["readonly"]),
-        disabled=bool(raw["disabled"]),
-        value=str(raw["value"]),
-    )
-
-
-async def set_value(handle: ElementHandle, value: str) -> tuple[bool, str]:
-    """Set an input's value as a picker would (value, then ``input`` and ``change``); returns
-    whether the browser took it, and what the field holds afterwards."""
-    took, held = await handle.evaluate(_SET_VALUE_JS, value)
-    return bool(took), str(held)
 
 
 async def scroll(target: ElementHandle | Page, factor: float) -> ScrollOutcome:

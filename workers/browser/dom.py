@@ -140,6 +140,12 @@ class ElementIndex:
             return None
         return self.describe(index - own + local)
 
+    def describe_main(self, local: int) -> str | None:
+        """The line of main-frame element ``local`` (as page scripts know it), if listed."""
+        if not self._frames or self._frames[0].depth != 0 or not 0 <= local < len(self._frames[0].bodies):
+            return None
+        return self.describe(local)
+
     def place(self, index: int) -> tuple[Frame, int, str, bool]:
         """Where element ``index`` lives: its frame, frame-local index, capture id, and whether
         the frame is the main one (page scripts know the element by the local index)."""

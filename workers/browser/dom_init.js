@@ -8,10 +8,15 @@
 //   Nodes of our own highlight overlay never bump it.
 // - EventTarget.prototype.addEventListener is wrapped so elements made clickable by script
 //   (click/mousedown/pointerdown... listeners) are remembered: they show no tag, role or
-//   tabindex that would tell the capture they can be operated.
+//   tabindex that would tell the capture they can be operated. Elements listening for keys
+//   are remembered too: a popup's Escape must reach the element that listens for it.
 // - setTimeout/clearTimeout, fetch and XMLHttpRequest.send are wrapped to count pending short
 //   timers and requests, so an action can wait (bounded) until e.g. a debounced autocomplete
 //   has rendered its suggestions (state.busy()).
+// - The fields' own value accessors are kept as they were before page scripts ran
+//   (state.valueAccessor), so setting a value as a picker does works whatever the page did to
+//   `value` since; the last focused field is remembered (state.lastField), since a popup it
+//   opened still listens there for Escape after focus has left it.
 (() => {
   const KEY = Symbol.for('browserfleet');
   if (Object.prototype.hasOwnProperty.call(window, KEY)) return;
@@ -30,11 +35,14 @@
       seenRoots: new WeakSet(),
       attachShadow: Element.prototype.attachShadow,
       clickable: new WeakSet(),
+      keyed: new WeakSet(),
       listed: new Set(),
       timers: new Set(),
       requests: 0,
       setTimeout: window.setTimeout,
       changedAt: 0,
+      lastField: null,
+      lastCover: null,
     };
     const own = state.ownNodes;
     const isOwnRecord = (r) => {
@@ -63,10 +71,14 @@
       'input', 'change', 'reset', 'toggle', 'click', 'mouseover', 'focusin', 'load',
       'transitionend', 'animationend',
     ];
+    const FIELD = 'input,textarea,select,[role=combobox],[contenteditable]';
     const onEvent = (e) => {
       if (!own.has(e.target)) {
         state.version++;
         state.changedAt = performance.now();
+      }
+      if (e.type === 'focusin' && e.target.matches && e.target.matches(FIELD) && window.WeakRef) {
+        state.lastField = new WeakRef(e.target);
       }
     };
     const LISTEN = { capture: true, passive: true };
@@ -97,6 +109,14 @@
     };
     observer.observe(document, OPTS);
     state.listen();
+    const accessors = {};
+    for (const [tag, kind] of [['input', window.HTMLInputElement], ['textarea', window.HTMLTextAreaElement]]) {
+      const d = kind && Object.getOwnPropertyDescriptor(kind.prototype, 'value');
+      if (d && d.get && d.set) accessors[tag] = Object.freeze({ get: d.get, set: d.set });
+    }
+    Object.defineProperty(state, 'valueAccessor', {
+      value: (tag) => accessors[tag] || null, enumerable: false, configurable: false, writable: false,
+    });
     // Published only once complete, so a capture never sees a half-built state.
     Object.defineProperty(window, KEY, {
       value: state,
@@ -130,8 +150,10 @@
     });
     const CLICKS = new Set(['click', 'mousedown', 'mouseup', 'pointerdown', 'pointerup',
       'touchstart', 'touchend', 'dblclick']);
+    const KEYS = new Set(['keydown', 'keyup', 'keypress']);
     observe(EventTarget.prototype, 'addEventListener', (self, args) => {
       if (CLICKS.has(args[0]) && self instanceof Element) state.clickable.add(self);
+      if (KEYS.has(args[0]) && self instanceof Element) state.keyed.add(self);
     });
     // Pending short timers (a debounce, a delayed search); long ones are not "about to change
     // the page". A timer re-armed forever only makes a settle wait reach its bound.

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from workers.browser.resolver import MAX_NAME_CHARS, CachingResolver, Resolve, ResolveError
-from workers.browser.upstream import Upstream, UpstreamError, check_target
+from workers.browser.upstream import Upstream, UpstreamError
 from workers.policy.navigation import BlockedRequest
 from workers.policy.network import IPAddress, NetworkPolicy, Target
 
@@ -116,9 +116,17 @@ class EgressProxy:
 
     # -- policy -------------------------------------------------------------
     async def addresses(self, target: Target) -> list[IPAddress]:
-        """The checked addresses to connect to; raises :class:`Refused` with the reason."""
+        """The checked addresses to connect to; raises :class:`Refused` with the reason.
+
+        Every decision, the lookup and what is sent upstream use the canonical name
+        (:meth:`Target.canonical`): the name checked is the name reached.
+        """
+        canonical = target.canonical()
+        if canonical is None:
+            raise Refused(f"{target.host[:100]!r} is not a valid host name")
+        target = canonical
         if self.upstream is not None:  # the upstream proxy resolves the target: check what we can
-            upstream_reason = check_target(self.policy, target)
+            upstream_reason = self.policy.upstream_reason(target)
             if upstream_reason:
                 raise Refused(upstream_reason)
             return []
@@ -220,6 +228,7 @@ class EgressProxy:
         """Connect to a checked address of ``target``, or answer the browser with why not."""
         try:
             addresses = await self.addresses(target)
+            target = target.canonical() or target  # (addresses() refused it otherwise)
         except Refused as exc:
             self._refused(target, url, str(exc), kind)
             if url.startswith("https://"):  # the browser shows a tunnel error

@@ -120,8 +120,14 @@ class BrowserGuard:
                 task.cancel()
 
     def context_options(self) -> dict[str, Any]:
-        """Options for ``browser.new_context``: the proxy, and no service workers."""
-        return {"proxy": {"server": self.proxy.url}, "service_workers": "block"}
+        """Options for ``browser.new_context``: the proxy, no service workers, no downloads.
+
+        Playwright's contexts accept downloads by default, into one temporary directory per
+        browser that every task's context shares, with no size limit: a page could fill the
+        worker's disk, and one task's file would sit beside the next task's. Files a task keeps
+        go through the ``download_file`` skill (bounded, the task's own output files).
+        """
+        return {"proxy": {"server": self.proxy.url}, "service_workers": "block", "accept_downloads": False}
 
     async def attach(self, context: BrowserContext) -> None:
         """Watch ``context``: its failed requests always, its documents under allowedDomains.

@@ -8,9 +8,11 @@ and hands frames to a sink at most ``fps`` times a second and within a byte budg
 
 Frames follow the screenshot rule of :mod:`workers.browser.exposure`: a frame is
 withheld while the page shows a secret, and while an action types one (plus a grace
-period, see :meth:`BrowserTabs.sealed`). The page is checked after the frame
-arrives, so a secret that is on screen when the frame was taken is still there
-unless the page moved on, which is what the sealing covers.
+period, see :meth:`BrowserTabs.sealed`). The page is checked after the frame was painted,
+so the recorder's rule applies too (:mod:`workers.browser.recording`): a frame is withheld
+when that check *or the one before it* finds a secret (the secret may have left the page
+between the paint and the check), and when the page navigated after the frame was painted
+(the check then read another document than the frame shows).
 """
 
 from __future__ import annotations
@@ -80,7 +82,10 @@ class Screencast:
         self.counters = CastCounters()
         self._page: Page | None = None
         self._cdp: CDPSession | None = None
-        self._pending: tuple[str, Page] | None = None
+        self._pending: tuple[str, Page, float] | None = None  # data, page, painted at (epoch s)
+        self._exposed = False  # the last check found a secret (or could not tell)
+        self._refresh_at: float | None = None  # when to shoot the page again (see _refresh)
+        self._navigated: dict[Page, float] = {}  # page -> time.time() of its last navigation
         self._wake = asyncio.Event()
         self._allowance = float(limits.max_bytes_per_s)
         self._refilled = time.monotonic()
@@ -113,6 +118,10 @@ class Screencast:
             await self._start(page)
 
     async def _start(self, page: Page) -> None:
+        if page not in self._navigated:
+            self._navigated[page] = 0.0
+            page.on("framenavigated", lambda _: self._navigated.__setitem__(page, time.time()))
+            page.on("close", lambda _: self._forget(page))
         try:
             cdp = await page.context.new_cdp_session(page)
             cdp.on("Page.screencastFrame", lambda params: self._on_frame(cdp, page, params))
@@ -127,8 +136,12 @@ class Screencast:
             return
         self._page, self._cdp = page, cdp
 
+    def _forget(self, page: Page) -> None:
+        self._navigated.pop(page, None)
+
     async def _stop(self) -> None:
         cdp, self._cdp, self._page, self._pending = self._cdp, None, None, None
+        self._refresh_at = None
         if cdp is None:
             return
         with contextlib.suppress(PlaywrightError):
@@ -145,21 +158,67 @@ class Screencast:
         if self._pending is not None:
             self.counters.dropped += 1
             asyncio.get_running_loop().create_task(_quiet(self.sink.dropped()))
-        self._pending = (str(params.get("data", "")), page)
+        painted = float((params.get("metadata") or {}).get("timestamp") or time.time())
+        self._pending = (str(params.get("data", "")), page, painted)
         self._wake.set()
 
+    @property
+    def _interval(self) -> float:
+        return 1.0 / self.limits.fps if self.limits.fps > 0 else 1.0
+
     async def _deliver(self) -> None:
-        """Send the newest pending frame, no faster than ``fps`` and within the byte budget."""
+        """Send the newest pending frame, no faster than ``fps`` and within the byte budget; after
+        a frame withheld only by the rule's earlier check, shoot the page again (see :meth:`_refresh`)."""
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            timeout = None if self._refresh_at is None else max(0.0, self._refresh_at - time.monotonic())
             try:
-                await self._deliver_one()
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                refresh = True
+            else:
+                self._wake.clear()
+                refresh = False
+            try:
+                await (self._refresh() if refresh else self._deliver_one())
             except Exception as exc:  # a Redis or browser hiccup loses a frame, not the live view
                 log.warning("live frame not delivered: %s", exc)
 
+    async def _refresh(self) -> None:
+        """The page as it is now, when the last frame was withheld although the page no longer
+        showed a secret: a static page sends no new frame, and the viewer would keep the
+        placeholder. Checked before and after the shot (no navigation between), as the
+        recorder's final frame is."""
+        self._refresh_at = None
+        page, cdp = self._page, self._cdp
+        if page is None or cdp is None or page.is_closed() or self._pending is not None:
+            return
+        started = time.time()
+        if await self._secret_on_screen(page):
+            self._exposed = True  # still there: its leaving repaints, and that frame is decided then
+            return
+        limits = self.limits
+        size_of = page.viewport_size or {"width": limits.max_width, "height": limits.max_height}
+        width, height = size_of["width"], size_of["height"]
+        scale = min(1.0, limits.max_width / width, limits.max_height / height)
+        shot = await cdp.send("Page.captureScreenshot", {
+            "format": "jpeg", "quality": max(1, min(100, limits.quality)),
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": scale},
+        })
+        self._exposed = await self._secret_on_screen(page)
+        if self._exposed or self._navigated.get(page, 0.0) >= started or self._pending is not None:
+            return
+        data = str(shot.get("data", ""))
+        size = len(data) * 3 // 4
+        if size > self.limits.max_bytes_per_s or self._wait_for_budget(size) > 0:
+            self._refresh_at = time.monotonic() + self._interval  # over budget now: later
+            return
+        self._allowance -= size
+        self._last_sent = time.monotonic()
+        self.counters.sent += 1
+        await self.sink.frame(data, size)
+
     async def _deliver_one(self) -> None:
-        interval = 1.0 / self.limits.fps if self.limits.fps > 0 else 1.0
+        interval = self._interval
         await asyncio.sleep(max(0.0, self._last_sent + interval - time.monotonic()))
         while True:  # until the newest frame fits the byte budget (a newer one may replace it meanwhile)
             pending = self._pending
@@ -176,12 +235,17 @@ class Screencast:
                 break
             await asyncio.sleep(wait)
         self._pending = None
-        data, page = pending
+        data, page, painted = pending
         self._last_sent = time.monotonic()
-        if await self._secret_on_screen(page):
+        exposed_before, self._exposed = self._exposed, await self._secret_on_screen(page)
+        stale = bool(self.vault) and self._navigated.get(page, 0.0) >= painted
+        if exposed_before or self._exposed or stale:
             self.counters.withheld += 1
+            # Withheld by the earlier check (or a navigation) only: shoot the page again soon.
+            self._refresh_at = None if self._exposed else time.monotonic() + interval
             await self.sink.withheld()
             return
+        self._refresh_at = None
         self._allowance -= size
         self.counters.sent += 1
         await self.sink.frame(data, size)

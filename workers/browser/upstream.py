@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from shared import proxies
 from shared.proxies import display
 from shared.settings import Settings
-from workers.policy.network import NetworkPolicy, Target, literal_address
+from workers.policy.network import Target, literal_address
 
 log = logging.getLogger(__name__)
 
@@ -159,18 +159,6 @@ def _socks_address(host: str) -> bytes:
 def _authority(target: Target) -> str:
     host = target.host.strip("[]")
     return f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
-
-
-def check_target(policy: NetworkPolicy, target: Target) -> str | None:
-    """Why the egress may not ask the upstream proxy for ``target``: all that can be decided
-    without resolving it (the proxy resolves), plus names that mean "this machine"."""
-    reason = policy.precheck(target)
-    if reason or policy.host_allowed(target.host, target.port):
-        return reason
-    host = target.host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return f"{host} names the local machine"
-    return None
 
 
 async def upstream_for(country: str | None, settings: Settings) -> Upstream | None:

@@ -48,7 +48,8 @@ def judge_model(judge_llm: str | None, settings: Settings) -> str:
 def _vault(record: TaskRecord, settings: Settings) -> SecretVault:
     if not record.secrets_token:
         return SecretVault()
-    secrets = crypto.decrypt_json(record.secrets_token, settings.secrets_key)
+    secrets = crypto.decrypt_json(record.secrets_token, settings.secrets_key, purpose=crypto.TASK_SECRETS,
+                                  owner=str(record.id))
     return SecretVault(secrets if isinstance(secrets, dict) else {})
 
 

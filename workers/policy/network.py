@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shared.urls import DEFAULT_PORTS, parse_url
+from shared.urls import DEFAULT_PORTS, host_name, parse_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -35,6 +35,7 @@ METADATA_ADDRESSES = frozenset(
         "169.254.170.2",  # AWS ECS task metadata and credentials
         "169.254.170.23",  # AWS EKS pod identity agent
         "fd00:ec2::254",  # AWS IMDS over IPv6
+        "fd20:ce::254",  # GCP metadata server over IPv6
         "fd00:ec2::23",  # AWS EKS pod identity agent over IPv6
         "100.100.100.200",  # Alibaba Cloud
         "168.63.129.16",  # Azure wire server (a public address)
@@ -52,11 +53,38 @@ METADATA_HOSTS = frozenset(
         "metadata.platformequinix.com",
     }
 )
+# Names that mean "this machine" (and its IPv6 friends) in the usual /etc/hosts of Debian,
+# Ubuntu, RHEL and macOS; any name under ``localhost`` (RFC 6761) or ``localdomain`` too.
+LOCAL_NAMES = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "localhost4",
+        "localhost4.localdomain4",
+        "localhost6",
+        "localhost6.localdomain6",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-allnodes",
+        "ip6-allrouters",
+        "ip6-allhosts",
+        "ip6-mcastprefix",
+        "broadcasthost",
+    }
+)
+LOCAL_SUFFIXES = (".localhost", ".localdomain")
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 HINT = "an operator can allow it with BROWSERFLEET_ALLOWED_NETWORKS"
+
+
+def names_local_machine(name: str) -> bool:
+    """Whether the (canonical, see :func:`shared.urls.host_name`) name means the machine that
+    resolves it."""
+    return name in LOCAL_NAMES or name.endswith(LOCAL_SUFFIXES)
 
 
 def literal_address(host: str) -> IPAddress | None:
@@ -124,7 +152,9 @@ class NetworkRule:
     def matches_host(self, host: str, port: int) -> bool:
         if self.host is None or (self.port is not None and port != self.port):
             return False
-        host = host.lower().rstrip(".")
+        host = host_name(host) or ""
+        if not host:
+            return False
         if self.host.startswith("*."):
             apex = self.host[2:]
             return host == apex or host.endswith("." + apex)
@@ -185,6 +215,12 @@ class Target:
     host: str
     port: int
 
+    def canonical(self) -> Target | None:
+        """The same target with its host as :func:`shared.urls.host_name` spells it (the name
+        every decision is made on, and the name sent on); ``None`` if the host is no host."""
+        name = host_name(self.host)
+        return None if name is None else Target(self.scheme, name, self.port)
+
 
 def scheme_reason(url: str) -> str | None:
     """Why ``url``'s scheme (as the browser parses it) may not be loaded, or ``None``."""
@@ -231,16 +267,37 @@ class NetworkPolicy:
         return any(rule.matches_host(host, port) for rule in self.rules)
 
     def precheck(self, target: Target) -> str | None:
-        """What can be decided without DNS: bad ports, metadata names, address literals."""
-        if not target.host or not 0 < target.port < 65536:
+        """What can be decided without DNS: bad ports, host names that are no names, metadata
+        names, names of the local machine (unless private networks are allowed), address
+        literals. Every decision is made on the canonical name (:meth:`Target.canonical`)."""
+        canonical = target.canonical()
+        if canonical is None:
+            return f"{target.host[:100]!r} is not a valid host name"
+        if not 0 < target.port < 65536:
             return "not a valid host and port"
-        if self.host_allowed(target.host, target.port):
+        if self.host_allowed(canonical.host, target.port):
             return None
-        host = target.host.lower()
+        host = canonical.host
         if host in METADATA_HOSTS:
             return f"{host} is a cloud metadata host"
         ip = literal_address(host)
-        return None if ip is None else self.address_reason(ip, target.port)
+        if ip is not None:
+            return self.address_reason(ip, target.port)
+        if names_local_machine(host) and not self.allow_private:
+            return f"{host} names the local machine ({HINT})"
+        return None
+
+    def upstream_reason(self, target: Target) -> str | None:
+        """Why the egress may not ask an upstream proxy (which resolves names itself) for
+        ``target``: all that :meth:`precheck` decides, and names of the local machine whatever
+        ``allow_private`` says (there they name the proxy's machine)."""
+        reason = self.precheck(target)
+        canonical = target.canonical()
+        if reason or canonical is None or self.host_allowed(canonical.host, target.port):
+            return reason
+        if names_local_machine(canonical.host):
+            return f"{canonical.host} names the local machine"
+        return None
 
     def address_reason(self, ip: IPAddress, port: int) -> str | None:
         """Why the resolved address ``ip`` may not be connected to on ``port``, or ``None``."""

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 import pyotp
 
+from shared.masking import PLACEHOLDER as _PLACEHOLDER
+from shared.masking import Masker, placeholder
 from shared.models import MIN_SECRET_CHARS
-from shared.redaction import placeholder
 from shared.urls import parse_url
-from workers.policy.masking import Masker
 
-_PLACEHOLDER = re.compile(r"<secret>([A-Za-z0-9_\-]+)</secret>")
 TOTP_SUFFIX = "_totp"
 
 

@@ -14,8 +14,8 @@ from playwright.async_api import Locator, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from pydantic import Field
 
+from workers.actions import fields
 from workers.actions.base import ActionError
-from workers.actions.secret_typing import type_secret
 from workers.skills.base import SkillContext, SkillParams, skill
 
 TRUE_WORDS = {"true", "yes", "on", "1", "checked", "x"}
@@ -53,7 +53,7 @@ async def _find(page: Page, key: str) -> Locator:
     raise ActionError(f"no form field labelled, named or with placeholder {key!r}")
 
 
-async def _set(field: Locator, value: str) -> None:
+async def _set(ctx: SkillContext, key: str, field: Locator, value: str) -> None:
     kind = await field.evaluate("el => [el.tagName.toLowerCase(), (el.type || '').toLowerCase()]")
     if kind[0] == "select":
         try:
@@ -63,14 +63,21 @@ async def _set(field: Locator, value: str) -> None:
     elif kind[1] in ("checkbox", "radio"):
         await field.set_checked(value.strip().lower() in TRUE_WORDS)
     else:
-        await field.fill(value)
+        await _write(ctx, key, field, value)
 
 
-async def _set_secret(ctx: SkillContext, field: Locator, raw: str) -> None:
-    """A secret goes in only through :func:`type_secret`, which checks the field's document then."""
+async def _write(ctx: SkillContext, key: str, field: Locator, value: str) -> None:
+    """Text goes in as ``input`` puts it (``fields``: typed, or set as a picker would, dates in
+    the field's format, kept only if the page kept it); a secret only through
+    :func:`type_secret`, which checks the field's document then."""
     handle = await field.element_handle(timeout=5000)
+    target = fields.Target(ref=repr(key), line=repr(key))
     try:
-        await type_secret(handle, raw, ctx.vault, ctx.guard)
+        found = await fields.inspect(target, handle)
+        if ctx.vault.has_placeholder(value):
+            await fields.write_secret(ctx, target, handle, found, value, clear=True)
+        else:
+            await fields.write(ctx, target, handle, found, value, clear=True)
     finally:
         await handle.dispose()
 
@@ -84,9 +91,9 @@ async def fill_form(ctx: SkillContext, params: FormParams) -> str:
         last = await _find(page, key)
         try:
             if ctx.vault.has_placeholder(raw):
-                await _set_secret(ctx, last, raw)
+                await _write(ctx, key, last, raw)
             else:
-                await _set(last, raw)
+                await _set(ctx, key, last, raw)
         except PlaywrightError as exc:
             raise ActionError(f"could not fill {key!r}: {exc.message.splitlines()[0]}") from None
     summary = f"filled {len(params.fields)} field(s): {', '.join(params.fields)}"

@@ -1,24 +1,41 @@
-"""Find every secret value in a text in time linear in the text, in every form the browser shows.
+"""Find every secret value in a text in time linear in the text, in every form it may take.
 
-A value reaches text that leaves the worker (the model's state, stored steps, errors) in
-many shapes: as typed; percent-encoded by a form post (``+`` for spaces), by
+The one masker of browserfleet: the producer masks what a user pasted into a task (its text,
+metadata, start URL, ground truth) before anything is stored, and the worker masks whatever
+leaves the browser (the model's state, steps, errors, logs). A value reaches text in many
+shapes: as typed; percent-encoded by a form post (``+`` for spaces), by
 ``encodeURIComponent`` or by Chromium's URL canonicalisation; JSON-escaped (ASCII or not);
-HTML-escaped; with its whitespace collapsed by text extraction; with a trailing newline
-dropped; upper-cased by CSS; cut short with ``…`` by a listing. All of these forms, lower-
-cased, go into one Aho-Corasick automaton, together with every :data:`MIN_FRAGMENT`-character
-window of each long value (a value shown in part); one pass over the lower-cased text finds
-them all, and overlapping hits merge into one placeholder. A value cut short to fewer than
-:data:`MIN_FRAGMENT` characters is recognised by the ``…`` that follows it.
+HTML-escaped; base64-encoded (alone, or inside a longer base64 text such as a Basic
+``Authorization`` value, at any of the three byte alignments); with its whitespace collapsed by
+text extraction; with a trailing newline dropped; upper-cased by CSS; cut short with ``…`` by a
+listing. All of these forms, lower-cased, go into one Aho-Corasick automaton, together with
+every :data:`MIN_FRAGMENT`-character window of each long value (a value shown in part); one
+pass over the lower-cased text finds them all, and overlapping hits merge into one
+placeholder. A value cut short to fewer than :data:`MIN_FRAGMENT` characters is recognised by
+the ``…`` that follows it.
+
+The placeholder the model sees and writes, ``<secret>name</secret>``, is spelled here only.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
+import re
 from collections.abc import Mapping
 from urllib.parse import quote, quote_plus
 
 import ahocorasick
+
+PLACEHOLDER_OPEN, PLACEHOLDER_CLOSE = "<secret>", "</secret>"
+PLACEHOLDER = re.compile(re.escape(PLACEHOLDER_OPEN) + r"([A-Za-z0-9_\-]+)" + re.escape(PLACEHOLDER_CLOSE))
+MIN_BASE64_CORE = 8  # shorter base64 pieces of a value are not looked for (ordinary words match)
+
+
+def placeholder(name: str) -> str:
+    """How a secret is named where its value would be: ``<secret>name</secret>``."""
+    return f"{PLACEHOLDER_OPEN}{name}{PLACEHOLDER_CLOSE}"
 
 MIN_FRAGMENT = 16  # any run this long of a value is masked; ordinary text never matches by chance
 MIN_PREFIX = 4  # a cut-short value ("hunt…") is masked from this many characters on
@@ -58,7 +75,26 @@ def forms(value: str) -> set[str]:
             html.escape(v, quote=False),
             html.escape(v).replace("&#x27;", "&#39;"),
         }
+        out |= base64_forms(v)
     return {f for f in out if len(f) >= MIN_PREFIX}
+
+
+def base64_forms(value: str) -> set[str]:
+    """``value`` base64-encoded (standard and URL-safe alphabets, padded or not), and the part of
+    its encoding that does not depend on what surrounds it inside a longer base64 text, for each
+    of the three byte alignments (``user:password`` in a Basic ``Authorization`` header)."""
+    raw = value.encode()
+    found: set[str] = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        found |= {whole, whole.rstrip("=")}
+        for lead in range(3):
+            text = encode(b"\0" * lead + raw).decode()
+            first = -(-8 * lead // 6)  # the first character made of the value's bits only
+            last = 8 * (lead + len(raw)) // 6  # the first one that also holds what follows it
+            if last - first >= MIN_BASE64_CORE:
+                found.add(text[first:last])
+    return found
 
 
 class Masker:
