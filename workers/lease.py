@@ -103,7 +103,8 @@ class Run:
 
     def why_lost(self) -> str:
         if self.lost == RunStatus.gone:
-            return f"task {self.task_id}: its record was deleted; run (lease epoch {self.epoch}) stopped"
+            return (f"task {self.task_id} stopped: its record was deleted (run of lease epoch "
+                    f"{self.epoch}); nothing more recorded")
         return (f"task {self.task_id} fenced out: lease epoch {self.epoch} lost to epoch "
                 f"{self.holder_epoch}; this run stopped before its next action and records nothing more")
 

@@ -52,6 +52,6 @@ def test_deleting_the_session_of_a_running_task_stops_it_before_its_next_action(
     log = worker.log_once(f"{created.id}] succeeded", timeout=30)  # Celery's line: the run is over
     assert f"{created.id}] succeeded" in log
     assert [path for path, _ in site.forms if path == buy] == []
-    assert f"task {created.id}: its record was deleted" in log
+    assert f"task {created.id} stopped: its record was deleted" in log
     assert producer.store.load(str(created.id)) is None  # and the run wrote nothing back
     assert producer.store.steps(str(created.id), 0) == []
