@@ -67,12 +67,13 @@ local function fence(running, tid, now)
 end
 """
 
-# KEYS: [1] lease, [2] task hash, [3] running zset. ARGV: [1] token, [2] epoch, [3] ttl ms,
-# [4] task id, [5] now.
+# KEYS: [1] lease, [2] task hash, [3] running zset, [4] stop flag. ARGV: [1] token, [2] epoch,
+# [3] ttl ms, [4] task id, [5] now. Also says 'stop' when a stop was requested.
 _RENEW = _FENCE + """
 local refused = fence(KEYS[3], ARGV[4], ARGV[5])
 if refused then return refused end
 if refused == false then return {'taken-back', 0} end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'stop', 0} end
 return {'ok', 0}
 """
 
@@ -165,8 +166,10 @@ class LeaseStore:
         return Taken(f"{owner}#{epoch}", epoch, int(reply[1]), bool(int(reply[2])), int(reply[3]))
 
     def renew(self, task_id: str, token: str) -> Reply:
-        """Extend the run's lease (or take it back if it expired and nobody took over)."""
-        raw = self._renew(keys=[keys.lease(task_id), keys.task(task_id), keys.RUNNING],
+        """Extend the run's lease (or take it back if it expired and nobody took over), and say
+        whether a stop was requested."""
+        raw = self._renew(keys=[keys.lease(task_id), keys.task(task_id), keys.RUNNING,
+                                keys.stop_flag(task_id)],
                           args=[token, _epoch(token), self.ttl_ms, task_id, repr(time.time())])
         return _reply(raw)
 

@@ -71,6 +71,11 @@ class RecordHooks:
             raise RunLost(self.run.why_lost())
         return self.run.stop_requested
 
+    async def before_acting(self) -> None:
+        """The model may have thought for long: one round trip renews the lease, checks the fence
+        and reads the stop flag, so neither a lost signal nor a frozen clock lets a step act."""
+        await asyncio.to_thread(self.leases.holds, self.run, True)
+
     async def viewers(self) -> int:
         """Whether someone watches the live view (from signals and step replies: no Redis call)."""
         return 1 if self.run.watched else 0

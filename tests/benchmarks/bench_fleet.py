@@ -119,6 +119,7 @@ class _Worker:
 
     def step(self, sim: _Sim) -> None:
         sim.step += 1
+        self.leases.holds(sim.run, ask=True)  # before the step's first action (RecordHooks.before_acting)
         self.leases.step(sim.run, _step(sim.step))
         self.done_steps += 1
 

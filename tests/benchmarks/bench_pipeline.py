@@ -57,6 +57,9 @@ class _Hooks:
     async def should_stop(self) -> bool:
         return False
 
+    async def before_acting(self) -> None:
+        pass
+
     async def on_step(self, s: TaskStepView, screenshot: str | None) -> None:
         self.steps.append(s)
 

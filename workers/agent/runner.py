@@ -65,6 +65,10 @@ class RunHooks(Protocol):
         """Before every model call and action: was a stop requested? Raises :class:`RunLost`
         when this run may not act any more."""
 
+    async def before_acting(self) -> None:
+        """Once per step, after the model answered and before its first action: confirm with
+        the store (not only from memory) that this run may act and no stop was requested."""
+
     async def on_step(self, step: TaskStepView, screenshot: str | None) -> None:
         """Record a finished step (and its screenshot, kept for the task viewer when given);
         raises :class:`RunLost` instead when this run may not write any more."""
@@ -334,6 +338,7 @@ class Agent:
     # -- act --------------------------------------------------------------
     async def _act(self, output: AgentOutput) -> list[ActionResult]:
         results: list[ActionResult] = []
+        await self.hooks.before_acting()
         for planned in output.actions:
             await self._check_stop()
             page = await self._page()
