@@ -52,6 +52,11 @@ def stop_flag(task_id: str) -> str:
     return f"{PREFIX}:task:{task_id}:stop"
 
 
+def control(task_id: str) -> str:
+    """Pub/sub channel: signals to the run of the task (stop, watch, fenced, gone; shared.control)."""
+    return f"{PREFIX}:task:{task_id}:control"
+
+
 def lease(task_id: str) -> str:
     """String with a short TTL: the worker currently running the task (renewed while alive)."""
     return f"{PREFIX}:task:{task_id}:lease"

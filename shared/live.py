@@ -25,7 +25,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from shared import keys, live_events
+from shared import control, keys, live_events
 from shared.models import TaskStepView
 from shared.redis_client import connect_async
 
@@ -209,6 +209,7 @@ class LiveLinks:
         pipe.zadd(key, {viewer: now + ttl_s})
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.expire(key, max(1, int(ttl_s * 4)))
+        control.publish(pipe, task_id, control.watch_signal(now + ttl_s))  # the worker casts at once
         pipe.execute()
 
     def leave(self, task_id: str, viewer: str) -> None:
@@ -341,6 +342,7 @@ class LiveChannels:
             key = keys.live_viewers(task_id)
             if ids:
                 pipe.zadd(key, dict.fromkeys(ids, now + ttl_s))
+                control.publish(pipe, task_id, control.watch_signal(now + ttl_s))  # the worker casts
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.expire(key, max(1, int(ttl_s * 4)))
         await pipe.execute()

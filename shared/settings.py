@@ -74,6 +74,13 @@ class Settings(BaseSettings):
 
     task_budget_s: float = Field(1800.0, description="Wall-clock budget of one task (in the coroutine).")
     step_timeout_s: float = Field(180.0, description="Budget of one step (state, LLM, actions).")
+    progress_events: bool = Field(
+        True, description="Send Celery task-progress events per step (for Flower); off on large fleets."
+    )
+    screenshot_timeout_s: float = Field(
+        5.0, gt=0,
+        description="One try at a step's screenshot; after a second try the step goes on without it.",
+    )
     action_timeout_s: float = Field(15.0, description="Playwright timeout of one browser action.")
     soft_time_limit_s: float = Field(1900.0, description="Celery soft time limit (prefork pools).")
     hard_time_limit_s: float = Field(2000.0, description="Celery hard time limit (prefork pools).")
@@ -175,7 +182,8 @@ class Settings(BaseSettings):
     live_max_width: int = Field(1024, description="Screencast frames are scaled down to at most this width.")
     live_max_height: int = Field(768, description="Screencast frames are scaled down to at most this height.")
     live_poll_s: float = Field(
-        1.0, description="How often a running task checks for live viewers (one Redis ZCOUNT)."
+        1.0,
+        description="How often a running task's live view checks for a recent viewer beat (no Redis call).",
     )
     live_heartbeat_s: float = Field(
         2.0, description="A viewer's heartbeat; the screencast stops ~3 heartbeats after the last viewer."

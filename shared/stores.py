@@ -11,6 +11,7 @@ from functools import cached_property
 
 from shared.browser_store import BrowserStore
 from shared.consumers import ConsumerRegistry
+from shared.control import ControlSignals
 from shared.custom_proxies import CustomProxies
 from shared.downloads import DownloadTokens
 from shared.lease_store import LeaseStore
@@ -75,8 +76,13 @@ class Stores:
         return DownloadTokens(self._redis)
 
     @cached_property
+    def control(self) -> ControlSignals:
+        """This process's subscriber to the signals of the tasks it runs (workers only)."""
+        return ControlSignals(self._redis)
+
+    @cached_property
     def leases(self) -> LeaseStore:
-        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000))
+        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000), self.settings.record_ttl_s)
 
     @cached_property
     def spend(self) -> SpendStore:

@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 import redis
 
-from shared import keys, live_events
+from shared import control, keys, live_events
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
 from shared.redis_client import connect, connect_async
 from shared.task_events import STATUS_EVENT_LUA
@@ -47,21 +47,30 @@ local function json_field(key, name)
 end
 """
 
-# KEYS: [1] task hash, [2] the index of all tasks. ARGV: [1] allowed statuses, [2] task id,
-# [3] the indexes' prefix, [4] the webhook outbox's TTL, then field/value pairs (status among them).
-# A real change also updates the account's sets and emits the status event (shared.task_events).
+# KEYS: [1] task hash, [2] the index of all tasks, [3] the task's lease. ARGV: [1] allowed
+# statuses, [2] task id, [3] the indexes' prefix, [4] the fencing token of the run writing
+# ('' = not a run: the producer, the judge), [5] its lease epoch, [6] the webhook outbox's TTL,
+# then field/value pairs (status first). A run's write is refused (-2) once a newer run took
+# the lease (see shared.lease_store): the newer run's record is not the old run's to end. A real
+# change also updates the account's sets and emits the status event (shared.task_events).
 _TRANSITION = INDEX_LUA + STATUS_EVENT_LUA + """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if not string.find(ARGV[1], '|' .. cur .. '|', 1, true) then return 0 end
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local new = redis.call('HGET', KEYS[1], 'status')
+if ARGV[4] ~= '' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder ~= ARGV[4] and (holder or redis.call('HGET', KEYS[1], 'lease_epoch') ~= ARGV[5]) then
+    return -2
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+local new = ARGV[8]
 if new ~= cur then
   local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
   if score then
     index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
   end
-  status_changed(KEYS[1], ARGV[2], cjson.decode(new), ARGV[4])
+  status_changed(KEYS[1], ARGV[2], cjson.decode(new), ARGV[6])
 end
 if new ~= cur then
   local status_json = new
@@ -76,8 +85,9 @@ return 1
 # and on the control channel. KEYS: the task's keys (``keys.task_keys``; [1] the record,
 # [2] its live-token key). ARGV: [1] task id, [2] the session's task index, [3] the listing
 # indexes' prefix, [4] the index of all tasks, [5] the grant keys' prefix, [6] control channel,
-# [7] the webhook outbox's TTL. A task deleted while queued or running (its session was deleted)
-# is "stopped" for its account's sets and its webhook, in the same step.
+# [7] the webhook outbox's TTL, [8] the task's run-signal channel (shared.control), [9] its
+# ``gone`` signal. A task deleted while queued or running (its session was deleted) is "stopped"
+# for its account's sets and its webhook, in the same step.
 _DELETE = INDEX_LUA + STATUS_EVENT_LUA + """
 local tid = ARGV[1]
 local status, owner = json_field(KEYS[1], 'status'), json_field(KEYS[1], 'owner')
@@ -97,6 +107,7 @@ if owner then
   if status then redis.call('ZREM', ARGV[3] .. 'owner:' .. owner .. ':status:' .. status, tid) end
 end
 redis.call('PUBLISH', KEYS[1] .. ':live', @DELETED@)
+redis.call('PUBLISH', ARGV[8], ARGV[9])  -- a run of the task stops before its next move
 return 1
 """.replace("@REVOKED@", live_events.LUA_REVOKED).replace("@DELETED@", live_events.LUA_DELETED)
 
@@ -183,6 +194,10 @@ def unjudged(reason: str) -> str:
     })
 
 
+class FencedWriteError(Exception):
+    """A run's write refused: a newer run of the task holds its lease (see shared.lease_store)."""
+
+
 class OutputFileTooLargeError(ValueError):
     """An output file over the configured size limit."""
 
@@ -258,16 +273,22 @@ class TaskStore:
         pipe.execute()
 
     def transition(
-        self, task_id: str, to: TaskStatus, allowed_from: Iterable[TaskStatus], **fields: Any
+        self, task_id: str, to: TaskStatus, allowed_from: Iterable[TaskStatus], fence: str = "",
+        **fields: Any,
     ) -> bool:
-        """Set ``status=to`` (and ``fields``) only if the current status is in ``allowed_from``."""
+        """Set ``status=to`` (and ``fields``) only if the current status is in ``allowed_from``
+        and, for a run's write (``fence``: its lease token), only while that run holds the lease
+        (else :class:`FencedWriteError`)."""
         allowed = "|" + "|".join(_encode(s.value) for s in allowed_from) + "|"
-        args: list[str | int] = [allowed, "status", _encode(to.value)]
+        args: list[str] = [allowed, task_id, keys.TASKS_BY, fence, fence.rpartition("#")[2],
+                           str(self.ttl_s), "status", _encode(to.value)]
         for name, value in fields.items():
             args += [name, _encode(value)]
-        args[1:1] = [task_id, keys.TASKS_BY, self.ttl_s]
-        result = self._transition(keys=[keys.task(task_id), keys.TASK_INDEX], args=args)
-        return int(result) == 1
+        result = int(self._transition(keys=[keys.task(task_id), keys.TASK_INDEX, keys.lease(task_id)],
+                                      args=args))
+        if result == -2:
+            raise FencedWriteError(task_id)
+        return result == 1
 
     def update(self, task_id: str, **fields: Any) -> None:
         """Set fields without a status change (cost so far, judge results)."""
@@ -347,14 +368,11 @@ class TaskStore:
         self._redis.delete(keys.steps(task_id), keys.output_files(task_id), keys.output_file_data(task_id))
 
     def request_stop(self, task_id: str) -> None:
-        self._redis.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
-
-    def count_delivery(self, task_id: str) -> int:
-        """Count one more delivery of the task to a worker; returns the total."""
-        pipe = self._redis.pipeline()
-        pipe.incr(keys.deliveries(task_id))
-        pipe.expire(keys.deliveries(task_id), self.ttl_s)
-        return int(pipe.execute()[0])
+        """Set the stop flag (the run's step script reads it) and signal the run at once."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(keys.stop_flag(task_id), "1", ex=self.ttl_s)
+        control.publish(pipe, task_id, control.STOP)
+        pipe.execute()
 
     def delete(self, task_id: str, session_id: str) -> None:
         """Remove the task's keys and index entries, and revoke its liveUrl, in one step; one still
@@ -364,7 +382,7 @@ class TaskStore:
         ordered = [keys.task(task_id), keys.live_token_of_task(task_id),
                    *(k for k in task_keys[1:] if k != keys.live_token_of_task(task_id))]
         args = [task_id, keys.session_tasks(session_id), keys.TASKS_BY, keys.TASK_INDEX, keys.LIVE_GRANT,
-                keys.LIVE_CONTROL, str(self.ttl_s)]
+                keys.LIVE_CONTROL, str(self.ttl_s), keys.control(task_id), control.GONE]
         self._delete(keys=ordered, args=args)
 
     # -- reads ------------------------------------------------------------

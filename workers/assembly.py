@@ -27,13 +27,14 @@ from workers.actions import ACTIONS
 from workers.actions.base import Action
 from workers.actions.upload_file import SESSION_FILES
 from workers.agent.llm import LLMClient
-from workers.agent.runner import Agent, AgentConfig, AgentOutcome
+from workers.agent.runner import Agent, AgentConfig, AgentOutcome, RunLost
 from workers.browser.custom_proxy import chosen_upstream
 from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.tabs import BrowserTabs
 from workers.browser.upstream import UpstreamError
 from workers.context import limiter_for
+from workers.lease import Leases, Run
 from workers.live import live_view
 from workers.policy.secrets import SecretVault
 from workers.runtime import get_runtime
@@ -50,34 +51,54 @@ Emit = Callable[[TaskStepView], None]
 
 @dataclass
 class RecordHooks:
-    """The agent's hooks: stop flag and step records in Redis, progress events for Flower, the
-    task's spend against its cap and its key's budget (set once the LLM client exists)."""
+    """The agent's hooks, for one run holding the task's lease: the stop check and the fence
+    before every move, each step recorded (fenced, one round trip with the lease renewal and
+    the stop check), progress events for Flower, and the task's spend against its cap and its
+    key's budget (``budget``, set once the LLM client exists)."""
 
     stores: Stores
     task_id: str
     emit: Emit
+    leases: Leases
+    run: Run
     budget: TaskBudget | None = None
 
     @property
     def tasks(self) -> TaskStore:
         return self.stores.tasks
 
+    @property
+    def lost(self) -> bool:
+        """The run was fenced out (or its record deleted): it may write nothing more."""
+        return self.run.lost is not None
+
     async def should_stop(self) -> bool:
-        return await asyncio.to_thread(self.tasks.stop_requested, self.task_id)
+        if not self.leases.vouched(self.run):  # frozen or starved past half the TTL: ask Redis
+            await asyncio.to_thread(self.leases.holds, self.run)
+        if self.lost:
+            raise RunLost(self.run.why_lost())
+        return self.run.stop_requested
 
     def over_budget(self) -> str | None:
         return self.budget.reason if self.budget is not None else None
 
-    async def on_step(self, step: TaskStepView) -> None:
-        await asyncio.to_thread(self.tasks.append_step, self.task_id, step)
+    async def before_acting(self) -> None:
+        """The model may have thought for long: one round trip renews the lease, checks the fence
+        and reads the stop flag, so neither a lost signal nor a frozen clock lets a step act."""
+        await asyncio.to_thread(self.leases.holds, self.run, True)
+
+    async def viewers(self) -> int:
+        """Whether someone watches the live view (from signals and step replies: no Redis call)."""
+        return 1 if self.run.watched else 0
+
+    async def on_step(self, step: TaskStepView, screenshot: str | None) -> None:
+        shot = screenshot if screenshot is not None and get_settings().step_screenshots else ""
+        await asyncio.to_thread(self.leases.step, self.run, step, shot)
+        if self.lost:
+            raise RunLost(self.run.why_lost())
         await asyncio.to_thread(self.emit, step)
         if self.budget is not None:
             await self.budget.after_step()
-
-    async def on_screenshot(self, number: int, image: str) -> None:
-        """Keep the step's screenshot for the task viewer (taken only when no secret was visible)."""
-        if get_settings().step_screenshots:
-            await asyncio.to_thread(self.tasks.keep_step_screenshot, self.task_id, number, image)
 
 
 def agent_request(record: TaskRecord) -> CreateTaskRequest:
@@ -155,7 +176,7 @@ async def _browse(
             )
             try:
                 stores = hooks.stores
-                async with live_view(stores.live, stores.frames, hooks.task_id, tabs, vault, settings):
+                async with live_view(hooks.viewers, stores.frames, hooks.task_id, tabs, vault, settings):
                     outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
             except TimeoutError:
                 outcome = AgentOutcome(
@@ -163,6 +184,8 @@ async def _browse(
                     is_success=False,
                     error=f"task budget of {settings.task_budget_s:g}s exhausted",
                 )
+            if hooks.lost:  # a newer run owns the task (and the session): leave nothing behind
+                return outcome
             await start.save(context, tabs)
             outcome.screenshots = list(agent.screenshots)
             if recorder is not None:
@@ -210,6 +233,7 @@ def _agent_config(
         element_window_pages=settings.element_window_pages,
         max_failures=settings.llm_max_failures,
         step_timeout_s=settings.step_timeout_s,
+        screenshot_timeout_s=settings.screenshot_timeout_s,
         session_memory=start.memory,
         keep_screenshots=settings.judge_screenshots if request.judge else 0,
         record_screenshots=settings.step_screenshots and bool(

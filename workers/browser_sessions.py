@@ -30,6 +30,7 @@ from prometheus_client import Counter, Gauge
 
 from shared.browser_models import BrowserSessionStatus
 from shared.browser_store import TIMED_OUT, WORKER_LOST, BrowserRecord, BrowserStore
+from shared.redis_client import StoreError
 from shared.settings import Settings, get_settings
 from shared.stores import Stores
 from workers.browser.cdp_client import CdpClient, cdp_session
@@ -43,7 +44,7 @@ from workers.browser.standalone import StandaloneBrowser, launch_standalone
 from workers.browser.upstream import UpstreamError
 from workers.browser_profiles import BrowserProfile
 from workers.context import stores
-from workers.lease import Leases
+from workers.lease import OWNER
 from workers.live import FrameSink, limits
 from workers.policy.cdp import Refused
 from workers.policy.network import NetworkPolicy
@@ -64,31 +65,57 @@ SESSIONS_ENDED = Counter(
 SESSIONS_RUNNING = Gauge("browserfleet_browser_sessions_running", "Browser sessions this worker runs now.")
 
 
-class _BrowserLeases:
-    """The browser store's leases in the shape :class:`workers.lease.Leases` holds (its renewal thread)."""
+class BrowserLeases:
+    """This process's leases on the browser sessions it runs, renewed by one background thread.
+
+    A browser session is never run again elsewhere (its state dies with its worker), so it
+    needs no fencing like an agent run (``workers.lease``): the lease only tells the fleet that
+    its worker is alive; a session whose lease lapsed is ended by whoever reads it."""
 
     def __init__(self, store: BrowserStore, ttl_ms: int) -> None:
         self.browsers, self.ttl_ms = store, ttl_ms
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
-    def take(self, browser_id: str, owner: str) -> bool:
-        return self.browsers.take_lease(browser_id, owner, self.ttl_ms)
+    def acquire(self, browser_id: str) -> bool:
+        """Claim ``browser_id``; False when another worker holds it."""
+        if not self.browsers.take_lease(browser_id, OWNER, self.ttl_ms):
+            return False
+        with self._lock:
+            self._held.add(browser_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._renew_forever, name="browser-lease-renew",
+                                                daemon=True)
+                self._thread.start()
+        return True
 
-    def renew(self, browser_id: str, owner: str) -> bool:
-        return self.browsers.renew_lease(browser_id, owner, self.ttl_ms)
+    def release(self, browser_id: str) -> None:
+        with self._lock:  # under the lock: a renewal in flight cannot re-create it afterwards
+            self._held.discard(browser_id)
+            self.browsers.give_back(browser_id, OWNER)
 
-    def give_back(self, browser_id: str, owner: str) -> None:
-        self.browsers.give_back(browser_id, owner)
+    def _renew_forever(self) -> None:
+        while True:
+            time.sleep(self.ttl_ms / 3000)
+            with self._lock:
+                for browser_id in list(self._held):
+                    try:
+                        if not self.browsers.renew_lease(browser_id, OWNER, self.ttl_ms) and \
+                                not self.browsers.take_lease(browser_id, OWNER, self.ttl_ms):
+                            log.error("browser session %s: its lease is held elsewhere", browser_id)
+                    except StoreError as exc:  # Redis restarting: try again next round
+                        log.warning("lease renewal of browser session %s failed: %s", browser_id, exc)
 
 
-_leases: Leases | None = None
+_leases: BrowserLeases | None = None
 
 
-def browser_leases() -> Leases:
-    """This process's leases on the browser sessions it runs (renewed by their own thread)."""
+def browser_leases() -> BrowserLeases:
+    """This process's leases on the browser sessions it runs."""
     global _leases
     if _leases is None:
-        ttl_ms = int(get_settings().lease_ttl_s * 1000)
-        _leases = Leases(_BrowserLeases(stores().browsers, ttl_ms))  # type: ignore[arg-type]
+        _leases = BrowserLeases(stores().browsers, int(get_settings().lease_ttl_s * 1000))
     return _leases
 
 

@@ -38,7 +38,7 @@ def leases() -> Leases:
     """This process's leases on the tasks it runs."""
     global _leases
     if _leases is None:
-        _leases = Leases(stores().leases)
+        _leases = Leases(stores().leases, stores().control)
     return _leases
 
 

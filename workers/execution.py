@@ -15,12 +15,13 @@ from typing import Any
 
 from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
-from shared.task_store import TaskRecord, TaskStore, utcnow
+from shared.task_store import FencedWriteError, TaskRecord, TaskStore, utcnow
 from workers import metrics, session_carryover
 from workers.agent.runner import AgentOutcome
 from workers.assembly import Emit, RecordHooks, run_record
 from workers.context import leases, result_of, store, stores
 from workers.handoff import hand_off, send_judge, wants_judge
+from workers.lease import Run
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -42,48 +43,56 @@ def execute(task_id: str, emit: Emit) -> dict[str, Any]:
         log.info("task %s already ran and awaits its judge; judge re-enqueued, not run again", task_id)
         send_judge(task_id, settings)
         return result_of(task_id)
-    if not leases().acquire(task_id):
+    run = leases().acquire(task_id)
+    if run is None:
         log.warning("task %s is running on another worker; duplicate delivery dropped", task_id)
         return {"id": task_id, "status": "duplicate"}
     try:
-        return _execute_leased(task_id, record, settings, tasks, emit)
+        return _execute_leased(task_id, record, settings, tasks, emit, run)
     finally:
-        leases().release(task_id)
+        leases().release(run)
 
 
 def _execute_leased(
-    task_id: str, record: TaskRecord, settings: Settings, tasks: TaskStore, emit: Emit
+    task_id: str, record: TaskRecord, settings: Settings, tasks: TaskStore, emit: Emit, run: Run
 ) -> dict[str, Any]:
-    deliveries = tasks.count_delivery(task_id)
+    deliveries = run.deliveries
     if deliveries > settings.max_deliveries:
         _finish(tasks, task_id, AgentOutcome(
             TaskStatus.failed,
             error=f"worker lost {deliveries - 1} times while running this task; giving up",
-        ), Decimal(0))
+        ), Decimal(0), run, record)
         return result_of(task_id)
-    if tasks.stop_requested(task_id):
-        _finish(tasks, task_id, AgentOutcome(TaskStatus.stopped, error="stopped by request"), Decimal(0))
+    if run.stop_requested:
+        stopped = AgentOutcome(TaskStatus.stopped, error="stopped by request")
+        _finish(tasks, task_id, stopped, Decimal(0), run, record)
         return result_of(task_id)
-    if not tasks.transition(task_id, TaskStatus.started, _ACTIVE, started_at=record.started_at or utcnow()):
-        return result_of(task_id)
+    try:
+        if not tasks.transition(task_id, TaskStatus.started, _ACTIVE, fence=run.token,
+                                started_at=record.started_at or utcnow()):
+            return result_of(task_id)
+    except FencedWriteError:
+        return _fenced(run, task_id)
     if deliveries > 1:
         log.warning("task %s redelivered (delivery %d); restarting it", task_id, deliveries)
         tasks.clear_run(task_id)
     log.info("task %s started (llm=%s)", task_id, record.llm)
     metrics.TASKS_STARTED.inc()
-    hooks = RecordHooks(stores(), task_id, emit)
+    hooks = RecordHooks(stores(), task_id, emit, leases(), run)
     started = time.monotonic()
     try:
         outcome, cost = get_runtime().run(run_record(record, settings, hooks))
     except Exception as exc:  # our bug: still end the record, with the reason
         log.exception("task %s crashed", task_id)
         outcome, cost = AgentOutcome(TaskStatus.failed, error=f"internal error: {exc!r}"), Decimal(0)
+    if not leases().holds(run):  # a newer run owns the task: its record is not this run's to end
+        return _fenced(run, task_id)
     _observe(outcome, time.monotonic() - started)
     if wants_judge(record, outcome):
         hand_off(tasks, task_id, outcome, cost, settings)
-        session_carryover.task_ended(stores(), task_id)
+        session_carryover.task_ended(stores(), task_id, str(record.session_id))
     else:
-        _finish(tasks, task_id, outcome, cost)
+        _finish(tasks, task_id, outcome, cost, run, record)
     return result_of(task_id)
 
 
@@ -94,18 +103,25 @@ def _observe(outcome: AgentOutcome, duration_s: float) -> None:
     metrics.TASK_STEPS.observe(outcome.steps)
 
 
-def _finish(tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal) -> None:
-    tasks.transition(
-        task_id,
-        outcome.status,
-        _ACTIVE,
-        finished_at=utcnow(),
-        output=outcome.output,
-        is_success=outcome.is_success,
-        error=outcome.error,
-        cost=cost,
-    )
-    session_carryover.task_ended(stores(), task_id)
+def _fenced(run: Run, task_id: str) -> dict[str, Any]:
+    """The end of a run that lost its task to a newer run: one log line, nothing written."""
+    leases().holds(run, ask=True)  # learn the epoch that holds it now, for the log line
+    run.announce()
+    return result_of(task_id)
+
+
+def _finish(
+    tasks: TaskStore, task_id: str, outcome: AgentOutcome, cost: Decimal, run: Run, record: TaskRecord
+) -> None:
+    try:
+        tasks.transition(
+            task_id, outcome.status, _ACTIVE, fence=run.token, finished_at=utcnow(),
+            output=outcome.output, is_success=outcome.is_success, error=outcome.error, cost=cost,
+        )
+    except FencedWriteError:  # fenced out between the last check and this write
+        _fenced(run, task_id)
+        return
+    session_carryover.task_ended(stores(), task_id, str(record.session_id))
     log.info("task %s %s (success=%s, steps=%d, cost=%s)%s", task_id, outcome.status.value,
              outcome.is_success, outcome.steps, format_cost(cost),
              f": {outcome.error}" if outcome.error else "")

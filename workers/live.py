@@ -1,8 +1,9 @@
 """The live view of a running task: screencast frames to Redis pub/sub, for the HTTP API's viewers.
 
 No worker port is exposed: frames go worker -> Redis (``PUBLISH``) -> API -> browser.
-The worker casts only while a viewer's heartbeat is unexpired (one ``ZCOUNT`` per
-``live_poll_s``); counts of frames sent, withheld and dropped go to
+The worker casts only while a viewer's heartbeat is unexpired; it learns of heartbeats from
+the task's control signals and its step replies (``workers.lease.Run.watched``), so an
+unwatched task costs no Redis command for its live view; counts of frames sent, withheld and dropped go to
 :func:`shared.keys.live_stats`, so "no viewer, no frames" is checkable.
 """
 
@@ -11,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from shared import live_events
-from shared.live import LiveFrames, LiveLinks
+from shared.live import LiveFrames
 from shared.settings import Settings
 from workers.browser.screencast import CastLimits, Screencast
 from workers.browser.tabs import BrowserTabs
@@ -53,14 +54,10 @@ def limits(settings: Settings) -> CastLimits:
 
 @asynccontextmanager
 async def live_view(
-    links: LiveLinks, frames: LiveFrames, task_id: str, tabs: BrowserTabs, vault: SecretVault,
-    settings: Settings,
+    viewers: Callable[[], Awaitable[int]], frames: LiveFrames, task_id: str, tabs: BrowserTabs,
+    vault: SecretVault, settings: Settings,
 ) -> AsyncIterator[Screencast]:
-    """Cast the current tab of ``tabs`` while the block runs and someone watches."""
-
-    async def viewers() -> int:
-        return await asyncio.to_thread(links.viewers, task_id)
-
+    """Cast the current tab of ``tabs`` while the block runs and ``viewers()`` is positive."""
     cast = Screencast(tabs, vault, FrameSink(frames, task_id), viewers, limits(settings))
     runner = asyncio.get_running_loop().create_task(cast.run())
     try:
@@ -69,5 +66,6 @@ async def live_view(
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await runner
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(frames.ended, task_id)
+        if cast.counters.sent:  # the last frame must not outlive the task
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(frames.ended, task_id)

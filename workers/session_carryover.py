@@ -130,11 +130,14 @@ def _from_profile(
     return start
 
 
-def task_ended(stores: Stores, task_id: str) -> None:
+def task_ended(stores: Stores, task_id: str, session_id: str | None = None) -> None:
     """Free the task's session for its next task; a one-off session stops here."""
-    record = stores.tasks.load(task_id)
-    if record is not None:
-        stores.sessions.release(str(record.session_id), task_id)
+    if session_id is None:
+        record = stores.tasks.load(task_id)
+        if record is None:
+            return
+        session_id = str(record.session_id)
+    stores.sessions.release(session_id, task_id)
 
 
 def summarise(tasks: TaskStore, task_ids: list[str], current: str) -> str:

@@ -13,6 +13,7 @@ from celery import Task
 
 from shared.celery_config import BROWSER_TASK, RUN_TASK, SKILL_TASK
 from shared.models import TaskStepView
+from shared.settings import get_settings
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,11 @@ def run_task(self: Task, task_id: str) -> dict[str, Any]:
     from workers.execution import execute  # here, so a judge-only worker never loads the browser stack
 
     hostname = self.request.hostname
+    progress = get_settings().progress_events
 
     def emit(step: TaskStepView) -> None:
+        if not progress:  # large fleets: the step record is the progress (one broker PUBLISH less per step)
+            return
         try:
             with self.app.events.default_dispatcher(hostname=hostname) as dispatcher:
                 dispatcher.send(

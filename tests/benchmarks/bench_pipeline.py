@@ -60,11 +60,11 @@ class _Hooks:
     def over_budget(self) -> str | None:
         return None
 
-    async def on_step(self, s: TaskStepView) -> None:
-        self.steps.append(s)
-
-    async def on_screenshot(self, number: int, image: str) -> None:
+    async def before_acting(self) -> None:
         pass
+
+    async def on_step(self, s: TaskStepView, screenshot: str | None) -> None:
+        self.steps.append(s)
 
 
 async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict[str, Any]:

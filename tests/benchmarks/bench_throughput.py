@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import statistics
@@ -55,6 +56,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from tests.support.fake_llm import Call, FakeLLM, Reply, step  # noqa: E402
 from tests.support.http_server import LocalServer  # noqa: E402
 from tests.support.procs import cmdline, descendants  # noqa: E402
+from tests.support.redis_server import CommandCounts, RedisServer, command_counts  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results.json"
 LLM_DELAY_S = 1.0
@@ -239,7 +241,7 @@ class PageServer:
 # -- the floor: Chromium alone -------------------------------------------------------------------
 
 
-async def _floor_child(concurrency: int, tasks: int, url: str) -> None:
+async def _floor_child(concurrency: int, tasks: int, url: str, shots: bool = False) -> None:
     """In the child process: launch, say ready, wait for go, run ``tasks`` N at a time, report."""
     from playwright.async_api import async_playwright
 
@@ -256,6 +258,12 @@ async def _floor_child(concurrency: int, tasks: int, url: str) -> None:
             page = await context.new_page()
             await page.goto(url)
             for name in BUTTONS:
+                if shots:  # what the agent's vision path takes per step (workers.agent.state.screenshot)
+                    t0 = time.perf_counter()
+                    image = await page.screenshot(type="jpeg", quality=60)
+                    data_url = "data:image/jpeg;base64," + base64.b64encode(image).decode()
+                    shot_ms.append((time.perf_counter() - t0) * 1000)
+                    shot_bytes.append(len(data_url))
                 await asyncio.sleep(PAUSE_S)
                 await page.get_by_role("button", name=name, exact=True).click()
             await context.close()
@@ -265,19 +273,24 @@ async def _floor_child(concurrency: int, tasks: int, url: str) -> None:
                 queue.get_nowait()
                 await one()
 
+        shot_ms: list[float] = []
+        shot_bytes: list[int] = []
         await one()  # warm: the first context and renderer
+        shot_ms.clear()
+        shot_bytes.clear()
         print("ready", flush=True)
         sys.stdin.readline()
         started = time.monotonic()
         await asyncio.gather(*(lane() for _ in range(concurrency)))
-        print(json.dumps({"elapsed_s": time.monotonic() - started}), flush=True)
+        print(json.dumps({"elapsed_s": time.monotonic() - started, "shot_ms": shot_ms,
+                          "shot_bytes": shot_bytes}), flush=True)
         sys.stdin.readline()  # the parent's last snapshot is taken while the browser still runs
         await browser.close()
 
 
-def floor_round(page: PageServer, concurrency: int, tasks: int) -> dict[str, Any]:
+def floor_round(page: PageServer, concurrency: int, tasks: int, shots: bool = False) -> dict[str, Any]:
     child = subprocess.Popen(
-        [sys.executable, __file__, "--floor-child", f"{concurrency},{tasks},{page.url}"],
+        [sys.executable, __file__, "--floor-child", f"{concurrency},{tasks},{int(shots)},{page.url}"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )
     assert child.stdin is not None and child.stdout is not None
@@ -288,7 +301,8 @@ def floor_round(page: PageServer, concurrency: int, tasks: int) -> dict[str, Any
         meter.start()
         child.stdin.write("go\n")
         child.stdin.flush()
-        elapsed = json.loads(child.stdout.readline())["elapsed_s"]
+        report = json.loads(child.stdout.readline())
+        elapsed = report["elapsed_s"]
         measured = meter.stop(tasks)
         child.stdin.write("done\n")
         child.stdin.flush()
@@ -301,6 +315,18 @@ def floor_round(page: PageServer, concurrency: int, tasks: int) -> dict[str, Any
         "tasks": tasks,
         "tasks_per_min": round(tasks / elapsed * 60, 1),
         **measured,
+        **({"screenshot": _shot_stats(report["shot_ms"], report["shot_bytes"])} if shots else {}),
+    }
+
+
+def _shot_stats(ms: list[float], sizes: list[int]) -> dict[str, Any]:
+    """The screenshot path (capture, JPEG q60, base64 data URL): time and bytes per image."""
+    ms = sorted(ms)
+    return {
+        "count": len(ms),
+        "ms_p50": round(statistics.median(ms), 1),
+        "ms_p95": round(ms[max(0, int(len(ms) * 0.95) - 1)], 1),
+        "data_url_bytes_mean": round(statistics.mean(sizes)),
     }
 
 
@@ -328,9 +354,62 @@ def _reason(view: Any) -> str:
     return ("no error; last step: " + " | ".join(last))[:160]
 
 
+CREATE_SAMPLE = 20  # tasks created on a queue no worker consumes, to count what one create costs
+_TERMINAL = ("finished", "failed", "stopped")
+
+
+def _terminal_count(client: Any) -> int:
+    """Tasks in a terminal status (one pipeline of three ``ZCARD``: the harness's only poll)."""
+    from shared import keys
+
+    pipe = client.pipeline(transaction=False)
+    for status in _TERMINAL:
+        pipe.zcard(keys.tasks_by(status=status))
+    return int(sum(pipe.execute()))
+
+
+def _wait_all(client: Any, done_before: int, tasks: int, timeout_s: float) -> int:
+    """Wait until ``tasks`` more tasks are terminal; returns how many polls that took."""
+    deadline, polls = time.monotonic() + timeout_s, 0
+    while True:
+        polls += 1
+        if _terminal_count(client) - done_before >= tasks:
+            return polls
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{tasks} tasks not done after {timeout_s}s")
+        time.sleep(0.5)
+
+
+def _worker_cost(total: CommandCounts, create: CommandCounts, tasks: int, polls: int) -> CommandCounts:
+    """What the worker (and Celery in it) cost: the round's total less the harness's creates and polls."""
+    calls = Counter(total.calls)
+    for name, n in create.calls.items():
+        calls[name] -= round(n * tasks / CREATE_SAMPLE)
+    calls["zcard"] -= len(_TERMINAL) * polls
+    round_trips = total.round_trips - round(create.round_trips * tasks / CREATE_SAMPLE) - polls
+    return CommandCounts(+calls, round_trips)
+
+
+def _delete_broker_queues(env: dict[str, str], names: list[str]) -> None:
+    """A RabbitMQ broker keeps a round's queues (and the parked tasks): delete them."""
+    broker = env.get("BROWSERFLEET_BROKER_URL", "")
+    if not broker.startswith("amqp"):
+        return
+    import contextlib
+
+    from kombu import Connection
+
+    with Connection(broker) as conn, conn.channel() as channel:
+        for name in names:
+            with contextlib.suppress(*conn.channel_errors):
+                channel.queue_delete(name)
+
+
 def full_round(
-    fake: FakeLLM, page: PageServer, llm_base: str, concurrency: int, tasks: int
+    fake: FakeLLM, page: PageServer, llm_base: str, concurrency: int, tasks: int, vision: bool = False
 ) -> dict[str, Any]:
+    import redis
+
     from tests.conftest import base_env
     from tests.support.workers import WorkerProcess
 
@@ -346,31 +425,49 @@ def full_round(
         # The default lease, not the tests' 2 s (which makes every task renew it several times
         # a second): the bench measures a worker as users run it.
         "BROWSERFLEET_LEASE_TTL_S": "30",
+        # --broker: e.g. RabbitMQ, as README "Running a fleet" recommends; Redis counts the stores alone
+        **({"BROWSERFLEET_BROKER_URL": broker} if (broker := os.environ.get("BENCH_BROKER_URL")) else {}),
     }
     os.environ.update(env)
     from producer import Producer
     from shared.settings import Settings
 
     producer = Producer(Settings(queue=queue, max_queued_tasks=0))
+    parked = Producer(Settings(queue=queue + "-parked", max_queued_tasks=0))
+    client = redis.Redis.from_url(env["REDIS_URL"])
     worker = WorkerProcess(env, queue, Path(tempfile.mkdtemp()) / "worker.log", concurrency=concurrency)
 
     def payload(i: int) -> dict[str, Any]:
         marker = fake.script(f"t-{queue}-{i}", _click_script)
         return {"task": f"Press One, Two, Three. {marker}", "startUrl": page.url, "maxSteps": 5,
-                "vision": False}
+                "vision": vision}
 
     try:
         for i in range(min(concurrency, 4)):  # warm: browser, spare context, litellm imports
             producer.wait(producer.create_task(payload(-1 - i)).id, timeout=180)
+        before = command_counts(client)
+        for i in range(CREATE_SAMPLE):
+            parked.create_task(payload(10_000 + i))
+        create = command_counts(client) - before
+        done_before = _terminal_count(client)
         meter = Meter(worker.proc.pid, "worker_python")
         meter.start()
         started = time.monotonic()
+        before = command_counts(client)
         ids = [producer.create_task(payload(i)).id for i in range(tasks)]
-        views = [producer.wait(task_id, timeout=900) for task_id in ids]
+        polls = _wait_all(client, done_before, tasks, 900)
+        total = command_counts(client) - before
         elapsed = time.monotonic() - started
         measured = meter.stop(tasks)
+        views = [producer.wait(task_id, timeout=60) for task_id in ids]
     finally:
         worker.stop()
+        _delete_broker_queues(env, [queue, queue + "-parked", queue + "-judge"])
+    steps = sum(len(v.steps) for v in views)
+    cost = _worker_cost(total, create, tasks, polls)
+    images = [len(part["image_url"]["url"]) for i in range(tasks) for call in fake.calls[f"t-{queue}-{i}"]
+              for m in call.messages if isinstance(m.get("content"), list)
+              for part in m["content"] if part.get("type") == "image_url"]
     ok = [v for v in views if v.is_success]
     failures = Counter(_reason(v) for v in views if not v.is_success)
     overheads = sorted(
@@ -381,12 +478,19 @@ def full_round(
         "tasks": tasks,
         "succeeded": len(ok),
         "failures": dict(failures.most_common(5)),
-        "steps_per_task": round(sum(len(v.steps) for v in views) / len(views), 2),
+        "steps_per_task": round(steps / len(views), 2),
         "tasks_per_min": round(len(ok) / elapsed * 60, 1),
         "ideal_tasks_per_min": round(concurrency * 60 / (len(BUTTONS) * LLM_DELAY_S), 1),
         "step_overhead_s_p50": round(statistics.median(overheads), 3),
         "step_overhead_s_p95": round(overheads[max(0, int(len(overheads) * 0.95) - 1)], 3),
         **measured,
+        **({"images_to_model": {"count": len(images), "steps": steps,
+                                "data_url_bytes_mean": round(statistics.mean(images))}} if images else {}),
+        "redis": {
+            "per_step": cost.per(max(1, steps)),
+            "per_task": cost.per(tasks),
+            "per_create": create.per(CREATE_SAMPLE),
+        },
     }
 
 
@@ -401,26 +505,38 @@ def _per_extra_task(rounds: list[dict[str, Any]]) -> None:
         r["pss_mb_per_extra_task"] = round((r["peak_pss_mb"] - base["peak_pss_mb"]) / extra, 1)
 
 
-def run(levels: tuple[int, ...], tasks_for: Callable[[int], int]) -> dict[str, Any]:
+def run(
+    levels: tuple[int, ...], tasks_for: Callable[[int], int], vision: bool = False, floor: bool = True
+) -> dict[str, Any]:
     page, fake = PageServer(), FakeLLM()
     llm_base = fake.start()
+    private = None
+    if "BENCH_SHARED_REDIS" not in os.environ:  # Redis alone: its counts and CPU are this run's only
+        private = RedisServer(Path(tempfile.mkdtemp()), appendonly=False)
+        private.start()
+        os.environ["REDIS_URL"] = private.url
     try:
-        floor = [floor_round(page, n, tasks_for(n)) for n in levels]
-        full = [full_round(fake, page, llm_base, n, tasks_for(n)) for n in levels]
+        floors = [floor_round(page, n, tasks_for(n), vision) for n in levels] if floor else []
+        full = [full_round(fake, page, llm_base, n, tasks_for(n), vision) for n in levels]
     finally:
         page.stop()
         fake.stop()
-    _per_extra_task(floor)
+        if private is not None:
+            private.stop()
     _per_extra_task(full)
-    for f, b in zip(full, floor, strict=True):
-        f["vs_floor"] = round(f["tasks_per_min"] / b["tasks_per_min"], 3)
+    if floors:
+        _per_extra_task(floors)
+        for f, b in zip(full, floors, strict=True):
+            f["vs_floor"] = round(f["tasks_per_min"] / b["tasks_per_min"], 3)
     return {
         "llm_delay_s": LLM_DELAY_S,
         "clicks_per_task": len(BUTTONS),
-        "vision": False,
+        "vision": vision,
+        "redis": "private redis-server" if private is not None else "shared (REDIS_URL)",
+        "broker": os.environ.get("BENCH_BROKER_URL", "the same Redis").split("@")[-1],
         "cpus": os.cpu_count(),
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
-        "floor": floor,
+        "floor": floors,
         "full": full,
     }
 
@@ -433,21 +549,30 @@ def main() -> None:
     parser.add_argument("--levels", default="1,4,8,16,32")
     parser.add_argument("--quick", action="store_true", help="N = 1, 4 with a few tasks (a smoke run)")
     parser.add_argument("--tasks", type=int, help="tasks per round (default: max(8, 3N))")
+    parser.add_argument("--vision", action="store_true",
+                        help="the default path: a screenshot per step to the model (and in the floor)")
+    parser.add_argument("--no-floor", action="store_true", help="the full path only (Redis counts)")
+    parser.add_argument("--key", help="results.json key (default: throughput, or throughput_vision)")
+    parser.add_argument("--broker", help="broker URL for the full path (default: the Redis)")
     parser.add_argument("--floor-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_child:
-        concurrency, tasks, url = args.floor_child.split(",", 2)
-        asyncio.run(_floor_child(int(concurrency), int(tasks), url))
+        concurrency, tasks, shots, url = args.floor_child.split(",", 3)
+        asyncio.run(_floor_child(int(concurrency), int(tasks), url, shots == "1"))
         return
+    floor = not args.no_floor
+    if args.broker:
+        os.environ["BENCH_BROKER_URL"] = args.broker
     if args.quick:
-        result = run((1, 4), lambda n: 2 * n + 2)
+        result = run((1, 4), lambda n: 2 * n + 2, args.vision, floor)
     else:
         result = run(
-            tuple(int(n) for n in args.levels.split(",")), lambda n: args.tasks or max(8, 3 * n)
+            tuple(int(n) for n in args.levels.split(",")), lambda n: args.tasks or max(8, 3 * n),
+            args.vision, floor,
         )
     result["quick"] = args.quick
     existing = json.loads(args.out.read_text()) if args.out.exists() else {}
-    existing["throughput"] = result
+    existing[args.key or ("throughput_vision" if args.vision else "throughput")] = result
     args.out.write_text(json.dumps(existing, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 CORRECTION = "Answer again with only the JSON object."
 MAX_BLOCKED_NOTES = 8  # blocked requests listed per action result; the rest are counted
 EXTRACT_PROMPT = "Answer the query from the page text only. Be concise and exact."
+SCREENSHOT_TRIES = 2
+NO_SCREENSHOT = ("\n(no screenshot this step: the page did not render one within {:g}s; "
+                 "rely on the element list and page text)")
 
 
 class StopRequested(Exception):
@@ -50,6 +53,11 @@ class BudgetExhausted(Exception):
     """The task's cost reached its cap, or its API key's budget is spent (the reason says which)."""
 
 
+class RunLost(Exception):
+    """This run may not act or write any more: a newer run of the task holds it (fenced out),
+    or the task's record is gone. The hooks raise it; the run ends without a word to the record."""
+
+
 class BrowserUnusableError(RuntimeError):
     """The browser crashed or closed under the task."""
 
@@ -57,15 +65,21 @@ class BrowserUnusableError(RuntimeError):
 class RunHooks(Protocol):
     """How the loop talks to the outside world (the task record, events)."""
 
-    async def should_stop(self) -> bool: ...
+    async def should_stop(self) -> bool:
+        """Before every model call and action: was a stop requested? Raises :class:`RunLost`
+        when this run may not act any more."""
 
     def over_budget(self) -> str | None:
         """Why the task may spend no more (its cap, its key's budget), as of its last step; no I/O."""
         ...
 
-    async def on_step(self, step: TaskStepView) -> None: ...
+    async def before_acting(self) -> None:
+        """Once per step, after the model answered and before its first action: confirm with
+        the store (not only from memory) that this run may act and no stop was requested."""
 
-    async def on_screenshot(self, number: int, image: str) -> None: ...
+    async def on_step(self, step: TaskStepView, screenshot: str | None) -> None:
+        """Record a finished step (and its screenshot, kept for the task viewer when given);
+        raises :class:`RunLost` instead when this run may not write any more."""
 
 
 @dataclass
@@ -84,6 +98,7 @@ class AgentConfig:
     element_window_pages: float | None = None
     max_failures: int = 3
     step_timeout_s: float = 180.0
+    screenshot_timeout_s: float = 5.0  # per try; two tries, then the step goes on without the image
     session_memory: str = ""
     keep_screenshots: int = 0  # the last N screenshots stay available (for the judge)
     record_screenshots: bool = False  # a screenshot per step for the task viewer, even without vision
@@ -97,6 +112,7 @@ class AgentOutcome:
     error: str | None = None
     steps: int = 0
     screenshots: list[str] = field(default_factory=list)
+    lost: bool = False  # the run was fenced out (or its record deleted): nothing more may be written
 
 
 @dataclass
@@ -171,6 +187,8 @@ class Agent:
             return AgentOutcome(TaskStatus.stopped, error="stopped by request", steps=number)
         except BudgetExhausted as exc:
             return AgentOutcome(TaskStatus.stopped, error=str(exc), steps=max(0, number - 1))
+        except RunLost as exc:
+            return AgentOutcome(TaskStatus.stopped, error=str(exc), steps=number, lost=True)
         except LLMUnavailableError as exc:
             return AgentOutcome(TaskStatus.failed, error=self.vault.mask(str(exc)), steps=number)
         except BrowserUnusableError as exc:
@@ -258,11 +276,28 @@ class Agent:
                 if vision:
                     state += "\n(screenshot withheld this step: a secret value is visible on the page)"
             else:
-                self._shot = await screenshot(page, index, self.config.highlight_elements and vision)
-                if vision:
+                self._shot = await self._screenshot(page, index, self.config.highlight_elements and vision)
+                if self._shot is None:
+                    if vision:
+                        state += NO_SCREENSHOT.format(self.config.screenshot_timeout_s * SCREENSHOT_TRIES)
+                elif vision:
                     image = self._shot
                     self.screenshots.append(image)
         return state, image
+
+    async def _screenshot(self, page: Page, index: ElementIndex, highlight: bool) -> str | None:
+        """The step's screenshot, or ``None`` when the page rendered none in time (a starved
+        machine, a busy compositor): a slow screenshot is not a dead browser. Two tries, each
+        bounded; only a page or browser really gone ends the run."""
+        for attempt in range(1, SCREENSHOT_TRIES + 1):
+            try:
+                return await screenshot(page, index, highlight, self.config.screenshot_timeout_s)
+            except PlaywrightError as exc:
+                if page.is_closed() or not self._browser_alive():
+                    raise BrowserUnusableError(f"browser unusable: {exc.message.splitlines()[0]}") from exc
+                log.warning("screenshot try %d of %d failed: %s", attempt, SCREENSHOT_TRIES,
+                            exc.message.splitlines()[0])
+        return None
 
     def _messages(self, number: int, state: str, image: str | None, last: bool) -> list[dict[str, Any]]:
         text = prompt.user_message(
@@ -314,6 +349,7 @@ class Agent:
     # -- act --------------------------------------------------------------
     async def _act(self, output: AgentOutput) -> list[ActionResult]:
         results: list[ActionResult] = []
+        await self.hooks.before_acting()
         for planned in output.actions:
             await self._check_stop()
             page = await self._page()
@@ -411,9 +447,7 @@ class Agent:
                 results=[r[: prompt.LATEST_RESULT_CHARS] for r in results],
             )
         )
-        await self.hooks.on_step(step)
-        if report.screenshot is not None:
-            await self.hooks.on_screenshot(number, report.screenshot)
+        await self.hooks.on_step(step, report.screenshot)
 
 
 def _types_secret(params: Any) -> bool:

@@ -35,12 +35,14 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-async def screenshot(page: Page, index: ElementIndex, highlight_elements: bool) -> str:
+async def screenshot(
+    page: Page, index: ElementIndex, highlight_elements: bool, timeout_s: float = 10.0
+) -> str:
     """A JPEG data URL of the viewport; index labels drawn for it when asked, then removed."""
     if highlight_elements:
         await highlight(page, index)
     try:
-        image = await page.screenshot(type="jpeg", quality=60, timeout=10_000)
+        image = await page.screenshot(type="jpeg", quality=60, timeout=timeout_s * 1000)
     finally:
         if highlight_elements:
             await unhighlight(page)
