@@ -24,9 +24,9 @@ from shared.broker import BrokerQueues, broker_queues
 from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
+from shared.fleet_metrics import QueueCollector, WebhookCollector
 from shared.ids import new_ids
 from shared.llms import UnknownModelError, model_table, resolve_model
-from shared.metrics import QueueCollector, WebhookCollector
 from shared.models import (
     CreateTaskRequest,
     TaskCreated,

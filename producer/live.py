@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from shared.live import LiveLinks, Share, live_url
+from shared.live_links import LiveLinks, Share, live_url
 from shared.models import SessionStatus, ShareView
 from shared.settings import Settings
 from shared.task_store import TaskStore

@@ -19,10 +19,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import redis
+import redis.asyncio
 
 from shared import control, keys, live_events
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
-from shared.redis_client import connect, connect_async
+from shared.redis_client import connect
 from shared.task_events import STATUS_EVENT_LUA
 
 # Keeps the listing indexes (``keys.tasks_by``) in step with a task's status; every status
@@ -495,8 +496,8 @@ class TaskStore:
 class AsyncStatusReader:
     """The status poll on an event loop (the HTTP API's): one async ``HMGET``, no thread hop."""
 
-    def __init__(self, url: str) -> None:
-        self._redis = connect_async(url)
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self._redis = client
 
     async def load_status(self, task_id: str) -> StatusFields | None:
         return status_from_fields(await self._redis.hmget(keys.task(task_id), STATUS_FIELDS))

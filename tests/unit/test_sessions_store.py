@@ -105,7 +105,7 @@ def test_profiles_written_before_the_owner_indexes_join_them(redis_client) -> No
 
     from shared import keys as _keys
     from shared.models import ProfileCreateRequest
-    from shared.profiles import ProfileLimitError, ProfileRecord, ProfileStore
+    from shared.profile_store import ProfileLimitError, ProfileRecord, ProfileStore
 
     owner = f"key:{_uuid.uuid4().hex[:16]}"
     old = [ProfileRecord.new(ProfileCreateRequest(name=f"old-{i}"), owner) for i in range(2)]
