@@ -24,7 +24,7 @@ from uuid import UUID, uuid4
 import redis
 from pydantic import BaseModel
 
-from shared import keys
+from shared import keys, lua
 from shared.browser_models import BrowserSessionItemView, BrowserSessionStatus
 from shared.task_store import MAX_OFFSET
 
@@ -32,23 +32,16 @@ WORKER_LOST = "the worker running this browser was lost"
 TIMED_OUT = "the session reached its timeout"
 
 # KEYS[1] browser hash. ARGV: now, finished_at, error, index prefix. 1 if it was active.
-_STOP = """
+_STOP = lua.script("""
 local s = redis.call('HMGET', KEYS[1], 'status', 'owner', 'created_score')
 if s[1] ~= 'active' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'stopped', 'finished_at', ARGV[2])
 if ARGV[3] ~= '' and (redis.call('HGET', KEYS[1], 'error') or '') == '' then
   redis.call('HSET', KEYS[1], 'error', ARGV[3])
 end
-local id = string.match(KEYS[1], '([^:]+)$')
-local score = s[3]
-redis.call('ZREM', ARGV[4] .. 'status:active', id)
-redis.call('ZADD', ARGV[4] .. 'status:stopped', score, id)
-if s[2] and s[2] ~= '' then
-  redis.call('ZREM', ARGV[4] .. 'owner:' .. s[2] .. ':status:active', id)
-  redis.call('ZADD', ARGV[4] .. 'owner:' .. s[2] .. ':status:stopped', score, id)
-end
+relisted(ARGV[4], record_id(KEYS[1]), s[3], s[2], 'active', 'stopped')
 return 1
-"""
+""", lua.LISTINGS, lua.RECORD_ID)
 
 # KEYS[1] browser hash. ARGV: relay url, info JSON. Only while active (a stop may have won).
 _STARTED = """
@@ -166,17 +159,6 @@ class BrowserRecord(BaseModel):
         )
 
 
-def _indexes(owner: str | None, status: str | None) -> list[str]:
-    found = [keys.BROWSER_INDEX]
-    if owner:
-        found.append(keys.browsers_by(owner=owner))
-    if status:
-        found.append(keys.browsers_by(status=status))
-        if owner:
-            found.append(keys.browsers_by(owner=owner, status=status))
-    return found
-
-
 class BrowserStore:
     """Browser-session records, their cdpUrl tokens and the files their browsers downloaded."""
 
@@ -196,7 +178,7 @@ class BrowserStore:
         pipe.set(keys.cdp_grant(record.cdp_token), bid, ex=ttl)
         pipe.set(keys.browser_live(record.live_token), bid, ex=ttl)
         score = record.started_at.timestamp()
-        for index in _indexes(record.owner, record.status.value):
+        for index in keys.listings(keys.BROWSER_INDEX, keys.BROWSERS_BY, record.owner, record.status.value):
             pipe.zadd(index, {bid: score})
         pipe.execute()
 
@@ -218,7 +200,7 @@ class BrowserStore:
         grants = ([keys.cdp_grant(token)] if token else []) + ([keys.browser_live(live)] if live else [])
         pipe.delete(*keys.browser_keys(browser_id), *grants)
         for st in (status, "active", "stopped"):
-            for index in _indexes(owner, st):
+            for index in keys.listings(keys.BROWSER_INDEX, keys.BROWSERS_BY, owner, st):
                 pipe.zrem(index, browser_id)
         pipe.execute()
 

@@ -33,11 +33,11 @@ from typing import Any, Protocol
 import msgpack
 import redis
 
-from shared import keys
+from shared import keys, lua
 from shared.models import CreateTaskRequest
 from shared.redis_client import connect
 from shared.spend import NO_GATE, AccountGate
-from shared.task_events import STATUS_EVENT_LUA
+from shared.task_events import STATUS_EVENT
 
 CHUNK = 100  # tasks per script: ~5 ms of Redis time; more of a batch overlaps than with 200 or 500
 
@@ -56,14 +56,14 @@ _dumps = json.JSONEncoder().encode  # the encoding of shared.task_store's record
 # Returns -1 when written, -2 when this chunk was written before (a retried request), -3..-6 when
 # the account refused the batch (REFUSALS), else the backlog that refused it. Index names:
 # keys.tasks_by / keys.sessions_by; account sets: keys.account_tasks.
-_WRITE = STATUS_EVENT_LUA + """
+_WRITE = lua.script("""
 local ttl, limit, push, admit = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
 local by, sby, tkey, skey, ssuffix = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local tasks = cmsgpack.unpack(ARGV[12])
 if redis.call('EXISTS', tkey .. tasks[1][1]) == 1 then return -2 end
 local account = ARGV[13]
 if account ~= '' and admit > 0 then
-  local active, queued = '@ACCT@' .. account .. ':tasks:active', '@ACCT@' .. account .. ':tasks:queued'
+  local active, queued = account_tasks(account, 'active'), account_tasks(account, 'queued')
   redis.call('ZREMRANGEBYSCORE', active, '-inf', '(' .. ARGV[20])
   redis.call('ZREMRANGEBYSCORE', queued, '-inf', '(' .. ARGV[20])
   local max_active, max_queued = tonumber(ARGV[14]), tonumber(ARGV[15])
@@ -102,29 +102,29 @@ for i = 1, #tasks do
   messages[#messages + 1] = t[5]
 end
 redis.call('ZADD', KEYS[2], unpack(all))
-redis.call('ZADD', by .. 'status:created', unpack(all))
+redis.call('ZADD', listing_index(by, nil, 'created'), unpack(all))
 for owner, g in pairs(owned) do
-  redis.call('ZADD', by .. 'owner:' .. owner, unpack(g))
-  redis.call('ZADD', by .. 'owner:' .. owner .. ':status:created', unpack(g))
+  redis.call('ZADD', listing_index(by, owner, nil), unpack(g))
+  redis.call('ZADD', listing_index(by, owner, 'created'), unpack(g))
 end
 if #sessions > 0 then
   redis.call('ZADD', KEYS[3], unpack(sessions))
-  redis.call('ZADD', sby .. 'status:active', unpack(sessions))
+  redis.call('ZADD', listing_index(sby, nil, 'active'), unpack(sessions))
   for owner, g in pairs(sowned) do
-    redis.call('ZADD', sby .. 'owner:' .. owner, unpack(g))
-    redis.call('ZADD', sby .. 'owner:' .. owner .. ':status:active', unpack(g))
+    redis.call('ZADD', listing_index(sby, owner, nil), unpack(g))
+    redis.call('ZADD', listing_index(sby, owner, 'active'), unpack(g))
   end
 end
 for acct, g in pairs(accounts) do
-  redis.call('ZADD', '@ACCT@' .. acct .. ':tasks:active', unpack(g))
-  redis.call('ZADD', '@ACCT@' .. acct .. ':tasks:queued', unpack(g))
+  redis.call('ZADD', account_tasks(acct, 'active'), unpack(g))
+  redis.call('ZADD', account_tasks(acct, 'queued'), unpack(g))
 end
 if push then
   redis.call('LPUSH', KEYS[1], unpack(messages))
   if ARGV[10] ~= '' then redis.call('PUBLISH', ARGV[10], ARGV[11]) end
 end
 return -1
-""".replace("@ACCT@", keys.ACCOUNTS)
+""", lua.LISTING_INDEX, lua.ACCOUNT_TASKS, STATUS_EVENT)
 
 _SESSION_TASKS_SUFFIX = keys.session_tasks("x").removeprefix(keys.session("x"))
 assert keys.session_tasks("x") == keys.session("x") + _SESSION_TASKS_SUFFIX
@@ -280,7 +280,7 @@ class TaskQueue:
         for task in tasks:
             tid, sid = task.task_id, task.session_id
             pipe.delete(*keys.task_keys(tid))
-            for index in _indexes(keys.tasks_by, task.owner, "created"):
+            for index in keys.listings(keys.TASK_INDEX, keys.TASKS_BY, task.owner, "created"):
                 pipe.zrem(index, tid)
             if task.account is not None:
                 pipe.zrem(keys.account_tasks(task.account, "active"), tid)
@@ -291,7 +291,7 @@ class TaskQueue:
             pipe.zrem(keys.session_tasks(sid), tid)
             if task.one_off is not None:
                 pipe.delete(*keys.session_keys(sid))
-                for index in _indexes(keys.sessions_by, task.owner, "active"):
+                for index in keys.listings(keys.SESSION_INDEX, keys.SESSIONS_BY, task.owner, "active"):
                     pipe.zrem(index, sid)
         pipe.execute()
 
@@ -384,10 +384,3 @@ class ListPublisher:
                 pipe.publish(channel, event)
         pipe.execute()
 
-
-def _indexes(name: Any, owner: str | None, status: str) -> list[str]:
-    """The listing indexes (``keys.tasks_by`` or ``keys.sessions_by``) of an entry."""
-    found = [name(), name(status=status)]
-    if owner is not None:
-        found += [name(owner=owner), name(owner=owner, status=status)]
-    return found
