@@ -240,12 +240,12 @@ class Producer:
                                              purpose=crypto.TASK_SECRETS, owner=task_id)
                          if request.secrets else None)
                 if isinstance(session, OneOffSession):
-                    tasks.append(NewTask(task_id, session_id, request, owner, token, session.proxy_country,
-                                         session, account, webhook, cost_limits))
+                    tasks.append(NewTask(task_id, session_id, request, owner, token,
+                                         session.proxy_country_code, session, account, webhook, cost_limits))
                 else:
                     claimed[task_id] = session
                     tasks.append(NewTask(task_id, str(session.id), request, owner or session.owner, token,
-                                         session.proxy_country, None, account, webhook, cost_limits))
+                                         session.proxy_country_code, None, account, webhook, cost_limits))
             self.enqueuer.push(tasks, self.budgets.gate(account))
         except AccountRefusedError as exc:
             self._unclaim_all(claimed, set())

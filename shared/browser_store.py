@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from shared import keys, lua
 from shared.browser_models import BrowserSessionItemView, BrowserSessionStatus
+from shared.proxies import stored_country_code
 from shared.task_store import MAX_OFFSET
 
 WORKER_LOST = "the worker running this browser was lost"
@@ -68,7 +69,7 @@ class BrowserRecord(BaseModel):
     screen_height: int | None = None
     allow_resizing: bool = False
     profile_id: UUID | None = None
-    proxy_country: str | None = None
+    proxy_country_code: str | None = None
     custom_proxy_token: str | None = None  # the customProxy, encrypted (shared.crypto); never shown
     ignore_cert_errors: bool = False
     enable_recording: bool = False
@@ -105,7 +106,7 @@ class BrowserRecord(BaseModel):
             started_at=self.started_at,
             finished_at=self.finished_at,
             error=self.error,
-            proxy_country_code=self.proxy_country,
+            proxy_country_code=self.proxy_country_code,
         )
 
     def fields(self) -> dict[str, str]:
@@ -121,7 +122,7 @@ class BrowserRecord(BaseModel):
             "screen_height": str(self.screen_height or ""),
             "allow_resizing": "1" if self.allow_resizing else "0",
             "profile_id": str(self.profile_id or ""),
-            "proxy_country": self.proxy_country or "",
+            "proxy_country_code": self.proxy_country_code or "",
             "custom_proxy_token": self.custom_proxy_token or "",
             "ignore_cert_errors": "1" if self.ignore_cert_errors else "0",
             "enable_recording": "1" if self.enable_recording else "0",
@@ -146,7 +147,7 @@ class BrowserRecord(BaseModel):
             screen_height=int(raw["screen_height"]) if raw.get("screen_height") else None,
             allow_resizing=raw.get("allow_resizing") == "1",
             profile_id=UUID(raw["profile_id"]) if raw.get("profile_id") else None,
-            proxy_country=raw.get("proxy_country") or None,
+            proxy_country_code=stored_country_code(raw),
             custom_proxy_token=raw.get("custom_proxy_token") or None,
             ignore_cert_errors=raw.get("ignore_cert_errors") == "1",
             enable_recording=raw.get("enable_recording") == "1",

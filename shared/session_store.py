@@ -29,6 +29,7 @@ from shared.models import (
     SessionView,
     TaskItemView,
 )
+from shared.proxies import stored_country_code
 from shared.redis_client import connect
 from shared.task_store import MAX_OFFSET
 
@@ -156,7 +157,7 @@ class SessionRecord(BaseModel):
     screen_height: int | None = None
     profile_id: UUID | None = None
     enable_recording: bool = False
-    proxy_country: str | None = None  # the upstream proxy's country for all its tasks (None: direct)
+    proxy_country_code: str | None = None  # its tasks' upstream proxy country (None: none)
 
     @classmethod
     def new(
@@ -166,7 +167,7 @@ class SessionRecord(BaseModel):
         owner: str | None = None,
         one_off: bool = False,
         running_task: str | None = None,
-        proxy_country: str | None = None,
+        proxy_country_code: str | None = None,
     ) -> SessionRecord:
         request = request or CreateSessionRequest()
         now = datetime.now(UTC)
@@ -184,7 +185,7 @@ class SessionRecord(BaseModel):
             screen_height=request.browser_screen_height,
             profile_id=request.profile_id,
             enable_recording=request.enable_recording,
-            proxy_country=proxy_country,
+            proxy_country_code=proxy_country_code,
         )
 
     def item(self) -> SessionItemView:
@@ -219,7 +220,7 @@ class SessionRecord(BaseModel):
             "screen_height": str(self.screen_height or ""),
             "profile_id": str(self.profile_id or ""),
             "enable_recording": "1" if self.enable_recording else "0",
-            "proxy_country": self.proxy_country or "",
+            "proxy_country_code": self.proxy_country_code or "",
         }
 
     @classmethod
@@ -240,7 +241,7 @@ class SessionRecord(BaseModel):
             screen_height=int(raw["screen_height"]) if raw.get("screen_height") else None,
             profile_id=UUID(raw["profile_id"]) if raw.get("profile_id") else None,
             enable_recording=raw.get("enable_recording") == "1",
-            proxy_country=raw.get("proxy_country") or None,
+            proxy_country_code=stored_country_code(raw),
         )
 
 

@@ -60,11 +60,11 @@ class Settings(BaseSettings):
     proxies: SecretStr | None = Field(
         None, description="Upstream proxies per country: a JSON object "
         '(`{"us": "http://user:pass@host:3128", "de": "socks5://host:1080"}`) or one URL template with '
-        "`{country}`; unset = none (browsers connect directly)."
+        "`{country}`; unset = none (the worker's egress guard connects to sites itself)."
     )
     proxy_default_country: str | None = Field(
         None, description="Country whose proxy a task without `sessionSettings` uses (the v2 default is "
-        "`us`); unset = such tasks connect directly."
+        "`us`); unset = such tasks use no upstream proxy."
     )
     models: dict[str, str] = Field(default_factory=dict, description="Extra/overriding model table (JSON).")
     llm_timeout_s: float = Field(90.0, description="One LLM request's timeout.")

@@ -138,7 +138,7 @@ class OneOffSession:
     screen_height: int | None = None
     profile_id: str | None = None
     enable_recording: bool = False
-    proxy_country: str | None = None  # the upstream proxy's country (None: direct)
+    proxy_country_code: str | None = None  # the upstream proxy's country (None: no upstream proxy)
 
 
 @dataclass(slots=True)
@@ -150,7 +150,7 @@ class NewTask:
     request: CreateTaskRequest  # secret values already replaced by placeholders
     owner: str | None
     secrets_token: str | None = None
-    proxy_country: str | None = None
+    proxy_country_code: str | None = None
     one_off: OneOffSession | None = None  # None: an existing session, already claimed for it
     account: str | None = None  # the API key's account (shared.accounts): quotas, budget, webhook
     webhook: bool = False  # its status changes go to a webhook (shared.task_events)
@@ -177,8 +177,8 @@ def record_hash(task: NewTask, created_at: datetime) -> list[str]:
         pairs += ["secrets_token", _dumps(task.secrets_token)]
     if task.owner is not None:
         pairs += ["owner", _dumps(task.owner)]
-    if task.proxy_country is not None:
-        pairs += ["proxy_country_code", _dumps(task.proxy_country)]
+    if task.proxy_country_code is not None:
+        pairs += ["proxy_country_code", _dumps(task.proxy_country_code)]
     if task.account is not None:
         pairs += ["account", _dumps(task.account)]
     if task.webhook:
@@ -197,7 +197,7 @@ def session_hash(task: NewTask, one_off: OneOffSession, started: float) -> list[
         "persist_memory", "0", "keep_alive", "0", "one_off", "1", "start_url", "",
         "screen_width", str(one_off.screen_width or ""), "screen_height", str(one_off.screen_height or ""),
         "profile_id", one_off.profile_id or "", "enable_recording", "1" if one_off.enable_recording else "0",
-        "proxy_country", one_off.proxy_country or "",
+        "proxy_country_code", one_off.proxy_country_code or "",
     ]
 
 
