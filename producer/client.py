@@ -80,7 +80,7 @@ class Producer:
         self.webhooks = Webhooks(self.controls, self.stores.webhooks)
         self.profiles = Profiles(self.stores.profiles)
         self.sessions = Sessions(self.settings, self.stores, self.profiles, self.budgets)
-        self.live = Live(self.settings, self.stores.live, self.store, self.sessions)
+        self.live = Live(self.settings, self.stores.live, self.store, self.sessions, self.stores.api_address)
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
         self.browsers = Browsers(self.settings, self.stores, self.profiles, self.celery, lambda: self.broker)

@@ -13,6 +13,7 @@ RUNNING = f"{PREFIX}:running"  # zset: task id -> start timestamp, while a worke
 SESSION_INDEX = f"{PREFIX}:sessions"  # zset: session id -> created timestamp
 SESSIONS_BY = f"{PREFIX}:sessions:"  # the sessions' listing indexes (status active|stopped)
 SKILLS = f"{PREFIX}:skills"  # hash: skill id -> JSON manifest entry, published by workers
+API_ADDRESS = f"{PREFIX}:api-address"  # string: the base URL the running API announced (shared.api_address)
 
 
 def listing_index(prefix: str, *, owner: str | None = None, status: str | None = None) -> str:

@@ -170,7 +170,12 @@ class Settings(BaseSettings):
         "0 = no limit. Full-access keys are not limited."
     )
     session_idle_timeout_s: int = Field(1800, description="An idle session stops (and its state is dropped).")
-    public_url: str | None = Field(None, description="External base URL of the API, for download links.")
+    public_url: str | None = Field(
+        None, description="External base URL of the API, for the links it hands out (live views, downloads, "
+        "uploads, cdpUrl); unset = the request's own address, and for the CLI and Python clients the address "
+        "the running `browserfleet api` announced in Redis (`up --api-port` included), else "
+        "http://127.0.0.1:8000."
+    )
     download_url_ttl_s: int = Field(900, description="How long a log/file download URL stays valid.")
 
     # -- live view -----------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from shared.api_address import ApiAddress
 from shared.browser_store import BrowserStore
 from shared.consumers import ConsumerRegistry
 from shared.control import ControlSignals
@@ -122,6 +123,11 @@ class Stores:
     @cached_property
     def skill_executions(self) -> SkillExecutions:
         return SkillExecutions(self._redis, self.settings.record_ttl_s)
+
+    @cached_property
+    def api_address(self) -> ApiAddress:
+        """Where the running HTTP API answers (what ``browserfleet api`` announced)."""
+        return ApiAddress(self._redis)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
