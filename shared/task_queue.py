@@ -6,7 +6,7 @@ Redis is also the broker, pushes the chunk's Celery messages with one ``LPUSH`` 
 ``task-sent`` events with one ``PUBLISH``. A chunk is atomic: no record without its
 message, no message without its record.
 
-Why chunks, and why this shape (measured, see README "Enqueueing"): a script blocks Redis
+Why chunks, and why this shape (measured, see docs/benchmarks.md, "Enqueueing"): a script blocks Redis
 while it runs, ~50 µs per task, so a chunk of 100 holds it ~5 ms however large the
 batch; the tasks travel as one msgpack argument per chunk (Redis decodes it in C with
 ``cmsgpack``: ~4x cheaper on both sides than one argument per value); and the chunks are
