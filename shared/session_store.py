@@ -30,7 +30,6 @@ from shared.models import (
     TaskItemView,
 )
 from shared.proxies import stored_country_code
-from shared.redis_client import connect
 from shared.task_store import MAX_OFFSET
 
 CLAIM_GRACE_S = 60
@@ -287,10 +286,6 @@ class SessionStore:
         self._stop = client.register_script(_STOP)
         self._save_state = client.register_script(_SAVE_STATE)
         self._delete = client.register_script(_DELETE)
-
-    @classmethod
-    def from_url(cls, url: str, ttl_s: int, idle_timeout_s: int) -> SessionStore:
-        return cls(connect(url), ttl_s, idle_timeout_s)
 
     # -- writes -----------------------------------------------------------
     def create(self, record: SessionRecord) -> None:

@@ -23,7 +23,6 @@ import redis.asyncio
 
 from shared import control, keys, live_events, lua
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
-from shared.redis_client import connect
 from shared.task_events import STATUS_EVENT
 
 # KEYS: [1] task hash, [2] the index of all tasks, [3] the task's lease. ARGV: [1] allowed
@@ -209,10 +208,6 @@ class TaskStore:
         self.ttl_s = ttl_s
         self._transition = client.register_script(_TRANSITION)
         self._delete = client.register_script(_DELETE)
-
-    @classmethod
-    def from_url(cls, url: str, ttl_s: int) -> TaskStore:
-        return cls(connect(url), ttl_s)
 
     # -- writes -----------------------------------------------------------
     @staticmethod
