@@ -55,7 +55,7 @@ from .errors import (
     WaitTimeoutError,
     field_errors,
 )
-from .live import Live
+from .live_views import Live
 from .profiles import Profiles
 from .purge import purge_session
 from .sessions import Sessions, halt_task

@@ -5,7 +5,7 @@ itself knows its address from the request, but the CLI and Python clients talk t
 to the API, and cannot guess the port the API was started on (``browserfleet up --api-port``).
 So ``browserfleet api`` announces its address here when it starts and withdraws it when it
 stops (only while it is still the one announced: two APIs on one Redis do not erase each
-other's). ``BROWSERFLEET_PUBLIC_URL``, when set, wins over it everywhere (producer.live).
+other's). ``BROWSERFLEET_PUBLIC_URL``, when set, wins over it everywhere (producer/live_views.py).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from producer.client import Producer
-from producer.live import ShareNotFoundError
+from producer.live_views import ShareNotFoundError
 from shared.live_links import Grant
 from shared.models import ShareView
 
