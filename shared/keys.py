@@ -27,10 +27,11 @@ def listing_index(prefix: str, *, owner: str | None = None, status: str | None =
 # tests/unit/test_listing.py checks the two agree.
 LISTING_LUA = """
 local function listing_index(prefix, owner, status)
-  local parts = {}
-  if owner and owner ~= '' then parts[#parts + 1] = 'owner:' .. owner end
-  if status and status ~= '' then parts[#parts + 1] = 'status:' .. status end
-  return prefix .. table.concat(parts, ':')
+  local owned, filtered = owner and owner ~= '', status and status ~= ''
+  if owned and filtered then return prefix .. 'owner:' .. owner .. ':status:' .. status end
+  if owned then return prefix .. 'owner:' .. owner end
+  if filtered then return prefix .. 'status:' .. status end
+  return prefix
 end
 """
 
