@@ -60,11 +60,11 @@ class Settings(BaseSettings):
     proxies: SecretStr | None = Field(
         None, description="Upstream proxies per country: a JSON object "
         '(`{"us": "http://user:pass@host:3128", "de": "socks5://host:1080"}`) or one URL template with '
-        "`{country}`; unset = none (browsers connect directly)."
+        "`{country}`; unset = none (the worker's egress guard connects to sites itself)."
     )
     proxy_default_country: str | None = Field(
         None, description="Country whose proxy a task without `sessionSettings` uses (the v2 default is "
-        "`us`); unset = such tasks connect directly."
+        "`us`); unset = such tasks use no upstream proxy."
     )
     models: dict[str, str] = Field(default_factory=dict, description="Extra/overriding model table (JSON).")
     llm_timeout_s: float = Field(90.0, description="One LLM request's timeout.")
@@ -170,7 +170,12 @@ class Settings(BaseSettings):
         "0 = no limit. Full-access keys are not limited."
     )
     session_idle_timeout_s: int = Field(1800, description="An idle session stops (and its state is dropped).")
-    public_url: str | None = Field(None, description="External base URL of the API, for download links.")
+    public_url: str | None = Field(
+        None, description="External base URL of the API, for the links it hands out (live views, downloads, "
+        "uploads, cdpUrl); unset = the request's own address, and for the CLI and Python clients the address "
+        "the running `browserfleet api` announced in Redis (`up --api-port` included), else "
+        "http://127.0.0.1:8000."
+    )
     download_url_ttl_s: int = Field(900, description="How long a log/file download URL stays valid.")
 
     # -- live view -----------------------------------------------------------
