@@ -27,7 +27,7 @@ import redis.asyncio
 
 from shared import control, keys, live_events
 from shared.models import TaskStepView
-from shared.redis_client import connect_async
+from shared.redis_client import Target, connect_async
 
 PATH = "/live"
 
@@ -263,7 +263,7 @@ class LiveChannels:
     Message formats: :mod:`shared.live_events`.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: Target) -> None:
         self._redis: redis.asyncio.Redis = connect_async(url)
         self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from shared import keys
 from shared.models import ProfileCreateRequest, ProfileView
-from shared.redis_client import connect
+from shared.redis_client import Target, connect
 from shared.task_store import MAX_OFFSET
 
 # KEYS[1] profile hash, KEYS[2] state key. ARGV: token, now, cookie domains JSON.
@@ -151,7 +151,7 @@ class ProfileStore:
         self._indexed = False
 
     @classmethod
-    def from_url(cls, url: str) -> ProfileStore:
+    def from_url(cls, url: Target) -> ProfileStore:
         return cls(connect(url))
 
     # -- writes -----------------------------------------------------------

@@ -29,7 +29,7 @@ from shared.models import (
     SessionView,
     TaskItemView,
 )
-from shared.redis_client import connect
+from shared.redis_client import Target, connect
 from shared.task_store import MAX_OFFSET
 
 CLAIM_GRACE_S = 60
@@ -317,7 +317,7 @@ class SessionStore:
         self._delete = client.register_script(_DELETE)
 
     @classmethod
-    def from_url(cls, url: str, ttl_s: int, idle_timeout_s: int) -> SessionStore:
+    def from_url(cls, url: Target, ttl_s: int, idle_timeout_s: int) -> SessionStore:
         return cls(connect(url), ttl_s, idle_timeout_s)
 
     # -- writes -----------------------------------------------------------

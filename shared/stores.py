@@ -36,7 +36,7 @@ class Stores:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._redis = connect(settings.redis_url)
+        self._redis = connect(settings.redis_target)
 
     @cached_property
     def tasks(self) -> TaskStore:

@@ -35,7 +35,7 @@ import redis
 
 from shared import keys
 from shared.models import CreateTaskRequest
-from shared.redis_client import connect
+from shared.redis_client import Target, connect
 from shared.spend import NO_GATE, AccountGate
 from shared.task_events import STATUS_EVENT_LUA
 
@@ -365,7 +365,7 @@ class ListPublisher:
         self._redis = client
 
     @classmethod
-    def from_url(cls, url: str) -> ListPublisher:
+    def from_url(cls, url: Target) -> ListPublisher:
         return cls(connect(url))
 
     @property

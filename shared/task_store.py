@@ -22,7 +22,7 @@ import redis
 
 from shared import control, keys, live_events
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
-from shared.redis_client import connect, connect_async
+from shared.redis_client import Target, connect, connect_async
 from shared.task_events import STATUS_EVENT_LUA
 
 # Keeps the listing indexes (``keys.tasks_by``) in step with a task's status; every status
@@ -245,7 +245,7 @@ class TaskStore:
         self._delete = client.register_script(_DELETE)
 
     @classmethod
-    def from_url(cls, url: str, ttl_s: int) -> TaskStore:
+    def from_url(cls, url: Target, ttl_s: int) -> TaskStore:
         return cls(connect(url), ttl_s)
 
     # -- writes -----------------------------------------------------------
@@ -495,7 +495,7 @@ class TaskStore:
 class AsyncStatusReader:
     """The status poll on an event loop (the HTTP API's): one async ``HMGET``, no thread hop."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: Target) -> None:
         self._redis = connect_async(url)
 
     async def load_status(self, task_id: str) -> StatusFields | None:

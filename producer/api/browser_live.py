@@ -86,7 +86,7 @@ async def events(token: str, producer: ProducerDep) -> StreamingResponse:
 async def _stream(producer: ProducerDep, browser_id: str) -> AsyncIterator[str]:
     """One viewer's frames. Its own subscription: a browser session's viewers are its owner's few
     (the task viewers' per-process hub serves crowds of share viewers)."""
-    channels, store = LiveChannels(producer.settings.redis_url), producer.stores.browsers
+    channels, store = LiveChannels(producer.settings.redis_target), producer.stores.browsers
     viewer, beat_s = uuid.uuid4().hex, max(0.2, producer.settings.live_heartbeat_s)
     loop = asyncio.get_running_loop()
     try:

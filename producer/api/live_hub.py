@@ -288,7 +288,7 @@ class LiveHub:
         self.caps = caps
         self._session_task = session_task
         self.heartbeat_s = max(0.2, producer.settings.live_heartbeat_s)
-        self.channels = LiveChannels(producer.settings.redis_url)
+        self.channels = LiveChannels(producer.settings.redis_target)
         self.tasks: dict[str, TaskWatch] = {}
         self.sessions: dict[str, SessionWatch] = {}
         self.viewers: set[Viewer] = set()

@@ -28,7 +28,7 @@ class StatusReader:
 
     @cached_property
     def reader(self) -> AsyncStatusReader:
-        return AsyncStatusReader(self.producer.settings.redis_url)
+        return AsyncStatusReader(self.producer.settings.redis_target)
 
     async def get(self, task_id: UUID, owner: str | None) -> TaskStatusView:
         found = await self.reader.load_status(str(task_id))
