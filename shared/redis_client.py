@@ -12,6 +12,9 @@ a connection error too, retried the same way. Lua scripts are called through red
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -20,11 +23,15 @@ import redis.asyncio.retry
 import redis.asyncio.sentinel
 import redis.sentinel
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from shared.redis_url import RedisTarget, parse_redis_url
+
+log = logging.getLogger(__name__)
 
 RETRIES = 10
 SENTINEL_TIMEOUT_S = 2.0  # one sentinel's answer; a dead one must not stall the others
@@ -117,3 +124,74 @@ def answers(target: Target, timeout_s: float = 1.0) -> bool:
             client.close()
     except (redis.RedisError, OSError, ValueError):
         return False
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """How many replicas must confirm a write a failover must not lose (``WAIT``), and how long
+    to wait for them. ``count`` 0: none (the write is acknowledged by the master alone).
+
+    Replication is asynchronous: a write the master acknowledged and had not yet streamed to a
+    replica is lost when that master dies and the replica is promoted. ``WAIT`` after the
+    writes that matter (a task's creation, a run's lease take, each step record, every status
+    change) closes that window for them: once it answers, the write is on a replica the
+    sentinels can promote. When no replica confirms in time the write stands (availability
+    first) and a warning says that a failover now could lose it.
+    """
+
+    count: int = 0
+    timeout_ms: int = 100
+
+    def confirm(self, acked: int) -> None:
+        if acked < self.count:
+            _warn_unconfirmed(acked, self)
+
+
+NO_REPLICAS = Replicas()
+
+
+def run_script(
+    client: redis.Redis, script: Script, keys: list[Any], args: list[Any], replicas: Replicas
+) -> Any:
+    """``script(keys, args)``, then ``WAIT`` for ``replicas`` on the same connection (a
+    pipeline: one round trip). A new master that lacks the script (``NOSCRIPT`` after a failover)
+    is given it and asked again, as redis-py's ``Script`` does."""
+    if replicas.count <= 0:
+        return script(keys=keys, args=args)
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        pipe.execute_command("WAIT", replicas.count, replicas.timeout_ms)
+        try:
+            reply, acked = pipe.execute()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            client.script_load(script.script)
+            continue
+        replicas.confirm(int(acked))
+        return reply
+    raise AssertionError("unreachable")
+
+
+def wait_replicas(connection: Any, replicas: Replicas) -> None:
+    """``WAIT`` on a connection the caller holds (its writes were sent on it)."""
+    if replicas.count <= 0:
+        return
+    connection.send_command("WAIT", replicas.count, replicas.timeout_ms)
+    replicas.confirm(int(connection.read_response()))
+
+
+_last_warning = 0.0
+
+
+def _warn_unconfirmed(acked: int, replicas: Replicas) -> None:
+    """At most one warning a minute per process: a dead replica would otherwise log every write."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning < 60:
+        return
+    _last_warning = now
+    log.warning("Redis: a write was confirmed by %d of %d replicas within %d ms; a failover now could "
+                "lose the latest writes (is a replica down or lagging?)", acked, replicas.count,
+                replicas.timeout_ms)

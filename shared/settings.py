@@ -45,6 +45,15 @@ class Settings(BaseSettings):
         None, description="Password of the sentinels themselves (`requirepass` in sentinel.conf); the data "
         "nodes' password goes in the URL (`sentinel://:password@host:26379;...`)."
     )
+    redis_wait_replicas: int | None = Field(
+        None, ge=0, description="Replicas that must confirm (`WAIT`) the writes a failover must not lose: a "
+        "task's creation, a run's lease take, each step record, every status change. Unset: 1 behind "
+        "Sentinel, else 0 (none). Unconfirmed in time, the write stands and a warning is logged."
+    )
+    redis_wait_timeout_ms: int = Field(
+        100, ge=1, description="Longest such a write waits for its replicas (what each costs while no "
+        "replica answers)."
+    )
     broker_url: str | None = Field(None, description="Celery broker; defaults to redis_url.")
     result_backend: str | None = Field(None, description="Celery result backend; defaults to redis_url.")
     queue: str = Field("browserfleet", description="Celery queue for agent tasks.")
@@ -424,6 +433,13 @@ class Settings(BaseSettings):
     @property
     def backend(self) -> str:
         return self.result_backend or self.redis_url
+
+    @property
+    def wait_replicas(self) -> int:
+        """Replicas a durable write waits for (``redis_wait_replicas``, or 1 behind Sentinel)."""
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.redis_target.is_sentinel else 0
 
     @property
     def redis_target(self) -> RedisTarget:

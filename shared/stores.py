@@ -19,7 +19,7 @@ from shared.live import LiveFrames, LiveLinks
 from shared.llm_limits import LlmLimitStore
 from shared.profiles import ProfileStore
 from shared.purge import Traces
-from shared.redis_client import connect
+from shared.redis_client import Replicas, connect
 from shared.session_store import SessionStore
 from shared.settings import Settings
 from shared.skill_executions import SkillExecutions
@@ -37,15 +37,16 @@ class Stores:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._redis = connect(settings.redis_target)
+        self._replicas = Replicas(settings.wait_replicas, settings.redis_wait_timeout_ms)
 
     @cached_property
     def tasks(self) -> TaskStore:
-        return TaskStore(self._redis, self.settings.record_ttl_s)
+        return TaskStore(self._redis, self.settings.record_ttl_s, self._replicas)
 
     @cached_property
     def task_queue(self) -> TaskQueue:
         """New tasks into Redis (records, sessions, indexes, Celery messages on ``settings.queue``)."""
-        return TaskQueue(self._redis, self.settings.queue, self.settings.record_ttl_s)
+        return TaskQueue(self._redis, self.settings.queue, self.settings.record_ttl_s, self._replicas)
 
     @cached_property
     def sessions(self) -> SessionStore:
@@ -82,7 +83,8 @@ class Stores:
 
     @cached_property
     def leases(self) -> LeaseStore:
-        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000), self.settings.record_ttl_s)
+        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000), self.settings.record_ttl_s,
+                          self._replicas)
 
     @cached_property
     def spend(self) -> SpendStore:
