@@ -23,12 +23,15 @@ live-hub connection each receive a message published on the new master.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import re
 import shutil
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -49,6 +52,7 @@ from tests.support.workers import WorkerProcess
 
 TASKS = 8
 STEPS = 5  # wait steps before the final ``done``
+ROOT = Path(__file__).resolve().parents[2]
 LEASE_TTL_S = 15  # above the failover time (~3 s here) plus the clients' retry backoff
 
 
@@ -69,6 +73,14 @@ def _settings(settings: Settings, group: SentinelGroup, queue: str) -> Settings:
         "redis_url": group.url, "redis_sentinel_master": SERVICE, "broker_url": None, "result_backend": None,
         "queue": queue, "judge_queue": queue + "-judge", "lease_ttl_s": LEASE_TTL_S,
     })
+
+
+def healthcheck() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bf_healthcheck", ROOT / "deploy" / "healthcheck.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _script(name: str) -> Any:
@@ -156,6 +168,9 @@ def test_a_master_killed_under_load_fails_over_and_every_task_ends_once(
         for extra, view in (("during", during_view), ("after", after_view)):
             assert view["status"] == "finished" and view["output"] == f"{extra} done", view
             assert [s["number"] for s in view["steps"]] == list(range(1, STEPS + 2))
+        # the image's health check reaches the worker through the new master (the sentinel broker)
+        (node,) = re.findall(r"(\S+@\S+) ready\.", worker.log())
+        assert healthcheck().check_worker(node, 10, _settings(settings, group, queue))
         log = worker.log()
         assert "fenced out" not in log and "may overlap" not in log and "lost its worker" not in log
         assert worker.proc.poll() is None, "the worker was restarted"
