@@ -108,9 +108,10 @@ def connect_async(target: Target) -> redis.asyncio.Redis:
 def answers(target: Target, timeout_s: float = 1.0) -> bool:
     """Whether a Redis answers PING at ``target`` within ``timeout_s`` (no retries: a probe).
     Behind Sentinel: whether the sentinels name a master and it answers."""
+    options = {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
+    sentinels: redis.sentinel.Sentinel | None = None
     try:
         target = as_target(target)
-        options = {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
         if target.is_sentinel:
             sentinels = redis.sentinel.Sentinel(list(target.sentinels),
                                                 sentinel_kwargs={**sentinel_options(target), **options})
@@ -124,6 +125,9 @@ def answers(target: Target, timeout_s: float = 1.0) -> bool:
             client.close()
     except (redis.RedisError, OSError, ValueError):
         return False
+    finally:
+        if sentinels is not None:
+            sentinels.close()
 
 
 @dataclass(frozen=True)

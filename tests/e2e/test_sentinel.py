@@ -23,7 +23,9 @@ live-hub connection each receive a message published on the new master.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import os
 import re
 import shutil
 import threading
@@ -37,6 +39,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from kombu import Connection
 
 from shared import keys
 from shared.control import ControlSignals
@@ -53,6 +56,7 @@ from tests.support.workers import WorkerProcess
 TASKS = 8
 STEPS = 5  # wait steps before the final ``done``
 ROOT = Path(__file__).resolve().parents[2]
+AMQP_URL = os.environ.get("BROWSERFLEET_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 LEASE_TTL_S = 15  # above the failover time (~3 s here) plus the clients' retry backoff
 
 
@@ -68,11 +72,33 @@ def group(tmp_path: Path) -> Iterator[SentinelGroup]:
         found.stop()
 
 
-def _settings(settings: Settings, group: SentinelGroup, queue: str) -> Settings:
+def _settings(settings: Settings, group: SentinelGroup, queue: str, broker: str | None = None) -> Settings:
     return settings.model_copy(update={
-        "redis_url": group.url, "redis_sentinel_master": SERVICE, "broker_url": None, "result_backend": None,
-        "queue": queue, "judge_queue": queue + "-judge", "lease_ttl_s": LEASE_TTL_S,
+        "redis_url": group.url, "redis_sentinel_master": SERVICE, "broker_url": broker,
+        "result_backend": None, "queue": queue, "judge_queue": queue + "-judge", "lease_ttl_s": LEASE_TTL_S,
     })
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The Celery broker: the same Redis behind Sentinel (kombu's Sentinel transport), or
+    RabbitMQ (the production topology, docs/deploy.md); its test queues removed afterwards."""
+    if request.param == "redis":
+        yield None
+        return
+    try:
+        with Connection(AMQP_URL, connect_timeout=5) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        pytest.skip(f"RabbitMQ is not reachable at {AMQP_URL} ({exc}): `make services` starts one")
+    yield AMQP_URL
+
+
+def _delete_amqp_queues(*names: str) -> None:
+    with Connection(AMQP_URL) as conn, conn.channel() as channel:
+        for name in names:
+            with contextlib.suppress(*conn.channel_errors):
+                channel.queue_delete(name)
 
 
 def healthcheck() -> ModuleType:
@@ -102,14 +128,17 @@ def _done(client: httpx.Client, task_id: str, timeout: float) -> dict[str, Any]:
 
 
 def test_a_master_killed_under_load_fails_over_and_every_task_ends_once(
-    group: SentinelGroup, settings: Settings, fake_llm: FakeLLM, site: Any, llm_base: str, tmp_path: Path
+    group: SentinelGroup, broker: str | None, settings: Settings,
+    fake_llm: FakeLLM, site: Any, llm_base: str, tmp_path: Path
 ) -> None:
     queue = f"bf-sentinel-{uuid.uuid4().hex[:6]}"
     env = {**base_env(llm_base), "REDIS_URL": group.url, "BROWSERFLEET_REDIS_SENTINEL_MASTER": SERVICE,
            "BROWSERFLEET_QUEUE": queue, "BROWSERFLEET_JUDGE_QUEUE": queue + "-judge",
            "BROWSERFLEET_LEASE_TTL_S": str(LEASE_TTL_S)}
+    if broker:
+        env["BROWSERFLEET_BROKER_URL"] = broker
     worker = WorkerProcess(env, queue, tmp_path / "worker.log", concurrency=4)
-    api = ApiServer(api_settings(_settings(settings, group, queue))).start()
+    api = ApiServer(api_settings(_settings(settings, group, queue, broker))).start()
     client = api.client()
     names = {script_id(f"ha{n}"): f"task{n}" for n in range(TASKS)}
     created: dict[str, str] = {}
@@ -155,7 +184,7 @@ def test_a_master_killed_under_load_fails_over_and_every_task_ends_once(
         views = {sid: _done(client, task_id, 180) for sid, task_id in created.items()}
         during_view = _done(client, during["response"].json()["id"], 120)
         after_view = _done(client, after_id, 120)
-        store = connect(_settings(settings, group, queue).redis_target)
+        store = connect(_settings(settings, group, queue, broker).redis_target)
         for sid, view in views.items():
             name = names[sid]
             assert view["status"] == "finished", (name, view.get("output"), worker.log()[-4000:])
@@ -170,18 +199,21 @@ def test_a_master_killed_under_load_fails_over_and_every_task_ends_once(
             assert [s["number"] for s in view["steps"]] == list(range(1, STEPS + 2))
         # the image's health check reaches the worker through the new master (the sentinel broker)
         (node,) = re.findall(r"(\S+@\S+) ready\.", worker.log())
-        assert healthcheck().check_worker(node, 10, _settings(settings, group, queue))
+        assert healthcheck().check_worker(node, 10, _settings(settings, group, queue, broker))
         log = worker.log()
         assert "fenced out" not in log and "may overlap" not in log and "lost its worker" not in log
         assert worker.proc.poll() is None, "the worker was restarted"
         # nothing left behind in kombu's bookkeeping on the new master (no copy to redeliver later)
-        wait_for(lambda: store.llen(queue) == 0 and store.hlen("unacked") == 0, 15, "kombu's leftovers")
+        if broker is None:
+            wait_for(lambda: store.llen(queue) == 0 and store.hlen("unacked") == 0, 15, "kombu's leftovers")
         running_at_kill = sum(0 < n <= STEPS for n in calls_at_kill.values())
         print(f"{TASKS} tasks ({running_at_kill} mid-run at the kill) + 2: every step kept, none twice")
     finally:
         client.close()
         api.stop()
         worker.stop()
+        if broker:
+            _delete_amqp_queues(queue, queue + "-judge")
 
 
 def test_pub_sub_subscribers_reconnect_to_the_new_master(
@@ -218,3 +250,12 @@ def test_pub_sub_subscribers_reconnect_to_the_new_master(
 
     wait_for(stop_heard, 30, "the control signal after the failover")
     signals.drop("t-1")
+
+
+def test_a_probe_finds_the_master_through_the_sentinels(group: SentinelGroup, settings: Settings) -> None:
+    """What ``browserfleet up`` asks before it would start an embedded Redis."""
+    from shared.redis_client import answers
+
+    target = _settings(settings, group, "unused").redis_target
+    assert answers(target)
+    assert not answers(target.__class__(url=target.url, sentinels=target.sentinels, master="no-such-service"))
