@@ -14,7 +14,11 @@ sentinels promote the replica, and then:
   retried on the new master after it had landed is not recorded twice;
 - the worker and the API were not restarted: a task created while the master was down (its
   request rides out the failover) and one created after it both run; the old master, back,
-  rejoins as a replica and takes no client.
+  rejoins as a replica; the image's health check pings the worker through the new master.
+
+Run once with the Redis behind Sentinel as the Celery broker too (kombu's Sentinel transport:
+no copy of a task is left in its ``unacked`` hash) and once with RabbitMQ as the broker (the
+production topology, docs/deploy.md).
 
 Pub/sub subscribers are proven apart: the worker's control-signal subscriber and the API's
 live-hub connection each receive a message published on the new master.
