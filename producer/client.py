@@ -90,14 +90,15 @@ class Producer:
     @cached_property
     def broker(self) -> BrokerQueues:
         """The broker's queues, for admission, ``queue_length``, health and metrics."""
-        return broker_queues(self.settings.broker)
+        settings = self.settings
+        return broker_queues(settings.broker, None if settings.amqp else settings.broker_target)
 
     @cached_property
     def enqueuer(self) -> Enqueuer:
         """The records' Redis is the broker: one script records and pushes. Another Redis or
         RabbitMQ: the script records, a publisher sends (see :mod:`producer.enqueue`)."""
         settings = self.settings
-        broker_redis = None if settings.amqp else ListPublisher.from_url(settings.broker)
+        broker_redis = None if settings.amqp else ListPublisher.from_url(settings.broker_target)
         wire = WireFormat(
             self.celery,
             RUN_TASK,

@@ -24,7 +24,7 @@ from shared.live_links import LiveLinks
 from shared.llm_limits import LlmLimitStore
 from shared.profile_store import ProfileStore
 from shared.purge_traces import Traces
-from shared.redis_client import connect, connect_async
+from shared.redis_client import Replicas, connect, connect_async
 from shared.session_store import SessionStore
 from shared.settings import Settings
 from shared.skill_executions import SkillExecutions
@@ -41,16 +41,17 @@ class Stores:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._redis = connect(settings.redis_url)
+        self._redis = connect(settings.redis_target)
+        self._replicas = Replicas(settings.wait_replicas, settings.redis_wait_timeout_ms)
 
     @cached_property
     def tasks(self) -> TaskStore:
-        return TaskStore(self._redis, self.settings.record_ttl_s)
+        return TaskStore(self._redis, self.settings.record_ttl_s, self._replicas)
 
     @cached_property
     def task_queue(self) -> TaskQueue:
         """New tasks into Redis (records, sessions, indexes, Celery messages on ``settings.queue``)."""
-        return TaskQueue(self._redis, self.settings.queue, self.settings.record_ttl_s)
+        return TaskQueue(self._redis, self.settings.queue, self.settings.record_ttl_s, self._replicas)
 
     @cached_property
     def sessions(self) -> SessionStore:
@@ -87,7 +88,8 @@ class Stores:
 
     @cached_property
     def leases(self) -> LeaseStore:
-        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000), self.settings.record_ttl_s)
+        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000), self.settings.record_ttl_s,
+                          self._replicas)
 
     @cached_property
     def spend(self) -> SpendStore:
@@ -142,7 +144,7 @@ class AsyncStores:
     """The stores an event loop reads without a thread hop (the status poll, the live feed)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._redis = connect_async(settings.redis_url)
+        self._redis = connect_async(settings.redis_target)
 
     @cached_property
     def task_status(self) -> AsyncStatusReader:

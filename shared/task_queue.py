@@ -24,6 +24,7 @@ chunk was already written (its first record exists), so a retry never writes a c
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,9 +36,11 @@ import redis
 
 from shared import keys, lua
 from shared.models import CreateTaskRequest
-from shared.redis_client import connect
+from shared.redis_client import NO_REPLICAS, Replicas, Target, connect, run_script, wait_replicas
 from shared.spend import NO_GATE, AccountGate
 from shared.task_events import STATUS_EVENT
+
+log = logging.getLogger(__name__)
 
 CHUNK = 100  # tasks per script: ~5 ms of Redis time; more of a batch overlaps than with 200 or 500
 
@@ -241,8 +244,9 @@ class TaskQueueError(Exception):
 class TaskQueue:
     """Writes new tasks chunk by chunk; thread-safe (each call uses its own pooled connection)."""
 
-    def __init__(self, client: redis.Redis, queue: str, ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, queue: str, ttl_s: int, replicas: Replicas = NO_REPLICAS) -> None:
         self._redis, self.queue, self.ttl_s = client, queue, ttl_s
+        self.replicas = replicas  # a create answers once its tasks are on them (a failover keeps them)
         self._script = client.register_script(_WRITE)
 
     def write(
@@ -263,6 +267,7 @@ class TaskQueue:
             if sent is not None:
                 pending, sent = sent, None
                 written += self._finish(conn, pending, written)
+            self._confirm(conn)
         except (QueueRefusedError, AccountRefusedError, TaskQueueError):
             raise
         except BaseException as exc:  # building a chunk failed: learn whether the one in flight landed
@@ -330,6 +335,15 @@ class TaskQueue:
             conn.disconnect()  # _finish runs the chunk again, with the client's retries
         return chunk
 
+    def _confirm(self, conn: Any) -> None:
+        """``WAIT`` for the replicas on the connection that sent the chunks (a chunk run again
+        elsewhere waited on its own)."""
+        try:
+            wait_replicas(conn, self.replicas)
+        except redis.RedisError as exc:  # the tasks are written; the master alone has them
+            log.warning("tasks written, not confirmed by a replica: %s", exc)
+            conn.disconnect()
+
     def _finish(self, conn: Any, chunk: _Chunk, written: int) -> int:
         """Read a sent chunk's answer (or run it again when there is none); returns its size."""
         args = chunk.args
@@ -341,7 +355,7 @@ class TaskQueue:
                 except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.NoScriptError):
                     conn.disconnect()
             if result is None:  # loads the script if needed; retries; -2 if the chunk had landed
-                result = int(self._script(keys=args[3:6], args=args[6:]))
+                result = int(run_script(self._redis, self._script, args[3:6], args[6:], self.replicas))
         except redis.RedisError as exc:
             raise TaskQueueError(f"could not enqueue task: {exc}", written) from exc
         if result >= 0:
@@ -365,7 +379,7 @@ class ListPublisher:
         self._redis = client
 
     @classmethod
-    def from_url(cls, url: str) -> ListPublisher:
+    def from_url(cls, url: Target) -> ListPublisher:
         return cls(connect(url))
 
     @property

@@ -23,6 +23,7 @@ import redis.asyncio
 
 from shared import control, keys, live_events, lua
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
+from shared.redis_client import NO_REPLICAS, Replicas, run_script
 from shared.task_events import STATUS_EVENT
 
 # KEYS: [1] task hash, [2] the index of all tasks, [3] the task's lease. ARGV: [1] allowed
@@ -203,9 +204,10 @@ MAX_OFFSET = 2**62  # Redis offsets are signed 64-bit: a larger page number just
 class TaskStore:
     """Reads and writes task records; one instance per process is enough (thread-safe)."""
 
-    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_s: int, replicas: Replicas = NO_REPLICAS) -> None:
         self._redis = client
         self.ttl_s = ttl_s
+        self.replicas = replicas  # every status change waits for them (a failover must not undo it)
         self._transition = client.register_script(_TRANSITION)
         self._delete = client.register_script(_DELETE)
 
@@ -245,8 +247,8 @@ class TaskStore:
                            str(self.ttl_s), "status", _encode(to.value)]
         for name, value in fields.items():
             args += [name, _encode(value)]
-        result = int(self._transition(keys=[keys.task(task_id), keys.TASK_INDEX, keys.lease(task_id)],
-                                      args=args))
+        touched = [keys.task(task_id), keys.TASK_INDEX, keys.lease(task_id)]
+        result = int(run_script(self._redis, self._transition, touched, args, self.replicas))
         if result == -2:
             raise FencedWriteError(task_id)
         return result == 1
