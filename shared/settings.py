@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         description="One try at a step's screenshot; after a second try the step goes on without it.",
     )
     action_timeout_s: float = Field(15.0, description="Playwright timeout of one browser action.")
+    browser_setup_timeout_s: float = Field(
+        30.0, gt=0, description="Bound of a task's browser set-up (a context and its first page, a browser "
+        "launch included); past it the browser is retired and the task retried on a fresh one."
+    )
+    stall_timeout_s: float = Field(
+        120.0, gt=0, description="Watchdog: a run without progress this long (no step, action or browser "
+        "call ending; time in a model call does not count) is ended and retried on a fresh browser."
+    )
     soft_time_limit_s: float = Field(1900.0, description="Celery soft time limit (prefork pools).")
     hard_time_limit_s: float = Field(2000.0, description="Celery hard time limit (prefork pools).")
     visibility_timeout_s: int = Field(2400, description="Redis broker visibility timeout.")
@@ -362,6 +370,13 @@ class Settings(BaseSettings):
         for (lo_name, lo), (hi_name, hi) in pairwise(chain):
             if lo > hi:
                 raise ValueError(f"time budgets must nest: {lo_name}={lo} > {hi_name}={hi}")
+        # The watchdog must outwait every bounded browser call, or it ends healthy slow runs.
+        bounded = [("browser_setup_timeout_s", self.browser_setup_timeout_s),
+                   ("2 x action_timeout_s (a navigation)", 2 * self.action_timeout_s),
+                   ("2 x screenshot_timeout_s", 2 * self.screenshot_timeout_s)]
+        for name, value in bounded:
+            if value >= self.stall_timeout_s:
+                raise ValueError(f"stall_timeout_s={self.stall_timeout_s:g} must exceed {name}={value:g}")
         return self
 
     @property

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 from shared.accounts import Controls
+from shared.redis_client import connect
 from shared.settings import get_settings
 from shared.stores import Stores
 from shared.task_store import TaskStore
 from workers.agent.limiter import FleetLimits, ModelLimiter, limits_by_model
 from workers.lease import Leases
+from workers.watchdog import Watchdog
 
 _stores: Stores | None = None
 _leases: Leases | None = None
 _limits: FleetLimits | None = None
 _controls: Controls | None = None
+_watchdog: Watchdog | None = None
+_broker: redis.Redis | None = None
 
 
 def stores() -> Stores:
@@ -40,6 +46,25 @@ def leases() -> Leases:
     if _leases is None:
         _leases = Leases(stores().leases, stores().control)
     return _leases
+
+
+def watchdog() -> Watchdog:
+    """This process's watchdog over its runs (``BROWSERFLEET_STALL_TIMEOUT_S``)."""
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = Watchdog(get_settings().stall_timeout_s)
+    return _watchdog
+
+
+def broker_redis() -> redis.Redis | None:
+    """A client of the broker's Redis (Kombu's unacked store); None with RabbitMQ as the broker."""
+    global _broker
+    settings = get_settings()
+    if settings.amqp:
+        return None
+    if _broker is None:
+        _broker = connect(settings.broker)
+    return _broker
 
 
 def limiter_for(model: str) -> ModelLimiter:

@@ -12,6 +12,12 @@ while tasks wait on their model: slots freed together (a batch, tasks stepping i
 each find one ready. Contexts made with different options (viewport, proxy) are not
 interchangeable, so each shape gets its share of the spares by what recent tasks asked
 for (at least one for the latest), and a shape nobody asks for any more is closed.
+
+Nothing here waits unbounded (issue 22: a task whose browser was killed while its context
+opened stayed ``started`` for good): handing out a context (a launch, a spare, a new context
+and its page) is bounded by ``setup_timeout_s`` (:class:`BrowserSetupError`, and the browser
+it waited on is retired: a frozen browser is not handed out again), closing one by
+``CLOSE_S``. A browser that does not close within ``CLOSE_S`` is frozen: its process is killed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,17 +35,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
-from workers.browser.launcher import launch_chromium
+from workers.browser.launcher import browser_processes, launch_chromium
 
 log = logging.getLogger(__name__)
 SPARE_WAIT_S = 5.0  # how long a task waits for an in-flight spare before opening its own
 SPARE_OPEN_S = 30.0  # a spare that takes longer is abandoned
+CLOSE_S = 10.0  # closing a context or a browser; longer: the browser is frozen
+
+
+class BrowserSetupError(RuntimeError):
+    """No context could be opened for a task in time, or its browser died while it opened: an
+    infrastructure fault (the task is retried on a fresh browser)."""
 
 
 @dataclass
 class _Slot:
     browser: Browser
+    pid: int | None = None  # the browser's main process (killed if it will not close)
     served: int = 0
     active: int = 0
     retiring: bool = False
@@ -66,6 +82,7 @@ class BrowserPool:
         init_scripts: tuple[str, ...] = (),
         spares: int = 0,
         warm_up: Callable[[Page], Awaitable[object]] | None = None,
+        setup_timeout_s: float = 30.0,
     ) -> None:
         self.size = max(1, size)
         self.tasks_per_browser = max(1, tasks_per_browser)
@@ -74,6 +91,7 @@ class BrowserPool:
         self.init_scripts = init_scripts
         self.spares = max(0, spares)
         self.warm_up = warm_up  # run once on a spare's page, so its first real use is fast
+        self.setup_timeout_s = setup_timeout_s
         self._playwright: Playwright | None = None
         self._slots: list[_Slot] = []
         self._spares: list[_Spare] = []
@@ -100,8 +118,10 @@ class BrowserPool:
             usable = [s for s in self._slots if s.usable]
             if len(usable) < self.size:
                 playwright = await self._driver()
+                before = browser_processes(os.getpid())
                 browser = await launch_chromium(playwright, self.executable, self.headless)
-                slot = _Slot(browser)
+                launched = browser_processes(os.getpid()) - before  # launches are serial (the lock)
+                slot = _Slot(browser, pid=launched.pop() if len(launched) == 1 else None)
                 self._slots.append(slot)
                 log.info("browser launched (pid pool size %d)", len(self._slots))
             else:
@@ -117,7 +137,8 @@ class BrowserPool:
         if slot.retiring and slot.active == 0:
             self._slots = [s for s in self._slots if s is not slot]
             self.recycles += slot.browser.is_connected()
-            await _quietly(slot.browser.close())
+            if not await _quietly(slot.browser.close()) and slot.pid is not None:
+                _kill(slot.pid)  # frozen (it did not close): no Chromium may outlive its use
             log.info("browser recycled after %d contexts", slot.served)
 
     async def _open(self, options: dict[str, Any]) -> tuple[_Slot, BrowserContext]:
@@ -189,9 +210,30 @@ class BrowserPool:
 
     @asynccontextmanager
     async def context(self, **options: Any) -> AsyncIterator[BrowserContext]:
-        """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit."""
+        """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit.
+
+        Raises :class:`BrowserSetupError` when none could be had within ``setup_timeout_s`` or
+        the browser died meanwhile."""
         key = _key(options)
         self._recent.append(key)
+        try:
+            async with asyncio.timeout(self.setup_timeout_s):
+                slot, context = await self._hand_out(key, options)
+        except TimeoutError as exc:
+            raise BrowserSetupError(f"no browser context within {self.setup_timeout_s:g}s") from exc
+        except PlaywrightError as exc:
+            raise BrowserSetupError(f"the browser failed while opening a context: "
+                                    f"{exc.message.splitlines()[0]}") from exc
+        self._refill(key, options)
+        try:
+            yield context
+        finally:
+            if not await _quietly(context.close()) and slot.browser.is_connected():
+                log.warning("a browser context did not close within %gs: browser retired", CLOSE_S)
+                slot.retiring = True  # frozen or starved: no new task on it; killed once unused
+            await self._release(slot)
+
+    async def _hand_out(self, key: str | None, options: dict[str, Any]) -> tuple[_Slot, BrowserContext]:
         spare = await self._take_spare(key)
         if spare is None and key is not None and key in self._refilling and key not in self._awaited:
             # A spare is being made for exactly these options: it started earlier than a
@@ -205,13 +247,7 @@ class BrowserPool:
             finally:
                 self._awaited.discard(key)
             spare = await self._take_spare(key)
-        slot, context = (spare.slot, spare.context) if spare else await self._open(options)
-        self._refill(key, options)
-        try:
-            yield context
-        finally:
-            await _quietly(context.close())
-            await self._release(slot)
+        return (spare.slot, spare.context) if spare else await self._open(options)
 
     def stats(self) -> dict[str, int]:
         """Gauges and counters for metrics (read from another thread: approximate is fine)."""
@@ -248,8 +284,18 @@ def _key(options: dict[str, Any]) -> str | None:
         return None
 
 
-async def _quietly(awaitable: Any) -> None:
+async def _quietly(awaitable: Any) -> bool:
+    """Close something within ``CLOSE_S``; False when it did not answer in time."""
     try:
-        await asyncio.wait_for(awaitable, timeout=10)
+        await asyncio.wait_for(awaitable, timeout=CLOSE_S)
+    except TimeoutError:
+        return False
     except Exception as exc:  # closing something already gone is fine
         log.debug("ignored while closing: %s", exc)
+    return True
+
+
+def _kill(pid: int) -> None:
+    log.warning("browser process %d did not close within %gs: killed", pid, CLOSE_S)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
