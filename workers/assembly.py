@@ -101,6 +101,7 @@ class RecordHooks:
         shot = screenshot if screenshot is not None and get_settings().step_screenshots else ""
         self.progress.beat(f"recording step {step.number}")
         await asyncio.to_thread(self.leases.step, self.run, step, shot)
+        self.progress.beat(f"in the step after step {step.number} (its page capture or actions)")
         if self.lost:
             raise RunLost(self.run.why_lost())
         await asyncio.to_thread(self.emit, step)
@@ -190,6 +191,8 @@ async def _browse(
                 viewport=viewport, storage_state=start.storage_state, **guard.context_options(), **certs
             ) as context:
                 browser = context.browser
+                loop = asyncio.get_running_loop()
+                progress.on_stall = lambda: loop.call_soon_threadsafe(pool.distrust, context)
                 progress.beat("preparing its browser context")
                 tabs = BrowserTabs(context, settings.action_timeout_s)
                 await guard.attach(context)
@@ -221,7 +224,7 @@ async def _browse(
         outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
     except BrowserSetupError as exc:  # the pool could not open a context: the task is not at fault
         outcome = ran or AgentOutcome(TaskStatus.failed, error=f"browser unusable: {exc}",
-                                      browser_crashed=True)
+                                      browser_setup_failed=True)
     except PlaywrightError as exc:  # the browser died or could not start
         if ran is not None:  # the run had ended: a fault while keeping its state does not undo it
             log.warning("task %s: its browser failed after the run: %s", hooks.task_id, vault.mask(str(exc)))

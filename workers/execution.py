@@ -56,7 +56,7 @@ class _Fault:
     """An infrastructure fault that ended a run: retried unless a limit says otherwise."""
 
     reason: str
-    crashed: bool  # the browser crashed (else: the run stalled)
+    kind: str  # browser_crash (under the task), browser_setup (before it had a page), stalled
 
 
 def execute(task_id: str, emit: Emit, delivery: Delivery | None = None) -> dict[str, Any]:
@@ -143,7 +143,7 @@ def _run_watched(
     except CancelledError:  # the watchdog ended it (the Celery thread is free; the coroutine is cancelled)
         if watch.verdict == STALLED:
             stalled = AgentOutcome(TaskStatus.failed, error=f"the run {watch.reason}")
-            return stalled, Decimal(0), _Fault(f"the run {watch.reason}", crashed=False)
+            return stalled, Decimal(0), _Fault(f"the run {watch.reason}", "stalled")
         overrun = AgentOutcome(TaskStatus.finished, is_success=False,
                                error=f"task budget of {settings.task_budget_s:g}s exhausted ({watch.reason})")
         return overrun, Decimal(0), None
@@ -152,8 +152,12 @@ def _run_watched(
         return AgentOutcome(TaskStatus.failed, error=f"internal error: {exc!r}"), Decimal(0), None
     finally:
         watchdog().unwatch(watch)
-    if outcome.browser_crashed and not outcome.lost:
-        return outcome, cost, _Fault(outcome.error or "the browser crashed", crashed=True)
+    if outcome.lost:
+        return outcome, cost, None
+    if outcome.browser_crashed:
+        return outcome, cost, _Fault(outcome.error or "the browser crashed", "browser_crash")
+    if outcome.browser_setup_failed:
+        return outcome, cost, _Fault(outcome.error or "no browser context", "browser_setup")
     return outcome, cost, None
 
 
@@ -162,7 +166,7 @@ def _retry(
 ) -> dict[str, Any] | None:
     """Enqueue the task again after an infrastructure fault; None when it must fail instead (its
     ``fault.reason`` then says why)."""
-    if fault.crashed and leases().store.count_browser_crash(task_id) >= 2:
+    if fault.kind == "browser_crash" and leases().store.count_browser_crash(task_id) >= 2:
         fault.reason = (f"the task's browser crashed twice (last: {fault.reason}); the task itself is the "
                         "likely cause, so it is not retried again")
         return None
@@ -173,7 +177,7 @@ def _retry(
         return _fenced(run, task_id)
     log.warning("task %s: %s; retrying it on a fresh browser (delivery %d of %d)", task_id, fault.reason,
                 run.deliveries + 1, settings.max_deliveries)
-    metrics.TASK_RETRIES.labels(reason="browser_crash" if fault.crashed else "stalled").inc()
+    metrics.TASK_RETRIES.labels(reason=fault.kind).inc()
     try:
         delivery.requeue(task_id)
     except Exception:  # the broker is down: the task stays listed as running, a reaper re-enqueues it

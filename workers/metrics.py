@@ -37,7 +37,7 @@ TASK_STEPS = Histogram(
 )
 TASK_RETRIES = Counter(
     "browserfleet_task_retries",
-    "Runs ended by an infrastructure fault and enqueued again: browser_crash, stalled (the watchdog).",
+    "Runs ended by an infrastructure fault and enqueued again: browser_crash, browser_setup, stalled.",
     ["reason"],
 )
 LLM_LATENCY = Histogram(

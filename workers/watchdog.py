@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +44,9 @@ class Progress:
     doing: str = "starting"
     last: float = field(default_factory=time.monotonic)
     calls: int = 0  # model calls in flight: bounded by their own timeout, never a stall
+    # Called (from the watchdog's thread) before a stalled run is ended: distrusts its browser,
+    # so the retry, enqueued right after, is not handed the browser that held this run up.
+    on_stall: Callable[[], object] | None = None
 
     def beat(self, doing: str | None = None) -> None:
         self.last = time.monotonic()
@@ -113,6 +116,12 @@ class Watchdog:
             if verdict is None or watch.verdict is not None:
                 continue
             watch.verdict, watch.reason = verdict, reason
+            hook = watch.progress.on_stall
+            if hook is not None and not watch.future.done():
+                try:
+                    hook()
+                except Exception:  # the run is ended all the same
+                    log.exception("task %s: its browser could not be distrusted", watch.task_id)
             if watch.future.cancel():  # False: it finished meanwhile, and its own outcome stands
                 log.warning("task %s %s; its run is ended", watch.task_id, reason)
                 ended.append(watch)

@@ -114,6 +114,7 @@ class AgentOutcome:
     screenshots: list[str] = field(default_factory=list)
     lost: bool = False  # the run was fenced out (or its record deleted): nothing more may be written
     browser_crashed: bool = False  # its browser died under it: an infrastructure fault, retried
+    browser_setup_failed: bool = False  # no context could be opened for it (the task is not the cause)
 
 
 @dataclass

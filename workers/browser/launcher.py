@@ -222,3 +222,11 @@ def browser_processes(root: int, proc: Path = Path("/proc")) -> set[int]:
         if b"--remote-debugging-pipe" in argv and not any(a.startswith(b"--type=") for a in argv):
             found.add(pid)
     return found
+
+
+def process_alive(pid: int, proc: Path = Path("/proc")) -> bool:
+    """Whether ``pid`` runs (a zombie, waiting for its parent to reap it, does not)."""
+    try:
+        return (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -37,7 +37,7 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from workers.browser.launcher import browser_processes, launch_chromium
+from workers.browser.launcher import browser_processes, launch_chromium, process_alive
 
 log = logging.getLogger(__name__)
 SPARE_WAIT_S = 5.0  # how long a task waits for an in-flight spare before opening its own
@@ -57,10 +57,16 @@ class _Slot:
     served: int = 0
     active: int = 0
     retiring: bool = False
+    suspect: bool = False  # frozen or stuck: not even its spares are handed out
+
+    @property
+    def alive(self) -> bool:
+        """Connected, and its process not dead (Playwright learns of a killed browser a moment late)."""
+        return self.browser.is_connected() and (self.pid is None or process_alive(self.pid))
 
     @property
     def usable(self) -> bool:
-        return self.browser.is_connected() and not self.retiring
+        return self.alive and not self.retiring
 
 
 @dataclass
@@ -100,6 +106,7 @@ class BrowserPool:
         self._recent: deque[str | None] = deque(maxlen=max(8, 4 * self.spares))  # what tasks asked for
         self.discarded = 0  # spares closed unused (a shape fewer tasks ask for now; monotonic)
         self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()  # distrusted browsers being probed and emptied
         self.recycles = 0  # browsers closed after their quota (monotonic, for metrics)
         self.crashes = 0  # browsers found disconnected
 
@@ -110,11 +117,11 @@ class BrowserPool:
 
     async def _acquire(self) -> _Slot:
         async with self._lock:
-            lost = [s for s in self._slots if not s.browser.is_connected()]
+            lost = [s for s in self._slots if not s.alive]
             self.crashes += sum(1 for s in lost if not s.retiring)
             for slot in lost:
                 slot.retiring = True  # counted once; dropped once no task uses it
-            self._slots = [s for s in self._slots if s.browser.is_connected() or s.active]
+            self._slots = [s for s in self._slots if s.alive or s.active]
             usable = [s for s in self._slots if s.usable]
             if len(usable) < self.size:
                 playwright = await self._driver()
@@ -150,7 +157,7 @@ class BrowserPool:
                 await context.add_init_script(script=script)
             await context.new_page()
         except BaseException:  # cancelled too: the slot must not stay counted as busy
-            slot.retiring = True
+            self._distrust(slot)
             await self._release(slot)
             raise
         return slot, context
@@ -160,8 +167,8 @@ class BrowserPool:
             if spare.key != key:
                 continue
             self._spares.remove(spare)
-            if spare.slot.browser.is_connected():  # a retiring browser's spare already counts in its quota
-                return spare
+            if spare.slot.alive and not spare.slot.suspect:
+                return spare  # a retiring browser's spare already counts in its quota
             await _quietly(spare.context.close())
             await self._release(spare.slot)
         return None
@@ -227,11 +234,42 @@ class BrowserPool:
         self._refill(key, options)
         try:
             yield context
+        except asyncio.CancelledError:  # ended from outside (the watchdog, the task budget): what held
+            self._distrust(slot)  # the run up may be its browser, so no new task is given to it
+            raise
         finally:
             if not await _quietly(context.close()) and slot.browser.is_connected():
                 log.warning("a browser context did not close within %gs: browser retired", CLOSE_S)
-                slot.retiring = True  # frozen or starved: no new task on it; killed once unused
+                self._distrust(slot)  # frozen or starved: no new task on it; killed if it does not answer
             await self._release(slot)
+
+    def distrust(self, context: BrowserContext) -> None:
+        """The run using ``context`` is stuck (the watchdog): its browser gets no new task."""
+        for slot in self._slots:
+            if slot.browser is context.browser:
+                log.warning("a run on this browser made no progress: browser retired")
+                self._distrust(slot)
+
+    def _distrust(self, slot: _Slot) -> None:
+        """No new context on ``slot``'s browser, nor its spares: it may be frozen. In the
+        background its spares are closed, and it is asked one CDP round trip: a browser that does
+        not answer within ``CLOSE_S`` is killed (which also frees whatever still waits on it)."""
+        if slot.suspect:
+            return
+        slot.retiring = slot.suspect = True
+        doomed = [s for s in self._spares if s.slot is slot]
+        self._spares = [s for s in self._spares if s.slot is not slot]
+
+        async def settle() -> None:
+            if slot.pid is not None and slot.alive and not await _answers(slot.browser):
+                _kill(slot.pid)
+            for spare in doomed:
+                await _quietly(spare.context.close())
+                await self._release(spare.slot)
+
+        task = asyncio.get_running_loop().create_task(settle())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _hand_out(self, key: str | None, options: dict[str, Any]) -> tuple[_Slot, BrowserContext]:
         spare = await self._take_spare(key)
@@ -295,7 +333,24 @@ async def _quietly(awaitable: Any) -> bool:
     return True
 
 
+async def _answers(browser: Browser) -> bool:
+    """Whether ``browser`` answers one CDP round trip within ``CLOSE_S`` (errors: it is gone)."""
+
+    async def ask() -> None:
+        session = await browser.new_browser_cdp_session()
+        await session.send("Browser.getVersion")
+        await session.detach()
+
+    try:
+        await asyncio.wait_for(ask(), CLOSE_S)
+    except TimeoutError:
+        return False
+    except Exception as exc:  # disconnected meanwhile: nothing to kill
+        log.debug("browser probe: %s", exc)
+    return True
+
+
 def _kill(pid: int) -> None:
-    log.warning("browser process %d did not close within %gs: killed", pid, CLOSE_S)
+    log.warning("browser process %d did not answer within %gs: killed", pid, CLOSE_S)
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
