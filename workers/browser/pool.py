@@ -351,6 +351,8 @@ async def _answers(browser: Browser) -> bool:
 
 
 def _kill(pid: int) -> None:
+    if not process_alive(pid):
+        return
     log.warning("browser process %d did not answer within %gs: killed", pid, CLOSE_S)
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
