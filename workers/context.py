@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from shared.accounts import Controls
+from shared.broker_leftovers import BrokerLeftovers
 from shared.redis_client import connect
 from shared.settings import get_settings
 from shared.stores import Stores
@@ -24,7 +23,7 @@ _leases: Leases | None = None
 _limits: FleetLimits | None = None
 _controls: Controls | None = None
 _watchdog: Watchdog | None = None
-_broker: redis.Redis | None = None
+_broker: BrokerLeftovers | None = None
 
 
 def stores() -> Stores:
@@ -56,14 +55,14 @@ def watchdog() -> Watchdog:
     return _watchdog
 
 
-def broker_redis() -> redis.Redis | None:
-    """A client of the broker's Redis (Kombu's unacked store); None with RabbitMQ as the broker."""
+def broker_leftovers() -> BrokerLeftovers | None:
+    """Kombu's unacked store in the broker's Redis; None with RabbitMQ as the broker."""
     global _broker
     settings = get_settings()
     if settings.amqp:
         return None
     if _broker is None:
-        _broker = connect(settings.broker)
+        _broker = BrokerLeftovers(connect(settings.broker))
     return _broker
 
 

@@ -11,7 +11,7 @@ lease up under a new epoch (whatever the old run still does is fenced out) and t
 enqueued again, counted against ``max_deliveries`` like a lost worker; past that, or when the
 task's browser crashed a second time (the task itself is then the likely cause), it fails
 with the reason. The run that ends the task removes the broker's leftovers of its earlier
-deliveries (:mod:`workers.leftovers`).
+deliveries (:mod:`shared.broker_leftovers`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from typing import Any
 from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
 from shared.task_store import FencedWriteError, TaskRecord, TaskStore, utcnow
-from workers import leftovers, metrics, session_carryover
+from workers import metrics, session_carryover
 from workers.agent.runner import AgentOutcome
 from workers.assembly import Emit, RecordHooks, run_record
-from workers.context import broker_redis, leases, result_of, store, stores, watchdog
+from workers.context import broker_leftovers, leases, result_of, store, stores, watchdog
 from workers.handoff import hand_off, send_judge, wants_judge
 from workers.lease import Run
 from workers.runtime import get_runtime
@@ -203,12 +203,12 @@ def _clear_leftovers(task_id: str, run: Run, delivery: Delivery) -> None:
     """The task ended: its earlier deliveries' messages must not linger in the broker."""
     if run.deliveries <= 1:
         return  # one delivery, this one: Celery acks it
-    broker = broker_redis()
+    broker = broker_leftovers()
     if broker is None:
         return
     try:
         stale = leases().store.delivery_tags(task_id) - {delivery.tag}
-        removed = leftovers.clear(broker, stale)
+        removed = broker.clear(stale)
     except Exception as exc:  # best effort: Kombu restores them at the visibility timeout otherwise
         log.warning("task %s: earlier deliveries not cleared from the broker: %s", task_id, exc)
         return

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GLUE = ("workers.celery_app", "workers.tasks", "workers.execution", "workers.assembly",
         "workers.context", "workers.handoff", "workers.runtime", "workers.session_carryover",
         "workers.recording", "workers.live", "workers.task_budget", "workers.browser_sessions",
-        "workers.session_uploads", "workers.skill_runs", "workers.browser_profiles", "workers.leftovers")
+        "workers.session_uploads", "workers.skill_runs", "workers.browser_profiles")
 BROWSER_STACK = ("playwright", "workers.browser", "workers.actions", "workers.agent.runner",
                  "workers.agent.output", "workers.skills", "workers.tasks", "workers.execution",
                  "workers.assembly", "workers.handoff", "workers.runtime", "workers.session_carryover",

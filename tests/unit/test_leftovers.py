@@ -8,8 +8,9 @@ import uuid
 import redis
 from kombu import Connection
 
+from shared import broker_leftovers as leftovers
+from shared.broker_leftovers import BrokerLeftovers
 from tests.conftest import TEST_REDIS_URL
-from workers import leftovers
 
 
 def test_an_unacked_delivery_is_removed_and_only_it(redis_client: redis.Redis) -> None:
@@ -25,14 +26,15 @@ def test_an_unacked_delivery_is_removed_and_only_it(redis_client: redis.Redis) -
             assert json.loads(stored[tags["task-a"]])[0]["headers"]["id"] == "task-a"
             assert redis_client.zscore(leftovers.UNACKED_INDEX, tags["task-a"]) is not None
 
-            assert leftovers.clear(redis_client, [tags["task-a"], "no-such-tag"]) == 1
+            unacked = BrokerLeftovers(redis_client)
+            assert unacked.clear([tags["task-a"], "no-such-tag"]) == 1
             assert not redis_client.hexists(leftovers.UNACKED, tags["task-a"])
             assert redis_client.zscore(leftovers.UNACKED_INDEX, tags["task-a"]) is None
             assert redis_client.hexists(leftovers.UNACKED, tags["task-b"])  # another task's stays
             killed.ack()  # a run that was only frozen acks later: nothing breaks
             alive.ack()
             assert not redis_client.hexists(leftovers.UNACKED, tags["task-b"])
-            assert leftovers.clear(redis_client, []) == 0
+            assert unacked.clear([]) == 0
         finally:
             inbox.clear()
             inbox.close()

@@ -108,11 +108,14 @@ def test_the_thread_ends_a_stalled_run_by_itself() -> None:
     ({"stall_timeout_s": 8, "screenshot_timeout_s": 5, "browser_setup_timeout_s": 5,
       "action_timeout_s": 3}, "screenshot_timeout_s"),
 ])
-def test_the_stall_timeout_must_outwait_every_bounded_browser_call(update: dict[str, float], bad: str) -> None:
+def test_the_stall_timeout_must_outwait_every_bounded_browser_call(
+    update: dict[str, float], bad: str
+) -> None:
     with pytest.raises(ValueError, match=bad):
         Settings(**update)  # type: ignore[arg-type]
 
 
 def test_the_defaults_nest() -> None:
     s = Settings()
-    assert s.stall_timeout_s > max(s.browser_setup_timeout_s, 2 * s.action_timeout_s, 2 * s.screenshot_timeout_s)
+    bounded = (s.browser_setup_timeout_s, 2 * s.action_timeout_s, 2 * s.screenshot_timeout_s)
+    assert s.stall_timeout_s > max(bounded)

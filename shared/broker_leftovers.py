@@ -1,11 +1,13 @@
-"""Kombu's leftovers of a task's earlier deliveries, removed when the task's last run ends.
+"""Kombu's leftovers of a task's earlier deliveries, removed when the task's last run ends
+(``workers.execution``).
 
 With Redis as the broker, a delivered message waits in Kombu's ``unacked`` hash (payload by
 delivery tag) and ``unacked_index`` zset (delivery time by tag) until its worker acks it. A
 worker killed mid-task never acks: its message stays there until the visibility timeout
 (40 minutes here), when Kombu puts it back in the queue, a worker takes it and drops it as
 finished. Meanwhile the reaper (:mod:`workers.lease`) re-enqueued the task as a new message
-long ago. So each run notes its delivery tag when it takes its lease, and the run that ends
+long ago. So each run notes its delivery tag when it takes its lease (``shared.lease_store``),
+and the run that ends
 the task removes the entries of every other tag: nothing of the task lingers in the broker.
 
 Removing the entry of a run that is still alive somewhere (frozen, fenced out) is harmless:
@@ -15,15 +17,13 @@ dead consumer's unacked messages at once, and the copy is dropped as a duplicate
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 import redis
 from kombu.transport.redis import Channel
 
-log = logging.getLogger(__name__)
-
-UNACKED = Channel.unacked_key  # Kombu's names ("unacked", "unacked_index"); not configured here
+# Kombu's names ("unacked", "unacked_index"): browserfleet sets no ``global_keyprefix`` nor others.
+UNACKED = Channel.unacked_key
 UNACKED_INDEX = Channel.unacked_index_key
 
 # KEYS: [1] unacked hash, [2] unacked index. ARGV: the delivery tags. Returns the entries removed.
@@ -37,9 +37,16 @@ return removed
 """
 
 
-def clear(broker: redis.Redis, tags: Iterable[str]) -> int:
-    """Remove these delivery tags' messages from Kombu's unacked store; how many there were."""
-    tags = sorted(set(tags))
-    if not tags:
-        return 0
-    return int(broker.eval(_CLEAR, 2, UNACKED, UNACKED_INDEX, *tags))
+class BrokerLeftovers:
+    """Kombu's unacked store in the broker's Redis."""
+
+    def __init__(self, broker: redis.Redis) -> None:
+        self._redis = broker
+        self._clear = broker.register_script(_CLEAR)
+
+    def clear(self, tags: Iterable[str]) -> int:
+        """Remove these delivery tags' messages from the unacked store; how many there were."""
+        tags = sorted(set(tags))
+        if not tags:
+            return 0
+        return int(self._clear(keys=[UNACKED, UNACKED_INDEX], args=tags))
