@@ -72,7 +72,10 @@ class Settings(BaseSettings):
     llm_max_failures: int = Field(3, description="Consecutive failed steps before a task gives up.")
     llm_backoff_s: float = Field(1.0, description="First retry delay; doubles per retry.")
 
-    task_budget_s: float = Field(1800.0, description="Wall-clock budget of one task (in the coroutine).")
+    task_budget_s: float = Field(
+        1800.0, description="Wall-clock budget of one task's whole run: browser set-up, start URL, agent "
+        "loop and teardown."
+    )
     step_timeout_s: float = Field(180.0, description="Budget of one step (state, LLM, actions).")
     progress_events: bool = Field(
         True, description="Send Celery task-progress events per step (for Flower); off on large fleets."
@@ -97,7 +100,9 @@ class Settings(BaseSettings):
         2400, description="RabbitMQ's consumer_timeout (rabbitmq.conf, in ms there): with an AMQP "
         "broker it replaces the visibility timeout as the budget a task must stay under."
     )
-    max_deliveries: int = Field(3, description="Deliveries of one task before it is failed (worker lost).")
+    max_deliveries: int = Field(
+        3, description="Deliveries of one task before it is failed (worker lost, browser crash, stalled run)."
+    )
     lease_ttl_s: float = Field(30.0, description="Task lease; a dead worker's task is re-queued after it.")
     record_ttl_s: int = Field(7 * 24 * 3600, description="How long task records are kept.")
 
