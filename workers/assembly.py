@@ -215,8 +215,8 @@ async def _browse(
                 await start.save(context, tabs)
                 outcome.screenshots = list(agent.screenshots)
                 if recorder is not None:
-                    progress.beat("keeping its recording")
-                    await recording.keep(recorder, files)
+                    with progress.busy("keeping its recording"):  # encoding: bounded by the budget
+                        await recording.keep(recorder, files)
                 progress.beat("closing its browser context")
     except TimeoutError:  # the set-up or the teardown outlived the budget
         outcome = ran or exhausted

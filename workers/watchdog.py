@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ class Progress:
 
     doing: str = "starting"
     last: float = field(default_factory=time.monotonic)
-    calls: int = 0  # model calls in flight: bounded by their own timeout, never a stall
+    calls: int = 0  # bounded calls in flight (a model call, an encoding): never a stall
     # Called (from the watchdog's thread) before a stalled run is ended: distrusts its browser,
     # so the retry, enqueued right after, is not handed the browser that held this run up.
     on_stall: Callable[[], object] | None = None
@@ -54,18 +54,22 @@ class Progress:
             self.doing = doing
 
     @contextmanager
-    def model_call(self) -> Iterator[None]:
-        """Time spent waiting for the model is progress (the call has its own timeout)."""
+    def busy(self, doing: str | None = None) -> Iterator[None]:
+        """Time inside a call with a bound of its own is progress: a model call (its timeout; a
+        slow model is not a stuck browser), a recording's encoding (the task budget)."""
         self.calls += 1
-        self.beat()
+        self.beat(doing)
         try:
             yield
         finally:
             self.calls -= 1
             self.beat()
 
+    def model_call(self) -> AbstractContextManager[None]:
+        return self.busy()
+
     def idle_s(self, now: float) -> float:
-        """Seconds without progress (zero while a model call is in flight)."""
+        """Seconds without progress (zero while a bounded call is in flight)."""
         return 0.0 if self.calls > 0 else now - self.last
 
 
