@@ -9,16 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from shared.accounts import Controls
+from shared.broker_leftovers import BrokerLeftovers
 from shared.settings import get_settings
 from shared.stores import Stores
 from shared.task_store import TaskStore
 from workers.agent.limiter import FleetLimits, ModelLimiter, limits_by_model
 from workers.lease import Leases
+from workers.watchdog import Watchdog
 
 _stores: Stores | None = None
 _leases: Leases | None = None
 _limits: FleetLimits | None = None
 _controls: Controls | None = None
+_watchdog: Watchdog | None = None
 
 
 def stores() -> Stores:
@@ -40,6 +43,19 @@ def leases() -> Leases:
     if _leases is None:
         _leases = Leases(stores().leases, stores().control)
     return _leases
+
+
+def watchdog() -> Watchdog:
+    """This process's watchdog over its runs (``BROWSERFLEET_STALL_TIMEOUT_S``)."""
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = Watchdog(get_settings().stall_timeout_s)
+    return _watchdog
+
+
+def broker_leftovers() -> BrokerLeftovers | None:
+    """Kombu's unacked store in the broker's Redis; None with RabbitMQ as the broker."""
+    return stores().broker_leftovers
 
 
 def limiter_for(model: str) -> ModelLimiter:

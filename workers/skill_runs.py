@@ -22,7 +22,8 @@ from shared.settings import Settings, get_settings
 from shared.stores import Stores
 from workers.actions.base import ActionError
 from workers.browser.custom_proxy import chosen_upstream
-from workers.browser.guard import NetworkSettingsError, guard_for
+from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
+from workers.browser.pool import BrowserSetupError
 from workers.browser.tabs import BrowserTabs
 from workers.browser.upstream import UpstreamError
 from workers.context import stores
@@ -78,6 +79,16 @@ async def _execute(record: dict[str, Any], settings: Settings, all_stores: Store
         return None, str(exc)
     certs = {"ignore_https_errors": True} if ignore_certs else {}
     viewport = {"width": settings.viewport_width, "height": settings.viewport_height}
+    try:
+        return await _run_in_browser(skill, params, settings, guard, viewport, certs)
+    except BrowserSetupError as exc:  # no context in time, or the browser died while it opened
+        return None, f"browser unusable: {exc}"
+
+
+async def _run_in_browser(
+    skill: Skill, params: BaseModel, settings: Settings, guard: BrowserGuard, viewport: dict[str, int],
+    certs: dict[str, bool],
+) -> tuple[Any, str | None]:
     async with (
         guard.running(),
         get_runtime().pool.context(viewport=viewport, **guard.context_options(), **certs) as context,
