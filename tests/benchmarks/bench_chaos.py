@@ -509,6 +509,8 @@ def run(cfg: Config, faults: list[str]) -> dict[str, Any]:
     fake, shop = FakeLLM(), Shop()
     fake.start()
     shop.start()
+    for server in (fake.server, shop.server):
+        _quiet_resets(server)
     scenarios: dict[str, dict[str, Any]] = {}
     sentinel_missing: str | None = None
     started = time.monotonic()
@@ -555,6 +557,18 @@ def run(cfg: Config, faults: list[str]) -> dict[str, Any]:
         "all_targets_met": bool(ran) and all(s["targets_met"] for s in ran),
         "skipped": [n for n, s in scenarios.items() if "skipped" in s],
     }
+
+
+def _quiet_resets(server: Any) -> None:
+    """A reply to a connection the proxy reset (the outage) or a killed browser is expected here:
+    no traceback for it; any other error still prints one."""
+    original = server.handle_error
+
+    def handle_error(request: Any, address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            original(request, address)
+
+    server.handle_error = handle_error
 
 
 _probe_cache: dict[str, str | None] = {}
