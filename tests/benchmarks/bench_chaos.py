@@ -17,6 +17,8 @@ would do. The scenarios: a no-fault ``baseline``, each fault alone, then ``all``
 - ``worker_kill``: worker 0's whole process tree (Celery, Playwright, Chromium) SIGKILLed, then a new
   worker 0 started;
 - ``browser_kill``: worker 1's Chromium (its main processes) SIGKILLed, the worker left running;
+  then (``--browser-kills 2``) the browser its pool launches next, 0.5 s after it appears, while
+  the tasks that were waiting open their contexts on it;
 - ``redis_restart``: redis-server SIGKILLed, restarted ``--redis-down`` s later from its AOF;
 - ``redis_failover``: a master, a replica and three sentinels; the master SIGKILLed, the sentinels
   promote the replica, the old master comes back from its AOF as a replica. Needs ``sentinel://``
@@ -96,6 +98,8 @@ class Config:
     model_delay_s: float = 3.0
     delay_window_s: float = 20.0
     deadline_s: float = 150.0
+    browser_kills: int = 2
+    rekill_after_s: float = 0.5
     logs: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-chaos-")))
 
 
@@ -255,12 +259,28 @@ class Scenario:
         self.event("worker_kill", f"a new worker 0 ready after {time.monotonic() - t0:.1f}s")
 
     def _browser_kill(self) -> None:
+        """Kill worker 1's Chromium; then, ``browser_kills - 1`` times, the browser its pool launches
+        next, just after it appears: while the waiting tasks open their contexts on it (where a
+        task could hang for good before bounded browser setup)."""
         w = self.fleet.workers[min(1, len(self.fleet.workers) - 1)]
-        pids = browser_pids(w.proc.pid)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.event("browser_kill", f"{len(pids)} Chromium browser process(es) of worker 1 SIGKILLed")
+        killed: set[int] = set()
+        for n in range(self.cfg.browser_kills):
+            pids = [p for p in browser_pids(w.proc.pid) if p not in killed]
+            deadline = time.monotonic() + 20
+            while not pids and n and time.monotonic() < deadline:  # wait for the relaunch
+                time.sleep(0.05)
+                pids = [p for p in browser_pids(w.proc.pid) if p not in killed]
+            if not pids:
+                self.event("browser_kill", "no new Chromium under worker 1 within 20s")
+                return
+            if n:
+                time.sleep(self.cfg.rekill_after_s)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            killed.update(pids)
+            self.event("browser_kill", f"{len(pids)} Chromium browser process(es) of worker 1 SIGKILLed"
+                       + (f" ({self.cfg.rekill_after_s:g}s after the pool relaunched it)" if n else ""))
 
     def _redis_restart(self) -> None:
         server = self.stage.server
@@ -548,7 +568,7 @@ def run(cfg: Config, faults: list[str]) -> dict[str, Any]:
                    "llm_delay_s": cfg.llm_delay_s, "model_calls_per_task": 4, "lease_ttl_s": cfg.lease_ttl_s,
                    "redis_down_s": cfg.redis_down_s, "outage_s": cfg.outage_s,
                    "model_delay_s": cfg.model_delay_s, "delay_window_s": cfg.delay_window_s,
-                   "deadline_s": cfg.deadline_s,
+                   "deadline_s": cfg.deadline_s, "browser_kills": cfg.browser_kills,
                    "redis": "private redis-server, appendonly, appendfsync everysec"},
         "cpus": os.cpu_count(),
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
@@ -658,6 +678,8 @@ def main() -> None:
     parser.add_argument("--delay-window", type=float, default=Config.delay_window_s)
     parser.add_argument("--deadline", type=float, default=Config.deadline_s,
                         help="seconds after the last fault ended by which every task must have ended")
+    parser.add_argument("--browser-kills", type=int, default=Config.browser_kills,
+                        help="the first kill, then the relaunched browser's, each just after it appears")
     parser.add_argument("--logs", type=Path, help="keep the workers' logs here (default: a temp dir)")
     args = parser.parse_args()
     faults = [f.strip() for f in args.faults.split(",") if f.strip()]
@@ -667,7 +689,7 @@ def main() -> None:
     if args.workers < 2 and "browser_kill" in faults:
         print("note: one worker: the browser kill hits the worker that is also killed", flush=True)
     cfg = Config(args.tasks, args.workers, args.concurrency, args.llm_delay, args.lease_ttl, args.redis_down,
-                 args.outage, args.model_delay, args.delay_window, args.deadline)
+                 args.outage, args.model_delay, args.delay_window, args.deadline, args.browser_kills)
     if args.logs:
         cfg.logs = args.logs
     print(f"logs: {cfg.logs}", flush=True)
