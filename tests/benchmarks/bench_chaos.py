@@ -106,21 +106,32 @@ class Config:
 # -- the model's script --------------------------------------------------------------------------
 
 
+UNKNOWN_PAGE_TRIES = 3  # a page the model does not recognise: it waits and looks again this often
+
+
 def shop_script(delay_s: float) -> Callable[[Call], Reply]:
-    """Buy the widget, follow "Next item", buy the gadget, done: decided from the page shown."""
+    """One task's model: buy the widget, follow "Next item", buy the gadget, done; decided from the
+    page shown. A page it does not recognise (empty, mid-navigation) gets a ``wait`` and another
+    look, as a careful model would; after a few it gives up, saying which page it saw."""
+    unknown = 0
 
     def script(call: Call) -> Reply:
+        nonlocal unknown
         text = call.page_text if "\npage text:\n" in call.user else call.user
+        actions: list[dict[str, Any]]
         if "Bought gadget" in text:
-            actions: list[dict[str, Any]] = [{"done": {"text": "bought widget and gadget", "success": True}}]
+            actions = [{"done": {"text": "bought widget and gadget", "success": True}}]
         else:
             target = ("Next item" if "Bought widget" in text else
                       "Buy Gadget" if "Buy Gadget" in call.user else "Buy Widget")
             try:
                 actions = [{"click": {"index": call.index_of(rf"\b{target}\b")}}]
-            except AssertionError:  # not the shop's page: say so (a reason the report shows)
-                title = next((ln for ln in call.user.splitlines() if "title" in ln.lower()), "?")
-                actions = [{"done": {"text": f"unexpected page: {title[:80]}", "success": False}}]
+                unknown = 0
+            except AssertionError:
+                unknown += 1
+                url = next((ln for ln in call.user.splitlines() if ln.startswith("url: ")), "url: ?")
+                actions = ([{"wait": {"seconds": 1}}] if unknown < UNKNOWN_PAGE_TRIES else
+                           [{"done": {"text": f"unexpected page ({url[:100]})", "success": False}}])
         return Reply(content=step(*actions), delay_s=delay_s)
 
     return script
@@ -378,12 +389,11 @@ class Scenario:
     def _drive(self, producer: Any, queue: str) -> dict[str, Any]:
         cfg = self.cfg
         assert self.fleet is not None
-        script = shop_script(cfg.llm_delay_s)
         shop_ids = [f"{self.name}-{i}" for i in range(cfg.tasks)]
         self.started = time.monotonic()
         ids: dict[str, str] = {}
         for sid in shop_ids:
-            marker = self.fake.script(f"chaos-{queue}-{sid}", script)
+            marker = self.fake.script(f"chaos-{queue}-{sid}", shop_script(cfg.llm_delay_s))
             created = producer.create_task({
                 "task": f"Buy the widget, then the next item. {marker}",
                 "startUrl": self.shop.start_url(sid), "maxSteps": 10, "vision": False,
@@ -565,7 +575,8 @@ def run(cfg: Config, faults: list[str]) -> dict[str, Any]:
     return {
         "code": _code_version(),
         "config": {"tasks": cfg.tasks, "workers": cfg.workers, "concurrency": cfg.concurrency,
-                   "llm_delay_s": cfg.llm_delay_s, "model_calls_per_task": 4, "lease_ttl_s": cfg.lease_ttl_s,
+                   "llm_delay_s": cfg.llm_delay_s, "model_calls_per_task": 4,
+                   "unknown_page_tries": UNKNOWN_PAGE_TRIES, "lease_ttl_s": cfg.lease_ttl_s,
                    "redis_down_s": cfg.redis_down_s, "outage_s": cfg.outage_s,
                    "model_delay_s": cfg.model_delay_s, "delay_window_s": cfg.delay_window_s,
                    "deadline_s": cfg.deadline_s, "browser_kills": cfg.browser_kills,
