@@ -80,6 +80,7 @@ bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_llm_limits.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_throughput.py --vision --levels 1,16 --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_fleet.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_sentinel.py --out tests/benchmarks/results.json
 
 # Not part of `make bench`: ~13 min at the defaults (eight scenarios of 60 tasks). It starts its
 # own redis-server(s) on free ports; CHAOS_ARGS e.g. "--tasks 20 --faults worker_kill,all".

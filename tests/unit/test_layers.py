@@ -80,7 +80,7 @@ def test_layers_point_one_way(package: str) -> None:
 def test_relative_imports_are_resolved() -> None:
     """The checker itself: ``from .client import Producer`` in producer/__init__.py is producer.client."""
     assert "producer.client" in imports(ROOT / "producer" / "__init__.py")
-    assert "producer.api.errors" in imports(ROOT / "producer" / "api" / "app.py")
+    assert "producer.api.error_responses" in imports(ROOT / "producer" / "api" / "app.py")
 
 
 def test_redis_only_behind_the_stores_in_shared() -> None:
