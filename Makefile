@@ -82,7 +82,7 @@ bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_fleet.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_sentinel.py --out tests/benchmarks/results.json
 
-# Not part of `make bench`: ~13 min at the defaults (eight scenarios of 60 tasks). It starts its
+# Not part of `make bench`: 10-17 min at the defaults (eight scenarios of 60 tasks). It starts its
 # own redis-server(s) on free ports; CHAOS_ARGS e.g. "--tasks 20 --faults worker_kill,all".
 CHAOS_ARGS ?=
 chaos: install  ## fault injection under load (bench_chaos.py) → results.json "chaos"
