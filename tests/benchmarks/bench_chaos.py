@@ -366,7 +366,7 @@ class Scenario:
         }
         # the model's retries and timeouts as users run them, not the tests' short ones
         for key in ("LLM_BACKOFF_S", "LLM_TIMEOUT_S", "LLM_MAX_RETRIES", "STEP_TIMEOUT_S"):
-            env.pop("BROWSERFLEET_" + key)
+            env.pop("BROWSERFLEET_" + key, None)
         os.environ.update(env)
         self.fleet: Fleet | None = None
         try:
