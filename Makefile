@@ -14,7 +14,7 @@ SHELL := /bin/bash
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install system-deps test-deps services test lint bench quickstart worker api flower lock
+.PHONY: install system-deps test-deps services test lint bench chaos quickstart worker api flower lock
 
 system-deps:  ## Chromium, Redis and ffmpeg from Debian, when missing
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
@@ -81,6 +81,12 @@ bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_throughput.py --vision --levels 1,16 --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_fleet.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_sentinel.py --out tests/benchmarks/results.json
+
+# Not part of `make bench`: 10-17 min at the defaults (eight scenarios of 60 tasks). It starts its
+# own redis-server(s) on free ports; CHAOS_ARGS e.g. "--tasks 20 --faults worker_kill,all".
+CHAOS_ARGS ?=
+chaos: install  ## fault injection under load (bench_chaos.py) → results.json "chaos"
+	$(PY) tests/benchmarks/bench_chaos.py --out tests/benchmarks/results.json $(CHAOS_ARGS)
 
 quickstart: install  ## a real task end to end (needs an LLM key, e.g. OPENAI_API_KEY)
 	bash deploy/quickstart.sh
