@@ -227,9 +227,12 @@ class LeaseStore:
         return bool(self._release(keys=[keys.lease(task_id), keys.RUNNING], args=[token, task_id]))
 
     def hand_back(self, task_id: str, token: str) -> bool:
-        """Give the lease up for a retry (see ``_HAND_BACK``); False if the run no longer held it."""
-        return bool(self._hand_back(keys=[keys.lease(task_id), keys.task(task_id), keys.RUNNING],
-                                    args=[token, task_id, repr(time.time())]))
+        """Give the lease up for a retry (see ``_HAND_BACK``); False if the run no longer held it.
+        Its new epoch waits for a replica like a take: a failover must not hand the old run its
+        epoch back."""
+        return bool(run_script(self._redis, self._hand_back,
+                               [keys.lease(task_id), keys.task(task_id), keys.RUNNING],
+                               [token, task_id, repr(time.time())], self.replicas))
 
     def count_browser_crash(self, task_id: str) -> int:
         """One more browser crash under this task; how many so far (kept with its record)."""
