@@ -1,4 +1,4 @@
-"""The Celery tasks: thin wrappers that hand a task id to :mod:`workers.execution`.
+"""The Celery tasks: thin wrappers that hand a task id to :mod:`workers.run.execution`.
 
 Imported by every worker (judge workers too, through ``conf.imports``): nothing here may
 import the browser stack at module level.
@@ -14,7 +14,7 @@ from celery import Task
 from shared.celery_config import BROWSER_TASK, RUN_TASK, SKILL_TASK
 from shared.models import TaskStepView
 from shared.settings import get_settings
-from workers.celery_app import app
+from workers.process.app import app
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 @app.task(name=RUN_TASK, bind=True)
 def run_task(self: Task, task_id: str) -> dict[str, Any]:
     """Run one agent task; the message carries only its id (safe for Flower to show)."""
-    from workers.execution import execute  # here, so a judge-only worker never loads the browser stack
+    from workers.run.execution import execute  # here, so a judge-only worker never loads the browser stack
 
     hostname = self.request.hostname
     progress = get_settings().progress_events
@@ -52,9 +52,9 @@ def browser_session(browser_id: str) -> dict[str, Any]:
     """Serve one browser session (``POST /browsers``) for its whole life, in this slot.
 
     Acked on receipt: a session is never restarted after its worker died (its browser state
-    died with it); its lease tells readers it is gone (see :mod:`workers.browser_sessions`).
+    died with it); its lease tells readers it is gone (see :mod:`workers.browser_sessions.serve`).
     """
-    from workers.browser_sessions import run  # here, like run_task: no browser stack at import
+    from workers.browser_sessions.serve import run  # here, like run_task: no browser stack at import
 
     return run(browser_id)
 
@@ -62,6 +62,6 @@ def browser_session(browser_id: str) -> dict[str, Any]:
 @app.task(name=SKILL_TASK)
 def skill_execution(execution_id: str) -> dict[str, Any]:
     """Run one operator skill directly (``POST /skills/{id}/execute``), no agent."""
-    from workers.skill_runs import run
+    from workers.run.skill_runs import run
 
     return run(execution_id)

@@ -1,22 +1,22 @@
-"""The agent worker's runtime: the process's event loop (``workers.loop``) and the browser
-pool that lives on it, so every task of the process shares one Playwright driver and a few
-browsers (docs/design.md: one loop per process, contexts over a small pool).
+"""The agent worker's runtime: the process's event loop thread
+(:mod:`workers.process.event_loop_thread`) and the browser pool that lives on it, so every task
+of the process shares one Playwright driver and a few browsers (docs/design.md: one loop per
+process, contexts over a small pool). Pages get the init script of :mod:`workers.page.dom`.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
-import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from shared.settings import Settings, get_settings
-from workers import metrics
-from workers.browser.dom import INIT_SCRIPT, capture_page
 from workers.browser.pool import BrowserPool
-from workers.loop import get_loop
+from workers.page.dom import INIT_SCRIPT, capture_page
+from workers.process import worker_metrics
+from workers.process.event_loop_thread import get_loop
+from workers.process.per_process import PerProcess
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,7 +37,7 @@ class Runtime:
             spares=settings.spares,
             warm_up=capture_page,
         )
-        metrics.watch_pool(self.pool)
+        worker_metrics.watch_pool(self.pool)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and block the calling (Celery) thread for its result."""
@@ -54,25 +54,22 @@ class Runtime:
         self._loop.stop()
 
 
-_runtime: Runtime | None = None
-_pid: int | None = None
-_lock = threading.Lock()
+def _start() -> Runtime:
+    runtime = Runtime(get_settings())
+    atexit.register(runtime.shutdown)
+    return runtime
+
+
+_runtime: PerProcess[Runtime] = PerProcess(_start)
 
 
 def get_runtime() -> Runtime:
     """The runtime of this process (a forked child gets its own)."""
-    global _runtime, _pid
-    with _lock:
-        if _runtime is None or _pid != os.getpid():
-            _runtime = Runtime(get_settings())
-            _pid = os.getpid()
-            atexit.register(_runtime.shutdown)
-        return _runtime
+    return _runtime.get()
 
 
 def shutdown_runtime() -> None:
-    global _runtime
-    with _lock:
-        if _runtime is not None and _pid == os.getpid():
-            _runtime.shutdown()
-        _runtime = None
+    """Close this process's runtime, if it made one (a forked child never closes its parent's)."""
+    runtime = _runtime.forget()
+    if runtime is not None:
+        runtime.shutdown()

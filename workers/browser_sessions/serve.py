@@ -6,10 +6,10 @@ The session is leased like a task (``BrowserStore.take_lease``, renewed while it
 a duplicate delivery is dropped, and readers see a session whose worker died as stopped.
 A session is never restarted elsewhere: its browser state died with its worker.
 
-While it runs: its own Chromium (:mod:`workers.browser.standalone`) behind an egress
+While it runs: its own Chromium (:mod:`workers.browser_sessions.serve.standalone`) behind an egress
 guard of its own (the operator's network policy; the session's country or custom proxy
 upstream; the DevTools and relay ports of this worker refused even where loopback is
-allowed), reachable only through the process's CDP relay (:mod:`workers.browser.cdp_relay`).
+allowed), reachable only through the process's CDP relay (:mod:`workers.browser_sessions.serve.cdp_relay`).
 Files the browser downloads are kept in Redis as they complete. It ends at ``timeout_at``,
 when stopped (``PATCH``), or when the browser goes away; then everything on disk is removed.
 """
@@ -34,21 +34,22 @@ from shared.redis_client import StoreError
 from shared.settings import Settings, get_settings
 from shared.stores import Stores
 from workers.browser.cdp_client import CdpClient, cdp_session
-from workers.browser.cdp_relay import RelayedBrowser, RelayServer, relay_server
-from workers.browser.custom_proxy import chosen_upstream
-from workers.browser.egress import EgressProxy
 from workers.browser.launcher import BrowserNotFoundError
-from workers.browser.page_cast import PageCast
-from workers.browser.page_recording import PageRecording
-from workers.browser.standalone import StandaloneBrowser, launch_standalone
-from workers.browser.upstream import UpstreamError
-from workers.browser_profiles import BrowserProfile
-from workers.context import stores
-from workers.lease import OWNER
-from workers.live import FrameSink, limits
+from workers.browser.runtime import get_runtime
+from workers.browser_sessions.profile_cookies import BrowserProfile
+from workers.browser_sessions.serve.cdp_relay import RelayedBrowser, RelayServer, relay_server
+from workers.browser_sessions.serve.standalone import StandaloneBrowser, launch_standalone
+from workers.egress.custom_proxy import chosen_upstream
+from workers.egress.proxy import EgressProxy
+from workers.egress.upstream import UpstreamError
 from workers.policy.cdp import Refused
 from workers.policy.network import NetworkPolicy
-from workers.runtime import get_runtime
+from workers.process.lease import owner
+from workers.process.objects import stores
+from workers.process.per_process import PerProcess
+from workers.watch.live_view import FrameSink, limits
+from workers.watch.session_cast import PageCast
+from workers.watch.session_recording import PageRecording
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class BrowserLeases:
     """This process's leases on the browser sessions it runs, renewed by one background thread.
 
     A browser session is never run again elsewhere (its state dies with its worker), so it
-    needs no fencing like an agent run (``workers.lease``): the lease only tells the fleet that
+    needs no fencing like an agent run (``workers.process.lease``): the lease only tells the fleet that
     its worker is alive; a session whose lease lapsed is ended by whoever reads it."""
 
     def __init__(self, store: BrowserStore, ttl_ms: int) -> None:
@@ -80,7 +81,7 @@ class BrowserLeases:
 
     def acquire(self, browser_id: str) -> bool:
         """Claim ``browser_id``; False when another worker holds it."""
-        if not self.browsers.take_lease(browser_id, OWNER, self.ttl_ms):
+        if not self.browsers.take_lease(browser_id, owner(), self.ttl_ms):
             return False
         with self._lock:
             self._held.add(browser_id)
@@ -93,7 +94,7 @@ class BrowserLeases:
     def release(self, browser_id: str) -> None:
         with self._lock:  # under the lock: a renewal in flight cannot re-create it afterwards
             self._held.discard(browser_id)
-            self.browsers.give_back(browser_id, OWNER)
+            self.browsers.give_back(browser_id, owner())
 
     def _renew_forever(self) -> None:
         while True:
@@ -101,22 +102,21 @@ class BrowserLeases:
             with self._lock:
                 for browser_id in list(self._held):
                     try:
-                        if not self.browsers.renew_lease(browser_id, OWNER, self.ttl_ms) and \
-                                not self.browsers.take_lease(browser_id, OWNER, self.ttl_ms):
+                        if not self.browsers.renew_lease(browser_id, owner(), self.ttl_ms) and \
+                                not self.browsers.take_lease(browser_id, owner(), self.ttl_ms):
                             log.error("browser session %s: its lease is held elsewhere", browser_id)
                     except StoreError as exc:  # Redis restarting: try again next round
                         log.warning("lease renewal of browser session %s failed: %s", browser_id, exc)
 
 
-_leases: BrowserLeases | None = None
+_leases: PerProcess[BrowserLeases] = PerProcess(
+    lambda: BrowserLeases(stores().browsers, int(get_settings().lease_ttl_s * 1000))
+)
 
 
 def browser_leases() -> BrowserLeases:
     """This process's leases on the browser sessions it runs."""
-    global _leases
-    if _leases is None:
-        _leases = BrowserLeases(stores().browsers, int(get_settings().lease_ttl_s * 1000))
-    return _leases
+    return _leases.get()
 
 
 def run(browser_id: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A caller's own proxy (``customProxy`` on ``POST /sessions`` and ``POST /browsers``) as an upstream.
 
 It takes the path the operator's country proxies take (Chromium → egress guard → upstream
-→ site, :mod:`workers.browser.upstream`), with one difference: the proxy's address is the
+→ site, :mod:`workers.egress.upstream`), with one difference: the proxy's address is the
 caller's choice, not the operator's, so it is checked like any destination first. Its
 name is resolved here, every address goes through the network policy (no private,
 loopback, link-local or metadata address unless the operator allows it), and the
@@ -15,11 +15,12 @@ from typing import Any
 
 from shared import crypto, custom_proxies
 from shared.settings import Settings
-from workers.browser.resolver import CachingResolver, ResolveError
-from workers.browser.upstream import Upstream, UpstreamError, upstream_for
+from workers.egress.resolver import CachingResolver, ResolveError
+from workers.egress.upstream import Upstream, UpstreamError, upstream_for
 from workers.policy.network import NetworkPolicy, Target
+from workers.process.per_process import PerProcess
 
-_resolver: CachingResolver | None = None
+_resolver: PerProcess[CachingResolver] = PerProcess(CachingResolver)
 
 
 async def custom_upstream(proxy: dict[str, Any], policy: NetworkPolicy) -> Upstream:
@@ -30,10 +31,8 @@ async def custom_upstream(proxy: dict[str, Any], policy: NetworkPolicy) -> Upstr
     reason = policy.precheck(target)
     if reason:
         raise UpstreamError(f"{shown} is refused by the network policy: {reason}")
-    global _resolver
-    _resolver = _resolver or CachingResolver()
     try:
-        addresses = await _resolver(host)
+        addresses = await _resolver.get()(host)
     except ResolveError as exc:
         raise UpstreamError(f"{shown} cannot be resolved: {exc}") from None
     allowed, why = policy.filter_addresses(target, addresses)

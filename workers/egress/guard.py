@@ -3,7 +3,7 @@
 Two layers, each covering what the other cannot see:
 
 - **Network** (always on): the context's only way out is the worker process's
-  :class:`~workers.browser.egress.EgressProxy`, which checks every connection after
+  :class:`~workers.egress.proxy.EgressProxy`, which checks every connection after
   DNS: redirects, sub-resources, WebSockets and popups included. Service workers are
   blocked (``service_workers="block"``) so no script outlives the page to act on its
   own, and WebRTC is kept off raw UDP by the launcher flags. A refused request fails
@@ -40,11 +40,11 @@ from playwright.async_api import Error as PlaywrightError
 
 from shared.settings import Settings
 from shared.urls import resolve
-from workers import metrics
-from workers.browser.egress import EgressProxy, Refused, shared_proxy
-from workers.browser.upstream import Upstream
+from workers.egress.proxy import EgressProxy, Refused, shared_proxy
+from workers.egress.upstream import Upstream
 from workers.policy.navigation import BlockedRequest, RequestPolicy
 from workers.policy.network import NetworkPolicy
+from workers.process import worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class BrowserGuard:
         return blocked
 
     def _record(self, blocked: BlockedRequest) -> None:
-        metrics.REQUESTS_BLOCKED.labels(kind=blocked.kind).inc()
+        worker_metrics.REQUESTS_BLOCKED.labels(kind=blocked.kind).inc()
         if len(self._blocked) < MAX_BLOCKED:
             self._blocked.append(blocked)
 

@@ -32,8 +32,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from workers.browser.resolver import MAX_NAME_CHARS, CachingResolver, Resolve, ResolveError
-from workers.browser.upstream import Upstream, UpstreamError
+from workers.egress.resolver import MAX_NAME_CHARS, CachingResolver, Resolve, ResolveError
+from workers.egress.upstream import Upstream, UpstreamError
 from workers.policy.navigation import BlockedRequest
 from workers.policy.network import IPAddress, NetworkPolicy, Target
 
@@ -68,7 +68,7 @@ class EgressProxy:
         upstream: Upstream | None = None,
     ) -> None:
         self.policy = policy
-        self.upstream = upstream  # a country's proxy connects for us (workers.browser.upstream)
+        self.upstream = upstream  # a country's proxy connects for us (workers.egress.upstream)
         self.resolve: Resolve = resolve or CachingResolver()
         self.connect = connect
         self.on_block = on_block

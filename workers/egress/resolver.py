@@ -18,13 +18,13 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
-import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from workers.policy.network import IPAddress, literal_address
+from workers.process.per_process import PerProcess
 
 Resolve = Callable[[str], Awaitable[list[IPAddress]]]
 
@@ -49,17 +49,10 @@ class LookupTimeout(ResolveError):
     been busy with a page's made-up names), so it is never remembered as the name's answer."""
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _lookup_pool() -> ThreadPoolExecutor:
-    """The process's lookup threads (made on first use, so a forked worker makes its own)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="browserfleet-dns")
-        return _pool
+# The process's lookup threads (made on first use, so a forked worker makes its own).
+_lookup_threads: PerProcess[ThreadPoolExecutor] = PerProcess(
+    lambda: ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="browserfleet-dns")
+)
 
 
 def _addresses(host: str) -> list[IPAddress]:
@@ -130,7 +123,7 @@ class _SiteGates:
             raise
         loop = asyncio.get_running_loop()
         try:
-            work = _lookup_pool().submit(_addresses, host)  # no await between acquire and here
+            work = _lookup_threads.get().submit(_addresses, host)  # no await between acquire and here
         except BaseException:
             self._release(site)
             raise

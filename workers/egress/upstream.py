@@ -1,6 +1,6 @@
 """The country's upstream proxy behind the egress proxy: Chromium → egress → upstream → site.
 
-When a task's session has a proxy country, the worker's :class:`~workers.browser.egress.EgressProxy`
+When a task's session has a proxy country, the worker's :class:`~workers.egress.proxy.EgressProxy`
 for that country does not connect to sites itself: it asks the upstream proxy to (HTTP
 ``CONNECT`` or SOCKS5, with the operator's credentials). The egress checks still apply to
 the *target* first (ports, metadata names, address literals, ``localhost`` names,

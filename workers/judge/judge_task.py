@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.celery_config import JUDGE_TASK
-from workers.celery_app import app
 from workers.judge.run import judge
+from workers.process.app import app
 
 
 @app.task(name=JUDGE_TASK)

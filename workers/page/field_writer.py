@@ -1,5 +1,12 @@
 """Writing a value into a field, the one place it is done: check the field, put the value in
-(typed, or set as the field's picker would), let the page settle, and say what it holds.
+(typed, or set as the field's picker would; a secret set inside the field's own document),
+let the page settle, and say what it holds.
+
+The action layer (``input``, the ``fill_form`` skill) calls :func:`write_field` and turns a
+:class:`FieldError` into the model's ``ActionError``; nothing here calls back up. Whether a
+secret may be revealed for a document is :mod:`workers.secrets.release`; the page-side
+primitives (the field's own value setter, reading it back) are :mod:`workers.page.field_value`,
+settling is :mod:`workers.page.controls`, date formats :mod:`workers.page.date_text`.
 
 - A disabled field is refused at once (Playwright would wait out the action timeout).
 - Native date/time/month/week/colour/range inputs take the model's text in any format the
@@ -13,22 +20,38 @@
   otherwise the error says so and to use the picker, as before.
 - A text field that shows a date format (``DD/MM/YYYY`` in its placeholder or label) gets a
   date written another way in that format.
+- A secret is never typed with keystrokes (``fill``/``type`` go to whatever is focused when
+  they arrive): it is set in one script run *inside the field's document*, which first
+  re-checks that document's origin, so a frame that navigated after the check cannot receive
+  it (no check-then-type race); sandboxed frames are refused (an opaque origin can send the
+  value anywhere). With ``verify`` the field is read back after the page settled, and only a
+  verdict (kept, reverted...) leaves the page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from playwright.async_api import ElementHandle
+from playwright.async_api import ElementHandle, Frame
 from playwright.async_api import Error as PlaywrightError
 
-from workers.actions import date_text
-from workers.actions.base import ActionContext, ActionError, ActionResult
-from workers.actions.secret_typing import type_secret
-from workers.browser import controls, field_value
-from workers.browser.field_value import Field, Shown, Written
+from shared.urls import parse_url
+from workers.page import controls, date_text, field_value
+from workers.page.field_value import SET_JS, Field, Shown, Written
+from workers.policy.navigation import NavigationGuard
+from workers.secrets.release import SecretRefused, refused, release
+from workers.secrets.vault import SecretVault
 
 _SHOWN_CHARS = 80
+CurrentUrl = Callable[[], Awaitable[str]]
+
+
+class FieldError(Exception):
+    """The field did not take the value: the message says what the page did and what to do
+    instead (the action layer shows it to the model as a :class:`FieldError`)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """The field as results name it (``[3]`` for ``input``, ``'Check-in'`` for ``fill_form``)
@@ -46,92 +69,115 @@ _UNTYPABLE = ("did not take the typed text", "typing did not go in", _FORMAT_HIN
 
 
 async def inspect(target: Target, handle: ElementHandle) -> Field:
-    """The field, if something can be written into it; an ``ActionError`` at once if it is
+    """The field, if something can be written into it; a :class:`FieldError` at once if it is
     disabled."""
     try:
         field = await field_value.inspect(handle)
     except PlaywrightError as exc:
-        raise ActionError(f"could not inspect {target.ref}: {exc.message.splitlines()[0]}") from None
+        raise FieldError(f"could not inspect {target.ref}: {exc.message.splitlines()[0]}") from None
     if field.disabled:
-        raise ActionError(
+        raise FieldError(
             f"{target.line} is disabled: nothing can be typed into it until the page enables it"
         )
     return field
 
 
-async def write(
-    ctx: ActionContext, target: Target, handle: ElementHandle, field: Field, text: str, clear: bool
-) -> ActionResult:
+async def write_field(
+    target: Target,
+    handle: ElementHandle,
+    text: str,
+    *,
+    clear: bool,
+    vault: SecretVault,
+    guard: NavigationGuard,
+    current_url: CurrentUrl,
+) -> str:
+    """Write ``text`` into the field and say what it holds: a text with secret placeholders
+    through :func:`type_secret`, any other typed or set as the field's picker would.
+    ``current_url`` names the tab's page when the write made it move on."""
+    field = await inspect(target, handle)  # disabled: fail fast
+    if vault.has_placeholder(text):
+        return await _write_secret(target, handle, field, text, clear, vault, guard)
+    return await _write(target, handle, field, text, clear, current_url)
+
+
+async def _write(
+    target: Target, handle: ElementHandle, field: Field, text: str, clear: bool, current_url: CurrentUrl
+) -> str:
     """Put ``text`` (no secrets) into the field and report what it holds."""
     hints = _hints(field)
     if field.native_format:
-        return await _set_native(ctx, target, handle, field, text, hints)
+        return await _set_native(target, handle, field, text, hints)
     value, how = text, ""
     reading = date_text.in_page_format(text, hints) if clear and field.holds_text else None
     if reading is not None:
         value, how = reading.value, f"; {text!r} {reading.how}"
     if field.readonly:
-        return await _set_as_picker(ctx, target, handle, field, value, how, clear, _READONLY)
+        return await _set_as_picker(target, handle, field, value, how, clear, _READONLY, current_url)
     try:
         if clear:
             await handle.fill(value)
         else:
             await handle.type(value)
     except PlaywrightError as exc:
-        raise ActionError(f"could not type into {target.ref}: {exc.message.splitlines()[0]}") from None
+        raise FieldError(f"could not type into {target.ref}: {exc.message.splitlines()[0]}") from None
     await controls.settle(handle, keyup=clear)
     shown = await field_value.read(handle) if field.holds_text else None
     want = value if clear else field.value + value
     if shown is not None and shown.value == field.value != want:  # the keys did not go in
-        return await _set_as_picker(ctx, target, handle, field, value, how, clear, _UNTYPABLE)
-    return ActionResult(text=f"typed {value!r} into {target.ref}{how}" + _notes(field, shown, want))
+        return await _set_as_picker(target, handle, field, value, how, clear, _UNTYPABLE, current_url)
+    return f"typed {value!r} into {target.ref}{how}" + _notes(field, shown, want)
 
 
-async def write_secret(
-    ctx: ActionContext, target: Target, handle: ElementHandle, field: Field, text: str, clear: bool
-) -> ActionResult:
+async def _write_secret(
+    target: Target,
+    handle: ElementHandle,
+    field: Field,
+    text: str,
+    clear: bool,
+    vault: SecretVault,
+    guard: NavigationGuard,
+) -> str:
     """Put a text with secret placeholders into the field, through every check of
     :func:`type_secret`; the result never shows the value."""
-    kept = await type_secret(handle, text, ctx.vault, ctx.guard, clear=clear, verify=True)
+    kept = await type_secret(handle, text, vault, guard, clear=clear, verify=True)
     how = " as its picker would (readonly field)" if field.readonly else ""
     if kept in ("kept", "gone"):
-        return ActionResult(text=f"typed {text!r} into {target.ref}{how}")
+        return f"typed {text!r} into {target.ref}{how}"
     if kept == "changed":
-        return ActionResult(text=f"typed {text!r} into {target.ref}{how}; the page reformatted it")
+        return f"typed {text!r} into {target.ref}{how}; the page reformatted it"
     what = "emptied it" if kept == "empty" else "put back what it held before"
     fix = _PICKER_HINT if field.readonly else "check the field's format"
     if field.native_format:
         fix = f"a {field.type} field takes {field.native_format}"
-    raise ActionError(f"{target.line}: the page did not keep the secret (it {what}); {fix}")
+    raise FieldError(f"{target.line}: the page did not keep the secret (it {what}); {fix}")
 
 
 async def _set_native(
-    ctx: ActionContext, target: Target, handle: ElementHandle, field: Field, text: str, hints: date_text.Hints
-) -> ActionResult:
+    target: Target, handle: ElementHandle, field: Field, text: str, hints: date_text.Hints
+) -> str:
     """Date, time, colour, range… inputs take one value format, set the way their own picker
     sets it; the model's text is read in whatever format the page shows first."""
     try:
         reading = date_text.native_value(field.type, text, hints)
     except date_text.DateTextError as exc:
-        raise ActionError(
+        raise FieldError(
             f"{target.ref} is a {field.type} field and could not take {text!r}: {exc}"
         ) from None
     written = await _set(target, handle, reading.value, clear=True, focus=True)
     if written.error == "rejected":
-        raise ActionError(
+        raise FieldError(
             f"{target.ref} is a {field.type} field and did not take {reading.value!r}: give the value as "
             f"{field.native_format} (it still holds {written.before!r})"
         )
     if written.error:
-        raise ActionError(f"could not set {target.ref}: {written.error}")
+        raise FieldError(f"could not set {target.ref}: {written.error}")
     await controls.settle(handle)
     shown = await field_value.read(handle)
     if shown is None:
-        return ActionResult(
-            text=f"set {target.ref} ({field.type}) to {reading.value!r}; the page then moved on"
-        )
+        return f"set {target.ref} ({field.type}) to {reading.value!r}; the page then moved on"
     if shown.value == written.before != reading.value:
-        raise ActionError(
+        raise FieldError(
             f"{target.line}: the page did not keep {reading.value!r} (it went back to "
             f"{written.before!r}); {_PICKER_HINT}"
         )
@@ -140,11 +186,10 @@ async def _set_native(
     held = f"; it now holds {shown.value!r}"
     if shown.invalid:  # e.g. before the field's min
         held += f"; the page marks it invalid: {shown.invalid}"
-    return ActionResult(text=f"set {target.ref} ({field.type}) to {reading.value!r}{source}{how}{held}")
+    return f"set {target.ref} ({field.type}) to {reading.value!r}{source}{how}{held}"
 
 
 async def _set_as_picker(
-    ctx: ActionContext,
     target: Target,
     handle: ElementHandle,
     field: Field,
@@ -152,7 +197,8 @@ async def _set_as_picker(
     how: str,
     clear: bool,
     why: tuple[str, str, str],
-) -> ActionResult:
+    current_url: CurrentUrl,
+) -> str:
     """Set a readonly or picker-only field's value as its picker would, and keep it only if
     the page did: else the error says what the page did and to use the picker."""
     refuse = f"{target.line} {why[0]}"
@@ -162,28 +208,24 @@ async def _set_as_picker(
         error = written.error
         if error == "rejected":
             error = f"the browser refused it as a {field.type} value"
-        raise ActionError(f"{refuse}, and the page did not let its value be set ({error}); {why[2]}{fmt}")
+        raise FieldError(f"{refuse}, and the page did not let its value be set ({error}); {why[2]}{fmt}")
     await controls.settle(handle)
     shown = await field_value.read(handle)
     if shown is None:
-        url = (await ctx.tabs.page()).url[:200]
-        return ActionResult(
-            text=f"set {target.ref} to {value!r} as its picker would; the page then moved on to {url}"
-        )
+        url = (await current_url())[:200]
+        return f"set {target.ref} to {value!r} as its picker would; the page then moved on to {url}"
     want = value if clear else written.before + value
     problem = _not_kept(shown, written, want)
     if problem:
-        raise ActionError(f"{refuse}, and {problem}; {why[2]}{fmt}")
-    return ActionResult(
-        text=f"set {target.ref} to {value!r} as its picker would ({why[1]}{how})" + _notes(field, shown, want)
-    )
+        raise FieldError(f"{refuse}, and {problem}; {why[2]}{fmt}")
+    return f"set {target.ref} to {value!r} as its picker would ({why[1]}{how})" + _notes(field, shown, want)
 
 
 async def _set(target: Target, handle: ElementHandle, value: str, *, clear: bool, focus: bool) -> Written:
     try:
         return await field_value.set_value(handle, value, clear=clear, focus=focus)
     except PlaywrightError as exc:
-        raise ActionError(f"could not set {target.ref}: {exc.message.splitlines()[0]}") from None
+        raise FieldError(f"could not set {target.ref}: {exc.message.splitlines()[0]}") from None
 
 
 def _not_kept(shown: Shown, written: Written, want: str) -> str:
@@ -234,3 +276,113 @@ def _format_note(field: Field) -> str:
 
 def _clip(text: str) -> str:
     return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
+
+
+# -- secrets: revealed by workers.secrets.release, set inside the field's own document ----------
+
+_SANDBOXED_JS = "el => el.hasAttribute('sandbox')"
+# Runs in the field's own document; Location's members cannot be redefined by the page. The
+# checks come first, then the one setter every value goes through (field_value.SET_JS).
+_SET_JS = (
+    """
+(el, a) => {
+  const doc = el.ownerDocument, win = doc && doc.defaultView, loc = doc && doc.location;
+  if (!el.isConnected || !win || !loc) return {refused: 'the field is no longer on the page'};
+  if (loc.protocol !== 'http:' && loc.protocol !== 'https:') {
+    return {refused: 'the page is not an http(s) page'};
+  }
+  if (loc.origin !== a.origin) return {refused: 'the page changed since it was checked'};
+  if (win.origin === 'null') return {refused: 'the page is sandboxed (opaque origin)'};
+  if (el.disabled) return {refused: 'the field is disabled'};
+  const tag = el.tagName;
+  if (tag !== 'INPUT' && tag !== 'TEXTAREA' && !el.isContentEditable) {
+    return {refused: 'secrets can be typed only into text fields'};
+  }
+  const done = ("""
+    + SET_JS
+    + """)(el, {value: a.value, clear: a.clear, focus: !el.readOnly});
+  if (done.error === 'rejected') return {refused: 'the field does not take a value written that way'};
+  // (what a page's script threw may quote what it was given)
+  if (done.error) {
+    return {refused: /^the page threw/.test(done.error) ? 'the page threw an error' : done.error};
+  }
+  return {refused: '', before: done.before};
+}
+"""
+)
+# After the page has settled: is the value still there? Only a verdict comes back.
+_KEPT_JS = """
+(el, [want, before]) => {
+  if (!el.isConnected) return 'gone';
+  const tag = el.localName;
+  const s = window[Symbol.for('browserfleet')];
+  const acc = (s && s.valueAccessor && s.valueAccessor(tag)) ||
+    (tag === 'input' ? Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')
+      : tag === 'textarea' ? Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value') : null);
+  const now = acc ? String(acc.get.call(el)) : el.textContent;
+  if (now === want) return 'kept';
+  if (now === before) return 'reverted';
+  return now === '' ? 'empty' : 'changed';
+}
+"""
+
+
+async def type_secret(
+    handle: ElementHandle,
+    text: str,
+    vault: SecretVault,
+    guard: NavigationGuard,
+    clear: bool = True,
+    verify: bool = False,
+) -> str:
+    """Reveal the placeholders in ``text`` and set them into ``handle``'s field, or raise
+    :class:`FieldError`. With ``verify``: what the field holds once the page settled, ``kept``,
+    ``changed`` (reformatted), ``reverted``, ``empty`` or ``gone`` (the page moved on);
+    else ``""``. Never the value."""
+    frame = await handle.owner_frame()
+    if frame is None:
+        raise FieldError("the field is no longer on the page; nothing typed")
+    chain = await _frame_chain(frame)
+    try:
+        value = release(text, vault, guard, chain)
+    except SecretRefused as exc:
+        raise FieldError(str(exc)) from None
+    parsed = parse_url(chain[0])
+    assert parsed is not None  # secret_destination_reason passed
+    try:
+        done = await handle.evaluate(_SET_JS, {"origin": parsed.origin, "value": value, "clear": clear})
+    except PlaywrightError:
+        done = {"refused": "the page changed before typing"}
+    if done.get("refused"):
+        raise FieldError(f"secret not typed: {done['refused']}; nothing was typed")
+    if not verify:
+        return ""
+    before = str(done.get("before") or "")
+    await controls.settle(handle)
+    try:
+        return str(await handle.evaluate(_KEPT_JS, [value if clear else before + value, before]))
+    except PlaywrightError:  # the document is gone: the page moved on (e.g. a submit on change)
+        return "gone"
+
+
+async def _frame_chain(frame: Frame) -> list[str]:
+    """The URLs of ``frame`` and every frame above it; refuses sandboxed iframes on the way."""
+    urls: list[str] = []
+    current: Frame | None = frame
+    while current is not None:
+        urls.append(current.url)
+        parent = current.parent_frame
+        if parent is not None and await _sandboxed(current):
+            reason = f"secrets are not typed into a sandboxed frame ({current.url[:300]})"
+            raise FieldError(str(refused(reason)))
+        current = parent
+    return urls
+
+
+async def _sandboxed(frame: Frame) -> bool:
+    """Whether the iframe element holding ``frame`` (read from its parent's side) is sandboxed."""
+    try:
+        element = await frame.frame_element()
+        return bool(await element.evaluate(_SANDBOXED_JS))
+    except PlaywrightError:
+        return True  # cannot tell: treat as sandboxed

@@ -26,7 +26,7 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Frame, Page
 
-from workers.browser.controls import ClickTarget
+from workers.page.controls import ClickTarget
 
 # Shared helpers: walking up through slots and shadow roots, "is n inside root", a short
 # description of a node, and the owner of a popup.

@@ -4,7 +4,7 @@ Celery's thread pool runs several tasks at once in one process; each submits its
 here, so every task of the process shares one loop (never ``asyncio.run()`` per task: it
 breaks loop-bound clients such as Playwright's and litellm's). The loop starts lazily,
 after fork, on first use. The judge worker uses it bare; agent workers put the browser
-pool on it (``workers.runtime``).
+pool on it (``workers.browser.runtime``).
 
 Blocking store calls (stop checks, step records, live frames) leave the loop through its
 default executor, sized here for the process's concurrency: asyncio's own default (CPU
@@ -14,13 +14,13 @@ count + 4, six threads on two cores) made 32 tasks' calls queue behind each othe
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from shared.settings import get_settings
+from workers.process.per_process import PerProcess
 
 T = TypeVar("T")
 
@@ -58,15 +58,11 @@ def io_threads_for(concurrency: int) -> int:
     return max(16, 2 * concurrency)
 
 
-_loop: EventLoopThread | None = None
-_pid: int | None = None
-_lock = threading.Lock()
+_loop: PerProcess[EventLoopThread] = PerProcess(
+    lambda: EventLoopThread(io_threads_for(get_settings().concurrency)), alive=lambda loop: loop.alive
+)
 
 
 def get_loop() -> EventLoopThread:
     """This process's loop (a forked child gets its own, and so does a caller after ``stop``)."""
-    global _loop, _pid
-    with _lock:
-        if _loop is None or _pid != os.getpid() or not _loop.alive:
-            _loop, _pid = EventLoopThread(io_threads_for(get_settings().concurrency)), os.getpid()
-        return _loop
+    return _loop.get()

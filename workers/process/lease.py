@@ -31,10 +31,18 @@ from shared.lease_store import LeaseStore, Reply, RunStatus
 from shared.models import TaskStatus, TaskStepView
 from shared.redis_client import StoreError
 from shared.task_store import TaskStore
+from workers.process.per_process import PerProcess
 
 log = logging.getLogger(__name__)
 
-OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+# Who holds a lease: this process (a forked child is another holder, never its parent).
+_owner: PerProcess[str] = PerProcess(lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+
+
+def owner() -> str:
+    """This process's name as a lease holder."""
+    return _owner.get()
+
 VIEWER_GRACE_S = 6.0  # a viewer counted by a step is assumed to watch this long (3 heartbeats)
 
 
@@ -128,7 +136,7 @@ class Leases:
     def acquire(self, task_id: str) -> Run | None:
         """A new run of ``task_id`` (the next lease epoch); None when another run holds it."""
         sent = time.monotonic()
-        taken = self.store.take(task_id, OWNER)
+        taken = self.store.take(task_id, owner())
         if taken is None:
             return None
         run = Run(task_id, taken.token, taken.epoch, sent + self.ttl_s, taken.deliveries,
@@ -208,7 +216,7 @@ def reap(
         if tasks.status(task_id) != TaskStatus.started:
             leases.forget(task_id)
             continue
-        if not leases.claim_reaping(task_id, OWNER, max(5, int(grace_s * 2))):
+        if not leases.claim_reaping(task_id, owner(), max(5, int(grace_s * 2))):
             continue
         log.warning("task %s lost its worker (lease expired); re-enqueueing", task_id)
         leases.forget(task_id)

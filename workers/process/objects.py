@@ -1,7 +1,8 @@
-"""The worker process's shared objects: its stores, the lease holder, result views.
+"""The worker process's shared objects: its stores, the lease holder, the fleet controls, result views.
 
-One home for what the Celery glue, the execution of a run and the judge all need, so none
-of them imports another for it (and the judge worker imports no browser code).
+One home for what the Celery glue, the execution of a run, the judge and the webhook worker
+all need, so none of them imports another for it (and the judge worker imports no browser
+code). Each is a :class:`~workers.process.per_process.PerProcess`: a forked child makes its own.
 """
 
 from __future__ import annotations
@@ -12,21 +13,17 @@ from shared.accounts import Controls
 from shared.settings import get_settings
 from shared.stores import Stores
 from shared.task_store import TaskStore
-from workers.agent.limiter import FleetLimits, ModelLimiter, limits_by_model
-from workers.lease import Leases
+from workers.process.lease import Leases
+from workers.process.per_process import PerProcess
 
-_stores: Stores | None = None
-_leases: Leases | None = None
-_limits: FleetLimits | None = None
-_controls: Controls | None = None
+_stores: PerProcess[Stores] = PerProcess(lambda: Stores(get_settings()))
+_leases: PerProcess[Leases] = PerProcess(lambda: Leases(stores().leases, stores().control))
+_controls: PerProcess[Controls] = PerProcess(lambda: Controls(get_settings()))
 
 
 def stores() -> Stores:
     """This process's stores (one Redis client, thread-safe)."""
-    global _stores
-    if _stores is None:
-        _stores = Stores(get_settings())
-    return _stores
+    return _stores.get()
 
 
 def store() -> TaskStore:
@@ -36,28 +33,12 @@ def store() -> TaskStore:
 
 def leases() -> Leases:
     """This process's leases on the tasks it runs."""
-    global _leases
-    if _leases is None:
-        _leases = Leases(stores().leases, stores().control)
-    return _leases
-
-
-def limiter_for(model: str) -> ModelLimiter:
-    """A client's view of ``model``'s fleet-wide rate limit (``BROWSERFLEET_LLM_LIMITS``)."""
-    global _limits
-    if _limits is None:
-        s = get_settings()
-        configured = limits_by_model(s.llm_limits, s.default_model, s.models)
-        _limits = FleetLimits(stores().llm_limits, configured, s.llm_limit_window_s, s.llm_limit_max_wait_s)
-    return _limits.for_model(model)
+    return _leases.get()
 
 
 def controls() -> Controls:
     """The fleet controls (per-key limits and webhooks) of this process's settings."""
-    global _controls
-    if _controls is None:
-        _controls = Controls(get_settings())
-    return _controls
+    return _controls.get()
 
 
 def result_of(task_id: str) -> dict[str, Any]:

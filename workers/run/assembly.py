@@ -1,7 +1,7 @@
 """Assembling one run from its record: the LLM client, secrets, skills, network guard and
 browser context around an :class:`~workers.agent.runner.Agent`, then running it.
 
-:func:`run_record` is the async half of executing a task (``workers.execution`` is the
+:func:`run_record` is the async half of executing a task (``workers.run.execution`` is the
 queue-facing half): everything here runs on the process's event loop.
 """
 
@@ -22,27 +22,29 @@ from shared.models import CreateTaskRequest, TaskStatus, TaskStepView
 from shared.settings import Settings, get_settings
 from shared.stores import Stores
 from shared.task_store import TaskRecord, TaskStore
-from workers import log_masking, recording, session_carryover
 from workers.actions import ACTIONS
 from workers.actions.base import Action
 from workers.actions.upload_file import SESSION_FILES
+from workers.agent.limiter import limiter_for
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome, RunLost
-from workers.browser.custom_proxy import chosen_upstream
-from workers.browser.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.browser.launcher import BrowserNotFoundError
+from workers.browser.runtime import get_runtime
 from workers.browser.tabs import BrowserTabs
-from workers.browser.upstream import UpstreamError
-from workers.context import limiter_for
-from workers.lease import Leases, Run
-from workers.live import live_view
-from workers.policy.secrets import SecretVault
-from workers.runtime import get_runtime
-from workers.secrets_1password import OnePasswordError, task_vault
-from workers.session_uploads import SessionUploads
+from workers.egress.custom_proxy import chosen_upstream
+from workers.egress.guard import BrowserGuard, NetworkSettingsError, guard_for
+from workers.egress.upstream import UpstreamError
+from workers.process.lease import Leases, Run
+from workers.run import recording_file, session_carryover
+from workers.run.session_uploads import SessionUploads
+from workers.run.task_budget import TaskBudget
+from workers.secrets import log_masking
+from workers.secrets.one_password import OnePasswordError
+from workers.secrets.task_vault import task_vault
+from workers.secrets.vault import SecretVault
 from workers.skills.files import TaskFiles
 from workers.skills.registry import UnknownSkillError, get_registry, skill_actions
-from workers.task_budget import TaskBudget
+from workers.watch.live_view import live_view
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +115,9 @@ async def run_record(
     request = agent_request(record)
     try:  # what the task needs before a browser opens; a fault here fails it at once
         llm = _llm_client(request, settings)
-        token = record.secrets_token
-        secrets = crypto.decrypt_json(token, settings.secrets_key, purpose=crypto.TASK_SECRETS,
-                                      owner=str(record.id)) if token else {}
         files = TaskFiles(hooks.tasks, hooks.task_id, settings.output_file_max_bytes)
         skills = skill_actions(get_registry(), request.skill_ids, files)
-        vault = await task_vault(request, secrets, settings)
+        vault = await task_vault(record, settings)
         custom = await asyncio.to_thread(hooks.stores.custom_proxies.token, str(record.session_id))
         upstream, ignore_certs = await chosen_upstream(custom, record.proxy_country_code, settings,
                                                        str(record.session_id))
@@ -170,7 +169,7 @@ async def _browse(
         ) as context:
             tabs = BrowserTabs(context, settings.action_timeout_s)
             await guard.attach(context)
-            recorder = await recording.start(context, vault, settings) if start.record else None
+            recorder = await recording_file.start(context, vault, settings) if start.record else None
             agent = Agent(
                 config, tabs, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
             )
@@ -189,7 +188,7 @@ async def _browse(
             await start.save(context, tabs)
             outcome.screenshots = list(agent.screenshots)
             if recorder is not None:
-                await recording.keep(recorder, files)
+                await recording_file.keep(recorder, files)
     except BrowserNotFoundError as exc:
         outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
     except PlaywrightError as exc:  # the browser died or could not start

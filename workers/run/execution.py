@@ -16,13 +16,14 @@ from typing import Any
 from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
 from shared.task_store import FencedWriteError, TaskRecord, TaskStore, utcnow
-from workers import metrics, session_carryover
 from workers.agent.runner import AgentOutcome
-from workers.assembly import Emit, RecordHooks, run_record
-from workers.context import leases, result_of, store, stores
-from workers.handoff import hand_off, send_judge, wants_judge
-from workers.lease import Run
-from workers.runtime import get_runtime
+from workers.browser.runtime import get_runtime
+from workers.process import worker_metrics
+from workers.process.lease import Run
+from workers.process.objects import leases, result_of, store, stores
+from workers.run import session_carryover
+from workers.run.assembly import Emit, RecordHooks, run_record
+from workers.run.handoff import hand_off, send_judge, wants_judge
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _execute_leased(
         log.warning("task %s redelivered (delivery %d); restarting it", task_id, deliveries)
         tasks.clear_run(task_id)
     log.info("task %s started (llm=%s)", task_id, record.llm)
-    metrics.TASKS_STARTED.inc()
+    worker_metrics.TASKS_STARTED.inc()
     hooks = RecordHooks(stores(), task_id, emit, leases(), run)
     started = time.monotonic()
     try:
@@ -98,9 +99,9 @@ def _execute_leased(
 
 def _observe(outcome: AgentOutcome, duration_s: float) -> None:
     success = "none" if outcome.is_success is None else str(outcome.is_success).lower()
-    metrics.TASKS_FINISHED.labels(status=outcome.status.value, success=success).inc()
-    metrics.TASK_DURATION.observe(duration_s)
-    metrics.TASK_STEPS.observe(outcome.steps)
+    worker_metrics.TASKS_FINISHED.labels(status=outcome.status.value, success=success).inc()
+    worker_metrics.TASK_DURATION.observe(duration_s)
+    worker_metrics.TASK_STEPS.observe(outcome.steps)
 
 
 def _fenced(run: Run, task_id: str) -> dict[str, Any]:

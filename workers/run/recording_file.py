@@ -1,6 +1,6 @@
 """``enableRecording``: start a task's recording with its browser context, keep it as an output file.
 
-The recording itself is :mod:`workers.browser.recording`; this is the glue that puts the
+The recording itself is :mod:`workers.watch.task_recording`; this is the glue that puts the
 finished file among the task's ``outputFiles`` (so the existing presigned download URLs
 serve it), bounded by ``recording_max_bytes``. A recording that fails never fails its task.
 """
@@ -15,9 +15,9 @@ from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
 from shared.settings import Settings
-from workers.browser.recording import Recorder
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
 from workers.skills.files import TaskFiles
+from workers.watch.task_recording import Recorder
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ class CarryOver:
     ttl_s: int = 0
     stores: Stores | None = field(default=None, repr=False)
     profile_id: str | None = None  # the profile this session started from, written back at the end
-    record: bool = False  # enableRecording: the task's pages are recorded (workers.browser.recording)
+    record: bool = False  # enableRecording: the task's pages are recorded (workers.watch.task_recording)
 
     async def save(self, context: BrowserContext, tabs: BrowserTabs) -> None:
         """Save cookies, storage and the current URL for the session's next task, and

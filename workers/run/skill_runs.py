@@ -21,13 +21,13 @@ from pydantic import BaseModel, ValidationError
 from shared.settings import Settings, get_settings
 from shared.stores import Stores
 from workers.actions.base import ActionError
-from workers.browser.custom_proxy import chosen_upstream
-from workers.browser.guard import NetworkSettingsError, guard_for
+from workers.browser.runtime import get_runtime
 from workers.browser.tabs import BrowserTabs
-from workers.browser.upstream import UpstreamError
-from workers.context import stores
-from workers.policy.secrets import SecretVault
-from workers.runtime import get_runtime
+from workers.egress.custom_proxy import chosen_upstream
+from workers.egress.guard import NetworkSettingsError, guard_for
+from workers.egress.upstream import UpstreamError
+from workers.process.objects import stores
+from workers.secrets.vault import SecretVault
 from workers.skills.base import Skill, SkillContext
 from workers.skills.registry import get_registry
 

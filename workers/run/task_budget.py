@@ -18,8 +18,8 @@ from decimal import Decimal
 from shared.accounts import Limits
 from shared.models import format_cost
 from shared.spend import SpendStore, Spent, usd
-from workers import metrics
 from workers.agent.llm import LLMClient
+from workers.process import worker_metrics
 
 
 @dataclass
@@ -42,7 +42,8 @@ class TaskBudget:
         over = spent.over(self.limits)
         if over:
             self.reason = f"{over}; the task did not start"
-            metrics.BUDGET_STOPS.labels(reason="daily_budget" if "daily" in over else "monthly_budget").inc()
+            reason = "daily_budget" if "daily" in over else "monthly_budget"
+            worker_metrics.BUDGET_STOPS.labels(reason=reason).inc()
 
     async def after_step(self) -> None:
         """Charge what the step cost and check the limits: one store call, and only when the key has
@@ -56,11 +57,11 @@ class TaskBudget:
         if cap is not None and self.llm.cost >= cap:
             self.reason = (f"the task's LLM cost (${format_cost(self.llm.cost)}) reached its cap of "
                            f"${usd(cap)}; stopped before its next step")
-            metrics.BUDGET_STOPS.labels(reason="task_cap").inc()
+            worker_metrics.BUDGET_STOPS.labels(reason="task_cap").inc()
         elif spent is not None and (over := spent.over(self.limits)):
             self.reason = f"{over}; stopped before its next step"
             kind = "daily_budget" if "daily" in over else "monthly_budget"
-            metrics.BUDGET_STOPS.labels(reason=kind).inc()
+            worker_metrics.BUDGET_STOPS.labels(reason=kind).inc()
 
     def settle(self) -> None:
         """Charge what is not charged yet (the run ended mid-step); blocking, at the run's end."""

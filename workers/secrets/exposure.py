@@ -14,7 +14,7 @@ import asyncio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
 
 _VISIBLE_TEXT_JS = """() => {
   const parts = [document.title, document.body ? document.body.innerText : ''];

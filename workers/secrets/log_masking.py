@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
 
 _vaults: weakref.WeakSet[SecretVault] = weakref.WeakSet()
 _lock = threading.Lock()

@@ -20,10 +20,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from importlib import metadata
 from typing import Any, Protocol
 
-from shared.models import CreateTaskRequest
 from shared.settings import Settings
 from shared.urls import DEFAULT_PORTS, parse_url
-from workers.policy.secrets import TOTP_SUFFIX, SecretVault, SiteScope
+from workers.secrets.vault import TOTP_SUFFIX, SecretVault, SiteScope
 
 INTEGRATION_NAME = "browserfleet"
 # Field types whose values are things one types into a page; URLs, references, SSH keys,
@@ -203,20 +202,13 @@ def _value(enum_or_str: Any) -> str:
     return str(getattr(enum_or_str, "value", enum_or_str))
 
 
-async def task_vault(
-    request: CreateTaskRequest,
-    secrets: object,
-    settings: Settings,
-    authenticate: Authenticate | None = None,
+async def vault_for(
+    vault_id: str, settings: Settings, authenticate: Authenticate | None = None
 ) -> SecretVault:
-    """The task's vault: its own (decrypted) secrets, plus its 1Password vault's; own names win."""
-    vault = SecretVault(secrets if isinstance(secrets, dict) else {})
-    if not request.op_vault_id:
-        return vault
+    """The secrets of 1Password vault ``vault_id``, read with the worker's service-account token."""
     token = settings.op_service_account_token
     if token is None or not token.get_secret_value():
         raise OnePasswordError(
             "opVaultId needs OP_SERVICE_ACCOUNT_TOKEN (a 1Password service-account token) on the worker"
         )
-    from_1password = await read_vault(request.op_vault_id, token.get_secret_value(), authenticate)
-    return vault.merged(from_1password)
+    return await read_vault(vault_id, token.get_secret_value(), authenticate)

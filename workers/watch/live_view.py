@@ -2,7 +2,7 @@
 
 No worker port is exposed: frames go worker -> Redis (``PUBLISH``) -> API -> browser.
 The worker casts only while a viewer's heartbeat is unexpired; it learns of heartbeats from
-the task's control signals and its step replies (``workers.lease.Run.watched``), so an
+the task's control signals and its step replies (``workers.process.lease.Run.watched``), so an
 unwatched task costs no Redis command for its live view; counts of frames sent, withheld and dropped go to
 :func:`shared.keys.live_stats`, so "no viewer, no frames" is checkable.
 """
@@ -18,9 +18,9 @@ from contextlib import asynccontextmanager
 from shared import live_events
 from shared.live import LiveFrames
 from shared.settings import Settings
-from workers.browser.screencast import CastLimits, Screencast
 from workers.browser.tabs import BrowserTabs
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
+from workers.watch.screencast import CastLimits, Screencast
 
 
 class FrameSink:

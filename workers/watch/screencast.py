@@ -6,10 +6,10 @@ done by the caller's ``viewers``); with none it casts nothing. While watched it 
 and hands frames to a sink at most ``fps`` times a second and within a byte budget
 (the newest frame wins; older ones waiting are skipped).
 
-Frames follow the screenshot rule of :mod:`workers.browser.exposure`: a frame is
+Frames follow the screenshot rule of :mod:`workers.secrets.exposure`: a frame is
 withheld while the page shows a secret, and while an action types one (plus a grace
 period, see :meth:`BrowserTabs.sealed`). The page is checked after the frame was painted,
-so the recorder's rule applies too (:mod:`workers.browser.recording`): a frame is withheld
+so the recorder's rule applies too (:mod:`workers.watch.task_recording`): a frame is withheld
 when that check *or the one before it* finds a secret (the secret may have left the page
 between the paint and the check), and when the page navigated after the frame was painted
 (the check then read another document than the frame shows).
@@ -28,9 +28,9 @@ from typing import Any, Protocol
 from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
-from workers.browser.exposure import page_shows_secret
 from workers.browser.tabs import BrowserTabs
-from workers.policy.secrets import SecretVault
+from workers.secrets.exposure import page_shows_secret
+from workers.secrets.vault import SecretVault
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from workers.browser.cdp_client import CdpClient, CdpError
-from workers.browser.page_recording import PageRecording
-from workers.browser.screencast import CastLimits, FrameSink
+from workers.watch.screencast import CastLimits, FrameSink
+from workers.watch.session_recording import PageRecording
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """A browser session's recording (``enableRecording`` on ``POST /browsers``): its screencast as WebM.
 
-Frames come from the session's screencast (:class:`workers.browser.page_cast.PageCast`, which
+Frames come from the session's screencast (:class:`workers.watch.session_cast.PageCast`, which
 casts while recording even with no viewer), at most ``max_fps`` a second, and are encoded off
 the event loop, one at a time, up to ``max_bytes`` (then the file is full and the session goes
 on). The file is kept with the session and offered as its ``recordingUrl`` once it ended.
@@ -13,7 +13,7 @@ import base64
 import logging
 import time
 
-from workers.browser.video import WebmEncoder
+from workers.watch.video import WebmEncoder
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """Session recordings (``enableRecording``): the context's pages, as one WebM file.
 
 Chromium's screencast (CDP ``Page.startScreencast``) sends a JPEG whenever a page
-repaints; each is encoded by :class:`workers.browser.video.WebmEncoder`. (Playwright's
+repaints; each is encoded by :class:`workers.watch.video.WebmEncoder`. (Playwright's
 own video recording needs a Playwright-built FFmpeg that Debian's Chromium setup
 lacks.) Frames are processed one at a time and acknowledged afterwards, so Chromium
 never runs ahead of the encoder, and at most ``max_fps`` frames a second are kept.
 
-Masking follows the screenshot rule (:mod:`workers.browser.exposure`): before a frame
+Masking follows the screenshot rule (:mod:`workers.secrets.exposure`): before a frame
 is kept, the page's visible text and field values are checked against the task's
 secrets. The check runs after the paint, so a frame is withheld when that check or the
 one before it finds a secret (the secret may have left the DOM in between), and when
@@ -29,9 +29,9 @@ from typing import Any
 from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
-from workers.browser.exposure import page_shows_secret
-from workers.browser.video import CONTENT_TYPE, WebmEncoder
-from workers.policy.secrets import SecretVault
+from workers.secrets.exposure import page_shows_secret
+from workers.secrets.vault import SecretVault
+from workers.watch.video import CONTENT_TYPE, WebmEncoder
 
 log = logging.getLogger(__name__)
 

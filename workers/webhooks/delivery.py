@@ -26,8 +26,8 @@ from shared.settings import Settings
 from shared.task_events import Event
 from shared.urls import parse_url
 from shared.webhook_store import Head, WebhookStore
-from workers import metrics
 from workers.policy.network import NetworkPolicy
+from workers.process import worker_metrics
 from workers.webhooks import transport
 from workers.webhooks.signing import serialize, signed_headers
 
@@ -98,7 +98,7 @@ class Deliverer:
         account = event.account or FLEET
         if time.time() - event.at > self.settings.webhook_max_age_s:
             self.store.ack(stream, event)
-            metrics.WEBHOOK_DELIVERIES.labels(result="expired").inc()
+            worker_metrics.WEBHOOK_DELIVERIES.labels(result="expired").inc()
             reason = f"given up after {head.attempts} attempts over {self.settings.webhook_max_age_s}s"
             log.warning("webhook event %s expired: %s; dropped", event.delivery_id, reason)
             self._log(account, event, attempt - 1, "expired", None, reason, None, None)
@@ -106,17 +106,17 @@ class Deliverer:
         endpoint = self.controls.webhook(event.account)
         if endpoint is None:
             self.store.ack(stream, event)
-            metrics.WEBHOOK_DELIVERIES.labels(result="unconfigured").inc()
+            worker_metrics.WEBHOOK_DELIVERIES.labels(result="unconfigured").inc()
             self._log(account, event, attempt, "unconfigured", None, "no webhook configured now", None, None)
             return True
         started = time.monotonic()
         outcome = self._post(endpoint.url, endpoint.secret, event, attempt)
         elapsed = time.monotonic() - started
-        metrics.WEBHOOK_LATENCY.observe(elapsed)
-        metrics.WEBHOOK_DELIVERIES.labels(result=outcome.result).inc()
+        worker_metrics.WEBHOOK_LATENCY.observe(elapsed)
+        worker_metrics.WEBHOOK_DELIVERIES.labels(result=outcome.result).inc()
         if outcome.result == "delivered":
             self.store.ack(stream, event)
-            metrics.WEBHOOK_EVENT_AGE.observe(max(0.0, time.time() - event.at))
+            worker_metrics.WEBHOOK_EVENT_AGE.observe(max(0.0, time.time() - event.at))
             self._log(account, event, attempt, "delivered", outcome.status_code, None, elapsed, endpoint.url)
             return True
         retry_at = time.time() + backoff_s(attempt, self.settings)

@@ -6,12 +6,12 @@ Imported by every worker through ``conf.imports``; nothing here loads browser co
 from __future__ import annotations
 
 from shared.celery_config import WEBHOOK_TASK
-from workers.celery_app import app
+from workers.process.app import app
 
 
 @app.task(name=WEBHOOK_TASK, acks_late=True, ignore_result=True)
 def deliver_webhooks(stream: str) -> int:
     """Deliver the stream's due events in order (the message carries only the stream's id)."""
-    from workers.webhooks.runtime import deliverer
+    from workers.webhooks.worker_state import deliverer
 
     return deliverer().flush(stream)

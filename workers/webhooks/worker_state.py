@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from shared.celery_config import WEBHOOK_TASK
 from shared.settings import get_settings
-from workers.context import controls, stores
+from workers.process.objects import controls, stores
+from workers.process.per_process import PerProcess
 from workers.webhooks.delivery import Deliverer
 from workers.webhooks.sweeper import Sweeper
 
-_deliverer: Deliverer | None = None
+_deliverer: PerProcess[Deliverer] = PerProcess(
+    lambda: Deliverer(get_settings(), stores().webhooks, controls())
+)
 _sweepers: list[Sweeper] = []
 
 
 def deliverer() -> Deliverer:
-    global _deliverer
-    if _deliverer is None:
-        _deliverer = Deliverer(get_settings(), stores().webhooks, controls())
-    return _deliverer
+    """This process's deliverer."""
+    return _deliverer.get()
 
 
 def start_sweeper() -> None:
     """Start this process's sweeper (a webhook worker's, once it is ready)."""
-    from workers.celery_app import app
+    from workers.process.app import app
 
     queue = get_settings().webhook_queue
 
