@@ -6,10 +6,10 @@ The session is leased like a task (``BrowserStore.take_lease``, renewed while it
 a duplicate delivery is dropped, and readers see a session whose worker died as stopped.
 A session is never restarted elsewhere: its browser state died with its worker.
 
-While it runs: its own Chromium (:mod:`workers.browser_sessions.serve.standalone`) behind an egress
+While it runs: its own Chromium (:mod:`workers.browser_sessions.standalone`) behind an egress
 guard of its own (the operator's network policy; the session's country or custom proxy
 upstream; the DevTools and relay ports of this worker refused even where loopback is
-allowed), reachable only through the process's CDP relay (:mod:`workers.browser_sessions.serve.cdp_relay`).
+allowed), reachable only through the process's CDP relay (:mod:`workers.browser_sessions.cdp_relay`).
 Files the browser downloads are kept in Redis as they complete. It ends at ``timeout_at``,
 when stopped (``PATCH``), or when the browser goes away; then everything on disk is removed.
 """
@@ -36,9 +36,9 @@ from shared.stores import Stores
 from workers.browser.cdp_client import CdpClient, cdp_session
 from workers.browser.launcher import BrowserNotFoundError
 from workers.browser.runtime import get_runtime
+from workers.browser_sessions.cdp_relay import RelayedBrowser, RelayServer, relay_server
 from workers.browser_sessions.profile_cookies import BrowserProfile
-from workers.browser_sessions.serve.cdp_relay import RelayedBrowser, RelayServer, relay_server
-from workers.browser_sessions.serve.standalone import StandaloneBrowser, launch_standalone
+from workers.browser_sessions.standalone import StandaloneBrowser, launch_standalone
 from workers.egress.custom_proxy import chosen_upstream
 from workers.egress.proxy import EgressProxy
 from workers.egress.upstream import UpstreamError
