@@ -14,7 +14,7 @@ from celery import Task
 from shared.celery_config import BROWSER_TASK, RUN_TASK, SKILL_TASK
 from shared.models import TaskStepView
 from shared.settings import get_settings
-from workers.process.app import app
+from workers.process.celery_instance import app
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,6 @@ def browser_session(browser_id: str) -> dict[str, Any]:
 @app.task(name=SKILL_TASK)
 def skill_execution(execution_id: str) -> dict[str, Any]:
     """Run one operator skill directly (``POST /skills/{id}/execute``), no agent."""
-    from workers.run.skill_runs import run
+    from workers.run.skill_execution import run
 
     return run(execution_id)

@@ -1,5 +1,5 @@
 """The worker's entry point (``celery -A workers.celery_app:app worker``): the Celery app
-(:mod:`workers.process.app`) with what a worker process does around its tasks connected to
+(:mod:`workers.process.celery_instance`) with what a worker process does around its tasks connected to
 Celery's signals (masked logs, the reaper, skill manifests, heartbeats, metrics, shutdown).
 
 The task modules are listed in the app's ``imports``; Celery loads them by name, so no module
@@ -24,7 +24,7 @@ from celery.signals import (
 from shared.celery_config import RUN_TASK
 from shared.consumers import HEARTBEAT_S
 from shared.settings import get_settings
-from workers.process.app import app
+from workers.process.celery_instance import app
 
 settings = get_settings()
 

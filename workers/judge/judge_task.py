@@ -6,7 +6,7 @@ from typing import Any
 
 from shared.celery_config import JUDGE_TASK
 from workers.judge.run import judge
-from workers.process.app import app
+from workers.process.celery_instance import app
 
 
 @app.task(name=JUDGE_TASK)

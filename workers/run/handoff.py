@@ -30,7 +30,7 @@ def wants_judge(record: TaskRecord, outcome: AgentOutcome) -> bool:
 
 def send_judge(task_id: str, settings: Settings) -> None:
     """Enqueue the judge task by name on the judge queue; the message expires with the deadline."""
-    from workers.process.app import app
+    from workers.process.celery_instance import app
 
     app.send_task(
         JUDGE_TASK,

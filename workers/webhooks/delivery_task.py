@@ -6,7 +6,7 @@ Imported by every worker through ``conf.imports``; nothing here loads browser co
 from __future__ import annotations
 
 from shared.celery_config import WEBHOOK_TASK
-from workers.process.app import app
+from workers.process.celery_instance import app
 
 
 @app.task(name=WEBHOOK_TASK, acks_late=True, ignore_result=True)

@@ -22,7 +22,7 @@ def deliverer() -> Deliverer:
 
 def start_sweeper() -> None:
     """Start this process's sweeper (a webhook worker's, once it is ready)."""
-    from workers.process.app import app
+    from workers.process.celery_instance import app
 
     queue = get_settings().webhook_queue
 
