@@ -28,11 +28,13 @@ from shared.urls import parse_url
 from shared.webhook_store import Head, WebhookStore
 from workers.policy.network import NetworkPolicy
 from workers.process import worker_metrics
+from workers.process.per_process import PerProcess
 from workers.webhooks import transport
 from workers.webhooks.signing import serialize, signed_headers
 
 log = logging.getLogger(__name__)
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+# Who holds a delivery lock: this process (a forked child is another holder).
+_host: PerProcess[str] = PerProcess(lambda: f"{socket.gethostname()}:{os.getpid()}")
 EVENTS_PER_FLUSH = 20  # then the stream goes back to the queue, so one chatty stream cannot hog a thread
 # (a flush also stops while its lock still has a whole attempt's time left)
 
@@ -71,7 +73,7 @@ class Deliverer:
     def flush(self, stream: str) -> int:
         """Deliver the stream's events in order until one fails or none is left; returns how many
         were delivered. Another thread already flushing the stream makes this a no-op."""
-        owner = f"{OWNER}:{uuid.uuid4().hex[:8]}"
+        owner = f"{_host.get()}:{uuid.uuid4().hex[:8]}"
         lock_s = self.settings.webhook_timeout_s * 6 + 30  # an attempt: resolve, connect, send, read
         if not self.store.lock(stream, owner, lock_s):
             return 0
