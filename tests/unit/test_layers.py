@@ -9,6 +9,7 @@ import its own modules and any folder on a floor below its own, never a folder b
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,16 @@ def test_redis_only_behind_the_stores_in_shared() -> None:
                            for node in ast.walk(ast.parse(path.read_text(), str(path)))
                            if isinstance(node, ast.Attribute) and node.attr == "_redis"]
     assert not violations, "\n".join(sorted(set(violations)))
+
+
+def test_the_docs_name_only_workers_paths_that_exist() -> None:
+    """The README's "where each concern lives" and docs/ follow every move (a stale path is a
+    newcomer sent to a file that is not there)."""
+    folders = "|".join(f.removeprefix("workers/") for level in FLOORS for f in level if "*" not in f)
+    # `page/dom.py` stands for workers/page/dom.py
+    named = re.compile(rf"`((?:workers/|(?:{folders})/)[A-Za-z0-9_/.]*)`")
+    stale = [f"{doc.relative_to(ROOT)}: {path}"
+             for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+             for path in named.findall(doc.read_text())
+             if not (ROOT / path.rstrip("/")).exists() and not (ROOT / "workers" / path.rstrip("/")).exists()]
+    assert not stale, "\n".join(stale)
