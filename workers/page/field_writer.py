@@ -348,7 +348,7 @@ async def type_secret(
     except SecretRefused as exc:
         raise FieldError(str(exc)) from None
     parsed = parse_url(chain[0])
-    assert parsed is not None  # secret_destination_reason passed
+    assert parsed is not None  # release() refuses any document that is not an http(s) page
     try:
         done = await handle.evaluate(_SET_JS, {"origin": parsed.origin, "value": value, "clear": clear})
     except PlaywrightError:
