@@ -32,6 +32,9 @@ class PerProcess(Generic[T]):
         _instances.add(self)  # type: ignore[arg-type]
 
     def get(self) -> T:
+        value = self._value  # the common case, without the lock: made already and alive
+        if value is not None and (self._alive is None or self._alive(value)):
+            return value
         with self._lock:
             if self._value is None or (self._alive is not None and not self._alive(self._value)):
                 self._value = self._make()
