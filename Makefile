@@ -80,6 +80,7 @@ bench: install services  ## benchmarks → tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_llm_limits.py --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_throughput.py --vision --levels 1,16 --out tests/benchmarks/results.json
 	$(PY) tests/benchmarks/bench_fleet.py --out tests/benchmarks/results.json
+	$(PY) tests/benchmarks/bench_sentinel.py --out tests/benchmarks/results.json
 
 quickstart: install  ## a real task end to end (needs an LLM key, e.g. OPENAI_API_KEY)
 	bash deploy/quickstart.sh

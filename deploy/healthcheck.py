@@ -25,6 +25,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 ROLES = ("api", "worker", "flower")
 DEFAULT_PORTS = {"api": 8000, "flower": 5555}
@@ -81,13 +85,17 @@ def check_http(role: str, port: int, timeout: float) -> bool:
     return status < 500 if role == "api" else status == 200
 
 
-def check_worker(node: str, timeout: float) -> bool:
-    """True when Celery node ``node`` answers a broadcast ping."""
+def check_worker(node: str, timeout: float, settings: Settings | None = None) -> bool:
+    """True when Celery node ``node`` answers a broadcast ping (through the broker as the
+    workers reach it: a ``sentinel://`` broker needs its transport options, the service name)."""
     from celery import Celery
 
+    from shared.celery_config import celery_config
     from shared.settings import get_settings
 
-    app = Celery("browserfleet-healthcheck", broker=get_settings().broker)
+    settings = settings or get_settings()
+    app = Celery("browserfleet-healthcheck", broker=settings.broker)
+    app.conf.broker_transport_options = celery_config(settings)["broker_transport_options"]
     app.conf.broker_connection_retry_on_startup = False
     app.conf.broker_connection_timeout = timeout
     try:

@@ -10,7 +10,7 @@ it is read from that broker just before publishing.
 from __future__ import annotations
 
 from shared.broker import BROKER_ERRORS, BrokerQueues
-from shared.metrics import ADMISSION_REJECTIONS
+from shared.fleet_metrics import ADMISSION_REJECTIONS
 
 from .errors import EnqueueError, QueueFullError
 

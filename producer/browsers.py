@@ -113,10 +113,10 @@ class Browsers:
         token, ignore_certs = custom_proxy_token(
             request.custom_proxy, self.settings, "customProxy", str(browser_id)
         )
-        country = None
+        proxy_country_code = None
         if token is None:
             try:
-                country = self.proxy_table.choose(
+                proxy_country_code = self.proxy_table.choose(
                     request.proxy_country_code, "proxy_country_code" in request.model_fields_set
                 )
             except ProxyConfigError as exc:
@@ -132,7 +132,7 @@ class Browsers:
             screen_height=request.browser_screen_height,
             allow_resizing=request.allow_resizing,
             profile_id=request.profile_id,
-            proxy_country=country,
+            proxy_country_code=proxy_country_code,
             custom_proxy_token=token,
             ignore_cert_errors=ignore_certs,
             enable_recording=request.enable_recording,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from shared.accounts import Controls, Limits
-from shared.metrics import BUDGET_REFUSALS
+from shared.fleet_metrics import BUDGET_REFUSALS
 from shared.spend import AccountGate, SpendStore, Spent
 
 from .errors import BudgetExceededError, KeyQueueFullError, ProducerError, TooManyActiveTasksError

@@ -24,9 +24,9 @@ from shared.broker import BrokerQueues, broker_queues
 from shared.celery_config import RUN_TASK, celery_config
 from shared.consumers import QueueHealth, queue_health
 from shared.domains import parse_pattern, url_allowed
+from shared.fleet_metrics import QueueCollector, WebhookCollector
 from shared.ids import new_ids
 from shared.llms import UnknownModelError, model_table, resolve_model
-from shared.metrics import QueueCollector, WebhookCollector
 from shared.models import (
     CreateTaskRequest,
     TaskCreated,
@@ -55,7 +55,7 @@ from .errors import (
     WaitTimeoutError,
     field_errors,
 )
-from .live import Live
+from .live_views import Live
 from .profiles import Profiles
 from .purge import purge_session
 from .sessions import Sessions, halt_task
@@ -80,7 +80,7 @@ class Producer:
         self.webhooks = Webhooks(self.controls, self.stores.webhooks)
         self.profiles = Profiles(self.stores.profiles)
         self.sessions = Sessions(self.settings, self.stores, self.profiles, self.budgets)
-        self.live = Live(self.settings, self.stores.live, self.store, self.sessions)
+        self.live = Live(self.settings, self.stores.live, self.store, self.sessions, self.stores.api_address)
         self.celery = Celery("browserfleet-producer")
         self.celery.conf.update(celery_config(self.settings))
         self.browsers = Browsers(self.settings, self.stores, self.profiles, self.celery, lambda: self.broker)
@@ -90,14 +90,15 @@ class Producer:
     @cached_property
     def broker(self) -> BrokerQueues:
         """The broker's queues, for admission, ``queue_length``, health and metrics."""
-        return broker_queues(self.settings.broker)
+        settings = self.settings
+        return broker_queues(settings.broker, None if settings.amqp else settings.broker_target)
 
     @cached_property
     def enqueuer(self) -> Enqueuer:
         """The records' Redis is the broker: one script records and pushes. Another Redis or
         RabbitMQ: the script records, a publisher sends (see :mod:`producer.enqueue`)."""
         settings = self.settings
-        broker_redis = None if settings.amqp else ListPublisher.from_url(settings.broker)
+        broker_redis = None if settings.amqp else ListPublisher.from_url(settings.broker_target)
         wire = WireFormat(
             self.celery,
             RUN_TASK,
@@ -240,12 +241,12 @@ class Producer:
                                              purpose=crypto.TASK_SECRETS, owner=task_id)
                          if request.secrets else None)
                 if isinstance(session, OneOffSession):
-                    tasks.append(NewTask(task_id, session_id, request, owner, token, session.proxy_country,
-                                         session, account, webhook, cost_limits))
+                    tasks.append(NewTask(task_id, session_id, request, owner, token,
+                                         session.proxy_country_code, session, account, webhook, cost_limits))
                 else:
                     claimed[task_id] = session
                     tasks.append(NewTask(task_id, str(session.id), request, owner or session.owner, token,
-                                         session.proxy_country, None, account, webhook, cost_limits))
+                                         session.proxy_country_code, None, account, webhook, cost_limits))
             self.enqueuer.push(tasks, self.budgets.gate(account))
         except AccountRefusedError as exc:
             self._unclaim_all(claimed, set())

@@ -146,8 +146,12 @@ def start_fleet(supervisor: Supervisor, settings: Settings, options: FleetOption
     def start(name: str, argv: list[str], log_name: str, stop_last: bool = False) -> None:
         supervisor.start(name, argv, env=env, stop_last=stop_last, output=(logs / log_name).open("ab"))
 
-    shown = {"redis": f"Redis: {settings.redis_url}", "logs": str(logs), "api_key": api_key}
-    if not redis_client.answers(settings.redis_url):
+    target = settings.redis_target
+    shown = {"redis": f"Redis: {target.describe()}", "logs": str(logs), "api_key": api_key}
+    if target.is_sentinel and not redis_client.answers(target):
+        raise FleetError(f"Redis Sentinel ({target.describe()}) names no master that answers; "
+                         "an embedded Redis is started only for a redis:// URL")
+    if not redis_client.answers(target):
         start("redis", redis_server_argv(settings.redis_url, options.data_dir), "redis.log", stop_last=True)
         wait_until(lambda: redis_client.answers(settings.redis_url), 20, "the embedded Redis", supervisor)
         shown["redis"] += f" (embedded, data in {options.data_dir / 'redis'})"

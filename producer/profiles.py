@@ -2,7 +2,7 @@
 
 Profiles are owned by the API key that created them, like sessions: another owner's
 profile is "not found". The state a profile holds is written by workers when a task of
-a session started from it ends (see :mod:`shared.profiles`); the producer never reads it.
+a session started from it ends (see :mod:`shared.profile_store`); the producer never reads it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shared import profiles as store_errors
+from shared import profile_store as store_errors
 from shared.models import ProfileCreateRequest, ProfileListResponse, ProfileUpdateRequest, ProfileView
-from shared.profiles import ProfileRecord, ProfileStore
+from shared.profile_store import ProfileRecord, ProfileStore
 
 from .errors import ProfileLimitError, ProfileNotFoundError, SessionValidationError, field_errors
 

@@ -2,7 +2,7 @@
 
 For operators who promise zero data retention. The session's own delete runs first (it
 stops the running agent, removes the session and its tasks' records with their live links;
-see :meth:`producer.sessions.Sessions.delete`); then :class:`shared.purge.Traces` removes what
+see :meth:`producer.sessions.Sessions.delete`); then :class:`shared.purge_traces.Traces` removes what
 lives outside those records, and the Celery result backend forgets the session's task
 results (their output and error) wherever it is. What it cannot reach: worker log lines.
 """

@@ -93,10 +93,11 @@ class Sessions:
         custom = request.custom_proxy is not None
         explicit = "proxy_country_code" in request.model_fields_set
         try:  # a custom proxy replaces the country's
-            country = None if custom else self.proxy_table.choose(request.proxy_country_code, explicit)
+            proxy_country_code = (None if custom
+                                  else self.proxy_table.choose(request.proxy_country_code, explicit))
         except ProxyConfigError as exc:
             raise SessionValidationError([_proxy_error(["proxyCountryCode"], exc)]) from None
-        record = SessionRecord.new(request, owner=owner, proxy_country=country)
+        record = SessionRecord.new(request, owner=owner, proxy_country_code=proxy_country_code)
         proxy_token, _ = custom_proxy_token(request.custom_proxy, self.settings, "customProxy",
                                             str(record.id))
         if proxy_token:
@@ -180,9 +181,9 @@ class Sessions:
         """
         if request.session_id is None:
             settings = request.session_settings
-            country = self._task_proxy_country(settings)
+            proxy_country_code = self._task_proxy_country_code(settings)
             self.profiles.use(settings.profile_id if settings else None, owner)
-            return _one_off(settings, country)
+            return _one_off(settings, proxy_country_code)
         sid = str(request.session_id)
         claim = self.store.claim(sid, task_id, owner)
         if claim == Claim.missing:
@@ -206,7 +207,7 @@ class Sessions:
         """The operator's upstream proxies (countries only are used here; workers connect)."""
         return proxies.table(self.settings)
 
-    def _task_proxy_country(self, settings: SessionSettings | None) -> str | None:
+    def _task_proxy_country_code(self, settings: SessionSettings | None) -> str | None:
         """The v2 rule: no ``sessionSettings`` → the default country; with them, a proxy only
         when ``proxyCountryCode`` is given (``null`` → direct)."""
         explicit = settings is not None
@@ -233,15 +234,15 @@ def _validate_session(payload: SessionPayload) -> CreateSessionRequest:
     return request
 
 
-def _one_off(settings: SessionSettings | None, country: str | None) -> OneOffSession:
+def _one_off(settings: SessionSettings | None, proxy_country_code: str | None) -> OneOffSession:
     """A task's ``sessionSettings`` as its one-off session (no memory kept, stopped when it ends)."""
     if settings is None:
-        return OneOffSession(proxy_country=country)
+        return OneOffSession(proxy_country_code=proxy_country_code)
     return OneOffSession(
         screen_width=settings.browser_screen_width,
         screen_height=settings.browser_screen_height,
         profile_id=str(settings.profile_id) if settings.profile_id else None,
         enable_recording=settings.enable_recording,
-        proxy_country=country,
+        proxy_country_code=proxy_country_code,
     )
 

@@ -20,7 +20,7 @@ from shared.browser_models import BrowserSessionStatus, UploadFileRequest
 from shared.models import SessionStatus
 from shared.settings import Settings
 from shared.stores import Stores
-from shared.uploads import SNIFF_BYTES, content_problem, name_problem
+from shared.upload_store import SNIFF_BYTES, content_problem, name_problem
 
 from .browsers import Browsers
 from .errors import SessionNotFoundError, SessionStoppedError, UploadError

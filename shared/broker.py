@@ -18,7 +18,7 @@ import redis
 from kombu import Connection
 from kombu.exceptions import OperationalError
 
-from shared.redis_client import connect
+from shared.redis_client import Target, connect
 
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 
@@ -36,7 +36,7 @@ class BrokerQueues(Protocol):
 
 
 class RedisQueues:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: Target) -> None:
         self.url = url
 
     @cached_property
@@ -93,5 +93,7 @@ class AmqpQueues:
         return None  # peeking would take the message from its consumer
 
 
-def broker_queues(url: str) -> BrokerQueues:
-    return AmqpQueues(url) if is_amqp(url) else RedisQueues(url)
+def broker_queues(url: str, redis_target: Target | None = None) -> BrokerQueues:
+    """The queues of the broker at ``url``; a Redis broker through ``redis_target`` when given
+    (a ``sentinel://`` URL needs its service name, which the target carries)."""
+    return AmqpQueues(url) if is_amqp(url) else RedisQueues(redis_target or url)

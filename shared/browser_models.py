@@ -76,7 +76,7 @@ class BrowserSessionItemView(WireModel):
     recording_url: str | None = None
     # Our own: why the browser stopped before it was asked to (worker lost, proxy refused, ...).
     error: str | None = None
-    # Our own: the country whose proxy the browser uses (None: direct, or a custom proxy).
+    # Our own: the country whose proxy the browser uses (None: no upstream proxy, or a custom one).
     proxy_country_code: str | None = None
 
 

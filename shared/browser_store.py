@@ -24,31 +24,25 @@ from uuid import UUID, uuid4
 import redis
 from pydantic import BaseModel
 
-from shared import keys
+from shared import keys, lua
 from shared.browser_models import BrowserSessionItemView, BrowserSessionStatus
+from shared.proxies import stored_country_code
 from shared.task_store import MAX_OFFSET
 
 WORKER_LOST = "the worker running this browser was lost"
 TIMED_OUT = "the session reached its timeout"
 
 # KEYS[1] browser hash. ARGV: now, finished_at, error, index prefix. 1 if it was active.
-_STOP = """
+_STOP = lua.script("""
 local s = redis.call('HMGET', KEYS[1], 'status', 'owner', 'created_score')
 if s[1] ~= 'active' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'stopped', 'finished_at', ARGV[2])
 if ARGV[3] ~= '' and (redis.call('HGET', KEYS[1], 'error') or '') == '' then
   redis.call('HSET', KEYS[1], 'error', ARGV[3])
 end
-local id = string.match(KEYS[1], '([^:]+)$')
-local score = s[3]
-redis.call('ZREM', ARGV[4] .. 'status:active', id)
-redis.call('ZADD', ARGV[4] .. 'status:stopped', score, id)
-if s[2] and s[2] ~= '' then
-  redis.call('ZREM', ARGV[4] .. 'owner:' .. s[2] .. ':status:active', id)
-  redis.call('ZADD', ARGV[4] .. 'owner:' .. s[2] .. ':status:stopped', score, id)
-end
+relisted(ARGV[4], record_id(KEYS[1]), s[3], s[2], 'active', 'stopped')
 return 1
-"""
+""", lua.LISTINGS, lua.RECORD_ID)
 
 # KEYS[1] browser hash. ARGV: relay url, info JSON. Only while active (a stop may have won).
 _STARTED = """
@@ -75,7 +69,7 @@ class BrowserRecord(BaseModel):
     screen_height: int | None = None
     allow_resizing: bool = False
     profile_id: UUID | None = None
-    proxy_country: str | None = None
+    proxy_country_code: str | None = None
     custom_proxy_token: str | None = None  # the customProxy, encrypted (shared.crypto); never shown
     ignore_cert_errors: bool = False
     enable_recording: bool = False
@@ -112,7 +106,7 @@ class BrowserRecord(BaseModel):
             started_at=self.started_at,
             finished_at=self.finished_at,
             error=self.error,
-            proxy_country_code=self.proxy_country,
+            proxy_country_code=self.proxy_country_code,
         )
 
     def fields(self) -> dict[str, str]:
@@ -128,7 +122,7 @@ class BrowserRecord(BaseModel):
             "screen_height": str(self.screen_height or ""),
             "allow_resizing": "1" if self.allow_resizing else "0",
             "profile_id": str(self.profile_id or ""),
-            "proxy_country": self.proxy_country or "",
+            "proxy_country_code": self.proxy_country_code or "",
             "custom_proxy_token": self.custom_proxy_token or "",
             "ignore_cert_errors": "1" if self.ignore_cert_errors else "0",
             "enable_recording": "1" if self.enable_recording else "0",
@@ -153,7 +147,7 @@ class BrowserRecord(BaseModel):
             screen_height=int(raw["screen_height"]) if raw.get("screen_height") else None,
             allow_resizing=raw.get("allow_resizing") == "1",
             profile_id=UUID(raw["profile_id"]) if raw.get("profile_id") else None,
-            proxy_country=raw.get("proxy_country") or None,
+            proxy_country_code=stored_country_code(raw),
             custom_proxy_token=raw.get("custom_proxy_token") or None,
             ignore_cert_errors=raw.get("ignore_cert_errors") == "1",
             enable_recording=raw.get("enable_recording") == "1",
@@ -164,17 +158,6 @@ class BrowserRecord(BaseModel):
             error=raw.get("error") or None,
             metadata=json.loads(raw.get("metadata") or "{}"),
         )
-
-
-def _indexes(owner: str | None, status: str | None) -> list[str]:
-    found = [keys.BROWSER_INDEX]
-    if owner:
-        found.append(keys.browsers_by(owner=owner))
-    if status:
-        found.append(keys.browsers_by(status=status))
-        if owner:
-            found.append(keys.browsers_by(owner=owner, status=status))
-    return found
 
 
 class BrowserStore:
@@ -196,7 +179,7 @@ class BrowserStore:
         pipe.set(keys.cdp_grant(record.cdp_token), bid, ex=ttl)
         pipe.set(keys.browser_live(record.live_token), bid, ex=ttl)
         score = record.started_at.timestamp()
-        for index in _indexes(record.owner, record.status.value):
+        for index in keys.listings(keys.BROWSER_INDEX, keys.BROWSERS_BY, record.owner, record.status.value):
             pipe.zadd(index, {bid: score})
         pipe.execute()
 
@@ -218,7 +201,7 @@ class BrowserStore:
         grants = ([keys.cdp_grant(token)] if token else []) + ([keys.browser_live(live)] if live else [])
         pipe.delete(*keys.browser_keys(browser_id), *grants)
         for st in (status, "active", "stopped"):
-            for index in _indexes(owner, st):
+            for index in keys.listings(keys.BROWSER_INDEX, keys.BROWSERS_BY, owner, st):
                 pipe.zrem(index, browser_id)
         pipe.execute()
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
+from shared.redis_client import sentinel_options
+from shared.redis_url import RedisTarget, is_sentinel_url
 from shared.settings import Settings
 
 RUN_TASK = "browserfleet.run_task"
@@ -23,14 +25,24 @@ SKILL_TASK = "browserfleet.skill_execution"
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     config = _redis_broker(settings) if not settings.amqp else _rabbitmq_broker(settings)
+    if is_sentinel_url(settings.backend):
+        config["result_backend_transport_options"].update(_sentinel(settings.backend_target))
     return {**_common(settings), **config}
+
+
+def _sentinel(target: RedisTarget) -> dict[str, Any]:
+    """kombu's and Celery's transport options for a Redis behind Sentinel (none for a direct URL):
+    the service name, and how to reach the sentinels (their password, short timeouts)."""
+    if not target.is_sentinel:
+        return {}
+    return {"master_name": target.master, "sentinel_kwargs": sentinel_options(target)}
 
 
 def _redis_broker(settings: Settings) -> dict[str, Any]:
     transport = {"visibility_timeout": settings.visibility_timeout_s}
     return {
-        "broker_transport_options": transport,
-        "result_backend_transport_options": transport,
+        "broker_transport_options": {**transport, **_sentinel(settings.broker_target)},
+        "result_backend_transport_options": dict(transport),
         "visibility_timeout": settings.visibility_timeout_s,
     }
 

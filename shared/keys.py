@@ -5,31 +5,58 @@ from __future__ import annotations
 PREFIX = "bf"
 
 TASK_INDEX = f"{PREFIX}:tasks"  # zset: task id -> created timestamp
-# Listing indexes (zsets, task id -> created timestamp), kept with each status change by the
-# store's scripts, which build the same names from this prefix:
-#   {TASKS_BY}status:{status}, {TASKS_BY}owner:{owner}, {TASKS_BY}owner:{owner}:status:{status}
+# Listing indexes (zsets, id -> created timestamp) of tasks, sessions and browser sessions, kept
+# with each status change by the stores' scripts; every name is ``listing_index``'s (Lua:
+# ``LISTING_LUA``): {prefix}status:{status}, {prefix}owner:{owner}, {prefix}owner:{owner}:status:{status}
 TASKS_BY = f"{PREFIX}:tasks:"
 RUNNING = f"{PREFIX}:running"  # zset: task id -> start timestamp, while a worker runs it
 SESSION_INDEX = f"{PREFIX}:sessions"  # zset: session id -> created timestamp
-# The same for sessions: {SESSIONS_BY}owner:{owner}, ...status:{active|stopped}, ...owner:{o}:status:{s}
-SESSIONS_BY = f"{PREFIX}:sessions:"
+SESSIONS_BY = f"{PREFIX}:sessions:"  # the sessions' listing indexes (status active|stopped)
 SKILLS = f"{PREFIX}:skills"  # hash: skill id -> JSON manifest entry, published by workers
+API_ADDRESS = f"{PREFIX}:api-address"  # string: the base URL the running API announced (shared.api_address)
+
+
+def listing_index(prefix: str, *, owner: str | None = None, status: str | None = None) -> str:
+    """Zset: the records under ``prefix`` (``TASKS_BY``, ``SESSIONS_BY``, ``BROWSERS_BY``) of one
+    owner and/or in one status; an empty owner is none. The one spelling of these names."""
+    parts = ([f"owner:{owner}"] if owner else []) + ([f"status:{status}"] if status else [])
+    return prefix + ":".join(parts)
+
+
+# The same name in the stores' Lua scripts (``owner``/``status``: nil or '' = none);
+# tests/unit/test_listing.py checks the two agree.
+LISTING_LUA = """
+local function listing_index(prefix, owner, status)
+  local owned, filtered = owner and owner ~= '', status and status ~= ''
+  if owned and filtered then return prefix .. 'owner:' .. owner .. ':status:' .. status end
+  if owned then return prefix .. 'owner:' .. owner end
+  if filtered then return prefix .. 'status:' .. status end
+  return prefix
+end
+"""
+
+
+def listings(everything: str, prefix: str, owner: str | None, status: str | None) -> list[str]:
+    """Every listing index a record of ``owner`` in ``status`` belongs to, ``everything`` (the
+    index of all records) first."""
+    found = [everything]
+    if owner:
+        found.append(listing_index(prefix, owner=owner))
+    if status:
+        found.append(listing_index(prefix, status=status))
+        if owner:
+            found.append(listing_index(prefix, owner=owner, status=status))
+    return found
 
 
 def tasks_by(*, owner: str | None = None, status: str | None = None) -> str:
     """Zset: the tasks of one owner and/or in one status (``TASK_INDEX`` when neither)."""
-    if owner is None and status is None:
-        return TASK_INDEX
-    parts = ([f"owner:{owner}"] if owner is not None else []) + ([f"status:{status}"] if status else [])
-    return TASKS_BY + ":".join(parts)
+    return listing_index(TASKS_BY, owner=owner, status=status) if owner or status else TASK_INDEX
 
 
 def sessions_by(*, owner: str | None = None, status: str | None = None) -> str:
     """Zset: the sessions of one owner and/or in one status (``SESSION_INDEX`` when neither)."""
-    if owner is None and status is None:
-        return SESSION_INDEX
-    parts = ([f"owner:{owner}"] if owner is not None else []) + ([f"status:{status}"] if status else [])
-    return SESSIONS_BY + ":".join(parts)
+    return listing_index(SESSIONS_BY, owner=owner, status=status) if owner or status else SESSION_INDEX
 
 
 def consumers(queue: str) -> str:
@@ -207,8 +234,14 @@ ACCOUNTS = f"{PREFIX}:acct:"  # prefix of every per-account key (the Lua scripts
 
 def account_tasks(account: str, state: str) -> str:
     """Zset: task id -> created timestamp, the account's tasks that are ``active`` (queued or
-    running) or ``queued``; kept by the create script and every status change."""
+    running) or ``queued``; kept by the create script and every status change (Lua:
+    ``ACCOUNT_TASKS_LUA``)."""
     return f"{ACCOUNTS}{account}:tasks:{state}"
+
+
+ACCOUNT_TASKS_LUA = f"""
+local function account_tasks(account, state) return '{ACCOUNTS}' .. account .. ':tasks:' .. state end
+"""
 
 
 def account_spend(account: str, period: str) -> str:
@@ -239,21 +272,18 @@ def llm_bucket(bucket: str, part: str) -> str:
     """One fleet-wide LLM rate-limit bucket's ``requests``/``tokens`` log (zsets), ``token-sum``
     (string) or ``cooldown`` (string: until when a provider's 429 asked everyone to wait)."""
     return f"{PREFIX}:llm:{bucket}:{part}"
+
+
 # -- browser sessions (/browsers), uploads (issue 24) -------------------------------
 
 BROWSER_INDEX = f"{PREFIX}:browsers"  # zset: browser session id -> created timestamp
-# The same indexes as sessions:
-# {BROWSERS_BY}owner:{owner}, ...status:{active|stopped}, ...owner:{o}:status:{s}
-BROWSERS_BY = f"{PREFIX}:browsers:"
+BROWSERS_BY = f"{PREFIX}:browsers:"  # the browser sessions' listing indexes (status active|stopped)
 BROWSERS_RUNNING = f"{PREFIX}:browsers-running"  # zset: browser id -> start time, while a worker holds it
 
 
 def browsers_by(*, owner: str | None = None, status: str | None = None) -> str:
     """Zset: the browser sessions of one owner and/or in one status (``BROWSER_INDEX`` when neither)."""
-    if owner is None and status is None:
-        return BROWSER_INDEX
-    parts = ([f"owner:{owner}"] if owner is not None else []) + ([f"status:{status}"] if status else [])
-    return BROWSERS_BY + ":".join(parts)
+    return listing_index(BROWSERS_BY, owner=owner, status=status) if owner or status else BROWSER_INDEX
 
 
 def browser(browser_id: str) -> str:

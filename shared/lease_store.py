@@ -26,6 +26,7 @@ import redis
 
 from shared import keys, live_events
 from shared.models import TaskStepView
+from shared.redis_client import NO_REPLICAS, Replicas, run_script
 
 EPOCH_FIELD = "lease_epoch"  # in the task hash: survives the lease key's expiry
 
@@ -82,17 +83,24 @@ return {'ok', 0}
 # [5] record ttl s, [6] step number, [7] the step's screenshot ('' = none), [8] task id, [9] now,
 # [10] the task's live channel, [11] the step's message to live viewers (shared.live_events).
 # Returns {status, n}: 'ok'/'stop'; 'fenced' with the holder's epoch; 'gone' (the record was
-# deleted). A fenced or gone run's step is not written. (Live viewers are not counted here:
-# each viewer's heartbeat signals the run every couple of seconds, see shared.control.)
+# deleted). A fenced or gone run's step is not written. The run's epoch and step number of the
+# last step written are kept in the task hash: a call retried after it landed (its reply lost
+# when a master died, the retry on the promoted replica) does not record the step twice. (Live
+# viewers are not counted here: each viewer's heartbeat signals the run every couple of seconds,
+# see shared.control.)
 _STEP = _FENCE + """
 local refused = fence(KEYS[6], ARGV[8], ARGV[9])
 if refused then return refused end
 if ARGV[4] ~= '' then
-  if redis.call('RPUSH', KEYS[3], ARGV[4]) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
-  redis.call('PUBLISH', ARGV[10], ARGV[11])
-  if ARGV[7] ~= '' then
-    redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
-    redis.call('EXPIRE', KEYS[5], ARGV[5])
+  local last = redis.call('HMGET', KEYS[2], 'step_epoch', 'step_number')
+  if last[1] ~= ARGV[2] or last[2] ~= ARGV[6] then
+    if redis.call('RPUSH', KEYS[3], ARGV[4]) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
+    redis.call('HSET', KEYS[2], 'step_epoch', ARGV[2], 'step_number', ARGV[6])
+    redis.call('PUBLISH', ARGV[10], ARGV[11])
+    if ARGV[7] ~= '' then
+      redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
+      redis.call('EXPIRE', KEYS[5], ARGV[5])
+    end
   end
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {'stop', 0} end
@@ -143,8 +151,12 @@ class Reply:
 class LeaseStore:
     """Take, renew and give back leases of ``ttl_ms``; record fenced steps; list the expired."""
 
-    def __init__(self, client: redis.Redis, ttl_ms: int, record_ttl_s: int = 7 * 86400) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_ms: int, record_ttl_s: int = 7 * 86400,
+        replicas: Replicas = NO_REPLICAS,
+    ) -> None:
         self._redis = client
+        self.replicas = replicas  # a take and a step record wait for them (see shared.redis_client)
         self.ttl_ms = ttl_ms
         self.record_ttl_s = record_ttl_s
         self._take = client.register_script(_TAKE)
@@ -155,10 +167,11 @@ class LeaseStore:
     def take(self, task_id: str, owner: str) -> Taken | None:
         """Claim ``task_id`` for a new run of ``owner`` (the next epoch) and count the delivery;
         ``None`` when another run holds it or the record is gone."""
-        reply = self._take(
-            keys=[keys.lease(task_id), keys.task(task_id), keys.deliveries(task_id),
-                  keys.stop_flag(task_id), keys.RUNNING, keys.live_viewers(task_id), keys.control(task_id)],
-            args=[owner, self.ttl_ms, self.record_ttl_s, task_id, repr(time.time())],
+        reply = run_script(
+            self._redis, self._take,
+            [keys.lease(task_id), keys.task(task_id), keys.deliveries(task_id),
+             keys.stop_flag(task_id), keys.RUNNING, keys.live_viewers(task_id), keys.control(task_id)],
+            [owner, self.ttl_ms, self.record_ttl_s, task_id, repr(time.time())], self.replicas,
         )
         epoch = int(reply[0])
         if epoch <= 0:
@@ -179,12 +192,14 @@ class LeaseStore:
         and say whether a stop was requested; else write nothing and say why."""
         stored = step.model_dump_json() if step is not None else ""
         pushed = live_events.step(step.model_dump_json(by_alias=True)) if step is not None else ""
-        raw = self._step(
-            keys=[keys.lease(task_id), keys.task(task_id), keys.steps(task_id), keys.stop_flag(task_id),
-                  keys.step_screenshots(task_id), keys.RUNNING],
-            args=[token, _epoch(token), self.ttl_ms, stored, self.record_ttl_s,
-                  step.number if step is not None else 0, screenshot, task_id, repr(time.time()),
-                  keys.live_frames(task_id), pushed],
+        raw = run_script(
+            self._redis, self._step,
+            [keys.lease(task_id), keys.task(task_id), keys.steps(task_id), keys.stop_flag(task_id),
+             keys.step_screenshots(task_id), keys.RUNNING],
+            [token, _epoch(token), self.ttl_ms, stored, self.record_ttl_s,
+             step.number if step is not None else 0, screenshot, task_id, repr(time.time()),
+             keys.live_frames(task_id), pushed],
+            self.replicas if step is not None else NO_REPLICAS,
         )
         return _reply(raw)
 

@@ -266,7 +266,7 @@ class TaskView(_TaskBase):
     error: str | None = None
     # Our own: the viewer page (live while running, a replay once finished); set by the HTTP API.
     live_url: str | None = None
-    # Our own: the country whose upstream proxy the task's browser used (None: it connected directly).
+    # Our own: the country whose upstream proxy the task's browser used (None: no upstream proxy).
     proxy_country_code: str | None = None
 
 
@@ -295,7 +295,8 @@ class SessionStatus(StrEnum):
 
 
 class CustomProxy(WireModel):
-    """Accepted for wire compatibility; browserfleet has no proxy routing, so it is refused."""
+    """The caller's own upstream proxy (``customProxy``) for a session's or browser's traffic: it
+    rests encrypted (:mod:`shared.custom_proxies`) and the worker's egress guard sends through it."""
 
     model_config = ConfigDict(extra="forbid")
 

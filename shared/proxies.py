@@ -5,9 +5,10 @@
 template with ``{country}`` in it, for providers that put the country in the user name
 (``http://user-country-{country}:pass@gate.example:7000``). ``BROWSERFLEET_PROXY_DEFAULT_COUNTRY``
 is the country used when a task says nothing (the v2 contract's ``us``); without it such
-tasks connect directly.
+tasks have no upstream proxy (the worker's egress guard connects to sites itself).
 
-Only country codes travel and rest (task and session records, the task view); the URLs,
+Only country codes travel and rest, always under the wire's name, ``proxy_country_code``
+(task, session and browser records, the task view); the URLs,
 which hold credentials, are read from settings by whoever connects, and shown only as
 :func:`display` (scheme, host and port).
 """
@@ -15,10 +16,20 @@ which hold credentials, are read from settings by whoever connects, and shown on
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from shared.settings import Settings
+
+# The field session and browser records called it before it had one name everywhere; such
+# records live until their TTL, so reads fall back to it (``stored_country_code``).
+LEGACY_FIELD = "proxy_country"
+
+
+def stored_country_code(raw: Mapping[str, str]) -> str | None:
+    """The proxy country code of a stored session or browser record (``None``: no upstream proxy)."""
+    return raw.get("proxy_country_code") or raw.get(LEGACY_FIELD) or None
 
 SCHEMES = ("http", "socks5", "socks5h")
 

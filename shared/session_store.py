@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 import redis
 from pydantic import BaseModel
 
-from shared import keys, live_events
+from shared import keys, live_events, lua
 from shared.models import (
     CreateSessionRequest,
     SessionItemView,
@@ -29,48 +29,36 @@ from shared.models import (
     SessionView,
     TaskItemView,
 )
-from shared.redis_client import connect
+from shared.proxies import stored_country_code
 from shared.task_store import MAX_OFFSET
 
 CLAIM_GRACE_S = 60
 
-# The listing indexes (``keys.sessions_by``): a new session joins its owner's and ``active``;
-# every script that stops one moves it to ``stopped`` in the same step.
-SESSION_INDEX_LUA = """
-local function session_listed(sid, score, owner, status)
-  redis.call('ZADD', '@BY@status:' .. status, score, sid)
-  if owner and owner ~= '' then
-    redis.call('ZADD', '@BY@owner:' .. owner, score, sid)
-    redis.call('ZADD', '@BY@owner:' .. owner .. ':status:' .. status, score, sid)
-  end
-end
+# session_stopped(key): an active session was just stopped; it moves to the ``stopped``
+# listing indexes (``keys.sessions_by``) in the same step.
+_SESSION_STOPPED = lua.Lua("""
 local function session_stopped(key)
-  local sid = string.match(key, '([^:]+)$')
+  local sid = record_id(key)
   local score = redis.call('ZSCORE', '@INDEX@', sid)
   if not score then return end
-  local owner = redis.call('HGET', key, 'owner')
-  redis.call('ZREM', '@BY@status:active', sid)
-  redis.call('ZADD', '@BY@status:stopped', score, sid)
-  if owner and owner ~= '' then
-    redis.call('ZREM', '@BY@owner:' .. owner .. ':status:active', sid)
-    redis.call('ZADD', '@BY@owner:' .. owner .. ':status:stopped', score, sid)
-  end
+  relisted('@BY@', sid, score, redis.call('HGET', key, 'owner'), 'active', 'stopped')
 end
-""".replace("@BY@", keys.SESSIONS_BY).replace("@INDEX@", keys.SESSION_INDEX)
+""".replace("@BY@", keys.SESSIONS_BY).replace("@INDEX@", keys.SESSION_INDEX),
+                           needs=(lua.LISTINGS, lua.RECORD_ID))
 
 # Task statuses are stored JSON-encoded by shared.task_store, hence the quotes.
-_BUSY = """
+_BUSY = lua.Lua("""
 local function busy(running, claimed_at, now, prefix, grace)
   if not running or running == '' then return false end
   local st = redis.call('HGET', prefix .. running, 'status')
   if st == '"created"' or st == '"started"' then return true end
   return (not st) and (now - tonumber(claimed_at or '0') < grace)
 end
-"""
+""")
 
 # Stops an active, not busy session that is over: a keepAlive=false session whose task ended
 # (normally its release already did that), or one idle for longer than the timeout.
-_SETTLE = SESSION_INDEX_LUA + """
+_SETTLE = lua.Lua("""
 local function settle(key, s, now, idle)
   if s[5] == '0' and s[2] and s[2] ~= '' then
     redis.call('HSET', key, 'status', 'stopped', 'finished_at', tostring(now), 'running_task', '')
@@ -85,11 +73,11 @@ local function settle(key, s, now, idle)
   end
   return false
 end
-"""
+""", needs=(_SESSION_STOPPED,))
 _FIELDS = "'status', 'running_task', 'last_active_at', 'claimed_at', 'keep_alive', 'owner'"
 
 # KEYS[1] session hash. ARGV: task id, task-key prefix, now, idle timeout, ttl, owner ('' = any), grace.
-_CLAIM = _BUSY + _SETTLE + f"""
+_CLAIM = lua.script(f"""
 local s = redis.call('HMGET', KEYS[1], {_FIELDS})
 if not s[1] then return 'missing' end
 if ARGV[6] ~= '' and s[6] ~= ARGV[6] then return 'missing' end
@@ -100,10 +88,10 @@ if settle(KEYS[1], s, now, idle) then return 'stopped' end
 redis.call('HSET', KEYS[1], 'running_task', ARGV[1], 'claimed_at', ARGV[3], 'last_active_at', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 'ok'
-"""
+""", _BUSY, _SETTLE)
 
 # KEYS[1] session hash. ARGV: task id, now, mode ('end': the task ended; 'undo': it was never sent).
-_RELEASE = SESSION_INDEX_LUA + """
+_RELEASE = lua.script("""
 if redis.call('HGET', KEYS[1], 'running_task') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'running_task', '', 'last_active_at', ARGV[2])
 if ARGV[3] == 'end' and redis.call('HGET', KEYS[1], 'keep_alive') == '0'
@@ -113,20 +101,20 @@ if ARGV[3] == 'end' and redis.call('HGET', KEYS[1], 'keep_alive') == '0'
   return 2
 end
 return 1
-"""
+""", _SESSION_STOPPED)
 
 # KEYS[1] session hash. ARGV: now, idle timeout, task-key prefix, grace.
-_EXPIRE = _BUSY + _SETTLE + f"""
+_EXPIRE = lua.script(f"""
 local s = redis.call('HMGET', KEYS[1], {_FIELDS})
 if s[1] ~= 'active' then return 0 end
 local now = tonumber(ARGV[1])
 if busy(s[2], s[4], now, ARGV[3], tonumber(ARGV[4])) then return 0 end
 if settle(KEYS[1], s, now, tonumber(ARGV[2])) then return 1 end
 return 0
-"""
+""", _BUSY, _SETTLE)
 
 # KEYS[1] session hash. ARGV: now. Returns the task that was claimed ('' if none), or false if missing.
-_STOP = SESSION_INDEX_LUA + """
+_STOP = lua.script("""
 local s = redis.call('HMGET', KEYS[1], 'status', 'running_task')
 if not s[1] then return false end
 if s[1] == 'active' then
@@ -134,7 +122,7 @@ if s[1] == 'active' then
   session_stopped(KEYS[1])
 end
 return s[2] or ''
-"""
+""", _SESSION_STOPPED)
 
 
 class Claim(StrEnum):
@@ -168,7 +156,7 @@ class SessionRecord(BaseModel):
     screen_height: int | None = None
     profile_id: UUID | None = None
     enable_recording: bool = False
-    proxy_country: str | None = None  # the upstream proxy's country for all its tasks (None: direct)
+    proxy_country_code: str | None = None  # its tasks' upstream proxy country (None: none)
 
     @classmethod
     def new(
@@ -178,7 +166,7 @@ class SessionRecord(BaseModel):
         owner: str | None = None,
         one_off: bool = False,
         running_task: str | None = None,
-        proxy_country: str | None = None,
+        proxy_country_code: str | None = None,
     ) -> SessionRecord:
         request = request or CreateSessionRequest()
         now = datetime.now(UTC)
@@ -196,7 +184,7 @@ class SessionRecord(BaseModel):
             screen_height=request.browser_screen_height,
             profile_id=request.profile_id,
             enable_recording=request.enable_recording,
-            proxy_country=proxy_country,
+            proxy_country_code=proxy_country_code,
         )
 
     def item(self) -> SessionItemView:
@@ -231,7 +219,7 @@ class SessionRecord(BaseModel):
             "screen_height": str(self.screen_height or ""),
             "profile_id": str(self.profile_id or ""),
             "enable_recording": "1" if self.enable_recording else "0",
-            "proxy_country": self.proxy_country or "",
+            "proxy_country_code": self.proxy_country_code or "",
         }
 
     @classmethod
@@ -252,20 +240,8 @@ class SessionRecord(BaseModel):
             screen_height=int(raw["screen_height"]) if raw.get("screen_height") else None,
             profile_id=UUID(raw["profile_id"]) if raw.get("profile_id") else None,
             enable_recording=raw.get("enable_recording") == "1",
-            proxy_country=raw.get("proxy_country") or None,
+            proxy_country_code=stored_country_code(raw),
         )
-
-
-def _indexes(owner: str | None, status: str | None) -> list[str]:
-    """The listing indexes a session of ``owner`` in ``status`` belongs to."""
-    found = [keys.SESSION_INDEX]
-    if owner:
-        found.append(keys.sessions_by(owner=owner))
-    if status:
-        found.append(keys.sessions_by(status=status))
-        if owner:
-            found.append(keys.sessions_by(owner=owner, status=status))
-    return found
 
 
 # KEYS[1] session hash, KEYS[2] state key. ARGV: token, ttl. Never revive a stopped session's state.
@@ -279,7 +255,7 @@ return 1
 # KEYS: ``keys.session_keys`` ([1] the record, [4] its live-token key, [5] its share hash).
 # ARGV: [1] session id, [2] the listing indexes' prefix, [3] the index of all sessions,
 # [4] the grant keys' prefix, [5] the control channel.
-_DELETE = """
+_DELETE = lua.script("""
 local sid = ARGV[1]
 local s = redis.call('HMGET', KEYS[1], 'owner', 'status')
 local ids = {}
@@ -291,15 +267,10 @@ for _, token in ipairs({redis.call('GET', KEYS[4]), redis.call('HGET', KEYS[5], 
 end
 redis.call('DEL', unpack(KEYS))
 redis.call('ZREM', ARGV[3], sid)
-local owner, status = s[1], s[2]
-if status then redis.call('ZREM', ARGV[2] .. 'status:' .. status, sid) end
-if owner and owner ~= '' then
-  redis.call('ZREM', ARGV[2] .. 'owner:' .. owner, sid)
-  if status then redis.call('ZREM', ARGV[2] .. 'owner:' .. owner .. ':status:' .. status, sid) end
-end
+unlisted(ARGV[2], sid, s[1], s[2])
 if #ids > 0 then redis.call('PUBLISH', ARGV[5], @REVOKED@) end
 return 1
-""".replace("@REVOKED@", live_events.LUA_REVOKED)
+""".replace("@REVOKED@", live_events.LUA_REVOKED), lua.LISTINGS)
 
 
 class SessionStore:
@@ -316,10 +287,6 @@ class SessionStore:
         self._save_state = client.register_script(_SAVE_STATE)
         self._delete = client.register_script(_DELETE)
 
-    @classmethod
-    def from_url(cls, url: str, ttl_s: int, idle_timeout_s: int) -> SessionStore:
-        return cls(connect(url), ttl_s, idle_timeout_s)
-
     # -- writes -----------------------------------------------------------
     def create(self, record: SessionRecord) -> None:
         sid = str(record.id)
@@ -327,7 +294,7 @@ class SessionStore:
         pipe.hset(keys.session(sid), mapping=record.fields())  # type: ignore[arg-type]
         pipe.expire(keys.session(sid), self.ttl_s)
         score = record.started_at.timestamp()
-        for index in _indexes(record.owner, record.status.value):
+        for index in keys.listings(keys.SESSION_INDEX, keys.SESSIONS_BY, record.owner, record.status.value):
             pipe.zadd(index, {sid: score})
         pipe.execute()
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.broker import is_amqp
 from shared.limits import Dollars, KeyLimits, KeyWebhook, LlmLimit, check_webhook_url
+from shared.redis_url import RedisTarget, is_sentinel_url, parse_redis_url
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,7 +33,26 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("BROWSERFLEET_REDIS_URL", "REDIS_URL"),
-        description="Redis for task records, stop flags, sessions.",
+        description="Redis for task records, stop flags, sessions: `redis://host:port/db`, or behind Redis "
+        "Sentinel the sentinels, `sentinel://host:26379;sentinel://host2:26379/db` (with "
+        "`BROWSERFLEET_REDIS_SENTINEL_MASTER`; docs/deploy.md).",
+    )
+    redis_sentinel_master: str | None = Field(
+        None, description="Service name the sentinels monitor (`sentinel monitor <name> ...`); required "
+        "when any Redis URL (store, broker, result backend) is a `sentinel://` list."
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        None, description="Password of the sentinels themselves (`requirepass` in sentinel.conf); the data "
+        "nodes' password goes in the URL (`sentinel://:password@host:26379;...`)."
+    )
+    redis_wait_replicas: int | None = Field(
+        None, ge=0, description="Replicas that must confirm (`WAIT`) the writes a failover must not lose: a "
+        "task's creation, a run's lease take, each step record, every status change. Unset: 1 behind "
+        "Sentinel, else 0 (none). Unconfirmed in time, the write stands and a warning is logged."
+    )
+    redis_wait_timeout_ms: int = Field(
+        100, ge=1, description="Longest such a write waits for its replicas (what each costs while no "
+        "replica answers)."
     )
     broker_url: str | None = Field(None, description="Celery broker; defaults to redis_url.")
     result_backend: str | None = Field(None, description="Celery result backend; defaults to redis_url.")
@@ -60,11 +80,11 @@ class Settings(BaseSettings):
     proxies: SecretStr | None = Field(
         None, description="Upstream proxies per country: a JSON object "
         '(`{"us": "http://user:pass@host:3128", "de": "socks5://host:1080"}`) or one URL template with '
-        "`{country}`; unset = none (browsers connect directly)."
+        "`{country}`; unset = none (the worker's egress guard connects to sites itself)."
     )
     proxy_default_country: str | None = Field(
         None, description="Country whose proxy a task without `sessionSettings` uses (the v2 default is "
-        "`us`); unset = such tasks connect directly."
+        "`us`); unset = such tasks use no upstream proxy."
     )
     models: dict[str, str] = Field(default_factory=dict, description="Extra/overriding model table (JSON).")
     llm_timeout_s: float = Field(90.0, description="One LLM request's timeout.")
@@ -170,7 +190,12 @@ class Settings(BaseSettings):
         "0 = no limit. Full-access keys are not limited."
     )
     session_idle_timeout_s: int = Field(1800, description="An idle session stops (and its state is dropped).")
-    public_url: str | None = Field(None, description="External base URL of the API, for download links.")
+    public_url: str | None = Field(
+        None, description="External base URL of the API, for the links it hands out (live views, downloads, "
+        "uploads, cdpUrl); unset = the request's own address, and for the CLI and Python clients the address "
+        "the running `browserfleet api` announced in Redis (`up --api-port` included), else "
+        "http://127.0.0.1:8000."
+    )
     download_url_ttl_s: int = Field(900, description="How long a log/file download URL stays valid.")
 
     # -- live view -----------------------------------------------------------
@@ -350,6 +375,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def check_redis_urls(self) -> Settings:
+        """Every Redis URL parses (the error names its setting), before anything connects."""
+        self.redis_target  # noqa: B018 (parsing is the check)
+        if not self.amqp:
+            self.broker_target  # noqa: B018
+        if self.result_backend and is_sentinel_url(self.result_backend):
+            self.backend_target  # noqa: B018
+        return self
+
+    @model_validator(mode="after")
     def check_budgets(self) -> Settings:
         chain = [
             ("step_timeout_s", self.step_timeout_s),
@@ -403,6 +438,34 @@ class Settings(BaseSettings):
     @property
     def backend(self) -> str:
         return self.result_backend or self.redis_url
+
+    @property
+    def wait_replicas(self) -> int:
+        """Replicas a durable write waits for (``redis_wait_replicas``, or 1 behind Sentinel)."""
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.redis_target.is_sentinel else 0
+
+    @property
+    def redis_target(self) -> RedisTarget:
+        """The store's Redis (a direct URL or Sentinel's service), parsed."""
+        return self._target(self.redis_url, "BROWSERFLEET_REDIS_URL")
+
+    @property
+    def broker_target(self) -> RedisTarget:
+        """The broker's Redis (a Redis broker only: ``amqp`` says which)."""
+        setting = "BROWSERFLEET_BROKER_URL" if self.broker_url else "BROWSERFLEET_REDIS_URL"
+        return self._target(self.broker, setting)
+
+    @property
+    def backend_target(self) -> RedisTarget:
+        return self._target(self.backend, "BROWSERFLEET_RESULT_BACKEND" if self.result_backend
+                            else "BROWSERFLEET_REDIS_URL")
+
+    def _target(self, url: str, setting: str) -> RedisTarget:
+        password = self.redis_sentinel_password.get_secret_value() if self.redis_sentinel_password else None
+        return parse_redis_url(url, master=self.redis_sentinel_master, sentinel_password=password,
+                               setting=setting)
 
 
 @lru_cache(maxsize=1)

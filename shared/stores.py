@@ -2,32 +2,37 @@
 
 The producer, the HTTP API and each worker process make one :class:`Stores` and take the
 store that owns what they read or write (tasks, sessions, profiles, live links, ...). The
-client itself stays private, so what is stored where is decided in ``shared`` alone.
+client itself stays private, so what is stored where is decided in ``shared`` alone. The HTTP
+API's event loop gets its asyncio stores from here too (:meth:`Stores.for_event_loop`): every
+Redis client any process opens is built in this module.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
+from shared.api_address import ApiAddress
 from shared.browser_store import BrowserStore
 from shared.consumers import ConsumerRegistry
 from shared.control import ControlSignals
 from shared.custom_proxies import CustomProxies
-from shared.downloads import DownloadTokens
+from shared.download_tokens import DownloadTokens
 from shared.lease_store import LeaseStore
-from shared.live import LiveFrames, LiveLinks
+from shared.live_feed import LiveFeed
+from shared.live_frames import LiveFrames
+from shared.live_links import LiveLinks
 from shared.llm_limits import LlmLimitStore
-from shared.profiles import ProfileStore
-from shared.purge import Traces
-from shared.redis_client import connect
+from shared.profile_store import ProfileStore
+from shared.purge_traces import Traces
+from shared.redis_client import Replicas, connect, connect_async
 from shared.session_store import SessionStore
 from shared.settings import Settings
 from shared.skill_executions import SkillExecutions
 from shared.skill_manifests import SkillManifests
 from shared.spend import SpendStore
 from shared.task_queue import TaskQueue
-from shared.task_store import TaskStore
-from shared.uploads import UploadStore
+from shared.task_store import AsyncStatusReader, TaskStore
+from shared.upload_store import UploadStore
 from shared.webhook_store import WebhookStore
 
 
@@ -36,16 +41,17 @@ class Stores:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._redis = connect(settings.redis_url)
+        self._redis = connect(settings.redis_target)
+        self._replicas = Replicas(settings.wait_replicas, settings.redis_wait_timeout_ms)
 
     @cached_property
     def tasks(self) -> TaskStore:
-        return TaskStore(self._redis, self.settings.record_ttl_s)
+        return TaskStore(self._redis, self.settings.record_ttl_s, self._replicas)
 
     @cached_property
     def task_queue(self) -> TaskQueue:
         """New tasks into Redis (records, sessions, indexes, Celery messages on ``settings.queue``)."""
-        return TaskQueue(self._redis, self.settings.queue, self.settings.record_ttl_s)
+        return TaskQueue(self._redis, self.settings.queue, self.settings.record_ttl_s, self._replicas)
 
     @cached_property
     def sessions(self) -> SessionStore:
@@ -82,7 +88,8 @@ class Stores:
 
     @cached_property
     def leases(self) -> LeaseStore:
-        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000), self.settings.record_ttl_s)
+        return LeaseStore(self._redis, int(self.settings.lease_ttl_s * 1000), self.settings.record_ttl_s,
+                          self._replicas)
 
     @cached_property
     def spend(self) -> SpendStore:
@@ -119,5 +126,33 @@ class Stores:
     def skill_executions(self) -> SkillExecutions:
         return SkillExecutions(self._redis, self.settings.record_ttl_s)
 
+    @cached_property
+    def api_address(self) -> ApiAddress:
+        """Where the running HTTP API answers (what ``browserfleet api`` announced)."""
+        return ApiAddress(self._redis)
+
     def ping(self) -> bool:
         return bool(self._redis.ping())
+
+    def for_event_loop(self) -> AsyncStores:
+        """The asyncio stores of one event loop (the HTTP API app's), over a client of their own:
+        an asyncio client's connections belong to the loop that opened them."""
+        return AsyncStores(self.settings)
+
+
+class AsyncStores:
+    """The stores an event loop reads without a thread hop (the status poll, the live feed)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._redis = connect_async(settings.redis_target)
+
+    @cached_property
+    def task_status(self) -> AsyncStatusReader:
+        return AsyncStatusReader(self._redis)
+
+    def live_feed(self) -> LiveFeed:
+        """A new feed: its own pub/sub connection over this loop's client (close it when done)."""
+        return LiveFeed(self._redis)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()

@@ -2,7 +2,7 @@
 
 Every status change of a task goes through a script (creation in :mod:`shared.task_queue`,
 every later change in :mod:`shared.task_store`), and each of those scripts calls
-``status_changed`` from :data:`STATUS_EVENT_LUA` in the same step. So no path can change a
+``status_changed`` from :data:`STATUS_EVENT` in the same step. So no path can change a
 status without:
 
 - keeping the account's active/queued sets exact (the per-key quotas count them), and
@@ -27,18 +27,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import keys
+from shared.lua import ACCOUNT_TASKS, Lua
 
 # status_changed(key, tid, status, ttl): call after the record's new status is written.
 # ``status`` is the raw status ('created', 'started', ...); ``ttl`` the outbox's expiry.
-STATUS_EVENT_LUA = """
+STATUS_EVENT = Lua("""
 local function status_changed(key, tid, status, ttl)
   local f = redis.call('HMGET', key, 'webhook', 'account', 'session_id', 'metadata', 'is_success',
                        'cost', 'error')
   if f[2] and f[2] ~= 'null' then
     local acct = cjson.decode(f[2])
-    if status ~= 'created' then redis.call('ZREM', '@ACCT@' .. acct .. ':tasks:queued', tid) end
+    if status ~= 'created' then redis.call('ZREM', account_tasks(acct, 'queued'), tid) end
     if status ~= 'created' and status ~= 'started' then
-      redis.call('ZREM', '@ACCT@' .. acct .. ':tasks:active', tid)
+      redis.call('ZREM', account_tasks(acct, 'active'), tid)
     end
   end
   if f[1] ~= 'true' then return end
@@ -51,8 +52,7 @@ local function status_changed(key, tid, status, ttl)
   redis.call('EXPIRE', '@OUTBOX@' .. tid, ttl)
   redis.call('ZADD', '@DUE@', 'NX', now[1], tid)
 end
-""".replace("@ACCT@", keys.ACCOUNTS).replace("@OUTBOX@", keys.WEBHOOK_OUTBOX)
-STATUS_EVENT_LUA = STATUS_EVENT_LUA.replace("@DUE@", keys.WEBHOOKS_DUE)
+""".replace("@OUTBOX@", keys.WEBHOOK_OUTBOX).replace("@DUE@", keys.WEBHOOKS_DUE), needs=(ACCOUNT_TASKS,))
 
 
 # -- reading them back: outbox entries as Browser Use Cloud webhook events ----------------
@@ -94,7 +94,7 @@ def test_entry(account: str | None) -> tuple[str, str]:
 
 
 def decode_event(raw: str) -> Event:
-    """An outbox entry (a status change from :data:`STATUS_EVENT_LUA`, or a test) as an event."""
+    """An outbox entry (a status change from :data:`STATUS_EVENT`, or a test) as an event."""
     data = json.loads(raw)
     if isinstance(data, dict):
         at = float(data["at"])

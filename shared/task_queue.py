@@ -6,7 +6,7 @@ Redis is also the broker, pushes the chunk's Celery messages with one ``LPUSH`` 
 ``task-sent`` events with one ``PUBLISH``. A chunk is atomic: no record without its
 message, no message without its record.
 
-Why chunks, and why this shape (measured, see README "Enqueueing"): a script blocks Redis
+Why chunks, and why this shape (measured, see docs/benchmarks.md, "Enqueueing"): a script blocks Redis
 while it runs, ~50 µs per task, so a chunk of 100 holds it ~5 ms however large the
 batch; the tasks travel as one msgpack argument per chunk (Redis decodes it in C with
 ``cmsgpack``: ~4x cheaper on both sides than one argument per value); and the chunks are
@@ -24,6 +24,7 @@ chunk was already written (its first record exists), so a retry never writes a c
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,11 +34,13 @@ from typing import Any, Protocol
 import msgpack
 import redis
 
-from shared import keys
+from shared import keys, lua
 from shared.models import CreateTaskRequest
-from shared.redis_client import connect
+from shared.redis_client import NO_REPLICAS, Replicas, Target, connect, run_script, wait_replicas
 from shared.spend import NO_GATE, AccountGate
-from shared.task_events import STATUS_EVENT_LUA
+from shared.task_events import STATUS_EVENT
+
+log = logging.getLogger(__name__)
 
 CHUNK = 100  # tasks per script: ~5 ms of Redis time; more of a batch overlaps than with 200 or 500
 
@@ -56,14 +59,14 @@ _dumps = json.JSONEncoder().encode  # the encoding of shared.task_store's record
 # Returns -1 when written, -2 when this chunk was written before (a retried request), -3..-6 when
 # the account refused the batch (REFUSALS), else the backlog that refused it. Index names:
 # keys.tasks_by / keys.sessions_by; account sets: keys.account_tasks.
-_WRITE = STATUS_EVENT_LUA + """
+_WRITE = lua.script("""
 local ttl, limit, push, admit = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
 local by, sby, tkey, skey, ssuffix = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local tasks = cmsgpack.unpack(ARGV[12])
 if redis.call('EXISTS', tkey .. tasks[1][1]) == 1 then return -2 end
 local account = ARGV[13]
 if account ~= '' and admit > 0 then
-  local active, queued = '@ACCT@' .. account .. ':tasks:active', '@ACCT@' .. account .. ':tasks:queued'
+  local active, queued = account_tasks(account, 'active'), account_tasks(account, 'queued')
   redis.call('ZREMRANGEBYSCORE', active, '-inf', '(' .. ARGV[20])
   redis.call('ZREMRANGEBYSCORE', queued, '-inf', '(' .. ARGV[20])
   local max_active, max_queued = tonumber(ARGV[14]), tonumber(ARGV[15])
@@ -102,29 +105,29 @@ for i = 1, #tasks do
   messages[#messages + 1] = t[5]
 end
 redis.call('ZADD', KEYS[2], unpack(all))
-redis.call('ZADD', by .. 'status:created', unpack(all))
+redis.call('ZADD', listing_index(by, nil, 'created'), unpack(all))
 for owner, g in pairs(owned) do
-  redis.call('ZADD', by .. 'owner:' .. owner, unpack(g))
-  redis.call('ZADD', by .. 'owner:' .. owner .. ':status:created', unpack(g))
+  redis.call('ZADD', listing_index(by, owner, nil), unpack(g))
+  redis.call('ZADD', listing_index(by, owner, 'created'), unpack(g))
 end
 if #sessions > 0 then
   redis.call('ZADD', KEYS[3], unpack(sessions))
-  redis.call('ZADD', sby .. 'status:active', unpack(sessions))
+  redis.call('ZADD', listing_index(sby, nil, 'active'), unpack(sessions))
   for owner, g in pairs(sowned) do
-    redis.call('ZADD', sby .. 'owner:' .. owner, unpack(g))
-    redis.call('ZADD', sby .. 'owner:' .. owner .. ':status:active', unpack(g))
+    redis.call('ZADD', listing_index(sby, owner, nil), unpack(g))
+    redis.call('ZADD', listing_index(sby, owner, 'active'), unpack(g))
   end
 end
 for acct, g in pairs(accounts) do
-  redis.call('ZADD', '@ACCT@' .. acct .. ':tasks:active', unpack(g))
-  redis.call('ZADD', '@ACCT@' .. acct .. ':tasks:queued', unpack(g))
+  redis.call('ZADD', account_tasks(acct, 'active'), unpack(g))
+  redis.call('ZADD', account_tasks(acct, 'queued'), unpack(g))
 end
 if push then
   redis.call('LPUSH', KEYS[1], unpack(messages))
   if ARGV[10] ~= '' then redis.call('PUBLISH', ARGV[10], ARGV[11]) end
 end
 return -1
-""".replace("@ACCT@", keys.ACCOUNTS)
+""", lua.LISTING_INDEX, lua.ACCOUNT_TASKS, STATUS_EVENT)
 
 _SESSION_TASKS_SUFFIX = keys.session_tasks("x").removeprefix(keys.session("x"))
 assert keys.session_tasks("x") == keys.session("x") + _SESSION_TASKS_SUFFIX
@@ -138,7 +141,7 @@ class OneOffSession:
     screen_height: int | None = None
     profile_id: str | None = None
     enable_recording: bool = False
-    proxy_country: str | None = None  # the upstream proxy's country (None: direct)
+    proxy_country_code: str | None = None  # the upstream proxy's country (None: no upstream proxy)
 
 
 @dataclass(slots=True)
@@ -150,7 +153,7 @@ class NewTask:
     request: CreateTaskRequest  # secret values already replaced by placeholders
     owner: str | None
     secrets_token: str | None = None
-    proxy_country: str | None = None
+    proxy_country_code: str | None = None
     one_off: OneOffSession | None = None  # None: an existing session, already claimed for it
     account: str | None = None  # the API key's account (shared.accounts): quotas, budget, webhook
     webhook: bool = False  # its status changes go to a webhook (shared.task_events)
@@ -177,8 +180,8 @@ def record_hash(task: NewTask, created_at: datetime) -> list[str]:
         pairs += ["secrets_token", _dumps(task.secrets_token)]
     if task.owner is not None:
         pairs += ["owner", _dumps(task.owner)]
-    if task.proxy_country is not None:
-        pairs += ["proxy_country_code", _dumps(task.proxy_country)]
+    if task.proxy_country_code is not None:
+        pairs += ["proxy_country_code", _dumps(task.proxy_country_code)]
     if task.account is not None:
         pairs += ["account", _dumps(task.account)]
     if task.webhook:
@@ -197,7 +200,7 @@ def session_hash(task: NewTask, one_off: OneOffSession, started: float) -> list[
         "persist_memory", "0", "keep_alive", "0", "one_off", "1", "start_url", "",
         "screen_width", str(one_off.screen_width or ""), "screen_height", str(one_off.screen_height or ""),
         "profile_id", one_off.profile_id or "", "enable_recording", "1" if one_off.enable_recording else "0",
-        "proxy_country", one_off.proxy_country or "",
+        "proxy_country_code", one_off.proxy_country_code or "",
     ]
 
 
@@ -241,8 +244,9 @@ class TaskQueueError(Exception):
 class TaskQueue:
     """Writes new tasks chunk by chunk; thread-safe (each call uses its own pooled connection)."""
 
-    def __init__(self, client: redis.Redis, queue: str, ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, queue: str, ttl_s: int, replicas: Replicas = NO_REPLICAS) -> None:
         self._redis, self.queue, self.ttl_s = client, queue, ttl_s
+        self.replicas = replicas  # a create answers once its tasks are on them (a failover keeps them)
         self._script = client.register_script(_WRITE)
 
     def write(
@@ -263,6 +267,7 @@ class TaskQueue:
             if sent is not None:
                 pending, sent = sent, None
                 written += self._finish(conn, pending, written)
+            self._confirm(conn)
         except (QueueRefusedError, AccountRefusedError, TaskQueueError):
             raise
         except BaseException as exc:  # building a chunk failed: learn whether the one in flight landed
@@ -280,7 +285,7 @@ class TaskQueue:
         for task in tasks:
             tid, sid = task.task_id, task.session_id
             pipe.delete(*keys.task_keys(tid))
-            for index in _indexes(keys.tasks_by, task.owner, "created"):
+            for index in keys.listings(keys.TASK_INDEX, keys.TASKS_BY, task.owner, "created"):
                 pipe.zrem(index, tid)
             if task.account is not None:
                 pipe.zrem(keys.account_tasks(task.account, "active"), tid)
@@ -291,7 +296,7 @@ class TaskQueue:
             pipe.zrem(keys.session_tasks(sid), tid)
             if task.one_off is not None:
                 pipe.delete(*keys.session_keys(sid))
-                for index in _indexes(keys.sessions_by, task.owner, "active"):
+                for index in keys.listings(keys.SESSION_INDEX, keys.SESSIONS_BY, task.owner, "active"):
                     pipe.zrem(index, sid)
         pipe.execute()
 
@@ -330,6 +335,15 @@ class TaskQueue:
             conn.disconnect()  # _finish runs the chunk again, with the client's retries
         return chunk
 
+    def _confirm(self, conn: Any) -> None:
+        """``WAIT`` for the replicas on the connection that sent the chunks (a chunk run again
+        elsewhere waited on its own)."""
+        try:
+            wait_replicas(conn, self.replicas)
+        except redis.RedisError as exc:  # the tasks are written; the master alone has them
+            log.warning("tasks written, not confirmed by a replica: %s", exc)
+            conn.disconnect()
+
     def _finish(self, conn: Any, chunk: _Chunk, written: int) -> int:
         """Read a sent chunk's answer (or run it again when there is none); returns its size."""
         args = chunk.args
@@ -341,7 +355,7 @@ class TaskQueue:
                 except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.NoScriptError):
                     conn.disconnect()
             if result is None:  # loads the script if needed; retries; -2 if the chunk had landed
-                result = int(self._script(keys=args[3:6], args=args[6:]))
+                result = int(run_script(self._redis, self._script, args[3:6], args[6:], self.replicas))
         except redis.RedisError as exc:
             raise TaskQueueError(f"could not enqueue task: {exc}", written) from exc
         if result >= 0:
@@ -365,7 +379,7 @@ class ListPublisher:
         self._redis = client
 
     @classmethod
-    def from_url(cls, url: str) -> ListPublisher:
+    def from_url(cls, url: Target) -> ListPublisher:
         return cls(connect(url))
 
     @property
@@ -384,10 +398,3 @@ class ListPublisher:
                 pipe.publish(channel, event)
         pipe.execute()
 
-
-def _indexes(name: Any, owner: str | None, status: str) -> list[str]:
-    """The listing indexes (``keys.tasks_by`` or ``keys.sessions_by``) of an entry."""
-    found = [name(), name(status=status)]
-    if owner is not None:
-        found += [name(owner=owner), name(owner=owner, status=status)]
-    return found

@@ -19,33 +19,12 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import redis
+import redis.asyncio
 
-from shared import control, keys, live_events
+from shared import control, keys, live_events, lua
 from shared.models import FileView, TaskItemView, TaskStatus, TaskStatusView, TaskStepView, TaskView
-from shared.redis_client import connect, connect_async
-from shared.task_events import STATUS_EVENT_LUA
-
-# Keeps the listing indexes (``keys.tasks_by``) in step with a task's status; every status
-# change goes through a script that calls it, so a page of any index is exact.
-# Arguments: the indexes' prefix, task id, created score, owner (nil: none), old status
-# (nil: new task), new status (statuses and owners are the raw strings, not JSON).
-INDEX_LUA = """
-local function index_status(prefix, tid, score, owner, old, new)
-  if old then redis.call('ZREM', prefix .. 'status:' .. old, tid) end
-  redis.call('ZADD', prefix .. 'status:' .. new, score, tid)
-  if owner then
-    if old then redis.call('ZREM', prefix .. 'owner:' .. owner .. ':status:' .. old, tid) end
-    redis.call('ZADD', prefix .. 'owner:' .. owner .. ':status:' .. new, score, tid)
-  end
-end
-local function json_field(key, name)
-  local raw = redis.call('HGET', key, name)
-  if not raw then return nil end
-  local value = cjson.decode(raw)
-  if value == cjson.null then return nil end
-  return value
-end
-"""
+from shared.redis_client import NO_REPLICAS, Replicas, run_script
+from shared.task_events import STATUS_EVENT
 
 # KEYS: [1] task hash, [2] the index of all tasks, [3] the task's lease. ARGV: [1] allowed
 # statuses, [2] task id, [3] the indexes' prefix, [4] the fencing token of the run writing
@@ -53,7 +32,9 @@ end
 # then field/value pairs (status first). A run's write is refused (-2) once a newer run took
 # the lease (see shared.lease_store): the newer run's record is not the old run's to end. A real
 # change also updates the account's sets and emits the status event (shared.task_events).
-_TRANSITION = INDEX_LUA + STATUS_EVENT_LUA + """
+# The listing indexes (``keys.tasks_by``) follow every status change here (``relisted``), so a
+# page of any index is exact.
+_TRANSITION = lua.script("""
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if not string.find(ARGV[1], '|' .. cur .. '|', 1, true) then return 0 end
@@ -68,7 +49,7 @@ local new = ARGV[8]
 if new ~= cur then
   local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
   if score then
-    index_status(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
+    relisted(ARGV[3], ARGV[2], score, json_field(KEYS[1], 'owner'), cjson.decode(cur), cjson.decode(new))
   end
   status_changed(KEYS[1], ARGV[2], cjson.decode(new), ARGV[6])
 end
@@ -77,7 +58,7 @@ if new ~= cur then
   redis.call('PUBLISH', KEYS[1] .. ':live', @STATUS@)
 end
 return 1
-""".replace("@STATUS@", live_events.LUA_STATUS)
+""".replace("@STATUS@", live_events.LUA_STATUS), lua.LISTINGS, lua.JSON_FIELD, STATUS_EVENT)
 
 # Deletes a task and, in the same step, the grant of its liveUrl: a token can neither outlive
 # the record (the link would keep working) nor be created for a record that is gone (the
@@ -88,7 +69,7 @@ return 1
 # [7] the webhook outbox's TTL, [8] the task's run-signal channel (shared.control), [9] its
 # ``gone`` signal. A task deleted while queued or running (its session was deleted) is "stopped"
 # for its account's sets and its webhook, in the same step.
-_DELETE = INDEX_LUA + STATUS_EVENT_LUA + """
+_DELETE = lua.script("""
 local tid = ARGV[1]
 local status, owner = json_field(KEYS[1], 'status'), json_field(KEYS[1], 'owner')
 if status == 'created' or status == 'started' then status_changed(KEYS[1], tid, 'stopped', ARGV[7]) end
@@ -101,15 +82,12 @@ end
 redis.call('DEL', unpack(KEYS))
 redis.call('ZREM', ARGV[4], tid)
 redis.call('ZREM', ARGV[2], tid)
-if status then redis.call('ZREM', ARGV[3] .. 'status:' .. status, tid) end
-if owner then
-  redis.call('ZREM', ARGV[3] .. 'owner:' .. owner, tid)
-  if status then redis.call('ZREM', ARGV[3] .. 'owner:' .. owner .. ':status:' .. status, tid) end
-end
+unlisted(ARGV[3], tid, owner, status)
 redis.call('PUBLISH', KEYS[1] .. ':live', @DELETED@)
 redis.call('PUBLISH', ARGV[8], ARGV[9])  -- a run of the task stops before its next move
 return 1
-""".replace("@REVOKED@", live_events.LUA_REVOKED).replace("@DELETED@", live_events.LUA_DELETED)
+""".replace("@REVOKED@", live_events.LUA_REVOKED).replace("@DELETED@", live_events.LUA_DELETED),
+                     lua.LISTINGS, lua.JSON_FIELD, STATUS_EVENT)
 
 
 _VIEW_FIELDS = set(TaskView.model_fields) - {"steps", "output_files"}
@@ -220,33 +198,18 @@ def _encode(value: Any) -> str:
     return _dumps(value)
 
 
-def _indexes(owner: str | None, status: str | None) -> list[str]:
-    """The listing indexes a task of ``owner`` in ``status`` belongs to."""
-    found = [keys.TASK_INDEX]
-    if owner is not None:
-        found.append(keys.tasks_by(owner=owner))
-    if status is not None:
-        found.append(keys.tasks_by(status=status))
-        if owner is not None:
-            found.append(keys.tasks_by(owner=owner, status=status))
-    return found
-
-
 MAX_OFFSET = 2**62  # Redis offsets are signed 64-bit: a larger page number just lies past the end
 
 
 class TaskStore:
     """Reads and writes task records; one instance per process is enough (thread-safe)."""
 
-    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_s: int, replicas: Replicas = NO_REPLICAS) -> None:
         self._redis = client
         self.ttl_s = ttl_s
+        self.replicas = replicas  # every status change waits for them (a failover must not undo it)
         self._transition = client.register_script(_TRANSITION)
         self._delete = client.register_script(_DELETE)
-
-    @classmethod
-    def from_url(cls, url: str, ttl_s: int) -> TaskStore:
-        return cls(connect(url), ttl_s)
 
     # -- writes -----------------------------------------------------------
     @staticmethod
@@ -267,7 +230,7 @@ class TaskStore:
         pipe = self._redis.pipeline()
         pipe.hset(keys.task(task_id), mapping=fields)
         pipe.expire(keys.task(task_id), self.ttl_s)
-        for index in _indexes(record.owner, record.status.value):
+        for index in keys.listings(keys.TASK_INDEX, keys.TASKS_BY, record.owner, record.status.value):
             pipe.zadd(index, {task_id: score})
         pipe.zadd(keys.session_tasks(session_id), {task_id: score})
         pipe.execute()
@@ -284,8 +247,8 @@ class TaskStore:
                            str(self.ttl_s), "status", _encode(to.value)]
         for name, value in fields.items():
             args += [name, _encode(value)]
-        result = int(self._transition(keys=[keys.task(task_id), keys.TASK_INDEX, keys.lease(task_id)],
-                                      args=args))
+        touched = [keys.task(task_id), keys.TASK_INDEX, keys.lease(task_id)]
+        result = int(run_script(self._redis, self._transition, touched, args, self.replicas))
         if result == -2:
             raise FencedWriteError(task_id)
         return result == 1
@@ -495,8 +458,8 @@ class TaskStore:
 class AsyncStatusReader:
     """The status poll on an event loop (the HTTP API's): one async ``HMGET``, no thread hop."""
 
-    def __init__(self, url: str) -> None:
-        self._redis = connect_async(url)
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self._redis = client
 
     async def load_status(self, task_id: str) -> StatusFields | None:
         return status_from_fields(await self._redis.hmget(keys.task(task_id), STATUS_FIELDS))

@@ -3,7 +3,7 @@
     uvicorn "producer.api.app:app_factory" --factory      # or: browserfleet api
 
 Routes are thin: authenticate, call one producer method, return its wire model.
-Errors are translated in :mod:`producer.api.errors`. ``GET /healthz`` is open (for
+Errors are translated in :mod:`producer.api.error_responses`. ``GET /healthz`` is open (for
 probes); everything under ``/api/v2`` needs ``X-Browser-Use-API-Key``.
 """
 
@@ -17,15 +17,15 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from producer.client import Producer
+from shared.fleet_metrics import exposition
 from shared.llms import model_table
-from shared.metrics import exposition
 from shared.settings import Settings, get_settings
 
 from . import (
     browser_live,
     cdp_proxy,
     downloads,
-    errors,
+    error_responses,
     routes_billing,
     routes_browsers,
     routes_files,
@@ -63,8 +63,9 @@ def create_app(settings: Settings | None = None, producer: Producer | None = Non
     app.state.api_keys = api_keys
     app.state.producer = producer or Producer(settings)
     app.state.metrics = app.state.producer.metrics_registry()
-    app.state.status_reader = StatusReader(app.state.producer)
-    errors.install(app)
+    app.state.loop_stores = app.state.producer.stores.for_event_loop()  # the status poll, live feeds
+    app.state.status_reader = StatusReader(app.state.producer, app.state.loop_stores)
+    error_responses.install(app)
     open_paths = {f"{PREFIX}/openapi.json", f"{PREFIX}/docs", f"{PREFIX}/docs/oauth2-redirect"}
     app.add_middleware(
         GateMiddleware, api_keys=api_keys, max_body=settings.api_max_body_bytes, prefix=PREFIX,

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from shared.browser_models import BrowserSessionStatus
 from shared.browser_store import BrowserRecord
-from shared.live import LiveChannels
+from shared.live_feed import LiveFeed
 
 from .deps import ProducerDep
 
@@ -74,23 +74,23 @@ def viewer(token: str, producer: ProducerDep) -> HTMLResponse:
 
 
 @public.get(PATH + "/{token}/events")
-async def events(token: str, producer: ProducerDep) -> StreamingResponse:
+async def events(token: str, producer: ProducerDep, request: Request) -> StreamingResponse:
     record = await asyncio.to_thread(_session, producer, token)
     return StreamingResponse(
-        _stream(producer, str(record.id)),
+        _stream(producer, request.app.state.loop_stores.live_feed(), str(record.id)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _stream(producer: ProducerDep, browser_id: str) -> AsyncIterator[str]:
+async def _stream(producer: ProducerDep, channels: LiveFeed, browser_id: str) -> AsyncIterator[str]:
     """One viewer's frames. Its own subscription: a browser session's viewers are its owner's few
     (the task viewers' per-process hub serves crowds of share viewers)."""
-    channels, store = LiveChannels(producer.settings.redis_url), producer.stores.browsers
+    store = producer.stores.browsers
     viewer, beat_s = uuid.uuid4().hex, max(0.2, producer.settings.live_heartbeat_s)
     loop = asyncio.get_running_loop()
     try:
-        await channels.subscribe(LiveChannels.task_channel(browser_id))
+        await channels.subscribe(LiveFeed.task_channel(browser_id))
         yield f"data: {json.dumps({'type': 'hello'})}\n\n"
         last = await channels.last_frame(browser_id)
         if last:

@@ -1,7 +1,7 @@
 """Presigned download URLs served by this server (task logs, output files).
 
 ``GET /tasks/{id}/logs`` and the output-file route hand out a URL with a random,
-single-purpose token that expires after ``download_url_ttl_s`` (:mod:`shared.downloads`);
+single-purpose token that expires after ``download_url_ttl_s`` (:mod:`shared.download_tokens`);
 the URL itself is the credential, so any HTTP client can fetch it, from any API replica.
 """
 

@@ -36,7 +36,8 @@ from typing import Any
 from producer.client import Producer
 from producer.errors import TaskNotFoundError
 from shared import live_events
-from shared.live import Grant, LiveChannels
+from shared.live_feed import LiveFeed
+from shared.live_links import Grant
 from shared.models import SessionStatus, TaskStatus, TaskView
 
 log = logging.getLogger(__name__)
@@ -139,10 +140,10 @@ class TaskWatch:
 
     async def start(self) -> None:
         try:
-            await self.hub.subscribe(self.hub.channels.task_channel(self.task_id))
+            await self.hub.subscribe(self.hub.feed.task_channel(self.task_id))
             self.view = await self.hub.snapshot(self.task_id)
             if self.view is not None and not self.terminal:
-                self.last_frame = await self.hub.channels.last_frame(self.task_id)
+                self.last_frame = await self.hub.feed.last_frame(self.task_id)
         finally:
             self.ready.set()
         pending, self.pending = self.pending, []
@@ -208,7 +209,7 @@ class TaskWatch:
         if not isinstance(number, int) or any(s.get("number") == number for s in steps[-5:]):
             return  # already in the snapshot
         steps.append(step)
-        shot = await self.hub.channels.has_screenshot(self.task_id, number)
+        shot = await self.hub.feed.has_screenshot(self.task_id, number)
         if shot:
             self.view.setdefault("screenshotSteps", []).append(number)
         full = sse({"type": "step", "step": step, "screenshot": shot})
@@ -281,6 +282,7 @@ class LiveHub:
     def __init__(
         self,
         producer: Producer,
+        feed: LiveFeed,
         caps: Caps,
         session_task: Callable[[Producer, str], str | None],
     ) -> None:
@@ -288,7 +290,7 @@ class LiveHub:
         self.caps = caps
         self._session_task = session_task
         self.heartbeat_s = max(0.2, producer.settings.live_heartbeat_s)
-        self.channels = LiveChannels(producer.settings.redis_url)
+        self.feed = feed
         self.tasks: dict[str, TaskWatch] = {}
         self.sessions: dict[str, SessionWatch] = {}
         self.viewers: set[Viewer] = set()
@@ -364,7 +366,7 @@ class LiveHub:
             await watch.ready.wait()
             watch.join(viewer)
             if len(watch.viewers) == 1:  # the first here: the worker starts casting now, not at the next beat
-                await self.channels.beat({task_id: [viewer.id]}, self.heartbeat_s * 3)
+                await self.feed.beat({task_id: [viewer.id]}, self.heartbeat_s * 3)
             while True:
                 item = await viewer.inbox.get()
                 if isinstance(item, _Ended):
@@ -378,7 +380,7 @@ class LiveHub:
             viewer.inbox = asyncio.Queue()
             viewer.frames_queued = 0
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.channels.leave(task_id, viewer.id))
+                await asyncio.shield(self.feed.leave(task_id, viewer.id))
             if not watch.viewers and self.tasks.get(task_id) is watch:
                 del self.tasks[task_id]
                 with contextlib.suppress(Exception):
@@ -389,16 +391,16 @@ class LiveHub:
         new one for the same task starts must not unsubscribe the new one)."""
         self._subscribed[channel] += 1
         if self._subscribed[channel] == 1:
-            await self.channels.subscribe(channel)
+            await self.feed.subscribe(channel)
 
     async def _drop(self, watch: TaskWatch) -> None:
         """Unsubscribe a watch nobody watches any more, once its own subscribe has happened."""
         await asyncio.wait_for(watch.ready.wait(), 30)
-        channel = self.channels.task_channel(watch.task_id)
+        channel = self.feed.task_channel(watch.task_id)
         self._subscribed[channel] -= 1
         if self._subscribed[channel] <= 0:
             del self._subscribed[channel]
-            await self.channels.unsubscribe(channel)
+            await self.feed.unsubscribe(channel)
 
     async def _next_task(self, viewer: Viewer, after: str | None) -> str | None:
         """Wait for the session's next task (running or latest, not ``after``); ``None``: it stopped."""
@@ -442,7 +444,7 @@ class LiveHub:
         await asyncio.shield(self._started)
 
     async def _start(self) -> None:
-        await self.channels.subscribe(self.channels.CONTROL)
+        await self.feed.subscribe(self.feed.CONTROL)
         self._loops = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._tick())]
 
     def _spawn(self, coro: Any) -> None:
@@ -453,7 +455,7 @@ class LiveHub:
         """The one reader of the process's pub/sub connection: fan each message out."""
         while True:
             try:
-                found = await self.channels.next_message(MESSAGE_WAIT_S)
+                found = await self.feed.next_message(MESSAGE_WAIT_S)
             except Exception as exc:
                 log.warning("live: pub/sub read failed: %s", exc)
                 await asyncio.sleep(MESSAGE_WAIT_S)
@@ -464,11 +466,11 @@ class LiveHub:
             message = live_events.parse(raw)
             if message is None:
                 continue
-            if channel == self.channels.CONTROL:
+            if channel == self.feed.CONTROL:
                 if message["type"] == live_events.REVOKED:
                     self._revoke(set(message.get("tokens") or []))
                 continue
-            task_id = self.channels.task_of(channel)
+            task_id = self.feed.task_of(channel)
             watch = self.tasks.get(task_id)
             if watch is not None:
                 try:
@@ -492,13 +494,13 @@ class LiveHub:
 
     async def _tick_once(self) -> None:
         watches = {tid: w for tid, w in self.tasks.items() if w.ready.is_set() and w.viewers}
-        await self.channels.beat({tid: [v.id for v in w.viewers] for tid, w in watches.items()},
+        await self.feed.beat({tid: [v.id for v in w.viewers] for tid, w in watches.items()},
                                  self.heartbeat_s * 3)
         holders = {live_events.token_id(v.token): v.token for v in self.viewers}
-        grants = await self.channels.grants(list(holders.values()))
+        grants = await self.feed.grants(list(holders.values()))
         self._revoke({link for link, grant in zip(holders, grants, strict=True) if grant is None})
         if watches:
-            progress = await self.channels.progress(list(watches))
+            progress = await self.feed.progress(list(watches))
             for tid, (status, steps) in progress.items():
                 watch = watches[tid]
                 if status is None:
@@ -506,7 +508,7 @@ class LiveHub:
                 elif status != watch.status:
                     await watch.refresh()
                 elif watch.view is not None and steps > len(watch.view.get("steps") or []):
-                    for step in await self.channels.steps(tid, len(watch.view.get("steps") or [])):
+                    for step in await self.feed.steps(tid, len(watch.view.get("steps") or [])):
                         await watch.on_message({"type": live_events.STEP, "step": step})
         for sid, session in list(self.sessions.items()):
             await self._check_session(sid, session)

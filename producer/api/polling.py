@@ -9,7 +9,6 @@ to the sync producer, which settles it.
 
 from __future__ import annotations
 
-from functools import cached_property
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -17,18 +16,15 @@ from starlette.concurrency import run_in_threadpool
 from producer.client import Producer
 from producer.errors import TaskNotFoundError
 from shared.models import TaskStatusView
-from shared.task_store import AsyncStatusReader
+from shared.stores import AsyncStores
 
 
 class StatusReader:
-    """Reads the polled view of a task for one app (the client opens on first use)."""
+    """Reads the polled view of a task for one app, through the app's asyncio stores."""
 
-    def __init__(self, producer: Producer) -> None:
+    def __init__(self, producer: Producer, stores: AsyncStores) -> None:
         self.producer = producer
-
-    @cached_property
-    def reader(self) -> AsyncStatusReader:
-        return AsyncStatusReader(self.producer.settings.redis_url)
+        self.reader = stores.task_status
 
     async def get(self, task_id: UUID, owner: str | None) -> TaskStatusView:
         found = await self.reader.load_status(str(task_id))

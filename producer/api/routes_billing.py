@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from .auth import CallerDep
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 from .schemas import AccountView, PlanInfo
 
 router = APIRouter(tags=["Billing"], responses=responses(401))

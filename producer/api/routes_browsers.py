@@ -25,7 +25,7 @@ from .auth import CallerDep
 from .browser_live import live_url
 from .cdp_proxy import cdp_url
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 
 router = APIRouter(prefix="/browsers", tags=["Browsers"], responses=responses(401))
 

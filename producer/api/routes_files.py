@@ -11,7 +11,7 @@ from producer.errors import TaskNotFoundError
 from . import downloads
 from .auth import CallerDep
 from .deps import ProducerDep
-from .errors import detail, responses
+from .error_responses import detail, responses
 from .schemas import ErrorDetail, TaskOutputFileResponse
 
 router = APIRouter(tags=["Files"], responses=responses(401))

@@ -1,6 +1,6 @@
 """The viewer: ``/live/{token}`` (a page), its event stream, step screenshots; public shares.
 
-The token in the URL is the credential (see :mod:`shared.live`), so a browser opens the
+The token in the URL is the credential (see :mod:`shared.live_links`), so a browser opens the
 page with no API key. The page reads ``/live/{token}/events`` (Server-Sent Events): the
 task's record and steps, then, while it runs, what is pushed on Redis pub/sub (frames, steps,
 status changes), fanned out by the process's :class:`~producer.api.live_hub.LiveHub`. A
@@ -22,13 +22,13 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from producer.client import Producer
-from producer.live import ShareNotFoundError
-from shared.live import Grant
+from producer.live_views import ShareNotFoundError
+from shared.live_links import Grant
 from shared.models import ShareView
 
 from .auth import CallerDep
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 from .live_hub import Caps, LiveHub, ViewerLimitError
 
 router = APIRouter(prefix="/sessions", tags=["Sessions"], responses=responses(401))
@@ -179,5 +179,6 @@ def _hub(request: Request, producer: Producer) -> LiveHub:
         settings = producer.settings
         caps = Caps(settings.live_max_viewers, settings.live_max_viewers_per_link,
                     settings.live_max_viewers_per_client, settings.retry_after_s)
-        hub = request.app.state.live_hub = LiveHub(producer, caps, _session_task)
+        feed = request.app.state.loop_stores.live_feed()
+        hub = request.app.state.live_hub = LiveHub(producer, feed, caps, _session_task)
     return hub

@@ -11,7 +11,7 @@ from shared.models import ProfileCreateRequest, ProfileListResponse, ProfileUpda
 
 from .auth import CallerDep
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 
 router = APIRouter(prefix="/profiles", tags=["Profiles"], responses=responses(401))
 

@@ -18,7 +18,7 @@ from shared.models import (
 from .auth import CallerDep
 from .compat import for_client
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 from .live_urls import with_session_live_url, with_session_urls
 from .schemas import UpdateSessionRequest
 

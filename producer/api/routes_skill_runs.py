@@ -23,7 +23,7 @@ from shared.models import WireModel
 from . import downloads
 from .auth import CallerDep
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 from .schemas import ErrorDetail
 
 router = APIRouter(tags=["Skills"], responses=responses(401))

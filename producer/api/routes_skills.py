@@ -12,7 +12,7 @@ from shared.skill_ids import skill_uuid
 
 from .auth import CallerDep
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 from .params import IsoDateTime
 from .schemas import ParameterSchema, ParameterType, SkillCategory, SkillListResponse, SkillResponse
 

@@ -21,7 +21,7 @@ from . import downloads
 from .auth import Caller, CallerDep
 from .compat import for_client
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 from .etag import NOT_MODIFIED, conditional_json
 from .live_urls import with_live_url
 from .params import IsoDateTime

@@ -11,7 +11,7 @@ from shared.browser_models import UploadFilePresignedUrlResponse, UploadFileRequ
 
 from .auth import CallerDep
 from .deps import ProducerDep
-from .errors import detail, responses
+from .error_responses import detail, responses
 from .multipart import Chunk, MultipartError, Part, boundary_of, parts
 
 PATH = "/api/v2/uploads"

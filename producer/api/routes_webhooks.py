@@ -15,7 +15,7 @@ from shared.accounts import FLEET
 
 from .auth import Caller, CallerDep
 from .deps import ProducerDep
-from .errors import responses
+from .error_responses import responses
 from .schemas import WebhookConfigView, WebhookDelivery, WebhookDeliveryList, WebhookTestQueued
 
 router = APIRouter(prefix="/webhooks", tags=["Webhooks"], responses=responses(401))

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
+from collections.abc import Callable
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from shared.api_address import local_url
+from shared.redis_client import StoreError
 from shared.settings import Settings
+from shared.stores import Stores
 
 from .app import create_app
 
@@ -41,16 +46,32 @@ def serve(
     ``https://host/fleet/api/v2``). Client addresses come from ``X-Forwarded-For`` of the
     proxies uvicorn trusts (``FORWARDED_ALLOW_IPS``, default 127.0.0.1): the live-viewer cap
     per address counts viewers, not the proxy.
+
+    While it serves, the API's address is announced in Redis (:mod:`shared.api_address`), so
+    that ``browserfleet run`` and Python clients print links to this API, on this port.
     """
     app: object = create_app(settings) if workers <= 1 else "producer.api.app:app_factory"
-    uvicorn.run(
-        app,  # type: ignore[arg-type]
-        host=host,
-        port=port,
-        workers=workers,
-        factory=workers > 1,
-        http=NoDelayH11,
-        log_level=log_level.lower(),
-        proxy_headers=True,
-        root_path=root_path,
-    )
+    address, stores = local_url(host, port, root_path), Stores(settings)
+    _try(stores.api_address.announce, address)
+    try:
+        uvicorn.run(
+            app,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            workers=workers,
+            factory=workers > 1,
+            http=NoDelayH11,
+            log_level=log_level.lower(),
+            proxy_headers=True,
+            root_path=root_path,
+        )
+    finally:
+        _try(stores.api_address.withdraw, address)
+
+
+def _try(change: Callable[[str], None], address: str) -> None:
+    """The announcement is a convenience for link makers: a Redis that fails it stops nothing."""
+    try:
+        change(address)
+    except StoreError as exc:
+        logging.getLogger(__name__).warning("could not update the API's announced address: %s", exc)

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from producer import Producer  # noqa: E402
-from shared.live import LiveFrames  # noqa: E402
+from shared.live_frames import LiveFrames  # noqa: E402
 from shared.models import TaskStatus, TaskStepView  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.task_store import utcnow  # noqa: E402

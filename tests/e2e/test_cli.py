@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from producer import Producer
-from shared.live import Grant
+from shared.live_links import Grant
 from shared.models import TaskStatus
 from shared.settings import Settings
 from tests.conftest import base_env

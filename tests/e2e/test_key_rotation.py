@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from shared import crypto, keys
-from shared.profiles import ProfileStore
+from shared.profile_store import ProfileStore
 from shared.settings import Settings
 from tests.conftest import SECRETS_KEY, WorkerProcess
 from tests.e2e.helpers import script_id

@@ -25,7 +25,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from shared import keys
-from shared.live import LiveLinks
+from shared.live_links import LiveLinks
 from shared.models import TaskStatus
 from tests.e2e.helpers import script_id
 from tests.support.api import ApiServer, check_against_spec, headers

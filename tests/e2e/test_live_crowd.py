@@ -22,7 +22,7 @@ import httpx
 import redis
 
 from shared import live_events
-from shared.live import LiveFrames
+from shared.live_frames import LiveFrames
 from shared.models import TaskStatus, TaskStepView
 from shared.task_store import TaskStore, utcnow
 from tests.support.api import ApiServer

@@ -21,6 +21,7 @@ import pytest
 import redis
 from browser_use_sdk import BrowserUse
 
+from shared import keys
 from tests.conftest import ROOT, base_env
 from tests.e2e.helpers import script_id
 from tests.e2e.test_api import free_port
@@ -110,3 +111,55 @@ def test_up_runs_a_whole_fleet_keeps_queued_tasks_and_leaves_nothing_behind(
     while [p for p in tree if alive(p)]:
         assert time.monotonic() < deadline, [cmdline(p) for p in tree if alive(p)]
         time.sleep(0.3)
+
+
+def test_run_prints_a_live_link_to_the_api_that_up_started(
+    up_env: dict[str, str], tmp_path: Path, fake_llm: FakeLLM, site
+) -> None:  # type: ignore[no-untyped-def]
+    """As a new user: ``up --api-port N``, then ``run``. The printed live link names port N (it
+    used to name the default 8000, where nothing answered) and opens the viewer page."""
+    api_port = free_port()
+    fleet = Up(["--api-port", str(api_port), "--data-dir", str(tmp_path / "fleet"), "--workers", "1",
+                "--concurrency", "1", "--flower-port", "0", "--no-judge"], up_env, tmp_path / "up.log")
+    fleet.wait_up()
+    try:
+        done = step({"done": {"text": "seen live", "success": True}})
+        marker = fake_llm.script(script_id("up-live"), [done])
+        run = subprocess.run([sys.executable, "-m", "producer.cli", "run", f"Say it {marker}", "--start-url",
+                              site.url], cwd=ROOT, env={**up_env, "COLUMNS": "200"}, capture_output=True,
+                             text=True, timeout=180)
+        assert run.returncode == 0 and "seen live" in run.stdout, run.stdout + run.stderr + fleet.output()
+        link = re.search(r"watch live: (\S+)", run.stdout)
+        assert link is not None, run.stdout
+        assert link.group(1).startswith(f"http://127.0.0.1:{api_port}/live/"), run.stdout
+        page = httpx.get(link.group(1), timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:300]
+    finally:
+        assert fleet.interrupt() == 0, fleet.output()
+
+
+def test_the_api_announces_its_address_while_it_serves_and_withdraws_only_its_own(
+    llm_base: str, redis_client: redis.Redis
+) -> None:
+    """``browserfleet api`` is what announces the address (``up`` runs it); another API announced
+    since is not erased when the first stops."""
+    env = {**os.environ, **base_env(llm_base), "BROWSERFLEET_API_KEYS": "bf-test-key"}
+
+    def serve(port: int) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "producer.cli", "api", "--port", str(port)], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while redis_client.get(keys.API_ADDRESS) != f"http://127.0.0.1:{port}":
+            assert proc.poll() is None and time.monotonic() < deadline, "the API did not announce itself"
+            time.sleep(0.2)
+        return proc
+
+    first = serve(free_port())
+    first.send_signal(signal.SIGINT)
+    assert first.wait(30) == 0 and redis_client.get(keys.API_ADDRESS) is None
+
+    second = serve(free_port())
+    redis_client.set(keys.API_ADDRESS, "http://other-api.example:9000")  # a later API, elsewhere
+    second.send_signal(signal.SIGINT)
+    assert second.wait(30) == 0
+    assert redis_client.get(keys.API_ADDRESS) == "http://other-api.example:9000"

@@ -146,7 +146,7 @@ def test_no_browser_code_behind_the_judge_and_webhook_workers(package: str) -> N
 def test_relative_imports_are_resolved() -> None:
     """The checker itself: ``from .client import Producer`` in producer/__init__.py is producer.client."""
     assert "producer.client" in imports(ROOT / "producer" / "__init__.py")
-    assert "producer.api.errors" in imports(ROOT / "producer" / "api" / "app.py")
+    assert "producer.api.error_responses" in imports(ROOT / "producer" / "api" / "app.py")
 
 
 def test_redis_only_behind_the_stores_in_shared() -> None:

@@ -177,3 +177,22 @@ def test_a_finished_runs_lease_stays_released_when_a_renewal_races_the_release(
     release.join(5)
     assert redis_client.get(keys.lease(task_id)) is None
     assert redis_client.zscore(keys.RUNNING, task_id) is None
+
+
+def test_a_step_call_retried_after_it_landed_records_the_step_once(redis_client: redis.Redis) -> None:
+    """A master killed after running the step script but before its reply: the client retries on
+    the promoted replica, which may already hold the step. The run's epoch and step number in the
+    record make the retry a no-op; a newer run's step of the same number is still recorded."""
+    store = LeaseStore(redis_client, 5_000)
+    task_id = _task(redis_client)
+    run = store.take(task_id, "worker-a")
+    assert run is not None
+    for _ in range(2):
+        assert store.step(task_id, run.token, _step(1, "once")).status == RunStatus.ok
+    assert store.step(task_id, run.token, _step(2, "next")).status == RunStatus.ok
+    assert [json.loads(s)["number"] for s in redis_client.lrange(keys.steps(task_id), 0, -1)] == [1, 2]
+    assert store.give_back(task_id, run.token)
+    rerun = store.take(task_id, "worker-b")
+    assert rerun is not None
+    assert store.step(task_id, rerun.token, _step(2, "the re-run's own step 2")).status == RunStatus.ok
+    assert redis_client.llen(keys.steps(task_id)) == 3

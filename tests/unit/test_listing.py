@@ -190,3 +190,28 @@ def test_a_page_number_below_one_reads_as_the_first_page(lister: Producer) -> No
     lister.create_task({"task": "one"}, owner="owner-a")
     assert [i.id for i in lister.list_tasks(10, 0).items] == [i.id for i in lister.list_tasks(10, 1).items]
     assert len(lister.sessions.list(10, -3).items) == 1
+
+
+@pytest.mark.parametrize("prefix", [keys.TASKS_BY, keys.SESSIONS_BY, keys.BROWSERS_BY])
+def test_the_scripts_spell_every_index_name_as_keys_does(prefix: str, own_db: redis.Redis) -> None:
+    """The index names are built in two languages (Python for reads and creates, Lua for the
+    status scripts); one drifting from the other would leave pages silently wrong."""
+    from shared import lua
+
+    probe = lua.script("return listing_index(ARGV[1], ARGV[2], ARGV[3])", lua.LISTING_INDEX)
+    for owner, status in [("k1", None), (None, "stopped"), ("k1", "created"), ("", "active"), ("a:b", "x")]:
+        in_lua = own_db.eval(probe, 0, prefix, owner or "", status or "")
+        assert in_lua == keys.listing_index(prefix, owner=owner, status=status), (owner, status)
+    assert keys.tasks_by(owner="k1", status="created") == keys.listing_index(keys.TASKS_BY, owner="k1",
+                                                                              status="created")
+
+
+def test_lua_snippets_come_once_and_before_their_callers() -> None:
+    from shared import lua
+    from shared.task_events import STATUS_EVENT
+
+    text = lua.script("return 1", lua.LISTINGS, STATUS_EVENT, lua.LISTING_INDEX, lua.ACCOUNT_TASKS)
+    assert text.count("local function listing_index") == 1 and text.count("local function account_tasks") == 1
+    assert text.index("function listing_index") < text.index("function relisted")
+    assert text.index("function account_tasks") < text.index("function status_changed")
+    assert text.endswith("return 1")

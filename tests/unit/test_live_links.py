@@ -7,7 +7,7 @@ import uuid
 import redis
 
 from shared import keys
-from shared.live import Grant, LiveLinks, live_url
+from shared.live_links import Grant, LiveLinks, live_url
 
 
 def _links(redis_client: redis.Redis) -> LiveLinks:

@@ -105,7 +105,7 @@ def test_profiles_written_before_the_owner_indexes_join_them(redis_client) -> No
 
     from shared import keys as _keys
     from shared.models import ProfileCreateRequest
-    from shared.profiles import ProfileLimitError, ProfileRecord, ProfileStore
+    from shared.profile_store import ProfileLimitError, ProfileRecord, ProfileStore
 
     owner = f"key:{_uuid.uuid4().hex[:16]}"
     old = [ProfileRecord.new(ProfileCreateRequest(name=f"old-{i}"), owner) for i in range(2)]
@@ -118,3 +118,29 @@ def test_profiles_written_before_the_owner_indexes_join_them(redis_client) -> No
     store.create(ProfileRecord.new(ProfileCreateRequest(name="new"), owner))
     with pytest.raises(ProfileLimitError):  # the old profiles count toward the quota
         store.create(ProfileRecord.new(ProfileCreateRequest(name="over"), owner))
+
+
+def test_records_written_under_the_old_proxy_field_name_keep_their_proxy(
+    producer, redis_client: redis.Redis  # type: ignore[no-untyped-def]
+) -> None:
+    """Session and browser records stored the proxy country as ``proxy_country`` before it had the
+    wire's name everywhere; such records live until their TTL, and their tasks must still go out
+    through that country's proxy (the task record's ``proxy_country_code``, read by the worker)."""
+    from shared.browser_store import BrowserRecord
+
+    old = SessionRecord.new(CreateSessionRequest(), proxy_country_code="de").fields()
+    old["proxy_country"] = old.pop("proxy_country_code")
+    sid = old["id"]
+    redis_client.hset(keys.session(sid), mapping=old)
+    created = producer.create_task({"task": "in an old session", "sessionId": sid})
+    assert producer.get_task(created.id).proxy_country_code == "de"
+    assert redis_client.hget(keys.task(str(created.id)), "proxy_country_code") == '"de"'
+
+    browser = BrowserRecord.new(owner=None, timeout_min=5, proxy_country_code="fr").fields()
+    browser["proxy_country"] = browser.pop("proxy_country_code")
+    redis_client.hset(keys.browser(browser["id"]), mapping=browser)
+    record = producer.browsers.get(browser["id"])
+    assert record.proxy_country_code == "fr" and record.item().proxy_country_code == "fr"
+
+    written = SessionRecord.new(CreateSessionRequest(), proxy_country_code="us").fields()
+    assert written["proxy_country_code"] == "us" and "proxy_country" not in written

@@ -80,7 +80,7 @@ def test_the_hashes_are_what_the_stores_write(owner: str | None, secrets: bool) 
     session = SessionRecord(
         id=task.session_id, owner=owner, started_at=now, last_active_at=now, running_task=task.task_id,
         persist_memory=False, keep_alive=False, one_off=True, screen_width=1280, screen_height=720,
-        profile_id=task.one_off.profile_id, enable_recording=True, proxy_country="de",
+        profile_id=task.one_off.profile_id, enable_recording=True, proxy_country_code="de",
     )
     pairs = session_hash(task, task.one_off, now.timestamp())
     assert dict(zip(pairs[::2], pairs[1::2], strict=True)) == session.fields()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from producer.api.multipart import Chunk, MultipartError, Part, boundary_of, parts
-from shared.uploads import content_problem, name_problem
+from shared.upload_store import content_problem, name_problem
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a\\b", "../x", "a\x00b", "a\nb", "x" * 256, " "])

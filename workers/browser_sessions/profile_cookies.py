@@ -1,7 +1,7 @@
 """A browser session's profile (``profileId`` on ``POST /browsers``): cookies in at start, out at the end.
 
 The profile's state is Playwright's storage state (cookies and localStorage per origin), kept
-encrypted (:mod:`shared.profiles`). A browser session is plain CDP, so it loads the
+encrypted (:mod:`shared.profile_store`). A browser session is plain CDP, so it loads the
 profile's cookies with ``Storage.setCookies`` before the caller connects and writes the
 browser's cookies back with ``Storage.getCookies`` when the session ends (the origins'
 localStorage stays as it was: a CDP client may hold any number of origins open). Without
@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from shared import crypto
-from shared.profiles import cookie_domains
+from shared.profile_store import cookie_domains
 from shared.settings import Settings
 from shared.stores import Stores
 from workers.browser.cdp_client import CdpClient, CdpError

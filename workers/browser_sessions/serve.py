@@ -149,7 +149,8 @@ async def _serve(record: BrowserRecord, settings: Settings, all_stores: Stores) 
     store, bid = all_stores.browsers, str(record.id)
     policy = NetworkPolicy.from_entries(settings.allow_private_networks, settings.allowed_networks)
     try:
-        upstream, _ = await chosen_upstream(record.custom_proxy_token, record.proxy_country, settings, bid)
+        upstream, _ = await chosen_upstream(record.custom_proxy_token, record.proxy_country_code, settings,
+                                            bid)
     except UpstreamError as exc:
         return await _end(store, bid, "proxy", str(exc))
     refused_ports: set[int] = set()

@@ -44,12 +44,12 @@ async def custom_upstream(proxy: dict[str, Any], policy: NetworkPolicy) -> Upstr
 
 
 async def chosen_upstream(
-    custom_token: str | None, country: str | None, settings: Settings, owner: str
+    custom_token: str | None, proxy_country_code: str | None, settings: Settings, owner: str
 ) -> tuple[Upstream | None, bool]:
     """The session's upstream: its own proxy (checked), else its country's, else none; and whether
     TLS errors are to be ignored (the caller's proxy intercepts TLS). Raises :class:`UpstreamError`."""
     if not custom_token:
-        return await upstream_for(country, settings), False
+        return await upstream_for(proxy_country_code, settings), False
     try:
         proxy = crypto.decrypt_json(
             custom_token, settings.secrets_key, purpose=custom_proxies.PURPOSE, owner=owner

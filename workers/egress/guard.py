@@ -79,7 +79,7 @@ class BrowserGuard:
 
     def __init__(self, policy: RequestPolicy, upstream: Upstream | None = None) -> None:
         self.policy = policy
-        self.upstream = upstream  # the session's country proxy behind the egress (None: direct)
+        self.upstream = upstream  # the session's upstream proxy behind the egress (None: none)
         self._proxy: EgressProxy | None = None
         self._blocked: list[BlockedRequest] = []
         self._sessions: dict[Page, asyncio.Future[CDPSession | None]] = {}

@@ -55,17 +55,17 @@ class Upstream:
     port: int
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
-    country: str = ""
+    label: str = ""  # what it is called in messages: its country code, or "custom"
 
     @classmethod
-    def parse(cls, url: str, country: str = "") -> Upstream:
+    def parse(cls, url: str, label: str = "") -> Upstream:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "socks5", "socks5h") or not parts.hostname or not parts.port:
             raise UpstreamError(f"proxy {display(url)}: not an http:// or socks5:// URL with a host and port")
         username = unquote(parts.username) if parts.username is not None else None
         password = unquote(parts.password) if parts.password is not None else None
-        return cls(scheme, parts.hostname, parts.port, username, password, country)
+        return cls(scheme, parts.hostname, parts.port, username, password, label)
 
     @property
     def display(self) -> str:
@@ -73,7 +73,7 @@ class Upstream:
         return f"{self.scheme}://{host}:{self.port}"
 
     def __str__(self) -> str:
-        return f"the {self.country or 'configured'} proxy ({self.display})"
+        return f"the {self.label or 'configured'} proxy ({self.display})"
 
     async def reachable(self) -> None:
         """Raise :class:`UpstreamError` unless the proxy accepts a TCP connection."""
@@ -161,20 +161,22 @@ def _authority(target: Target) -> str:
     return f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
 
 
-async def upstream_for(country: str | None, settings: Settings) -> Upstream | None:
-    """The reachable upstream proxy of ``country`` on this worker (None: connect directly).
+async def upstream_for(proxy_country_code: str | None, settings: Settings) -> Upstream | None:
+    """The reachable upstream proxy of ``proxy_country_code`` on this worker (None: the egress
+    proxy connects to sites itself).
 
     Raises :class:`UpstreamError` with a readable reason (never the credentials) when the
     worker has no proxy for that country or cannot reach it: the task fails at once.
     """
-    if country is None:
+    if proxy_country_code is None:
         return None
     try:
-        url = proxies.table(settings).url_for(country)
+        url = proxies.table(settings).url_for(proxy_country_code)
     except proxies.ProxyConfigError as exc:
         raise UpstreamError(str(exc)) from None
     if url is None:
-        raise UpstreamError(f"this worker has no proxy for country {country!r} (BROWSERFLEET_PROXIES)")
-    upstream = Upstream.parse(url, country)
+        raise UpstreamError(
+            f"this worker has no proxy for country {proxy_country_code!r} (BROWSERFLEET_PROXIES)")
+    upstream = Upstream.parse(url, proxy_country_code)
     await upstream.reachable()
     return upstream

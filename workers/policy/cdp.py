@@ -45,7 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.uploads import name_problem
+from shared.upload_store import name_problem
 from shared.urls import parse_url
 
 ERROR_CODE = -32000

@@ -7,7 +7,7 @@ task of the session opens a fresh context from them. They are credentials, so th
 rest encrypted (:mod:`shared.crypto`, ``BROWSERFLEET_SECRETS_KEY``) and expire with
 the session's idle timeout; without a key nothing is saved (tasks start logged out).
 With ``persistMemory`` the agent also gets a short summary of the earlier tasks.
-A session started from a profile (:mod:`shared.profiles`) begins with the profile's
+A session started from a profile (:mod:`shared.profile_store`) begins with the profile's
 state, and each of its tasks writes its end state back to the profile.
 """
 
@@ -23,7 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from shared import crypto
 from shared.models import SessionStatus
-from shared.profiles import cookie_domains
+from shared.profile_store import cookie_domains
 from shared.session_store import SessionRecord
 from shared.settings import Settings
 from shared.stores import Stores

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.uploads import UploadStore
+from shared.upload_store import UploadStore
 
 
 @dataclass

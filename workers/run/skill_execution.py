@@ -115,7 +115,8 @@ async def _session_upstream(
         return None, False
     session = await asyncio.to_thread(all_stores.sessions.load, session_id)
     custom = await asyncio.to_thread(all_stores.custom_proxies.token, session_id)
-    return await chosen_upstream(custom, session.proxy_country if session else None, settings, session_id)
+    proxy_country_code = session.proxy_country_code if session else None
+    return await chosen_upstream(custom, proxy_country_code, settings, session_id)
 
 
 async def _no_extract(query: str, page_text: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from shared import live_events
-from shared.live import LiveFrames
+from shared.live_frames import LiveFrames
 from shared.settings import Settings
 from workers.browser.tabs import BrowserTabs
 from workers.secrets.vault import SecretVault

@@ -25,7 +25,6 @@ from pydantic import BaseModel
 
 from shared import keys
 from shared.models import ProfileCreateRequest, ProfileView
-from shared.redis_client import connect
 from shared.task_store import MAX_OFFSET
 
 # KEYS[1] profile hash, KEYS[2] state key. ARGV: token, now, cookie domains JSON.
@@ -149,10 +148,6 @@ class ProfileStore:
         self._update = client.register_script(_UPDATE)
         self._create = client.register_script(_CREATE)
         self._indexed = False
-
-    @classmethod
-    def from_url(cls, url: str) -> ProfileStore:
-        return cls(connect(url))
 
     # -- writes -----------------------------------------------------------
     def create(self, record: ProfileRecord) -> None:

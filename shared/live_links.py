@@ -8,26 +8,22 @@ What a token grants is stored under :func:`shared.keys.live_grant`:
 - ``session``: the tasks of that session (its ``liveUrl``);
 - ``share``: the same, read-only, until it expires or is revoked (``publicShareUrl``).
 
-Viewers register a heartbeat in a zset per task; the worker running the task counts
-the unexpired entries (one ``ZCOUNT``) to decide whether to screencast at all.
+Viewers register a heartbeat in a zset per task (and signal the task's run, which casts
+only while one is unexpired). The frames themselves: :mod:`shared.live_frames` (the worker
+publishes) and :mod:`shared.live_feed` (the API process subscribes).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
-import redis.asyncio
 
 from shared import control, keys, live_events
-from shared.models import TaskStepView
-from shared.redis_client import connect_async
 
 PATH = "/live"
 
@@ -38,6 +34,14 @@ class Grant:
 
     kind: str  # "task" | "session" | "share"
     id: str  # the task id or the session id
+
+    @classmethod
+    def parse(cls, raw: object) -> Grant | None:
+        """The grant stored for a token (``None``: no such token, revoked or expired)."""
+        if not raw:
+            return None
+        data = json.loads(str(raw))
+        return cls(str(data["kind"]), str(data["id"]))
 
 
 @dataclass(frozen=True)
@@ -159,11 +163,7 @@ class LiveLinks:
         """The grant of a token; ``None`` for an unknown, expired or revoked one."""
         if not token or len(token) > 100:
             return None
-        raw = self._redis.get(keys.live_grant(token))
-        if not raw:
-            return None
-        data = json.loads(str(raw))
-        return Grant(str(data["kind"]), str(data["id"]))
+        return Grant.parse(self._redis.get(keys.live_grant(token)))
 
     # -- public shares ----------------------------------------------------------
     def create_share(self, session_id: str, ttl_s: int) -> Share | None:
@@ -222,136 +222,3 @@ class LiveLinks:
     def stats(self, task_id: str) -> dict[str, int]:
         raw = self._redis.hgetall(keys.live_stats(task_id))
         return {name: int(raw.get(name, 0)) for name in ("sent", "withheld", "dropped", "bytes")}
-
-
-LAST_FRAME_TTL_S = 30  # a new viewer sees the last frame at once, if it is this recent
-
-
-class LiveFrames:
-    """The worker's side: publish a task's frames (``PUBLISH``) and count them."""
-
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
-
-    def frame(self, task_id: str, message: str, size: int) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.publish(keys.live_frames(task_id), message)
-        pipe.set(keys.live_last_frame(task_id), message, ex=LAST_FRAME_TTL_S)
-        pipe.hincrby(keys.live_stats(task_id), "sent", 1)
-        pipe.hincrby(keys.live_stats(task_id), "bytes", size)
-        pipe.execute()
-
-    def withheld(self, task_id: str) -> None:
-        """A frame was not sent (a secret on screen): viewers blank, a new one must not see the page."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.publish(keys.live_frames(task_id), live_events.sealed())
-        pipe.delete(keys.live_last_frame(task_id))
-        pipe.hincrby(keys.live_stats(task_id), "withheld", 1)
-        pipe.execute()
-
-    def dropped(self, task_id: str) -> None:
-        self._redis.hincrby(keys.live_stats(task_id), "dropped", 1)
-
-    def ended(self, task_id: str) -> None:
-        self._redis.delete(keys.live_last_frame(task_id))
-
-
-class LiveChannels:
-    """The API process's side, on its event loop: one pub/sub connection for every watched task
-    (and the control channel), and the few reads its live hub makes per process, not per viewer.
-
-    Message formats: :mod:`shared.live_events`.
-    """
-
-    def __init__(self, url: str) -> None:
-        self._redis: redis.asyncio.Redis = connect_async(url)
-        self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
-
-    # -- pub/sub --------------------------------------------------------------
-    @staticmethod
-    def task_channel(task_id: str) -> str:
-        return keys.live_frames(task_id)
-
-    @staticmethod
-    def task_of(channel: str) -> str:
-        """The task id of a task channel's name."""
-        return channel.removeprefix(keys.task("")).removesuffix(keys.live_frames("")[len(keys.task("")):])
-
-    CONTROL = keys.LIVE_CONTROL
-
-    async def subscribe(self, *channels: str) -> None:
-        await self._pubsub.subscribe(*channels)
-
-    async def unsubscribe(self, *channels: str) -> None:
-        await self._pubsub.unsubscribe(*channels)
-
-    async def next_message(self, timeout_s: float) -> tuple[str, str] | None:
-        """The next message of any subscribed channel as (channel, data); ``None`` after
-        ``timeout_s`` (or while nothing is subscribed)."""
-        if not self._pubsub.subscribed:
-            await asyncio.sleep(timeout_s)
-            return None
-        message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout_s)
-        if message and message.get("type") == "message":
-            return str(message["channel"]), str(message["data"])
-        return None
-
-    # -- reads ----------------------------------------------------------------
-    async def grants(self, tokens: list[str]) -> list[Grant | None]:
-        """What each token grants now (``None``: revoked or expired), in one round trip."""
-        if not tokens:
-            return []
-        raws = await self._redis.mget([keys.live_grant(t) for t in tokens])
-        found: list[Grant | None] = []
-        for raw in raws:
-            data = json.loads(str(raw)) if raw else None
-            found.append(Grant(str(data["kind"]), str(data["id"])) if data else None)
-        return found
-
-    async def progress(self, task_ids: list[str]) -> dict[str, tuple[str | None, int]]:
-        """Each task's status (``None``: no record) and step count, in one round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        for task_id in task_ids:
-            pipe.hget(keys.task(task_id), "status")
-            pipe.llen(keys.steps(task_id))
-        raw = await pipe.execute()
-        return {
-            task_id: (json.loads(raw[2 * i]) if raw[2 * i] else None, int(raw[2 * i + 1]))
-            for i, task_id in enumerate(task_ids)
-        }
-
-    async def steps(self, task_id: str, start: int) -> list[dict[str, Any]]:
-        """The task's steps from ``start`` on, as wire dicts."""
-        raw = await self._redis.lrange(keys.steps(task_id), start, -1)
-        return [TaskStepView.model_validate_json(s).wire() for s in raw]
-
-    async def last_frame(self, task_id: str) -> str | None:
-        raw = await self._redis.get(keys.live_last_frame(task_id))
-        return str(raw) if raw else None
-
-    async def has_screenshot(self, task_id: str, number: int) -> bool:
-        return bool(await self._redis.hexists(keys.step_screenshots(task_id), str(number)))
-
-    async def beat(self, viewers: dict[str, list[str]], ttl_s: float) -> None:
-        """Renew the heartbeats of every viewer of every watched task, in one round trip."""
-        if not viewers:
-            return
-        now = time.time()
-        pipe = self._redis.pipeline(transaction=False)
-        for task_id, ids in viewers.items():
-            key = keys.live_viewers(task_id)
-            if ids:
-                pipe.zadd(key, dict.fromkeys(ids, now + ttl_s))
-                control.publish(pipe, task_id, control.watch_signal(now + ttl_s))  # the worker casts
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.expire(key, max(1, int(ttl_s * 4)))
-        await pipe.execute()
-
-    async def leave(self, task_id: str, viewer: str) -> None:
-        await self._redis.zrem(keys.live_viewers(task_id), viewer)
-
-    async def close(self) -> None:
-        try:
-            await self._pubsub.aclose()
-        finally:
-            await self._redis.aclose()

@@ -1,8 +1,10 @@
 """The producer's live views (``producer.live``): ``liveUrl`` of tasks and sessions, public shares.
 
 The links point at the HTTP API's viewer page (``/live/{token}``), so they need the API's
-external address: ``base`` when the caller knows it (the API passes its request's), else
-``BROWSERFLEET_PUBLIC_URL``, else the ``browserfleet api`` default.
+external address: ``BROWSERFLEET_PUBLIC_URL`` when set, else ``base`` when the caller knows it
+(the API passes its request's), else the address the running ``browserfleet api`` announced
+(:mod:`shared.api_address`: the CLI's ``watch live`` link names the port ``up`` was given),
+else the ``browserfleet api`` default.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from shared.live import LiveLinks, Share, live_url
+from shared.api_address import ApiAddress
+from shared.live_links import LiveLinks, Share, live_url
 from shared.models import SessionStatus, ShareView
 from shared.settings import Settings
 from shared.task_store import TaskStore
@@ -29,14 +32,17 @@ class ShareNotFoundError(LookupError):
 class Live:
     """Viewer links over the live-link store; owners are checked against the task and session records."""
 
-    def __init__(self, settings: Settings, links: LiveLinks, tasks: TaskStore, sessions: Sessions) -> None:
+    def __init__(
+        self, settings: Settings, links: LiveLinks, tasks: TaskStore, sessions: Sessions, api: ApiAddress
+    ) -> None:
         self.settings = settings
         self.links = links
+        self.api = api
         self.tasks = tasks
         self.sessions = sessions
 
     def _base(self, base: str | None) -> str:
-        return self.settings.public_url or base or DEFAULT_BASE
+        return self.settings.public_url or base or self.api.current() or DEFAULT_BASE
 
     def task_url(self, task_id: str | uuid.UUID, *, owner: str | None = None, base: str | None = None) -> str:
         """The task's viewer page: live while it runs, a replay once it finished."""
