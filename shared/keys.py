@@ -99,6 +99,12 @@ def deliveries(task_id: str) -> str:
     return f"{PREFIX}:task:{task_id}:deliveries"
 
 
+def delivery_tags(task_id: str) -> str:
+    """Set: the broker delivery tags of the task's runs (their leftovers in Kombu's unacked store
+    are removed when the task's last run ends)."""
+    return f"{PREFIX}:task:{task_id}:delivery-tags"
+
+
 def output_files(task_id: str) -> str:
     """Hash: output file id -> JSON metadata (fileName, contentType, size, createdAt)."""
     return f"{PREFIX}:task:{task_id}:files"
@@ -203,7 +209,7 @@ def task_keys(task_id: str) -> list[str]:
         task(task_id), steps(task_id), stop_flag(task_id), deliveries(task_id), lease(task_id),
         output_files(task_id), output_file_data(task_id), judge_screenshots(task_id),
         live_last_frame(task_id), live_viewers(task_id), live_stats(task_id), live_token_of_task(task_id),
-        step_screenshots(task_id),
+        step_screenshots(task_id), delivery_tags(task_id),
     ]
 
 

@@ -29,10 +29,11 @@ from shared.models import TaskStepView
 from shared.redis_client import NO_REPLICAS, Replicas, run_script
 
 EPOCH_FIELD = "lease_epoch"  # in the task hash: survives the lease key's expiry
+CRASHES_FIELD = "browser_crashes"  # in the task hash: browser crashes under the task, all runs
 
 # KEYS: [1] lease, [2] task hash, [3] deliveries counter, [4] stop flag, [5] running zset,
-# [6] viewers zset, [7] control channel. ARGV: [1] owner, [2] ttl ms, [3] record ttl s,
-# [4] task id, [5] now.
+# [6] viewers zset, [7] control channel, [8] delivery tags set. ARGV: [1] owner, [2] ttl ms,
+# [3] record ttl s, [4] task id, [5] now, [6] the broker's delivery tag ('' = unknown).
 # Returns {epoch, deliveries, stop, viewers} when taken, {0} when another run holds it, {-1}
 # when the record is gone. An earlier run (if any) is told on the task's control channel.
 _TAKE = """
@@ -42,6 +43,10 @@ local epoch = redis.call('HINCRBY', KEYS[2], 'lease_epoch', 1)
 redis.call('SET', KEYS[1], ARGV[1] .. '#' .. epoch, 'PX', ARGV[2])
 local deliveries = redis.call('INCR', KEYS[3])
 if deliveries == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+if ARGV[6] ~= '' then
+  redis.call('SADD', KEYS[8], ARGV[6])
+  redis.call('EXPIRE', KEYS[8], ARGV[3])
+end
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])
 if epoch > 1 then redis.call('PUBLISH', KEYS[7], 'fenced') end
 return {epoch, deliveries, redis.call('EXISTS', KEYS[4]), redis.call('ZCOUNT', KEYS[6], ARGV[5], '+inf')}
@@ -107,6 +112,18 @@ if redis.call('EXISTS', KEYS[4]) == 1 then return {'stop', 0} end
 return {'ok', 0}
 """
 
+# KEYS: [1] lease, [2] task hash, [3] running zset. ARGV: [1] token, [2] task id, [3] now.
+# A run that ends for a retry: its lease is given up under a new epoch (so whatever the old run
+# still does is fenced out, and an expired-lease take-back cannot revive it), and the task stays
+# listed as running from now, so a reaper re-enqueues it should the retry's message be lost.
+_HAND_BACK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], 'lease_epoch', 1)
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return 1
+"""
+
 # KEYS: [1] lease, [2] running zset. ARGV: [1] token, [2] task id.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -163,15 +180,17 @@ class LeaseStore:
         self._renew = client.register_script(_RENEW)
         self._step = client.register_script(_STEP)
         self._release = client.register_script(_RELEASE)
+        self._hand_back = client.register_script(_HAND_BACK)
 
-    def take(self, task_id: str, owner: str) -> Taken | None:
-        """Claim ``task_id`` for a new run of ``owner`` (the next epoch) and count the delivery;
-        ``None`` when another run holds it or the record is gone."""
+    def take(self, task_id: str, owner: str, tag: str = "") -> Taken | None:
+        """Claim ``task_id`` for a new run of ``owner`` (the next epoch), count the delivery and
+        note its broker delivery ``tag``; ``None`` when another run holds it or the record is gone."""
         reply = run_script(
             self._redis, self._take,
             [keys.lease(task_id), keys.task(task_id), keys.deliveries(task_id),
-             keys.stop_flag(task_id), keys.RUNNING, keys.live_viewers(task_id), keys.control(task_id)],
-            [owner, self.ttl_ms, self.record_ttl_s, task_id, repr(time.time())], self.replicas,
+             keys.stop_flag(task_id), keys.RUNNING, keys.live_viewers(task_id), keys.control(task_id),
+             keys.delivery_tags(task_id)],
+            [owner, self.ttl_ms, self.record_ttl_s, task_id, repr(time.time()), tag], self.replicas,
         )
         epoch = int(reply[0])
         if epoch <= 0:
@@ -206,6 +225,19 @@ class LeaseStore:
     def give_back(self, task_id: str, token: str) -> bool:
         """End the run's lease (and its entry in the running list); False if it no longer held it."""
         return bool(self._release(keys=[keys.lease(task_id), keys.RUNNING], args=[token, task_id]))
+
+    def hand_back(self, task_id: str, token: str) -> bool:
+        """Give the lease up for a retry (see ``_HAND_BACK``); False if the run no longer held it."""
+        return bool(self._hand_back(keys=[keys.lease(task_id), keys.task(task_id), keys.RUNNING],
+                                    args=[token, task_id, repr(time.time())]))
+
+    def count_browser_crash(self, task_id: str) -> int:
+        """One more browser crash under this task; how many so far (kept with its record)."""
+        return int(self._redis.hincrby(keys.task(task_id), CRASHES_FIELD, 1))
+
+    def delivery_tags(self, task_id: str) -> set[str]:
+        """The broker delivery tags of the task's runs so far."""
+        return {str(t) for t in self._redis.smembers(keys.delivery_tags(task_id))}
 
     def holder(self, task_id: str) -> str | None:
         """The token of the run holding the lease now, if any (for logs and tests)."""

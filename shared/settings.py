@@ -92,7 +92,10 @@ class Settings(BaseSettings):
     llm_max_failures: int = Field(3, description="Consecutive failed steps before a task gives up.")
     llm_backoff_s: float = Field(1.0, description="First retry delay; doubles per retry.")
 
-    task_budget_s: float = Field(1800.0, description="Wall-clock budget of one task (in the coroutine).")
+    task_budget_s: float = Field(
+        1800.0, description="Wall-clock budget of one task's whole run: browser set-up, start URL, agent "
+        "loop and teardown."
+    )
     step_timeout_s: float = Field(180.0, description="Budget of one step (state, LLM, actions).")
     progress_events: bool = Field(
         True, description="Send Celery task-progress events per step (for Flower); off on large fleets."
@@ -102,6 +105,14 @@ class Settings(BaseSettings):
         description="One try at a step's screenshot; after a second try the step goes on without it.",
     )
     action_timeout_s: float = Field(15.0, description="Playwright timeout of one browser action.")
+    browser_setup_timeout_s: float = Field(
+        30.0, gt=0, description="Bound of a task's browser set-up (a context and its first page, a browser "
+        "launch included); past it the browser is retired and the task retried on a fresh one."
+    )
+    stall_timeout_s: float = Field(
+        120.0, gt=0, description="Watchdog: a run without progress this long (no step, action or browser "
+        "call ending; time in a model call does not count) is ended and retried on a fresh browser."
+    )
     soft_time_limit_s: float = Field(1900.0, description="Celery soft time limit (prefork pools).")
     hard_time_limit_s: float = Field(2000.0, description="Celery hard time limit (prefork pools).")
     visibility_timeout_s: int = Field(2400, description="Redis broker visibility timeout.")
@@ -109,7 +120,9 @@ class Settings(BaseSettings):
         2400, description="RabbitMQ's consumer_timeout (rabbitmq.conf, in ms there): with an AMQP "
         "broker it replaces the visibility timeout as the budget a task must stay under."
     )
-    max_deliveries: int = Field(3, description="Deliveries of one task before it is failed (worker lost).")
+    max_deliveries: int = Field(
+        3, description="Deliveries of one task before it is failed (worker lost, browser crash, stalled run)."
+    )
     lease_ttl_s: float = Field(30.0, description="Task lease; a dead worker's task is re-queued after it.")
     record_ttl_s: int = Field(7 * 24 * 3600, description="How long task records are kept.")
 
@@ -397,6 +410,13 @@ class Settings(BaseSettings):
         for (lo_name, lo), (hi_name, hi) in pairwise(chain):
             if lo > hi:
                 raise ValueError(f"time budgets must nest: {lo_name}={lo} > {hi_name}={hi}")
+        # The watchdog must outwait every bounded browser call, or it ends healthy slow runs.
+        bounded = [("browser_setup_timeout_s", self.browser_setup_timeout_s),
+                   ("2 x action_timeout_s (a navigation)", 2 * self.action_timeout_s),
+                   ("2 x screenshot_timeout_s", 2 * self.screenshot_timeout_s)]
+        for name, value in bounded:
+            if value >= self.stall_timeout_s:
+                raise ValueError(f"stall_timeout_s={self.stall_timeout_s:g} must exceed {name}={value:g}")
         return self
 
     @property

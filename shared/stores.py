@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from shared.api_address import ApiAddress
+from shared.broker_leftovers import BrokerLeftovers
 from shared.browser_store import BrowserStore
 from shared.consumers import ConsumerRegistry
 from shared.control import ControlSignals
@@ -130,6 +131,13 @@ class Stores:
     def api_address(self) -> ApiAddress:
         """Where the running HTTP API answers (what ``browserfleet api`` announced)."""
         return ApiAddress(self._redis)
+
+    @cached_property
+    def broker_leftovers(self) -> BrokerLeftovers | None:
+        """Kombu's unacked store in the broker's Redis; ``None`` with RabbitMQ as the broker."""
+        if self.settings.amqp:
+            return None
+        return BrokerLeftovers(connect(self.settings.broker_target))
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

@@ -22,9 +22,19 @@ log = logging.getLogger(__name__)
 @app.task(name=RUN_TASK, bind=True)
 def run_task(self: Task, task_id: str) -> dict[str, Any]:
     """Run one agent task; the message carries only its id (safe for Flower to show)."""
-    from workers.run.execution import execute  # here, so a judge-only worker never loads the browser stack
+    from workers.run.execution import (  # here: a judge-only worker never loads the browser stack
+        Delivery,
+        execute,
+    )
 
     hostname = self.request.hostname
+    queue = (self.request.delivery_info or {}).get("routing_key") or get_settings().queue
+    # Kombu's Redis transport names each delivery by a tag in the message's properties (its key
+    # in the ``unacked`` store until acked); RabbitMQ's differ per channel and are not kept.
+    tag = str((getattr(self.request, "properties", None) or {}).get("delivery_tag") or "")
+
+    def requeue(tid: str) -> None:  # a retry: a new message, like the reaper's
+        self.app.send_task(RUN_TASK, args=[tid], task_id=tid, queue=queue)
     progress = get_settings().progress_events
 
     def emit(step: TaskStepView) -> None:
@@ -44,7 +54,7 @@ def run_task(self: Task, task_id: str) -> dict[str, Any]:
         except Exception as exc:  # progress events are best effort; the record has the step
             log.warning("task-progress event for %s not sent: %s", task_id, exc)
 
-    return execute(task_id, emit)
+    return execute(task_id, emit, Delivery(tag, requeue))
 
 
 @app.task(name=BROWSER_TASK, acks_late=False)

@@ -26,7 +26,7 @@ from shared import keys
 from shared.models import TaskStatus
 from shared.settings import Settings
 from tests.conftest import base_env
-from tests.e2e.helpers import run, script_id
+from tests.e2e.helpers import run, script_id, wait_until
 from tests.e2e.test_default_worker import JUDGE_PROMPT, CliWorker
 from tests.support.api import FULL_KEY, ApiServer
 from tests.support.fake_llm import Call, FakeLLM, step
@@ -56,6 +56,13 @@ def amqp(settings: Settings, llm_base: str) -> Iterator[tuple[Settings, dict[str
         for name in (queue, queue + "-judge"):
             with contextlib.suppress(*conn.channel_errors):
                 channel.queue_delete(name)
+
+
+def queue_messages(name: str) -> int:
+    """Messages in the queue, ready and unacknowledged."""
+    out = subprocess.run(["rabbitmqctl", "list_queues", "name", "messages", "--formatter", "json"],
+                         capture_output=True, text=True, timeout=60).stdout
+    return int(next(q for q in json.loads(out) if q["name"] == name)["messages"])
 
 
 def queue_info(name: str) -> dict[str, Any]:
@@ -147,6 +154,9 @@ def test_a_killed_workers_task_is_redelivered_by_rabbitmq_and_finishes(
         view = producer.wait(created.id, timeout=90)
         assert view.status == TaskStatus.finished and view.output == "survived", rescuer.log()[-2000:]
         assert int(producer.store._redis.get(keys.deliveries(str(created.id)))) >= 2
+        # Nothing lingers (issue 22's leftovers): RabbitMQ requeued the dead consumer's message at
+        # once; that copy ran or was dropped (a duplicate or finished), like the reaper's.
+        wait_until(lambda: queue_messages(settings.queue) == 0, 60, "the queue to hold no message")
     finally:
         rescuer.stop()
     assert not [cmdline(p) for p in spawned if alive(p) and "chrom" in cmdline(p)]

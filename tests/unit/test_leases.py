@@ -196,3 +196,34 @@ def test_a_step_call_retried_after_it_landed_records_the_step_once(redis_client:
     assert rerun is not None
     assert store.step(task_id, rerun.token, _step(2, "the re-run's own step 2")).status == RunStatus.ok
     assert redis_client.llen(keys.steps(task_id)) == 3
+
+
+def test_a_run_handed_back_for_a_retry_is_fenced_and_the_task_stays_listed(redis_client: redis.Redis) -> None:
+    """A retry gives the lease up under a new epoch: the old run (a coroutine that ignored its
+    cancellation) can neither take it back nor record a step; the reaper still sees the task."""
+    store, tasks = LeaseStore(redis_client, 5_000), TaskStore(redis_client, 600)
+    leases = Leases(store)
+    task_id = _task(redis_client)
+    run = leases.acquire(task_id, "tag-1")
+    assert run is not None and store.delivery_tags(task_id) == {"tag-1"}
+    assert leases.hand_back(run)
+    assert redis_client.get(keys.lease(task_id)) is None
+    assert redis_client.zscore(keys.RUNNING, task_id) is not None  # a lost retry message: the reaper
+    assert not leases.holds(run, ask=True)
+    assert store.renew(task_id, run.token).status == RunStatus.fenced  # no take-back of the old epoch
+    assert store.step(task_id, run.token, _step(1, "stale")).status == RunStatus.fenced
+    assert redis_client.llen(keys.steps(task_id)) == 0
+    with pytest.raises(FencedWriteError):
+        tasks.transition(task_id, TaskStatus.failed, (TaskStatus.started,), fence=run.token)
+    leases.release(run)  # the run's own end afterwards changes nothing
+    retry = leases.acquire(task_id, "tag-2")
+    assert retry is not None and retry.epoch == 3 and retry.deliveries == 2
+    assert store.delivery_tags(task_id) == {"tag-1", "tag-2"}
+    assert not leases.hand_back(run)  # handed back once
+    leases.release(retry)
+
+
+def test_browser_crashes_are_counted_across_runs(redis_client: redis.Redis) -> None:
+    store = LeaseStore(redis_client, 5_000)
+    task_id = _task(redis_client)
+    assert [store.count_browser_crash(task_id) for _ in range(2)] == [1, 2]

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import ModuleType
@@ -25,6 +26,7 @@ from typing import Any
 from workers.agent.limiter import ModelLimiter, RateLimitWaitError
 from workers.process import worker_metrics
 from workers.process.per_process import PerProcess
+from workers.process.watchdog import Progress
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ class LLMClient:
     limiter: ModelLimiter | None = None  # the model's fleet-wide rate limit (None: none at all)
     max_retry_after_s: float = 300.0  # a provider's Retry-After longer than this is capped
     cost: Decimal = field(default=Decimal(0))
+    progress: Progress | None = None  # the run's watchdog beat: a model call in flight is progress
 
     @property
     def supports_vision(self) -> bool:
@@ -115,7 +118,8 @@ class LLMClient:
         delay = self.backoff_s
         started = time.monotonic()
         try:
-            reply = await self._with_retries(messages, kwargs, delay)
+            with self.progress.model_call() if self.progress is not None else nullcontext():
+                reply = await self._with_retries(messages, kwargs, delay)
         except LLMUnavailableError:
             worker_metrics.LLM_FAILURES.labels(model=self.model).inc()
             raise

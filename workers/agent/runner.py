@@ -113,6 +113,8 @@ class AgentOutcome:
     steps: int = 0
     screenshots: list[str] = field(default_factory=list)
     lost: bool = False  # the run was fenced out (or its record deleted): nothing more may be written
+    browser_crashed: bool = False  # its browser died under it: an infrastructure fault, retried
+    browser_setup_failed: bool = False  # no context could be opened for it (the task is not the cause)
 
 
 @dataclass
@@ -192,7 +194,9 @@ class Agent:
         except LLMUnavailableError as exc:
             return AgentOutcome(TaskStatus.failed, error=self.vault.mask(str(exc)), steps=number)
         except BrowserUnusableError as exc:
-            return AgentOutcome(TaskStatus.failed, error=self.vault.mask(str(exc)), steps=number)
+            crashed = not self._browser_alive()  # the browser itself died, not only the task's page
+            return AgentOutcome(TaskStatus.failed, error=self.vault.mask(str(exc)), steps=number,
+                                browser_crashed=crashed)
 
     async def _open_start_url(self) -> None:
         if not self.config.start_url:

@@ -197,3 +197,36 @@ async def _launch(playwright: Playwright, executable: str | None, headless: bool
         handle_sigterm=False,
         handle_sighup=False,
     )
+
+
+def browser_processes(root: int, proc: Path = Path("/proc")) -> set[int]:
+    """The Chromium main processes (launched over a pipe, not renderers or helpers) among the
+    descendants of ``root``: the pool kills a browser by its pid when it stops answering."""
+    parents: dict[int, int] = {}
+    for entry in proc.glob("[0-9]*/stat"):
+        try:
+            parents[int(entry.parent.name)] = int(entry.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found: set[int] = set()
+    for pid in parents:
+        ancestor, hops = parents.get(pid), 0
+        while ancestor is not None and ancestor != root and hops < 64:
+            ancestor, hops = parents.get(ancestor), hops + 1
+        if ancestor != root:
+            continue
+        try:
+            argv = (proc / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--remote-debugging-pipe" in argv and not any(a.startswith(b"--type=") for a in argv):
+            found.add(pid)
+    return found
+
+
+def process_alive(pid: int, proc: Path = Path("/proc")) -> bool:
+    """Whether ``pid`` runs (a zombie, waiting for its parent to reap it, does not)."""
+    try:
+        return (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -12,6 +12,12 @@ while tasks wait on their model: slots freed together (a batch, tasks stepping i
 each find one ready. Contexts made with different options (viewport, proxy) are not
 interchangeable, so each shape gets its share of the spares by what recent tasks asked
 for (at least one for the latest), and a shape nobody asks for any more is closed.
+
+Nothing here waits unbounded (issue 22: a task whose browser was killed while its context
+opened stayed ``started`` for good): handing out a context (a launch, a spare, a new context
+and its page) is bounded by ``setup_timeout_s`` (:class:`BrowserSetupError`, and the browser
+it waited on is retired: a frozen browser is not handed out again), closing one by
+``CLOSE_S``. A browser that does not close within ``CLOSE_S`` is frozen: its process is killed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,24 +35,38 @@ from dataclasses import dataclass
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
-from workers.browser.launcher import launch_chromium
+from workers.browser.launcher import browser_processes, launch_chromium, process_alive
 
 log = logging.getLogger(__name__)
 SPARE_WAIT_S = 5.0  # how long a task waits for an in-flight spare before opening its own
 SPARE_OPEN_S = 30.0  # a spare that takes longer is abandoned
+CLOSE_S = 10.0  # closing a context or a browser; longer: the browser is frozen
+
+
+class BrowserSetupError(RuntimeError):
+    """No context could be opened for a task in time, or its browser died while it opened: an
+    infrastructure fault (the task is retried on a fresh browser)."""
 
 
 @dataclass
 class _Slot:
     browser: Browser
+    pid: int | None = None  # the browser's main process (killed if it will not close)
     served: int = 0
     active: int = 0
     retiring: bool = False
+    suspect: bool = False  # frozen or stuck: not even its spares are handed out
+
+    @property
+    def alive(self) -> bool:
+        """Connected, and its process not dead (Playwright learns of a killed browser a moment late)."""
+        return self.browser.is_connected() and (self.pid is None or process_alive(self.pid))
 
     @property
     def usable(self) -> bool:
-        return self.browser.is_connected() and not self.retiring
+        return self.alive and not self.retiring
 
 
 @dataclass
@@ -66,6 +88,7 @@ class BrowserPool:
         init_scripts: tuple[str, ...] = (),
         spares: int = 0,
         warm_up: Callable[[Page], Awaitable[object]] | None = None,
+        setup_timeout_s: float = 30.0,
     ) -> None:
         self.size = max(1, size)
         self.tasks_per_browser = max(1, tasks_per_browser)
@@ -74,6 +97,7 @@ class BrowserPool:
         self.init_scripts = init_scripts
         self.spares = max(0, spares)
         self.warm_up = warm_up  # run once on a spare's page, so its first real use is fast
+        self.setup_timeout_s = setup_timeout_s
         self._playwright: Playwright | None = None
         self._slots: list[_Slot] = []
         self._spares: list[_Spare] = []
@@ -82,6 +106,7 @@ class BrowserPool:
         self._recent: deque[str | None] = deque(maxlen=max(8, 4 * self.spares))  # what tasks asked for
         self.discarded = 0  # spares closed unused (a shape fewer tasks ask for now; monotonic)
         self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()  # distrusted browsers being probed and emptied
         self.recycles = 0  # browsers closed after their quota (monotonic, for metrics)
         self.crashes = 0  # browsers found disconnected
 
@@ -92,16 +117,18 @@ class BrowserPool:
 
     async def _acquire(self) -> _Slot:
         async with self._lock:
-            lost = [s for s in self._slots if not s.browser.is_connected()]
+            lost = [s for s in self._slots if not s.alive]
             self.crashes += sum(1 for s in lost if not s.retiring)
             for slot in lost:
                 slot.retiring = True  # counted once; dropped once no task uses it
-            self._slots = [s for s in self._slots if s.browser.is_connected() or s.active]
+            self._slots = [s for s in self._slots if s.alive or s.active]
             usable = [s for s in self._slots if s.usable]
             if len(usable) < self.size:
                 playwright = await self._driver()
+                before = browser_processes(os.getpid())
                 browser = await launch_chromium(playwright, self.executable, self.headless)
-                slot = _Slot(browser)
+                launched = browser_processes(os.getpid()) - before  # launches are serial (the lock)
+                slot = _Slot(browser, pid=launched.pop() if len(launched) == 1 else None)
                 self._slots.append(slot)
                 log.info("browser launched (pid pool size %d)", len(self._slots))
             else:
@@ -117,7 +144,8 @@ class BrowserPool:
         if slot.retiring and slot.active == 0:
             self._slots = [s for s in self._slots if s is not slot]
             self.recycles += slot.browser.is_connected()
-            await _quietly(slot.browser.close())
+            if not await _quietly(slot.browser.close()) and slot.pid is not None:
+                _kill(slot.pid)  # frozen (it did not close): no Chromium may outlive its use
             log.info("browser recycled after %d contexts", slot.served)
 
     async def _open(self, options: dict[str, Any]) -> tuple[_Slot, BrowserContext]:
@@ -129,7 +157,7 @@ class BrowserPool:
                 await context.add_init_script(script=script)
             await context.new_page()
         except BaseException:  # cancelled too: the slot must not stay counted as busy
-            slot.retiring = True
+            self._distrust(slot)
             await self._release(slot)
             raise
         return slot, context
@@ -139,8 +167,8 @@ class BrowserPool:
             if spare.key != key:
                 continue
             self._spares.remove(spare)
-            if spare.slot.browser.is_connected():  # a retiring browser's spare already counts in its quota
-                return spare
+            if spare.slot.alive and not spare.slot.suspect:
+                return spare  # a retiring browser's spare already counts in its quota
             await _quietly(spare.context.close())
             await self._release(spare.slot)
         return None
@@ -189,9 +217,61 @@ class BrowserPool:
 
     @asynccontextmanager
     async def context(self, **options: Any) -> AsyncIterator[BrowserContext]:
-        """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit."""
+        """A fresh, isolated context with one blank page; closed (browser maybe recycled) on exit.
+
+        Raises :class:`BrowserSetupError` when none could be had within ``setup_timeout_s`` or
+        the browser died meanwhile."""
         key = _key(options)
         self._recent.append(key)
+        try:
+            async with asyncio.timeout(self.setup_timeout_s):
+                slot, context = await self._hand_out(key, options)
+        except TimeoutError as exc:
+            raise BrowserSetupError(f"no browser context within {self.setup_timeout_s:g}s") from exc
+        except PlaywrightError as exc:
+            raise BrowserSetupError(f"the browser failed while opening a context: "
+                                    f"{exc.message.splitlines()[0]}") from exc
+        self._refill(key, options)
+        try:
+            yield context
+        except asyncio.CancelledError:  # ended from outside (the watchdog, the task budget): what held
+            self._distrust(slot)  # the run up may be its browser, so no new task is given to it
+            raise
+        finally:
+            if not await _quietly(context.close()) and slot.browser.is_connected():
+                log.warning("a browser context did not close within %gs: browser retired", CLOSE_S)
+                self._distrust(slot)  # frozen or starved: no new task on it; killed if it does not answer
+            await self._release(slot)
+
+    def distrust(self, context: BrowserContext) -> None:
+        """The run using ``context`` is stuck (the watchdog): its browser gets no new task."""
+        for slot in self._slots:
+            if slot.browser is context.browser:
+                log.warning("a run on this browser made no progress: browser retired")
+                self._distrust(slot)
+
+    def _distrust(self, slot: _Slot) -> None:
+        """No new context on ``slot``'s browser, nor its spares: it may be frozen. In the
+        background its spares are closed, and it is asked one CDP round trip: a browser that does
+        not answer within ``CLOSE_S`` is killed (which also frees whatever still waits on it)."""
+        if slot.suspect:
+            return
+        slot.retiring = slot.suspect = True
+        doomed = [s for s in self._spares if s.slot is slot]
+        self._spares = [s for s in self._spares if s.slot is not slot]
+
+        async def settle() -> None:
+            if slot.pid is not None and slot.alive and not await _answers(slot.browser):
+                _kill(slot.pid)
+            for spare in doomed:
+                await _quietly(spare.context.close())
+                await self._release(spare.slot)
+
+        task = asyncio.get_running_loop().create_task(settle())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _hand_out(self, key: str | None, options: dict[str, Any]) -> tuple[_Slot, BrowserContext]:
         spare = await self._take_spare(key)
         if spare is None and key is not None and key in self._refilling and key not in self._awaited:
             # A spare is being made for exactly these options: it started earlier than a
@@ -205,13 +285,7 @@ class BrowserPool:
             finally:
                 self._awaited.discard(key)
             spare = await self._take_spare(key)
-        slot, context = (spare.slot, spare.context) if spare else await self._open(options)
-        self._refill(key, options)
-        try:
-            yield context
-        finally:
-            await _quietly(context.close())
-            await self._release(slot)
+        return (spare.slot, spare.context) if spare else await self._open(options)
 
     def stats(self) -> dict[str, int]:
         """Gauges and counters for metrics (read from another thread: approximate is fine)."""
@@ -248,8 +322,37 @@ def _key(options: dict[str, Any]) -> str | None:
         return None
 
 
-async def _quietly(awaitable: Any) -> None:
+async def _quietly(awaitable: Any) -> bool:
+    """Close something within ``CLOSE_S``; False when it did not answer in time."""
     try:
-        await asyncio.wait_for(awaitable, timeout=10)
+        await asyncio.wait_for(awaitable, timeout=CLOSE_S)
+    except TimeoutError:
+        return False
     except Exception as exc:  # closing something already gone is fine
         log.debug("ignored while closing: %s", exc)
+    return True
+
+
+async def _answers(browser: Browser) -> bool:
+    """Whether ``browser`` answers one CDP round trip within ``CLOSE_S`` (errors: it is gone)."""
+
+    async def ask() -> None:
+        session = await browser.new_browser_cdp_session()
+        await session.send("Browser.getVersion")
+        await session.detach()
+
+    try:
+        await asyncio.wait_for(ask(), CLOSE_S)
+    except TimeoutError:
+        return False
+    except Exception as exc:  # disconnected meanwhile: nothing to kill
+        log.debug("browser probe: %s", exc)
+    return True
+
+
+def _kill(pid: int) -> None:
+    if not process_alive(pid):
+        return
+    log.warning("browser process %d did not answer within %gs: killed", pid, CLOSE_S)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)

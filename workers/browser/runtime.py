@@ -6,9 +6,11 @@ process, contexts over a small pool). Pages get the init script of :mod:`workers
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 from collections.abc import Coroutine
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from shared.settings import Settings, get_settings
@@ -36,12 +38,17 @@ class Runtime:
             init_scripts=(INIT_SCRIPT,),
             spares=settings.spares,
             warm_up=capture_page,
+            setup_timeout_s=settings.browser_setup_timeout_s,
         )
         worker_metrics.watch_pool(self.pool)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and block the calling (Celery) thread for its result."""
         return self._loop.run(coro, timeout)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Start ``coro`` on the loop; its future can be cancelled from any thread (the watchdog)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def shutdown(self) -> None:
         """Close browsers and stop the loop (worker shutdown, tests)."""

@@ -133,10 +133,11 @@ class Leases:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def acquire(self, task_id: str) -> Run | None:
-        """A new run of ``task_id`` (the next lease epoch); None when another run holds it."""
+    def acquire(self, task_id: str, tag: str = "") -> Run | None:
+        """A new run of ``task_id`` (the next lease epoch) from the broker delivery ``tag``; None
+        when another run holds it."""
         sent = time.monotonic()
-        taken = self.store.take(task_id, owner())
+        taken = self.store.take(task_id, owner(), tag)
         if taken is None:
             return None
         run = Run(task_id, taken.token, taken.epoch, sent + self.ttl_s, taken.deliveries,
@@ -163,6 +164,23 @@ class Leases:
             if run.lost is None:
                 self.store.give_back(run.task_id, run.token)
 
+    def hand_back(self, run: Run) -> bool:
+        """End the run for a retry: its lease is given up under a new epoch, so nothing the old
+        run may still do (a coroutine that ignored its cancellation) is recorded or acted on;
+        False when it had lost the lease already (a newer run owns the task)."""
+        with run.lock:
+            if run.released or run.lost is not None:
+                return False
+            run.released = True  # first: from now on the run may not act (it checks before each move)
+            run.lost, run.holder_epoch = RunStatus.fenced, run.epoch + 1
+            handed = self.store.hand_back(run.task_id, run.token)
+        with self._lock:
+            if self._held.get(run.task_id) is run:
+                del self._held[run.task_id]
+                if self.signals is not None:
+                    self.signals.drop(run.task_id)
+        return handed
+
     def step(self, run: Run, step: TaskStepView | None = None, screenshot: str = "") -> Reply:
         """Record a step (fenced) and renew the lease in one round trip."""
         sent = time.monotonic()
@@ -178,7 +196,7 @@ class Leases:
         when no recent renewal vouches for it (the process was frozen or starved past half the TTL)."""
         if run.lost is None and (ask or not self.vouched(run)):
             self._keep(run)
-        return run.lost is None
+        return run.lost is None and not run.released
 
     def _renew_forever(self) -> None:
         while True:

@@ -35,6 +35,11 @@ TASK_STEPS = Histogram(
     "Steps one agent run took.",
     buckets=(1, 2, 3, 5, 8, 13, 21, 34, 55, 100, 200),
 )
+TASK_RETRIES = Counter(
+    "browserfleet_task_retries",
+    "Runs ended by an infrastructure fault and enqueued again: browser_crash, browser_setup, stalled.",
+    ["reason"],
+)
 LLM_LATENCY = Histogram(
     "browserfleet_llm_request_duration_seconds",
     "One LLM completion, retries included.",

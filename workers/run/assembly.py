@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from playwright.async_api import Error as PlaywrightError
@@ -29,12 +29,14 @@ from workers.agent.limiter import limiter_for
 from workers.agent.llm import LLMClient
 from workers.agent.runner import Agent, AgentConfig, AgentOutcome, RunLost
 from workers.browser.launcher import BrowserNotFoundError
+from workers.browser.pool import BrowserSetupError
 from workers.browser.runtime import get_runtime
 from workers.browser.tabs import BrowserTabs
 from workers.egress.custom_proxy import chosen_upstream
 from workers.egress.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.egress.upstream import UpstreamError
 from workers.process.lease import Leases, Run
+from workers.process.watchdog import Progress
 from workers.run import recording_file, session_carryover
 from workers.run.session_uploads import SessionUploads
 from workers.run.task_budget import TaskBudget
@@ -56,7 +58,8 @@ class RecordHooks:
     """The agent's hooks, for one run holding the task's lease: the stop check and the fence
     before every move, each step recorded (fenced, one round trip with the lease renewal and
     the stop check), progress events for Flower, and the task's spend against its cap and its
-    key's budget (``budget``, set once the LLM client exists)."""
+    key's budget (``budget``, set once the LLM client exists). Each of them is progress for the
+    watchdog (``progress``: :mod:`workers.process.watchdog`)."""
 
     stores: Stores
     task_id: str
@@ -64,6 +67,7 @@ class RecordHooks:
     leases: Leases
     run: Run
     budget: TaskBudget | None = None
+    progress: Progress = field(default_factory=Progress)
 
     @property
     def tasks(self) -> TaskStore:
@@ -75,6 +79,7 @@ class RecordHooks:
         return self.run.lost is not None
 
     async def should_stop(self) -> bool:
+        self.progress.beat("running its agent loop")
         if not self.leases.vouched(self.run):  # frozen or starved past half the TTL: ask Redis
             await asyncio.to_thread(self.leases.holds, self.run)
         if self.lost:
@@ -87,6 +92,7 @@ class RecordHooks:
     async def before_acting(self) -> None:
         """The model may have thought for long: one round trip renews the lease, checks the fence
         and reads the stop flag, so neither a lost signal nor a frozen clock lets a step act."""
+        self.progress.beat("acting")
         await asyncio.to_thread(self.leases.holds, self.run, True)
 
     async def viewers(self) -> int:
@@ -95,7 +101,9 @@ class RecordHooks:
 
     async def on_step(self, step: TaskStepView, screenshot: str | None) -> None:
         shot = screenshot if screenshot is not None and get_settings().step_screenshots else ""
+        self.progress.beat(f"recording step {step.number}")
         await asyncio.to_thread(self.leases.step, self.run, step, shot)
+        self.progress.beat(f"in the step after step {step.number} (its page capture or actions)")
         if self.lost:
             raise RunLost(self.run.why_lost())
         await asyncio.to_thread(self.emit, step)
@@ -124,6 +132,7 @@ async def run_record(
         guard = guard_for(request.allowed_domains, settings, upstream)
     except _SETUP_ERRORS as exc:
         return AgentOutcome(TaskStatus.failed, error=str(exc)), Decimal(0)
+    llm.progress = hooks.progress
     hooks.budget = TaskBudget(hooks.stores.spend, hooks.task_id, record.account,
                               Limits.from_record(record.cost_limits), llm)
     await hooks.budget.before_start()
@@ -155,45 +164,80 @@ async def _browse(
     files: TaskFiles,
     ignore_certs: bool = False,
 ) -> AgentOutcome:
+    progress = hooks.progress
+    progress.beat("loading its session")
     start = await asyncio.to_thread(session_carryover.load, record, hooks.stores, settings)
     uploads = await asyncio.to_thread(SessionUploads.load, hooks.stores.uploads, str(record.session_id))
     SESSION_FILES.set(uploads)  # this run's own asyncio context: the upload_file action reads it
     config = _agent_config(request, settings, llm, start)
     config.task += uploads.prompt()
+    # The task budget covers the whole run: its browser set-up, start URL, agent loop and
+    # teardown. The agent loop stops a little earlier, so the teardown (session state saved,
+    # recording kept) has time left inside the budget.
+    budget = settings.task_budget_s
+    exhausted = AgentOutcome(TaskStatus.finished, is_success=False,
+                             error=f"task budget of {budget:g}s exhausted")
+    deadline = asyncio.get_running_loop().time() + budget
+    ran: AgentOutcome | None = None  # the agent's own outcome, once it has one
+    browser = None
     try:
-        viewport = start.viewport or _viewport(request, settings)
-        pool = get_runtime().pool
-        certs = {"ignore_https_errors": True} if ignore_certs else {}  # a custom proxy that intercepts TLS
-        async with guard.running(), pool.context(
-            viewport=viewport, storage_state=start.storage_state, **guard.context_options(), **certs
-        ) as context:
-            tabs = BrowserTabs(context, settings.action_timeout_s)
-            await guard.attach(context)
-            recorder = await recording_file.start(context, vault, settings) if start.record else None
-            agent = Agent(
-                config, tabs, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
-            )
-            try:
-                stores = hooks.stores
-                async with live_view(hooks.viewers, stores.frames, hooks.task_id, tabs, vault, settings):
-                    outcome = await asyncio.wait_for(agent.run(), settings.task_budget_s)
-            except TimeoutError:
-                outcome = AgentOutcome(
-                    TaskStatus.finished,
-                    is_success=False,
-                    error=f"task budget of {settings.task_budget_s:g}s exhausted",
+        async with asyncio.timeout_at(deadline):
+            viewport = start.viewport or _viewport(request, settings)
+            pool = get_runtime().pool
+            certs = {"ignore_https_errors": True} if ignore_certs else {}  # a proxy that intercepts TLS
+            progress.beat("opening its browser context")
+            async with guard.running(), pool.context(
+                viewport=viewport, storage_state=start.storage_state, **guard.context_options(), **certs
+            ) as context:
+                browser = context.browser
+                loop = asyncio.get_running_loop()
+                progress.on_stall = lambda: loop.call_soon_threadsafe(pool.distrust, context)
+                progress.beat("preparing its browser context")
+                tabs = BrowserTabs(context, settings.action_timeout_s)
+                await guard.attach(context)
+                recorder = await recording_file.start(context, vault, settings) if start.record else None
+                agent = Agent(
+                    config, tabs, llm, hooks, vault, guard, actions={**ACTIONS, **skills}, blocked=guard.drain
                 )
-            if hooks.lost:  # a newer run owns the task (and the session): leave nothing behind
-                return outcome
-            await start.save(context, tabs)
-            outcome.screenshots = list(agent.screenshots)
-            if recorder is not None:
-                await recording_file.keep(recorder, files)
+                progress.beat("opening its start URL")
+                try:
+                    stores = hooks.stores
+                    async with live_view(hooks.viewers, stores.frames, hooks.task_id, tabs, vault, settings):
+                        async with asyncio.timeout_at(deadline - _teardown_reserve(budget)):
+                            ran = await agent.run()
+                except TimeoutError:
+                    ran = exhausted
+                outcome = ran
+                if hooks.lost or outcome.browser_crashed:  # nothing to keep: another run owns it, or it died
+                    return outcome
+                progress.beat("saving its session")
+                await start.save(context, tabs)
+                outcome.screenshots = list(agent.screenshots)
+                if recorder is not None:
+                    with progress.busy("keeping its recording"):  # encoding: bounded by the budget
+                        await recording_file.keep(recorder, files)
+                progress.beat("closing its browser context")
+    except TimeoutError:  # the set-up or the teardown outlived the budget
+        outcome = ran or exhausted
     except BrowserNotFoundError as exc:
         outcome = AgentOutcome(TaskStatus.failed, error=str(exc))
+    except BrowserSetupError as exc:  # the pool could not open a context: the task is not at fault
+        outcome = ran or AgentOutcome(TaskStatus.failed, error=f"browser unusable: {exc}",
+                                      browser_setup_failed=True)
     except PlaywrightError as exc:  # the browser died or could not start
-        outcome = AgentOutcome(TaskStatus.failed, error=f"browser unusable: {vault.mask(str(exc))}")
+        if ran is not None:  # the run had ended: a fault while keeping its state does not undo it
+            log.warning("task %s: its browser failed after the run: %s", hooks.task_id, vault.mask(str(exc)))
+            outcome = ran
+        else:
+            crashed = browser is not None and not browser.is_connected()
+            outcome = AgentOutcome(TaskStatus.failed, error=f"browser unusable: {vault.mask(str(exc))}",
+                                   browser_crashed=crashed)
     return outcome
+
+
+def _teardown_reserve(budget_s: float) -> float:
+    """The part of the task budget kept for the teardown after the agent loop."""
+    return min(30.0, budget_s / 10)
 
 
 _SETUP_ERRORS = (

@@ -21,10 +21,11 @@ from pydantic import BaseModel, ValidationError
 from shared.settings import Settings, get_settings
 from shared.stores import Stores
 from workers.actions.base import ActionError
+from workers.browser.pool import BrowserSetupError
 from workers.browser.runtime import get_runtime
 from workers.browser.tabs import BrowserTabs
 from workers.egress.custom_proxy import chosen_upstream
-from workers.egress.guard import NetworkSettingsError, guard_for
+from workers.egress.guard import BrowserGuard, NetworkSettingsError, guard_for
 from workers.egress.upstream import UpstreamError
 from workers.process.objects import stores
 from workers.secrets.vault import SecretVault
@@ -78,6 +79,16 @@ async def _execute(record: dict[str, Any], settings: Settings, all_stores: Store
         return None, str(exc)
     certs = {"ignore_https_errors": True} if ignore_certs else {}
     viewport = {"width": settings.viewport_width, "height": settings.viewport_height}
+    try:
+        return await _run_in_browser(skill, params, settings, guard, viewport, certs)
+    except BrowserSetupError as exc:  # no context in time, or the browser died while it opened
+        return None, f"browser unusable: {exc}"
+
+
+async def _run_in_browser(
+    skill: Skill, params: BaseModel, settings: Settings, guard: BrowserGuard, viewport: dict[str, int],
+    certs: dict[str, bool],
+) -> tuple[Any, str | None]:
     async with (
         guard.running(),
         get_runtime().pool.context(viewport=viewport, **guard.context_options(), **certs) as context,
