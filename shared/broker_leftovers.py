@@ -1,11 +1,11 @@
 """Kombu's leftovers of a task's earlier deliveries, removed when the task's last run ends
-(``workers.execution``).
+(``workers.run.execution``).
 
 With Redis as the broker, a delivered message waits in Kombu's ``unacked`` hash (payload by
 delivery tag) and ``unacked_index`` zset (delivery time by tag) until its worker acks it. A
 worker killed mid-task never acks: its message stays there until the visibility timeout
 (40 minutes here), when Kombu puts it back in the queue, a worker takes it and drops it as
-finished. Meanwhile the reaper (:mod:`workers.lease`) re-enqueued the task as a new message
+finished. Meanwhile the reaper (:mod:`workers.process.lease`) re-enqueued the task as a new message
 long ago. So each run notes its delivery tag when it takes its lease (``shared.lease_store``),
 and the run that ends
 the task removes the entries of every other tag: nothing of the task lingers in the broker.

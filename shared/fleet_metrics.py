@@ -4,7 +4,7 @@ Flower has no queue-length metric, and a queue's depth is the one number autosca
 so every scrape reads it from the broker (``shared.broker``) with the age of the oldest
 waiting task (its record's ``created_at``; Redis broker only: RabbitMQ cannot peek).
 Labels are bounded (queue names); never task ids.
-Process-local metrics live beside the code they measure (``workers/metrics.py``, the API).
+Process-local metrics live beside the code they measure (``workers/process/worker_metrics.py``, the API).
 """
 
 from __future__ import annotations

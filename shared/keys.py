@@ -149,7 +149,7 @@ def download(token: str) -> str:
     return f"{PREFIX}:download:{token}"
 
 
-# -- live view (workers/live.py, producer/api/routes_live.py) ---------------------
+# -- live view (workers/watch/live_view.py, producer/api/routes_live.py) ---------------------
 
 
 def live_frames(task_id: str) -> str:

@@ -1,4 +1,4 @@
-"""Leases in Redis: which run of a task may act right now (see :mod:`workers.lease` for why).
+"""Leases in Redis: which run of a task may act right now (see :mod:`workers.process.lease` for why).
 
 A lease is a key holding its run's token with a short expiry, renewed while the task runs;
 ``keys.RUNNING`` (a zset scored by start time) lists the tasks that hold or held one, so a

@@ -1,4 +1,10 @@
-"""The Celery app of the worker fleet (``celery -A workers.celery_app:app worker``)."""
+"""The worker's entry point (``celery -A workers.celery_app:app worker``): the Celery app
+(:mod:`workers.process.celery_instance`) with what a worker process does around its tasks connected to
+Celery's signals (masked logs, the reaper, skill manifests, heartbeats, metrics, shutdown).
+
+The task modules are listed in the app's ``imports``; Celery loads them by name, so no module
+below this one imports it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ import logging
 import sys
 import threading
 
-from celery import Celery
 from celery.signals import (
     after_setup_logger,
     worker_process_shutdown,
@@ -16,22 +21,20 @@ from celery.signals import (
     worker_shutting_down,
 )
 
-from shared.celery_config import RUN_TASK, celery_config
+from shared.celery_config import RUN_TASK
 from shared.consumers import HEARTBEAT_S
 from shared.settings import get_settings
+from workers.process.celery_instance import app
 
 settings = get_settings()
-app = Celery("browserfleet")
-app.conf.update(celery_config(settings))
-app.conf.imports = ("workers.tasks", "workers.judge.tasks", "workers.webhooks.tasks")
 
 log = logging.getLogger(__name__)
 
 
 @after_setup_logger.connect
 def _mask_logs(logger: logging.Logger | None = None, **_: object) -> None:
-    """No log line shows a running task's secret (see :mod:`workers.log_masking`)."""
-    from workers import log_masking
+    """No log line shows a running task's secret (see :mod:`workers.secrets.log_masking`)."""
+    from workers.secrets import log_masking
 
     log_masking.install(logger)
     log_masking.install()
@@ -40,8 +43,8 @@ def _mask_logs(logger: logging.Logger | None = None, **_: object) -> None:
 @worker_ready.connect
 def _start_reaper(**_: object) -> None:
     """Every worker watches for tasks whose worker died, and re-enqueues them."""
-    from workers.context import stores
-    from workers.lease import Reaper
+    from workers.process.lease import Reaper
+    from workers.process.objects import stores
 
     def requeue(task_id: str) -> None:
         app.send_task(RUN_TASK, args=[task_id], task_id=task_id, queue=settings.queue)
@@ -62,7 +65,7 @@ def _publish_skills(sender: object = None, **_: object) -> None:
     """
     if settings.queue not in _consumed_queues():
         return
-    from workers.context import stores
+    from workers.process.objects import stores
     from workers.skills.registry import get_registry, publish_manifest
 
     try:
@@ -80,7 +83,7 @@ class _Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from workers.context import stores
+        from workers.process.objects import stores
 
         registry = stores().consumers
         while True:
@@ -102,7 +105,7 @@ def _load_litellm(**_: object) -> None:
     """Import litellm now (seconds), with its closed-network setting, and run its first-call
     set-up offline: not inside the first task."""
     from workers.agent.llm import configure, warm_up
-    from workers.loop import get_loop
+    from workers.process.event_loop_thread import get_loop
 
     configure()
     get_loop().run(warm_up(settings.default_model), timeout=30)
@@ -111,23 +114,23 @@ def _load_litellm(**_: object) -> None:
 @worker_ready.connect
 def _serve_metrics(**_: object) -> None:
     if settings.metrics_port:
-        from workers import metrics
+        from workers.process import worker_metrics
 
-        metrics.serve(settings.metrics_port)
+        worker_metrics.serve(settings.metrics_port)
 
 
 @worker_ready.connect
 def _start_webhook_sweeper(**_: object) -> None:
     """A webhook worker sends due deliveries to its queue (see :mod:`workers.webhooks.sweeper`)."""
     if settings.webhook_queue in _consumed_queues():
-        from workers.webhooks.runtime import start_sweeper
+        from workers.webhooks.worker_state import start_sweeper
 
         start_sweeper()
 
 
 @worker_shutdown.connect
 def _stop_webhook_sweeper(**_: object) -> None:
-    runtime = sys.modules.get("workers.webhooks.runtime")
+    runtime = sys.modules.get("workers.webhooks.worker_state")
     if runtime is not None:
         runtime.stop_sweepers()
 
@@ -150,7 +153,7 @@ def _stop_heartbeat(**_: object) -> None:
 @worker_shutting_down.connect
 def _end_browser_sessions(**_: object) -> None:
     """A warm shutdown lets agent tasks finish, but ends browser sessions (hours long) at once."""
-    module = sys.modules.get("workers.browser_sessions")
+    module = sys.modules.get("workers.browser_sessions.serve")
     if module is not None:
         module.shutting_down.set()
 
@@ -162,6 +165,6 @@ def _close_browsers(**_: object) -> None:
 
     Only where a task loaded the runtime: a judge worker never imports the browser stack.
     """
-    runtime = sys.modules.get("workers.runtime")
+    runtime = sys.modules.get("workers.browser.runtime")
     if runtime is not None:
         runtime.shutdown_runtime()

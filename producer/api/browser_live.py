@@ -4,7 +4,7 @@ The token (256 random bits, another than the cdpUrl's: it grants watching, not d
 the credential. The page reads ``/browser-live/{token}/events`` (Server-Sent Events: ``frame``
 with a base64 JPEG, ``end`` when the session stops); while a stream is open it renews a
 viewer heartbeat, and the worker casts only while one is fresh (see
-:mod:`workers.browser.page_cast`). Frames travel worker → Redis pub/sub → API, as for tasks.
+:mod:`workers.watch.session_cast`). Frames travel worker → Redis pub/sub → API, as for tasks.
 """
 
 from __future__ import annotations

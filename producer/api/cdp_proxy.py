@@ -3,7 +3,7 @@
 The token (256 random bits) is the credential, as in a presigned URL: CDP clients cannot
 all send headers, and Playwright, Puppeteer and browser-use discover the WebSocket from
 ``{cdpUrl}/json/version``. Every WebSocket a client opens here is relayed message for
-message to the worker's CDP relay (:mod:`workers.browser.cdp_relay`, which filters them),
+message to the worker's CDP relay (:mod:`workers.browser_sessions.cdp_relay`, which filters them),
 so workers need not be reachable by callers, any API replica serves any session, and no
 DevTools port ever leaves the worker. A stopped or unknown session's token answers 404.
 """

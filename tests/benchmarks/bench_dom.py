@@ -20,8 +20,8 @@ from typing import Any
 
 from playwright.async_api import Page, Route, async_playwright
 
-from workers.browser.dom import INIT_SCRIPT, ElementIndex, PageCapture, capture_page
 from workers.browser.launcher import launch_chromium
+from workers.page.dom import INIT_SCRIPT, ElementIndex, PageCapture, capture_page
 
 ITERATIONS = 30
 TARGETS_MS = {"small": 50.0, "medium": 100.0, "large": 150.0, "widgets": 100.0}

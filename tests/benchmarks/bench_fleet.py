@@ -7,7 +7,7 @@ Run: ``PYTHONPATH=. python tests/benchmarks/bench_fleet.py [--levels 1000,2000,3
 Starts its own ``redis-server`` on a free port (persistence as deployed: AOF, ``everysec``), so
 what is measured is that one core alone. Driver processes play worker processes: each runs its
 share of simulated tasks through the real stores and the worker's own lease code
-(``workers.lease.Leases``, its control-signal subscriber and step script), with a fake page and
+(``workers.process.lease.Leases``, its control-signal subscriber and step script), with a fake page and
 model (nothing but the Redis calls): every task is created (``TaskQueue.write``: record, indexes,
 one-off session; the broker is elsewhere, RabbitMQ as README "Running a fleet" recommends), taken
 (lease, delivery count, stop check), started (fenced transition, session load), runs ``--steps``
@@ -84,7 +84,7 @@ class _Worker:
 
     def __init__(self, url: str, tasks: int, steps: int) -> None:
         from shared.stores import Stores
-        from workers.lease import Leases
+        from workers.process.lease import Leases
 
         self.settings = _settings(url)
         self.stores = Stores(self.settings)
@@ -108,7 +108,7 @@ class _Worker:
     def start(self, sim: _Sim) -> None:
         from shared.models import TaskStatus
         from shared.task_store import utcnow
-        from workers import session_carryover
+        from workers.run import session_carryover
 
         sim.record = self.stores.tasks.load(sim.task_id)
         sim.run = self.leases.acquire(sim.task_id)
@@ -128,7 +128,7 @@ class _Worker:
 
         from shared.models import TaskStatus
         from shared.task_store import utcnow
-        from workers import session_carryover
+        from workers.run import session_carryover
 
         self.stores.tasks.transition(
             sim.task_id, TaskStatus.finished, [TaskStatus.created, TaskStatus.started], fence=sim.run.token,

@@ -307,9 +307,9 @@ FLOWS = [
 async def _run_flow(site: Site, fake: FakeLLM, flow: Flow) -> dict[str, Any]:
     from workers.agent.llm import LLMClient
     from workers.agent.runner import Agent, AgentConfig
-    from workers.browser.dom import INIT_SCRIPT
     from workers.browser.pool import BrowserPool
     from workers.browser.tabs import BrowserTabs
+    from workers.page.dom import INIT_SCRIPT
 
     sid = f"flow-{flow.name}-{time.time_ns()}"
     marker = fake.script(sid, flow.policy)

@@ -22,11 +22,11 @@ from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
-from workers.browser.guard import BrowserGuard
 from workers.browser.launcher import launch_chromium
+from workers.egress.guard import BrowserGuard
 from workers.policy.navigation import RequestPolicy
 from workers.policy.network import NetworkPolicy
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
 
 BIG = b"x" * (20 * 1024 * 1024)
 

@@ -3,7 +3,7 @@
 Run: ``PYTHONPATH=. python tests/benchmarks/bench_live.py [--out FILE] [--seconds S]``
 (needs Redis and Chromium). The real pieces, in one process: a Chromium page that repaints
 constantly (a CSS animation, the worst case for a screencast), the worker's caster publishing
-to Redis (``workers/live.py``), the real API (uvicorn) and an SSE client reading the task's
+to Redis (``workers/watch/live_view.py``), the real API (uvicorn) and an SSE client reading the task's
 live stream, as the viewer page does. Measured with the default limits:
 
 - frames/s and kB/s the viewer received, and frames Chromium painted (what the limits cut);
@@ -40,11 +40,11 @@ from playwright.async_api import async_playwright  # noqa: E402
 from producer import Producer  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.support.api import ApiServer, api_settings  # noqa: E402
-from workers.browser.exposure import page_shows_secret  # noqa: E402
 from workers.browser.launcher import launch_chromium  # noqa: E402
 from workers.browser.tabs import BrowserTabs  # noqa: E402
-from workers.live import live_view  # noqa: E402
-from workers.policy.secrets import SecretVault  # noqa: E402
+from workers.secrets.exposure import page_shows_secret  # noqa: E402
+from workers.secrets.vault import SecretVault  # noqa: E402
+from workers.watch.live_view import live_view  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results.json"
 ANIMATED = """<!doctype html><html><body style="margin:0;font-family:sans-serif">

@@ -70,9 +70,9 @@ class _Hooks:
 async def _overhead(site: Site, fake: FakeLLM, llm_base: str, path: str) -> dict[str, Any]:
     from workers.agent.llm import LLMClient, Reply
     from workers.agent.runner import Agent, AgentConfig
-    from workers.browser.dom import INIT_SCRIPT
     from workers.browser.pool import BrowserPool
     from workers.browser.tabs import BrowserTabs
+    from workers.page.dom import INIT_SCRIPT
 
     class TimedLLM(LLMClient):
         waited: float = 0.0

@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from workers.browser.dom import (
+from workers.page.dom import (
     ElementIndex,
     PageCapture,
     UnknownElementError,

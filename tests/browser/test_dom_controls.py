@@ -9,9 +9,9 @@ from typing import Any
 from playwright.async_api import BrowserContext, Page
 
 from tests.support.controls import MAIL, SUGGEST, TREE
-from workers.browser.controls import click_target, scroll, settle
-from workers.browser.dom import capture_page
-from workers.browser.overlays import covering
+from workers.page.controls import click_target, scroll, settle
+from workers.page.dom import capture_page
+from workers.page.overlays import covering
 
 
 def _page(run: Callable[[Awaitable[Any]], Any], context: BrowserContext, html: str) -> Page:

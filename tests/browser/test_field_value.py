@@ -10,10 +10,10 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Page
 
 from tests.support.pickers import HOSTILE, REACT, STAYS_OPEN
-from workers.browser import field_value
-from workers.browser.controls import click_target
-from workers.browser.dom import capture_page
-from workers.browser.overlays import close_cover, covering, escape_target
+from workers.page import field_value
+from workers.page.controls import click_target
+from workers.page.dom import capture_page
+from workers.page.overlays import close_cover, covering, escape_target
 
 
 def _page(run: Callable[[Awaitable[Any]], Any], context: BrowserContext, html: str) -> Page:

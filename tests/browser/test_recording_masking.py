@@ -16,9 +16,9 @@ import av
 import pytest
 from playwright.async_api import Browser, Page
 
-from workers.browser import recording
-from workers.browser.recording import Recorder
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
+from workers.watch import task_recording as recording
+from workers.watch.task_recording import Recorder
 
 TOKEN = "tok-9b1d7e3c5a2f4068"
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}

@@ -19,9 +19,9 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.support.http_server import serving
-from workers.browser.screencast import CastLimits, Screencast
 from workers.browser.tabs import BrowserTabs
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
+from workers.watch.screencast import CastLimits, Screencast
 
 T = TypeVar("T")
 

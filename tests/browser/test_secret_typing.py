@@ -15,9 +15,9 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.support.site import Site
-from workers.actions import secret_typing
-from workers.actions.base import ActionError
-from workers.policy.secrets import SecretVault
+from workers.page import field_writer
+from workers.page.field_writer import FieldError
+from workers.secrets.vault import SecretVault
 
 SECRET = "correct-horse-battery"
 
@@ -50,7 +50,7 @@ def test_a_frame_that_navigates_after_the_check_gets_nothing(
     site, attacker = servers
     site.pages["/outer"] = '<!doctype html><title>Outer</title><iframe src="/inner"></iframe>'
     site.pages["/inner"] = "<!doctype html><title>Inner</title><input id=f>"
-    checked_chain = secret_typing._frame_chain
+    checked_chain = field_writer._frame_chain
 
     async def chain_then_navigate(frame: Any) -> list[str]:
         urls = await checked_chain(frame)  # an allowed http page when checked...
@@ -61,7 +61,7 @@ def test_a_frame_that_navigates_after_the_check_gets_nothing(
         assert frame.url.startswith("data:"), frame.url
         return urls
 
-    monkeypatch.setattr(secret_typing, "_frame_chain", chain_then_navigate)
+    monkeypatch.setattr(field_writer, "_frame_chain", chain_then_navigate)
 
     async def scenario() -> str:
         context = await browser.new_context()
@@ -71,8 +71,8 @@ def test_a_frame_that_navigates_after_the_check_gets_nothing(
             frame = page.frames[1]
             handle = await frame.wait_for_selector("#f")
             assert handle is not None
-            with pytest.raises(ActionError) as info:
-                await secret_typing.type_secret(
+            with pytest.raises(FieldError) as info:
+                await field_writer.type_secret(
                     handle, "<secret>pw</secret>", SecretVault({"pw": SECRET}), _allow_all
                 )
             await page.wait_for_timeout(300)  # time for a leak to be sent, if anything was typed
@@ -104,7 +104,7 @@ def test_a_secret_is_set_in_an_allowed_page_and_frameworks_hear_it(
             handle = await page.wait_for_selector("#f")
             assert handle is not None
             vault = SecretVault({"pw": SECRET})
-            await secret_typing.type_secret(handle, "<secret>pw</secret>", vault, _allow_all, clear=False)
+            await field_writer.type_secret(handle, "<secret>pw</secret>", vault, _allow_all, clear=False)
             return await handle.input_value(), await page.evaluate("heard")
         finally:
             await context.close()
@@ -133,8 +133,8 @@ def test_a_setter_that_throws_what_it_was_given_does_not_get_the_secret_into_the
             await page.goto(site.url + "/throws")
             handle = await page.wait_for_selector("#f")
             assert handle is not None
-            with pytest.raises(ActionError) as info:
-                await secret_typing.type_secret(handle, "<secret>pw</secret>", SecretVault({"pw": SECRET}),
+            with pytest.raises(FieldError) as info:
+                await field_writer.type_secret(handle, "<secret>pw</secret>", SecretVault({"pw": SECRET}),
                                                 _allow_all)
             return str(info.value)
         finally:

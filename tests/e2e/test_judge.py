@@ -7,9 +7,11 @@ queue), so every verdict here proves the hand-off between the two processes.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ import pytest
 from shared.celery_config import RUN_TASK
 from shared.models import TaskStatus, TaskView
 from shared.settings import Settings
-from tests.conftest import WorkerProcess
+from tests.conftest import FAKE_OP_TOKEN, ROOT, WorkerProcess
 from tests.e2e.helpers import run, script_id
 from tests.support.fake_llm import Call, FakeLLM, Reply, step
 from tests.support.procs import browser_pids
@@ -31,11 +33,14 @@ SECRET = "<secret>password</secret>"
 
 @pytest.fixture(scope="module")
 def judge_worker(
-    settings: Settings, redis_client: Any, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings, redis_client: Any, fake_op_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    """A judge-only worker: consumes ``settings.judge_queue`` and nothing else."""
+    """A judge-only worker: consumes ``settings.judge_queue`` and nothing else (``opVaultId``
+    answered by the fake 1Password SDK, as on the strict worker)."""
     env = {"BROWSERFLEET_QUEUE": settings.queue, "BROWSERFLEET_JUDGE_QUEUE": settings.judge_queue,
-           "PYTHONPROFILEIMPORTTIME": "1"}  # every import is logged: the judge must need no browser
+           "PYTHONPROFILEIMPORTTIME": "1",  # every import is logged: the judge must need no browser
+           "OP_SERVICE_ACCOUNT_TOKEN": FAKE_OP_TOKEN, "FAKE_OP_DATA": str(fake_op_data),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "support" / "fake_sdk"), str(ROOT)])}
     log_path = tmp_path_factory.mktemp("judge") / "judge.log"
     proc = WorkerProcess(env, settings.judge_queue, log_path, concurrency=2)
     yield proc
@@ -179,6 +184,30 @@ def test_secrets_never_reach_the_judge(producer, fake_llm: FakeLLM, site: Site) 
     assert "<secret>password</secret>" in call.user
     assert "logged in with <secret>password</secret>" in call.user
     assert "The agent logged in using <secret>password</secret>." in call.user
+
+
+def test_the_judge_masks_with_the_runs_vault_1password_included(
+    strict_producer, strict_worker: WorkerProcess, fake_llm: FakeLLM, fake_op_data: Path
+) -> None:
+    """One vault builder for the run and the judge: a 1Password value written into the ground
+    truth is masked in the judge's request as the run would mask it (the judge used to mask with
+    the task's own secrets only, and sent this value as written)."""
+    value = "op-judge-secret-4417"
+    item = {"id": "j1", "title": "Judge Item", "websites": [],
+            "fields": [{"id": "password", "title": "password", "field_type": "Concealed", "value": value}]}
+    fake_op_data.write_text(json.dumps({"token": FAKE_OP_TOKEN, "vaults": {"vault-judge": [item]}}))
+    sid = script_id("judge-op")
+    marker = fake_llm.script(sid, judged_script(lambda call: DONE, lambda call: verdict(True)))
+    view = run(strict_producer, {
+        "task": f"Say the total. {marker}",
+        "opVaultId": "vault-judge",
+        "judge": True,
+        "judgeGroundTruth": f"The agent used {value}.",
+    })
+    assert view.status == TaskStatus.finished and view.judge_verdict is True, view.judgement
+    (call,) = judge_calls(fake_llm, sid)
+    assert value not in json.dumps(call.body)
+    assert "The agent used <secret>judge_item_password</secret>." in call.user
 
 
 def test_the_judge_runs_on_its_own_worker_without_a_browser(

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 import pytest
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 
-from workers.browser.dom import INIT_SCRIPT
 from workers.browser.launcher import launch_chromium
+from workers.page.dom import INIT_SCRIPT
 
 T = TypeVar("T")
 

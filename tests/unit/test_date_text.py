@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.actions.date_text import DateTextError, Hints, field_pattern, in_page_format, native_value
+from workers.page.date_text import DateTextError, Hints, field_pattern, in_page_format, native_value
 
 US_BROWSER = Hints(shown_order="MDY")
 BRITISH_PAGE_US_BROWSER = Hints(shown_order="MDY", page_order="DMY")

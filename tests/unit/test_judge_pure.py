@@ -13,7 +13,7 @@ from shared.models import TaskStatus, TaskStepView
 from shared.task_store import OutputFileTooLargeError, TaskRecord, utcnow
 from workers.judge.prompt import SYSTEM_PROMPT, JudgeInput, judge_messages, render_trajectory
 from workers.judge.verdict import VerdictError, parse_verdict
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
 
 
 def _step(number: int, result: str = "ok") -> TaskStepView:

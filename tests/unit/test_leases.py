@@ -14,7 +14,7 @@ from shared import keys
 from shared.lease_store import LeaseStore, RunStatus
 from shared.models import TaskStatus, TaskStepView
 from shared.task_store import FencedWriteError, TaskStore
-from workers.lease import OWNER, Leases
+from workers.process.lease import Leases, owner
 
 
 def _task(redis_client: redis.Redis) -> str:
@@ -129,7 +129,7 @@ def test_a_starved_renewal_takes_its_expired_lease_back_but_never_steals_one(
     leases = Leases(LeaseStore(redis_client, 5_000))
     mine, stolen = _task(redis_client), _task(redis_client)
     a, b = leases.acquire(mine), leases.acquire(stolen)
-    assert a is not None and b is not None and a.token.startswith(OWNER + "#")
+    assert a is not None and b is not None and a.token.startswith(owner() + "#")
     redis_client.delete(keys.lease(mine))  # expired while this process could not renew it
     assert leases.holds(a, ask=True)
     assert redis_client.get(keys.lease(mine)) == a.token  # a requeued copy now finds it held

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from workers.loop import EventLoopThread, io_threads_for
+from workers.process.event_loop_thread import EventLoopThread, io_threads_for
 
 
 def test_coroutines_run_on_the_loop_thread_and_their_results_come_back() -> None:

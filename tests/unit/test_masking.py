@@ -16,7 +16,7 @@ import pytest
 
 from producer import TaskValidationError
 from shared.models import MAX_SECRET_CHARS, MAX_SECRETS
-from workers.policy.secrets import SecretVault, UnknownSecretError
+from workers.secrets.vault import SecretVault, UnknownSecretError
 
 TROUBADOR = "Tr0ub4dor&3*x y"
 AT = "p@ssw0rd!"
@@ -100,7 +100,7 @@ def test_log_lines_and_tracebacks_are_masked_while_a_task_runs() -> None:
     import io
     import logging
 
-    from workers import log_masking
+    from workers.secrets import log_masking
 
     stream = io.StringIO()
     logger = logging.getLogger("test-masking")
@@ -129,7 +129,7 @@ def test_base64_forms_are_masked_alone_and_inside_longer_base64() -> None:
     (``user:password`` in a Basic ``Authorization`` header), in either alphabet."""
     import base64 as b64
 
-    from workers.policy.secrets import SecretVault
+    from workers.secrets.vault import SecretVault
 
     value = "Tr0ub4dor&3 x/y?"
     vault = SecretVault({"pw": value})

@@ -7,8 +7,8 @@ import ipaddress
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from workers.browser.egress import EgressProxy, shared_proxy
-from workers.browser.resolver import ResolveError
+from workers.egress.proxy import EgressProxy, shared_proxy
+from workers.egress.resolver import ResolveError
 from workers.policy.navigation import BlockedRequest
 from workers.policy.network import IPAddress, NetworkPolicy
 

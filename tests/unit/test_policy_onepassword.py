@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,14 @@ import pyotp
 import pytest
 from pydantic import SecretStr
 
-from shared.models import CreateTaskRequest
+from shared import crypto
+from shared.models import TaskStatus
 from shared.settings import Settings
+from shared.task_store import TaskRecord, utcnow
 from tests.support.fake_sdk import onepassword as fake
-from workers import secrets_1password as op
-from workers.policy.secrets import SecretScopeError, SecretVault, SiteScope
+from workers.secrets import one_password as op
+from workers.secrets.task_vault import task_vault
+from workers.secrets.vault import SecretScopeError, SecretVault, SiteScope
 
 TOKEN = "ops_fake-service-account-token-0123456789"
 SEED = pyotp.random_base32()
@@ -181,20 +185,33 @@ def test_the_token_never_appears_in_an_error() -> None:
     assert TOKEN not in str(info.value) and "<token>" in str(info.value)
 
 
+def _record(settings: Settings, own: dict[str, str], **request: Any) -> TaskRecord:
+    """A stored task with ``own`` secrets sealed for it, as the producer writes one."""
+    task_id = uuid.uuid4()
+    token = crypto.encrypt_json(own, settings.secrets_key, purpose=crypto.TASK_SECRETS, owner=str(task_id))
+    return TaskRecord(id=task_id, session_id=uuid.uuid4(), llm="browser-use-2.0", task="t",
+                      status=TaskStatus.created, created_at=utcnow(), request={"task": "t", **request},
+                      secrets_token=token)
+
+
 def test_task_vault_merges_and_needs_a_token(fake_vaults: Path) -> None:
-    request = CreateTaskRequest(task="t", op_vault_id="vault-1", secrets={"github_password": "mine"})
-    no_token = Settings(op_service_account_token=None)
-    with pytest.raises(op.OnePasswordError, match="needs OP_SERVICE_ACCOUNT_TOKEN"):
-        asyncio.run(op.task_vault(request, {"github_password": "mine"}, no_token))
-    settings = Settings(op_service_account_token=SecretStr(TOKEN))
+    """One builder for the run and the judge: the record's own secrets, then its 1Password vault's."""
+    key = SecretStr(crypto.new_key())
+    no_token = Settings(op_service_account_token=None, secrets_key=key)
     own = {"github_password": "mine"}
-    vault = asyncio.run(op.task_vault(request, own, settings, fake.Client.authenticate))
+    record = _record(no_token, own, op_vault_id="vault-1")
+    with pytest.raises(op.OnePasswordError, match="needs OP_SERVICE_ACCOUNT_TOKEN"):
+        asyncio.run(task_vault(record, no_token))
+    settings = Settings(op_service_account_token=SecretStr(TOKEN), secrets_key=key)
+    vault = asyncio.run(task_vault(record, settings, fake.Client.authenticate))
     assert "api_credential" in vault.names
     assert vault.reveal("<secret>github_password</secret>", url="https://anywhere.example/") == "mine"
-    plain = asyncio.run(op.task_vault(CreateTaskRequest(task="t"), {"a": "bbbb"}, no_token))
+    plain = asyncio.run(task_vault(_record(no_token, {"a": "bbbb"}), no_token))
     assert plain.names == ["a"]
     calls = [json.loads(line)["call"] for line in fake_vaults.read_text().splitlines()]
     assert calls[0] == "authenticate" and calls[1] == "items.list"
+    with pytest.raises(crypto.SecretsKeyError):  # sealed for another task: never opened
+        asyncio.run(task_vault(record.model_copy(update={"id": uuid.uuid4()}), settings))
 
 
 def test_missing_sdk_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

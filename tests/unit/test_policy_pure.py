@@ -6,7 +6,7 @@ import pyotp
 import pytest
 
 from shared.domains import parse_pattern, url_allowed
-from workers.policy.secrets import SecretVault, UnknownSecretError
+from workers.secrets.vault import SecretVault, UnknownSecretError
 
 
 def test_vault_reveals_and_masks() -> None:

@@ -8,7 +8,7 @@ import pyotp
 import pytest
 
 from shared.masking import MIN_FRAGMENT
-from workers.policy.secrets import (
+from workers.secrets.vault import (
     SecretScopeError,
     SecretVault,
     SiteScope,

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from shared.proxies import ProxyConfigError, ProxyTable, display
-from workers.browser.upstream import Upstream
+from workers.egress.upstream import Upstream
 from workers.policy.network import NetworkPolicy, Target
 
 MAP = '{"US": "http://user:s3cret@proxy.example:3128", "de": "socks5://u:p%40ss@10.1.2.3:1080"}'

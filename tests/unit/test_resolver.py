@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from workers.browser import resolver
-from workers.browser.resolver import CachingResolver, LookupTimeout, ResolveError, system_resolve
+from workers.egress import resolver
+from workers.egress.resolver import CachingResolver, LookupTimeout, ResolveError, system_resolve
 from workers.policy.network import IPAddress
 
 

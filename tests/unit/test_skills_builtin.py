@@ -21,7 +21,7 @@ from playwright.async_api import Browser
 from shared.models import FileView
 from workers.actions.base import ActionContext, ActionError, ActionResult
 from workers.browser.tabs import BrowserTabs
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
 from workers.skills.builtin import BUILTIN_SKILLS
 from workers.skills.files import TaskFiles
 

@@ -14,7 +14,7 @@ from shared import keys
 from shared.settings import Settings
 from shared.skill_manifests import SkillManifests
 from workers.actions.base import ActionContext, ActionError, ActionResult
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
 from workers.skills import Skill, SkillContext, SkillParams, skill
 from workers.skills import registry as reg
 from workers.skills.builtin.download_file import file_name_for

@@ -11,7 +11,7 @@ import av
 import pytest
 from av.video.frame import VideoFrame
 
-from workers.browser.video import WebmEncoder
+from workers.watch.video import WebmEncoder
 
 
 def _jpeg(seed: int, width: int = 320, height: int = 240) -> bytes:

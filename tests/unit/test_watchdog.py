@@ -8,7 +8,7 @@ from concurrent.futures import CancelledError, Future
 import pytest
 
 from shared.settings import Settings
-from workers.watchdog import OVERRUN, STALLED, Progress, Watchdog
+from workers.process.watchdog import OVERRUN, STALLED, Progress, Watchdog
 
 
 def _watch(dog: Watchdog, progress: Progress, budget_s: float = 100.0) -> tuple[Future[str], object]:

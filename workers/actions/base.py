@@ -14,9 +14,10 @@ from typing import Any, Protocol
 from playwright.async_api import ElementHandle
 from pydantic import BaseModel, ConfigDict
 
-from workers.browser.dom import ElementIndex, UnknownElementError
 from workers.browser.tabs import BrowserTabs
-from workers.policy.secrets import SecretVault
+from workers.page.dom import ElementIndex, UnknownElementError
+from workers.policy.navigation import NavigationGuard
+from workers.secrets.vault import SecretVault
 
 
 class ActionError(Exception):
@@ -29,11 +30,6 @@ class Params(BaseModel):
 
 class Extractor(Protocol):
     async def __call__(self, query: str, page_text: str) -> str: ...
-
-
-class NavigationGuard(Protocol):
-    def __call__(self, url: str) -> str | None:
-        """A reason the URL may not be opened, or ``None``."""
 
 
 @dataclass
@@ -67,6 +63,10 @@ class ActionContext:
             return await self.elements.handle(index)
         except UnknownElementError as exc:
             raise ActionError(str(exc)) from None
+
+    async def tab_url(self) -> str:
+        """The URL of the tab the agent looks at now."""
+        return (await self.tabs.page()).url
 
 
 Runner = Callable[[ActionContext, Any], Awaitable[ActionResult]]

@@ -23,9 +23,9 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
-from workers.browser.controls import ClickTarget, click_plan, click_target, click_verdict
-from workers.browser.dom import UnknownElementError
-from workers.browser.overlays import close_cover, covering
+from workers.page.controls import ClickTarget, click_plan, click_target, click_verdict
+from workers.page.dom import UnknownElementError
+from workers.page.overlays import close_cover, covering
 
 # Once a clear point was found, the click itself should take milliseconds; this only bounds
 # the case where something moves over the point between the look and the click. A click that

@@ -1,10 +1,11 @@
-"""``input{index,text,clear}``: write text into a field (see ``fields``); secrets are revealed only
-there, through ``secret_typing``."""
+"""``input{index,text,clear}``: write text into a field. The writing, secrets included, is
+:mod:`workers.page.field_writer`'s; this names the field and turns its refusal into the
+model's ``ActionError``."""
 
 from __future__ import annotations
 
-from workers.actions import fields
-from workers.actions.base import Action, ActionContext, ActionResult, Params
+from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
+from workers.page.field_writer import FieldError, Target, write_field
 
 
 class InputParams(Params):
@@ -16,11 +17,13 @@ class InputParams(Params):
 async def input_text(ctx: ActionContext, params: InputParams) -> ActionResult:
     handle = await ctx.element(params.index)
     line = ctx.elements.describe(params.index) if ctx.elements is not None else f"[{params.index}]"
-    target = fields.Target(ref=f"[{params.index}]", line=line)
-    field = await fields.inspect(target, handle)  # disabled: fail fast
-    if ctx.vault.has_placeholder(params.text):
-        return await fields.write_secret(ctx, target, handle, field, params.text, params.clear)
-    return await fields.write(ctx, target, handle, field, params.text, params.clear)
+    target = Target(ref=f"[{params.index}]", line=line)
+    try:
+        text = await write_field(target, handle, params.text, clear=params.clear, vault=ctx.vault,
+                                 guard=ctx.guard, current_url=ctx.tab_url)
+    except FieldError as exc:
+        raise ActionError(str(exc)) from None
+    return ActionResult(text=text)
 
 
 ACTION = Action(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from playwright.async_api import Error as PlaywrightError
 
 from shared.urls import with_scheme
-from workers import metrics
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
 from workers.policy.navigation import agent_navigation_reason
+from workers.process import worker_metrics
 
 
 class NavigateParams(Params):
@@ -19,7 +19,7 @@ async def navigate(ctx: ActionContext, params: NavigateParams) -> ActionResult:
     url = with_scheme(params.url)
     reason = agent_navigation_reason(url) or ctx.guard(url)
     if reason:
-        metrics.REQUESTS_BLOCKED.labels(kind="navigate").inc()
+        worker_metrics.REQUESTS_BLOCKED.labels(kind="navigate").inc()
         raise ActionError(f"navigation to {url[:300]} blocked: {reason}")
     page = await ctx.tabs.new_tab() if params.new_tab else await ctx.tabs.page()
     try:

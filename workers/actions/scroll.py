@@ -7,8 +7,8 @@ and whether an end was reached, so the model knows when scrolling further is poi
 from __future__ import annotations
 
 from workers.actions.base import Action, ActionContext, ActionResult, Params
-from workers.browser.controls import Extent
-from workers.browser.controls import scroll as scroll_by
+from workers.page.controls import Extent
+from workers.page.controls import scroll as scroll_by
 
 
 class ScrollParams(Params):

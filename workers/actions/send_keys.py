@@ -10,7 +10,7 @@ from __future__ import annotations
 from playwright.async_api import Error as PlaywrightError
 
 from workers.actions.base import Action, ActionContext, ActionError, ActionResult, Params
-from workers.browser.overlays import escape_target
+from workers.page.overlays import escape_target
 
 
 class SendKeysParams(Params):

@@ -29,7 +29,10 @@ from typing import Any
 from shared.limits import LlmLimit
 from shared.llm_limits import LlmLimitStore, Reservation, WaitTooLongError
 from shared.llms import model_table
-from workers import metrics
+from shared.settings import get_settings
+from workers.process import worker_metrics
+from workers.process.objects import stores
+from workers.process.per_process import PerProcess
 
 OUTPUT_TOKENS_GUESS = 500  # reserved for the answer until the provider says what it used
 IMAGE_TOKENS_GUESS = 1000
@@ -116,10 +119,10 @@ class ModelLimiter:
             waited = time.monotonic() - started
             if late <= self.margin_s or not self.limited:
                 break
-            metrics.LLM_LIMIT_LATE.labels(model=self.model).inc()
+            worker_metrics.LLM_LIMIT_LATE.labels(model=self.model).inc()
         if waited > 0.05:
-            metrics.LLM_LIMIT_WAITS.labels(model=self.model).inc()
-            metrics.LLM_LIMIT_WAIT_SECONDS.labels(model=self.model).observe(waited)
+            worker_metrics.LLM_LIMIT_WAITS.labels(model=self.model).inc()
+            worker_metrics.LLM_LIMIT_WAIT_SECONDS.labels(model=self.model).observe(waited)
 
     @property
     def limited(self) -> bool:
@@ -135,7 +138,7 @@ class ModelLimiter:
                 window_s=self.window_s + self.margin_s, max_wait_s=budget, correct=correct,
             )
         except WaitTooLongError as exc:
-            metrics.LLM_LIMIT_REFUSALS.labels(model=self.model).inc()
+            worker_metrics.LLM_LIMIT_REFUSALS.labels(model=self.model).inc()
             raise RateLimitWaitError(
                 f"the fleet-wide rate limit of {self.model} has no free slot for {exc.wait_s:.0f}s "
                 f"(BROWSERFLEET_LLM_LIMIT_MAX_WAIT_S={self.max_wait_s:g})"
@@ -149,7 +152,7 @@ class ModelLimiter:
 
     async def provider_limited(self, seconds: float) -> None:
         """A provider's 429: every worker's calls to this bucket wait ``seconds`` from now."""
-        metrics.LLM_PROVIDER_LIMITED.labels(model=self.model).inc()
+        worker_metrics.LLM_PROVIDER_LIMITED.labels(model=self.model).inc()
         await asyncio.to_thread(self.store.cool_down, self.bucket, seconds)
 
 
@@ -173,3 +176,17 @@ class FleetLimits:
         bucket = f"{model}@{credentials_fingerprint(model)}"
         return ModelLimiter(self.store, model, bucket, self.limits.get(model, LlmLimit()), self.window_s,
                             self.margin_s, self.max_wait_s)
+
+
+def _fleet_limits() -> FleetLimits:
+    s = get_settings()
+    configured = limits_by_model(s.llm_limits, s.default_model, s.models)
+    return FleetLimits(stores().llm_limits, configured, s.llm_limit_window_s, s.llm_limit_max_wait_s)
+
+
+_limits: PerProcess[FleetLimits] = PerProcess(_fleet_limits)
+
+
+def limiter_for(model: str) -> ModelLimiter:
+    """A client's view of ``model``'s fleet-wide rate limit (``BROWSERFLEET_LLM_LIMITS``)."""
+    return _limits.get().for_model(model)

@@ -23,28 +23,30 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
-from workers import metrics
 from workers.agent.limiter import ModelLimiter, RateLimitWaitError
-from workers.watchdog import Progress
+from workers.process import worker_metrics
+from workers.process.per_process import PerProcess
+from workers.process.watchdog import Progress
 
 log = logging.getLogger(__name__)
 
-_litellm: ModuleType | None = None
+def _import_litellm() -> ModuleType:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True
+    return litellm
+
+
+_litellm: PerProcess[ModuleType] = PerProcess(_import_litellm)
 
 
 def configure() -> ModuleType:
     """Import and set up litellm once per process (workers call it at start; importing this
     module changes nothing). On a closed network litellm must read its bundled price map:
     it fetches one at import time unless ``LITELLM_LOCAL_MODEL_COST_MAP`` is set first."""
-    global _litellm
-    if _litellm is None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        litellm.suppress_debug_info = True
-        litellm.drop_params = True
-        _litellm = litellm
-    return _litellm
+    return _litellm.get()
 
 
 async def warm_up(model: str) -> None:
@@ -119,9 +121,9 @@ class LLMClient:
             with self.progress.model_call() if self.progress is not None else nullcontext():
                 reply = await self._with_retries(messages, kwargs, delay)
         except LLMUnavailableError:
-            metrics.LLM_FAILURES.labels(model=self.model).inc()
+            worker_metrics.LLM_FAILURES.labels(model=self.model).inc()
             raise
-        metrics.LLM_LATENCY.labels(model=self.model).observe(time.monotonic() - started)
+        worker_metrics.LLM_LATENCY.labels(model=self.model).observe(time.monotonic() - started)
         return reply
 
     async def _with_retries(
@@ -178,9 +180,9 @@ class LLMClient:
         )
         if self.limiter is not None:
             self.limiter.used(reply.input_tokens + reply.output_tokens)
-        metrics.LLM_TOKENS.labels(model=self.model, direction="input").inc(reply.input_tokens)
-        metrics.LLM_TOKENS.labels(model=self.model, direction="output").inc(reply.output_tokens)
-        metrics.LLM_COST.labels(model=self.model).inc(float(cost))
+        worker_metrics.LLM_TOKENS.labels(model=self.model, direction="input").inc(reply.input_tokens)
+        worker_metrics.LLM_TOKENS.labels(model=self.model, direction="output").inc(reply.output_tokens)
+        worker_metrics.LLM_COST.labels(model=self.model).inc(float(cost))
         return reply
 
 

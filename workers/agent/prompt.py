@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.masking import placeholder
 from workers.actions.base import Action
 
 _TEMPLATE = (Path(__file__).parent / "system_prompt.md").read_text()
@@ -120,7 +121,7 @@ def user_message(
     if session_memory:
         parts.append(f"<earlier_tasks_in_session>\n{session_memory}\n</earlier_tasks_in_session>")
     if secret_names:
-        names = ", ".join(f"<secret>{n}</secret>" for n in secret_names)
+        names = ", ".join(placeholder(n) for n in secret_names)
         parts.append(f"<secrets>available: {names}</secrets>")
     if output_schema is not None:
         parts.append(f"<output_schema>\n{json.dumps(output_schema, separators=(',', ':'))}\n</output_schema>")

@@ -28,11 +28,11 @@ from workers.agent import prompt
 from workers.agent.llm import LLMClient, LLMUnavailableError
 from workers.agent.output import AgentOutput, OutputError, parse_output
 from workers.agent.state import render_state, screenshot
-from workers.browser.dom import ElementIndex, PageCapture, capture_page
-from workers.browser.exposure import page_shows_secret
 from workers.browser.tabs import BrowserTabs
+from workers.page.dom import ElementIndex, PageCapture, capture_page
 from workers.policy.navigation import BlockedRequest
-from workers.policy.secrets import SecretVault
+from workers.secrets.exposure import page_shows_secret
+from workers.secrets.vault import SecretVault
 
 SECRET_TAG = PLACEHOLDER_OPEN  # how the model names a secret (the vault reveals it inside the action)
 

@@ -6,8 +6,8 @@ import base64
 
 from playwright.async_api import Page
 
-from workers.browser.dom import ElementIndex, PageCapture, highlight, unhighlight
 from workers.browser.tabs import BrowserTabs
+from workers.page.dom import ElementIndex, PageCapture, highlight, unhighlight
 
 
 async def render_state(capture: PageCapture, tabs: BrowserTabs) -> str:

@@ -1,1 +1,2 @@
-"""Everything that touches Chromium: launching, the pool, sessions (tabs), page state."""
+"""Chromium itself: launching it, the pool of browsers on the process's loop (``runtime``), a
+context's tabs, and a small CDP client."""

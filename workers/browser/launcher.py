@@ -51,7 +51,7 @@ CHROMIUM_ARGS = [
     "--disable-gpu",
     "--metrics-recording-only",
     "--mute-audio",
-    # WebRTC may not open UDP sockets around the egress proxy (workers/browser/egress.py).
+    # WebRTC may not open UDP sockets around the egress proxy (workers/egress/proxy.py).
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.models import TaskStepView
-from workers.policy.secrets import SecretVault
+from workers.secrets.vault import SecretVault
 
 SYSTEM_PROMPT = (Path(__file__).parent / "prompt.md").read_text()
 FIELD_CHARS = 600

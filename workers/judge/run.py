@@ -20,12 +20,14 @@ from shared.llms import UnknownModelError, resolve_model
 from shared.models import TaskStatus, format_cost
 from shared.settings import Settings, get_settings
 from shared.task_store import TaskRecord, unjudged, utcnow
+from workers.agent.limiter import limiter_for
 from workers.agent.llm import LLMClient, LLMUnavailableError
-from workers.context import limiter_for, result_of, store, stores
 from workers.judge.prompt import JudgeInput, judge_messages
 from workers.judge.verdict import Verdict, VerdictError, parse_verdict
-from workers.loop import get_loop
-from workers.policy.secrets import SecretVault
+from workers.process.event_loop_thread import get_loop
+from workers.process.objects import result_of, store, stores
+from workers.secrets.one_password import OnePasswordError
+from workers.secrets.task_vault import task_vault
 
 log = logging.getLogger(__name__)
 CORRECTION = "Answer again with only the JSON object described in the system prompt."
@@ -43,14 +45,6 @@ def judge_model(judge_llm: str | None, settings: Settings) -> str:
     if judge_llm:
         return resolve_model(judge_llm, settings.default_model, settings.models)
     return settings.default_judge_model or settings.default_model
-
-
-def _vault(record: TaskRecord, settings: Settings) -> SecretVault:
-    if not record.secrets_token:
-        return SecretVault()
-    secrets = crypto.decrypt_json(record.secrets_token, settings.secrets_key, purpose=crypto.TASK_SECRETS,
-                                  owner=str(record.id))
-    return SecretVault(secrets if isinstance(secrets, dict) else {})
 
 
 async def _ask(llm: LLMClient, messages: list[dict[str, Any]]) -> Verdict:
@@ -77,8 +71,8 @@ async def evaluate(
     request = record.request
     try:
         model = judge_model(request.get("judge_llm"), settings)
-        vault = _vault(record, settings)
-    except (UnknownModelError, crypto.SecretsKeyError) as exc:
+        vault = await task_vault(record, settings)  # the run's vault: both mask the same values
+    except (UnknownModelError, crypto.SecretsKeyError, OnePasswordError) as exc:
         return JudgeResult(unjudged(f"judge not run: {exc}"), None, Decimal(0))
     llm = LLMClient(model, timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
                     backoff_s=settings.llm_backoff_s, limiter=limiter_for(model))

@@ -4,7 +4,7 @@ A browser session (``POST /browsers``) is a Chromium process of its own, run by 
 for one caller: no other task's or tenant's context lives in it, so the caller may drive
 every target of it. What must not be reachable through CDP is the *worker*: its disk,
 its network position behind the egress guard, its DevTools port and its browser UI.
-The relay (:mod:`workers.browser.cdp_relay`) asks this module about every command before
+The relay (:mod:`workers.browser_sessions.cdp_relay`) asks this module about every command before
 it reaches Chromium; a refused command is answered with a CDP error and never sent.
 
 Refused outright:

@@ -11,6 +11,7 @@ network policy applies to every request of every kind.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from shared.domains import DomainPattern, parse_pattern, url_allowed
 from shared.urls import parse_url
@@ -54,6 +55,13 @@ def agent_navigation_reason(url: str) -> str | None:
     if parsed.scheme in {"data", "blob", "javascript"}:
         return f"the model may open only http(s) pages, not {parsed.scheme}: URLs"
     return scheme_reason(url) or f"the model may open only http(s) pages, not {parsed.scheme}: URLs"
+
+
+class NavigationGuard(Protocol):
+    """A task's rule for URLs: the agent's navigation and every document a secret goes to."""
+
+    def __call__(self, url: str) -> str | None:
+        """A reason the URL may not be opened, or ``None``."""
 
 
 def secret_destination_reason(url: str) -> str | None:

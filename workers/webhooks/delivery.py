@@ -26,13 +26,15 @@ from shared.settings import Settings
 from shared.task_events import Event
 from shared.urls import parse_url
 from shared.webhook_store import Head, WebhookStore
-from workers import metrics
 from workers.policy.network import NetworkPolicy
+from workers.process import worker_metrics
+from workers.process.per_process import PerProcess
 from workers.webhooks import transport
 from workers.webhooks.signing import serialize, signed_headers
 
 log = logging.getLogger(__name__)
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+# Who holds a delivery lock: this process (a forked child is another holder).
+_host: PerProcess[str] = PerProcess(lambda: f"{socket.gethostname()}:{os.getpid()}")
 EVENTS_PER_FLUSH = 20  # then the stream goes back to the queue, so one chatty stream cannot hog a thread
 # (a flush also stops while its lock still has a whole attempt's time left)
 
@@ -71,7 +73,7 @@ class Deliverer:
     def flush(self, stream: str) -> int:
         """Deliver the stream's events in order until one fails or none is left; returns how many
         were delivered. Another thread already flushing the stream makes this a no-op."""
-        owner = f"{OWNER}:{uuid.uuid4().hex[:8]}"
+        owner = f"{_host.get()}:{uuid.uuid4().hex[:8]}"
         lock_s = self.settings.webhook_timeout_s * 6 + 30  # an attempt: resolve, connect, send, read
         if not self.store.lock(stream, owner, lock_s):
             return 0
@@ -98,7 +100,7 @@ class Deliverer:
         account = event.account or FLEET
         if time.time() - event.at > self.settings.webhook_max_age_s:
             self.store.ack(stream, event)
-            metrics.WEBHOOK_DELIVERIES.labels(result="expired").inc()
+            worker_metrics.WEBHOOK_DELIVERIES.labels(result="expired").inc()
             reason = f"given up after {head.attempts} attempts over {self.settings.webhook_max_age_s}s"
             log.warning("webhook event %s expired: %s; dropped", event.delivery_id, reason)
             self._log(account, event, attempt - 1, "expired", None, reason, None, None)
@@ -106,17 +108,17 @@ class Deliverer:
         endpoint = self.controls.webhook(event.account)
         if endpoint is None:
             self.store.ack(stream, event)
-            metrics.WEBHOOK_DELIVERIES.labels(result="unconfigured").inc()
+            worker_metrics.WEBHOOK_DELIVERIES.labels(result="unconfigured").inc()
             self._log(account, event, attempt, "unconfigured", None, "no webhook configured now", None, None)
             return True
         started = time.monotonic()
         outcome = self._post(endpoint.url, endpoint.secret, event, attempt)
         elapsed = time.monotonic() - started
-        metrics.WEBHOOK_LATENCY.observe(elapsed)
-        metrics.WEBHOOK_DELIVERIES.labels(result=outcome.result).inc()
+        worker_metrics.WEBHOOK_LATENCY.observe(elapsed)
+        worker_metrics.WEBHOOK_DELIVERIES.labels(result=outcome.result).inc()
         if outcome.result == "delivered":
             self.store.ack(stream, event)
-            metrics.WEBHOOK_EVENT_AGE.observe(max(0.0, time.time() - event.at))
+            worker_metrics.WEBHOOK_EVENT_AGE.observe(max(0.0, time.time() - event.at))
             self._log(account, event, attempt, "delivered", outcome.status_code, None, elapsed, endpoint.url)
             return True
         retry_at = time.time() + backoff_s(attempt, self.settings)

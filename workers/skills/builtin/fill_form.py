@@ -14,8 +14,8 @@ from playwright.async_api import Locator, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from pydantic import Field
 
-from workers.actions import fields
 from workers.actions.base import ActionError
+from workers.page.field_writer import FieldError, Target, write_field
 from workers.skills.base import SkillContext, SkillParams, skill
 
 TRUE_WORDS = {"true", "yes", "on", "1", "checked", "x"}
@@ -67,17 +67,15 @@ async def _set(ctx: SkillContext, key: str, field: Locator, value: str) -> None:
 
 
 async def _write(ctx: SkillContext, key: str, field: Locator, value: str) -> None:
-    """Text goes in as ``input`` puts it (``fields``: typed, or set as a picker would, dates in
-    the field's format, kept only if the page kept it); a secret only through
-    :func:`type_secret`, which checks the field's document then."""
+    """Text goes in as ``input`` puts it (:func:`workers.page.field_writer.write_field`: typed, or
+    set as a picker would, dates in the field's format, kept only if the page kept it; a secret
+    only after its field's document was checked)."""
     handle = await field.element_handle(timeout=5000)
-    target = fields.Target(ref=repr(key), line=repr(key))
     try:
-        found = await fields.inspect(target, handle)
-        if ctx.vault.has_placeholder(value):
-            await fields.write_secret(ctx, target, handle, found, value, clear=True)
-        else:
-            await fields.write(ctx, target, handle, found, value, clear=True)
+        await write_field(Target(ref=repr(key), line=repr(key)), handle, value, clear=True, vault=ctx.vault,
+                          guard=ctx.guard, current_url=ctx.tab_url)
+    except FieldError as exc:
+        raise ActionError(str(exc)) from None
     finally:
         await handle.dispose()
 
