@@ -21,6 +21,31 @@ class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
+class HtmlHandler(BaseHTTPRequestHandler):
+    """A loopback site's request handler: HTML answers and cookie reads, quiet logs."""
+
+    def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("content-length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _cookie(self, wanted: str) -> str | None:
+        """The request's cookie ``wanted``, if it sent one."""
+        for part in self.headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == wanted:
+                return value
+        return None
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 Route = Callable[[str], tuple[bytes, dict[str, str]]]
 
 

@@ -17,11 +17,9 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 from urllib.parse import urlsplit
 
-from tests.support.http_server import LocalServer
+from tests.support.http_server import HtmlHandler, LocalServer
 
 ITEMS = ("widget", "gadget")
 
@@ -124,23 +122,9 @@ class Shop:
     def start(self) -> str:
         shop = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("content-type", "text/html; charset=utf-8")
-                self.send_header("content-length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(HtmlHandler):
             def _run(self) -> str:
-                for part in self.headers.get("cookie", "").split(";"):
-                    name, _, value = part.strip().partition("=")
-                    if name == "run":
-                        return value
-                return ""
+                return self._cookie("run") or ""
 
             def _route(self) -> tuple[str, list[str]] | None:
                 parts = [p for p in urlsplit(self.path).path.split("/") if p]
@@ -175,9 +159,6 @@ class Shop:
                 with shop.lock:
                     shop.purchases.append(Purchase(task, item, run, time.time()))
                 self._send(303, "", {"location": f"/shop/{task}/bought/{item}"})
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.server = LocalServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

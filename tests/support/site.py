@@ -9,11 +9,9 @@ from __future__ import annotations
 import html
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.http_server import LocalServer
+from tests.support.http_server import HtmlHandler, LocalServer
 
 PASSWORD = "hunter2-s3cret"
 
@@ -59,23 +57,9 @@ class Site:
     def start(self) -> str:
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("content-type", "text/html; charset=utf-8")
-                self.send_header("content-length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(HtmlHandler):
             def _user(self) -> str | None:
-                for part in self.headers.get("cookie", "").split(";"):
-                    name, _, value = part.strip().partition("=")
-                    if name == "user":
-                        return value
-                return None
+                return self._cookie("user")
 
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
@@ -121,9 +105,6 @@ class Site:
                     self._send(200, f"<title>Received</title><h1>Received</h1><ul>{fields}</ul>")
                 else:
                     self._send(404, "<h1>404</h1>")
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.server = LocalServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
